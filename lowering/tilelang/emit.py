@@ -1,0 +1,271 @@
+"""Scheduled IR -> TileLang program text.
+
+`emit_program` walks the function once. Each op's rule (`rules.RULES`, keyed by `Op`) turns the
+op's operand values (see `values`) into program lines and result values. This module holds the
+state the rules share: the line buffer, the hoisted allocations, fresh names, use counts, and the
+two operations that keep the SSA-to-buffer mapping sound:
+
+- `materialize`: give an expression tile storage (a fragment, a per-thread local array, or shared
+  memory) by a ``T.Parallel`` loop, a ``T.fill`` or a ``T.copy``.
+- `before_write`: before a buffer is overwritten (copy into it, in-place gemm, loop-carried
+  update), materialise every still-live expression tile that reads it, so each value keeps the
+  contents it had at its own program point.
+
+The output is deterministic: it depends only on the IR, the specs and the target.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections import Counter
+
+from tiledsl.errors import BackendError
+from tiledsl.ir.nodes import Block, Function, Inst, Loc, Param, ParamKind, Space, Sym, Value, walk
+from tiledsl.ir.ops import Op
+from tiledsl.schedule.targets import Target
+from tiledsl.specs import ArgSpec, ScalarSpec, TensorSpec
+from tiledsl.lowering.tilelang.values import (TL_DTYPE, Global, Scalar, Tile, Val, buffer_tile,
+                                              literal)
+
+_RESERVED = {"T", "tilelang", "tvm", "float", "int", "bool", "range", "max", "min", "abs"}
+_IDENT = re.compile(r"[^A-Za-z0-9_]")
+
+
+class Emitter:
+    """Per-function emission state. Rules read and write it; see the module docstring."""
+
+    def __init__(self, fn: Function, specs: tuple[ArgSpec, ...], target: Target):
+        if len(specs) != len(fn.params):
+            raise BackendError(f"{fn.name} takes {len(fn.params)} arguments, got {len(specs)} specs")
+        self.fn, self.specs, self.target = fn, specs, target
+        self.knobs = {k.name: k.value for k in fn.knobs}
+        self.env: dict[str, Val] = {}
+        self.uses: Counter[str] = Counter(v.name for i in walk(fn.body) for v in i.operands)
+        self.dot_operands = _dot_operands(fn.body)
+        self.lines: list[str] = []
+        self.allocs: list[str] = []
+        self.indent = 0
+        self.used_names: set[str] = set()
+        self.lazy: dict[str, Tile] = {}  # live unbacked tiles by IR value name
+        self.threads_region = False  # inside a THREADS region: tiles are per-thread arrays
+        self.block_threads: int | None = None
+        self.last_loc: Loc | None = None
+        self.grids = 0
+
+    # --- names and lines ------------------------------------------------------------------------
+    def name(self, hint: str) -> str:
+        """A fresh Python identifier derived from `hint` (IR names may hold dots)."""
+        base = _IDENT.sub("_", hint) or "v"
+        if base[0].isdigit() or keyword.iskeyword(base) or base in _RESERVED:
+            base = "v_" + base
+        name, n = base, 0
+        while name in self.used_names:
+            n += 1
+            name = f"{base}_{n}"
+        self.used_names.add(name)
+        return name
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.indent + text)
+
+    def alloc(self, hint: str, shape: tuple[int, ...], dtype, scope: str) -> Tile:
+        """Declare a buffer at the top of the kernel (TileLang wants allocations there)."""
+        name = self.name(hint)
+        fn = {"shared": "T.alloc_shared", "fragment": "T.alloc_fragment", "local": "T.alloc_local"}[scope]
+        self.allocs.append(f"{name} = {fn}({_shape(shape)}, \"{TL_DTYPE[dtype]}\")")
+        return buffer_tile(name, shape, dtype, scope)
+
+    def src_comment(self, inst: Inst) -> None:
+        """A ``# src: file:line`` comment whenever the kernel line changes."""
+        loc = inst.loc
+        if loc is None or (self.last_loc and (loc.file, loc.line) == (self.last_loc.file, self.last_loc.line)):
+            return
+        self.last_loc = loc
+        self.line(f"# src: {loc.file}:{loc.line}")
+
+    # --- values -------------------------------------------------------------------------------------
+    def get(self, v: Value) -> Val:
+        return self.env[v.name]
+
+    def bind(self, v: Value, val: Val) -> None:
+        self.env[v.name] = val
+        if isinstance(val, Tile) and not val.is_buffer and not val.cheap:
+            if self.uses[v.name] > 1:  # recomputing a costly expression per use would be waste
+                val = self.materialize(val, hint=v.name)
+                self.env[v.name] = val
+            else:
+                self.lazy[v.name] = val
+
+    def consume(self, inst: Inst) -> None:
+        """Count down the uses of `inst`'s operands (live-ness for `before_write`)."""
+        for v in inst.operands:
+            self.uses[v.name] -= 1
+            if self.uses[v.name] <= 0:
+                self.lazy.pop(v.name, None)
+
+    def knob(self, a) -> int:
+        if isinstance(a, Sym):
+            val = self.knobs.get(a.name)
+            if val is None:
+                raise BackendError(f"knob {a.name} has no value; schedule the kernel before lowering")
+            return val
+        return a
+
+    def static_shape(self, shape, inst: Inst | None = None) -> tuple[int, ...]:
+        out = []
+        for d in shape:
+            if isinstance(d, str):
+                d = self.knobs.get(d, None) if "." not in d else self.dim(d)
+            if not isinstance(d, int):
+                raise BackendError(f"tile shape {tuple(shape)} is not static; schedule the kernel first",
+                                   inst.loc if inst else None)
+            out.append(d)
+        return tuple(out)
+
+    def dim(self, sym: str) -> int:
+        """The concrete size of a tensor axis symbol such as ``"a.0"`` (shapes are specialised)."""
+        pname, axis = sym.rsplit(".", 1)
+        for p, s in zip(self.fn.params, self.specs):
+            if p.value.name == pname and isinstance(s, TensorSpec):
+                return s.shape[int(axis)]
+        raise BackendError(f"size {sym} names no tensor parameter")
+
+    # --- storage ------------------------------------------------------------------------------------
+    def default_scope(self) -> str:
+        return "local" if self.threads_region else "fragment"
+
+    def materialize(self, t: Tile, scope: str | None = None, hint: str = "t", into: Tile | None = None) -> Tile:
+        """`t` as a buffer of `scope` (or written into the buffer `into`)."""
+        scope = scope or self.default_scope()
+        if into is None and t.is_buffer and (t.scope == scope or (scope == "fragment" and t.scope == "local")):
+            return t
+        dst = into or self.alloc(hint, t.shape, t.dtype, scope)
+        if dst.buf == t.buf:
+            return dst
+        if t.fill is not None and not self.threads_region:
+            self.line(f"T.fill({dst.buf}, {t.fill})")
+        elif t.is_buffer and t.shape == dst.shape and not self.threads_region:
+            self.line(f"T.copy({t.buf}, {dst.buf})")
+        else:
+            self.elementwise(dst, t)
+        return dst
+
+    def elementwise(self, dst: Tile, t: Tile, guard: str | None = None) -> None:
+        """``dst[idx] = t(idx)`` over the tile: ``T.Parallel`` across the block's threads, or a
+        serial loop when the code already runs per thread."""
+        idx = self.index_names(len(dst.shape))
+        loop = "T.grid" if self.threads_region else "T.Parallel"
+        self.line(f"for {', '.join(idx)} in {loop}({', '.join(str(d) for d in dst.shape)}):")
+        self.indent += 1
+        body = f"{dst.at(idx)} = {t.at(idx)}"
+        if guard:
+            self.line(f"if {guard}:")
+            self.indent += 1
+            self.line(body)
+            self.indent -= 1
+        else:
+            self.line(body)
+        self.indent -= 1
+
+    def index_names(self, rank: int) -> tuple[str, ...]:
+        return tuple(self.name(f"i{k}") for k in range(rank))
+
+    def before_write(self, buf: str, keep: str | None = None) -> None:
+        """Materialise live expressions that read `buf` before it changes (except `keep`)."""
+        for vname, t in list(self.lazy.items()):
+            if vname != keep and buf in t.reads and self.uses[vname] > 0:
+                self.env[vname] = self.materialize(t, hint=vname)
+                del self.lazy[vname]
+
+    # --- regions ------------------------------------------------------------------------------------
+    def region(self, block: Block) -> Inst | None:
+        """Emit a region's insts; return its terminator (YIELD) for the caller to handle."""
+        from tiledsl.lowering.tilelang.rules import RULES
+
+        for inst in block.insts:
+            if inst.op is Op.YIELD:
+                return inst
+            rule = RULES.get(inst.op)
+            if rule is None:
+                raise BackendError(f"the TileLang backend has no lowering for {inst.op.ir_name}", inst.loc)
+            self.src_comment(inst)
+            rule(self, inst)
+            self.consume(inst)
+        return None
+
+
+def _dot_operands(body: Block) -> set[str]:
+    """Values used as gemm operands (through transposes): they are loaded into shared memory."""
+    out: set[str] = set()
+    transposes = {i.result.name: i.operands[0].name for i in walk(body) if i.op is Op.TRANSPOSE}
+    for inst in walk(body):
+        if inst.op is Op.DOT:
+            for v in inst.operands[:2]:
+                out.add(v.name)
+                if v.name in transposes:
+                    out.add(transposes[v.name])
+    return out
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _param_decl(em: Emitter, p: Param, s: ArgSpec) -> str:
+    name = em.name(p.value.name)
+    if isinstance(s, TensorSpec):
+        if s.strides is not None and tuple(s.strides) != s.contiguous_strides:
+            raise BackendError(f"argument {p.value.name} is not contiguous (strides {s.strides}); the "
+                               f"TileLang backend specialises on contiguous tensors",
+                               hint="pass x.contiguous(), or use backend='triton'")
+        em.env[p.value.name] = Global(name, s)
+        return f"{name}: T.Tensor({_shape(s.shape)}, \"{TL_DTYPE[s.dtype]}\")"
+    em.env[p.value.name] = Scalar(name, s.dtype)
+    return f"{name}: T.{TL_DTYPE[s.dtype]}"
+
+
+def _header(fn: Function, specs, target: Target) -> list[str]:
+    where = f" ({fn.loc.file}:{fn.loc.line})" if fn.loc else ""
+    out = [f"# TileLang program generated by tiledsl from kernel `{fn.name}`{where}.",
+           f"# Target: {target.name} ({target.sm_arch}). Knobs: "
+           + (", ".join(f"{k.name}={k.value}" for k in fn.knobs) or "none") + ".",
+           "# Specialised on these argument shapes (TileLang kernels take static shapes):"]
+    for p, s in zip(fn.params, specs):
+        if isinstance(s, TensorSpec):
+            out.append(f"#   {p.value.name}: {TL_DTYPE[s.dtype]}{list(s.shape)}")
+        elif isinstance(s, ScalarSpec):
+            out.append(f"#   {p.value.name}: {TL_DTYPE[s.dtype]} scalar")
+    return out
+
+
+def emit_program(fn: Function, specs: tuple[ArgSpec, ...], target: Target) -> str:
+    """The TileLang program for `fn` specialised on `specs`, as Python source text."""
+    em = Emitter(fn, specs, target)
+    em.used_names.add(fn.name)
+    params = [_param_decl(em, p, s) for p, s in zip(fn.params, specs)]
+    for p in fn.params:
+        if p.kind is ParamKind.OUTPUT and not isinstance(em.env[p.value.name], Global):
+            raise BackendError(f"output {p.value.name} must be a tensor")
+    em.indent = 1
+    term = em.region(fn.body)
+    if term is not None:
+        raise BackendError("the function body ends in a yield")
+    if em.grids == 0:
+        raise BackendError(f"{fn.name} has no grid: schedule the kernel (stage 'scheduled') before lowering")
+    out = _header(fn, specs, target)
+    out += ["import tilelang", "import tilelang.language as T", "", "", "@T.prim_func",
+            f"def {fn.name}({', '.join(params)}):"]
+    out += em.lines
+    return "\n".join(out) + "\n"
+
+
+def kernel_body_split(em: Emitter, body_start: int) -> None:
+    """Move the allocations collected while emitting a GRID body to the top of that body."""
+    pad = "    " * em.indent
+    em.lines[body_start:body_start] = [pad + a for a in em.allocs]
+    em.allocs.clear()
+
+
+__all__ = ["Emitter", "emit_program", "kernel_body_split", "literal"]
+_ = Space

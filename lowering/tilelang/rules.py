@@ -1,0 +1,258 @@
+"""One emission rule per op: `RULES[op](emitter, inst)` writes program lines and binds results.
+
+Math ops build expressions (fused into their consumer); tile ops with storage semantics map onto
+TileLang's tile operators: LOAD/STORE/COPY -> ``T.copy`` (which masks ragged edges itself), DOT
+-> ``T.gemm`` into a fragment accumulator, TILE_REDUCE -> ``T.reduce_*``, FOR -> ``T.Pipelined``
+or ``T.serial``, GRID -> ``T.Kernel``. Level-3 ops map onto thread bindings, local buffers,
+shuffles, ``T.sync_threads``, ``T.annotate_layout`` and ``T.ws`` warp-group regions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tiledsl.dtypes import DType
+from tiledsl.errors import BackendError
+from tiledsl.ir.nodes import Inst, Space
+from tiledsl.ir.ops import BINARY, UNARY, Op
+from tiledsl.lowering.tilelang.emit import Emitter, kernel_body_split
+from tiledsl.lowering.tilelang.values import (TL_DTYPE, Global, Scalar, Tile, Val, broadcast_index,
+                                              literal)
+
+Rule = Callable[[Emitter, Inst], None]
+
+# --- math ------------------------------------------------------------------------------------------
+_UNARY_FN = {Op.EXP: "T.exp", Op.EXP2: "T.exp2", Op.LOG: "T.log", Op.LOG2: "T.log2",
+             Op.SQRT: "T.sqrt", Op.RSQRT: "T.rsqrt", Op.SIN: "T.sin", Op.COS: "T.cos",
+             Op.TANH: "T.tanh", Op.SIGMOID: "T.sigmoid", Op.ERF: "T.erf", Op.FLOOR: "T.floor",
+             Op.CEIL: "T.ceil", Op.ABS: "T.abs"}
+_BINARY_OP = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/", Op.EQ: "==", Op.NE: "!=",
+              Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">=", Op.XOR: "^", Op.SHL: "<<", Op.SHR: ">>"}
+_BINARY_FN = {Op.FLOORDIV: "T.floordiv", Op.MOD: "T.floormod", Op.POW: "T.pow",
+              Op.MAXIMUM: "T.max", Op.MINIMUM: "T.min"}
+_FOLD = {Op.ADD: lambda a, b: a + b, Op.SUB: lambda a, b: a - b, Op.MUL: lambda a, b: a * b,
+         Op.FLOORDIV: lambda a, b: a // b, Op.MOD: lambda a, b: a % b, Op.MAXIMUM: max,
+         Op.MINIMUM: min, Op.LT: lambda a, b: a < b, Op.LE: lambda a, b: a <= b,
+         Op.GT: lambda a, b: a > b, Op.GE: lambda a, b: a >= b, Op.EQ: lambda a, b: a == b,
+         Op.NE: lambda a, b: a != b}
+"""Integer ops folded at emission time, so host-side sizes become literals."""
+
+_FP8_MAX = {DType.f8e4m3: 448.0, DType.f8e5m2: 57344.0}
+
+
+def _unary_text(op: Op, x: str, dtype: DType) -> str:
+    if op is Op.NEG:
+        return f"(-{x})"
+    if op is Op.NOT:
+        return f"T.Not({x})" if dtype is DType.i1 else f"(~{x})"
+    return f"{_UNARY_FN[op]}({x})"
+
+
+def _binary_text(op: Op, a: str, b: str, dtype: DType) -> str:
+    if op in (Op.AND, Op.OR):
+        if dtype is DType.i1:
+            return f"T.{'And' if op is Op.AND else 'Or'}({a}, {b})"
+        return f"({a} {'&' if op is Op.AND else '|'} {b})"
+    if op in _BINARY_FN:
+        return f"{_BINARY_FN[op]}({a}, {b})"
+    return f"({a} {_BINARY_OP[op]} {b})"
+
+
+def _elementwise(em: Emitter, inst: Inst, text: Callable[[list[str]], str]) -> None:
+    """Bind an elementwise op: a folded/expression scalar, or a fused expression tile."""
+    vals = [em.get(v) for v in inst.operands]
+    res = inst.result
+    if not any(isinstance(x, Tile) for x in vals):
+        em.bind(res, Scalar(text([x.expr for x in vals]), res.type.dtype))
+        return
+    out = em.static_shape(res.type.shape, inst)
+
+    def at(idx, vals=vals, out=out):
+        return text([_elem(x, out, idx) for x in vals])
+
+    reads = frozenset().union(*(x.reads for x in vals if isinstance(x, Tile)))
+    em.bind(res, Tile(out, res.type.dtype, at, reads=reads))
+
+
+def _elem(x: Val, out: tuple[int, ...], idx) -> str:
+    if isinstance(x, Tile):
+        return x.at(broadcast_index(x.shape, out, idx))
+    return x.expr
+
+
+def _unary(em: Emitter, inst: Inst) -> None:
+    dtype = inst.operands[0].type.dtype
+    _elementwise(em, inst, lambda xs: _unary_text(inst.op, xs[0], dtype))
+
+
+def _binary(em: Emitter, inst: Inst) -> None:
+    a, b = (em.get(v) for v in inst.operands)
+    fold = _FOLD.get(inst.op)
+    if fold and isinstance(a, Scalar) and isinstance(b, Scalar) and _is_int(a.const) and _is_int(b.const):
+        v = fold(a.const, b.const)
+        em.bind(inst.result, Scalar(literal(v, inst.result.type.dtype), inst.result.type.dtype, v))
+        return
+    dtype = inst.operands[0].type.dtype
+    _elementwise(em, inst, lambda xs: _binary_text(inst.op, xs[0], xs[1], dtype))
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int)
+
+
+def _where(em: Emitter, inst: Inst) -> None:
+    _elementwise(em, inst, lambda xs: f"T.if_then_else({xs[0]}, {xs[1]}, {xs[2]})")
+
+
+def _cast(em: Emitter, inst: Inst) -> None:
+    to: DType = inst.attr("dtype")
+    name = TL_DTYPE[to]
+
+    def text(xs):
+        x = xs[0]
+        if to.is_fp8:  # IR semantics: float -> fp8 saturates to the finite range
+            m = _FP8_MAX[to]
+            src = inst.operands[0].type.dtype
+            x = f"T.max(T.min({x}, {literal(m, src)}), {literal(-m, src)})"
+        return f"T.cast({x}, \"{name}\")"
+
+    src = em.get(inst.operands[0])
+    if isinstance(src, Scalar) and src.const is not None and to.is_int and _is_int(src.const):
+        em.bind(inst.result, Scalar(literal(src.const, to), to, src.const))
+        return
+    _elementwise(em, inst, text)
+
+
+def _const(em: Emitter, inst: Inst) -> None:
+    v, dt = inst.attr("value"), inst.result.type.dtype
+    em.bind(inst.result, Scalar(literal(v, dt), dt, v))
+
+
+def _dim(em: Emitter, inst: Inst) -> None:
+    g = em.get(inst.operands[0])
+    assert isinstance(g, Global)
+    n = g.shape[inst.attr("axis")]
+    em.bind(inst.result, Scalar(str(n), DType.i32, n))
+
+
+# --- shape ---------------------------------------------------------------------------------------
+def _view(em: Emitter, inst: Inst, src: Tile, remap: Callable, **kw) -> None:
+    out = em.static_shape(inst.result.type.shape, inst)
+    em.bind(inst.result, Tile(out, src.dtype, lambda idx: src.at(remap(idx)), reads=src.reads,
+                              cheap=src.cheap or src.is_buffer, **kw))
+
+
+def _expand_dims(em: Emitter, inst: Inst) -> None:
+    src = _tile(em, inst, 0)
+    axis = inst.attr("axis") % (len(src.shape) + 1)
+    _view(em, inst, src, lambda idx: idx[:axis] + idx[axis + 1:])
+
+
+def _transpose(em: Emitter, inst: Inst) -> None:
+    src = _tile(em, inst, 0)
+    perm = tuple(inst.attr("perm"))
+    inv = [perm.index(k) for k in range(len(perm))]
+    _view(em, inst, src, lambda idx: tuple(idx[inv[k]] for k in range(len(perm))),
+          transposed_of=src if src.is_buffer and perm == (1, 0) else None)
+
+
+def _reshape(em: Emitter, inst: Inst) -> None:
+    """Only reshapes that add or drop size-1 axes: they are index views, not data movement."""
+    src = _tile(em, inst, 0)
+    out = em.static_shape(inst.result.type.shape, inst)
+    if [d for d in src.shape if d != 1] != [d for d in out if d != 1]:
+        raise BackendError(f"the TileLang backend only reshapes by adding or dropping size-1 axes, "
+                           f"not {src.shape} -> {out}", inst.loc,
+                           hint="load the tile in the shape you need, or use backend='triton'")
+    keep = [k for k, d in enumerate(out) if d != 1]
+    src_keep = [k for k, d in enumerate(src.shape) if d != 1]
+
+    def remap(idx):
+        res = ["0"] * len(src.shape)
+        for s, o in zip(src_keep, keep):
+            res[s] = idx[o]
+        return tuple(res)
+
+    _view(em, inst, src, remap)
+
+
+def _broadcast_to(em: Emitter, inst: Inst) -> None:
+    src = em.get(inst.operands[0])
+    out = em.static_shape(inst.result.type.shape, inst)
+    if isinstance(src, Scalar):
+        em.bind(inst.result, Tile(out, src.dtype, lambda idx: src.expr, cheap=True))
+        return
+    _view(em, inst, src, lambda idx: broadcast_index(src.shape, out, idx))
+
+
+def _tile(em: Emitter, inst: Inst, k: int) -> Tile:
+    v = em.get(inst.operands[k])
+    if not isinstance(v, Tile):
+        raise BackendError(f"{inst.op.ir_name} expects a tile operand", inst.loc)
+    return v
+
+
+# --- tile creation ---------------------------------------------------------------------------------
+def _arange(em: Emitter, inst: Inst) -> None:
+    start = em.knob(inst.attr("start"))
+    (n,) = em.static_shape(inst.result.type.shape, inst)
+    em.bind(inst.result, Tile((n,), DType.i32, lambda idx: f"({idx[0]} + {start})" if start else idx[0],
+                              cheap=True))
+
+
+def _full(em: Emitter, inst: Inst) -> None:
+    dt = inst.attr("dtype")
+    value = literal(inst.attr("value"), dt)
+    shape = em.static_shape(inst.result.type.shape, inst)
+    em.bind(inst.result, Tile(shape, dt, lambda idx: value, fill=value, cheap=True))
+
+
+def _alloc(em: Emitter, inst: Inst) -> None:
+    shape = em.static_shape(inst.result.type.shape, inst)
+    space = inst.attr("space")
+    em.env[inst.result.name] = em.alloc(inst.result.name, shape, inst.attr("dtype"), space)
+
+
+def _alloc_local(em: Emitter, inst: Inst) -> None:
+    shape = em.static_shape(inst.result.type.shape, inst)
+    em.env[inst.result.name] = em.alloc(inst.result.name, shape, inst.attr("dtype"), "local")
+
+
+from tiledsl.lowering.tilelang import memory, control  # noqa: E402  (tables below need both)
+
+RULES: dict[Op, Rule] = {
+    Op.CONST: _const,
+    Op.DIM: _dim,
+    Op.WHERE: _where,
+    Op.CAST: _cast,
+    Op.EXPAND_DIMS: _expand_dims,
+    Op.TRANSPOSE: _transpose,
+    Op.RESHAPE: _reshape,
+    Op.BROADCAST_TO: _broadcast_to,
+    Op.ARANGE: _arange,
+    Op.FULL: _full,
+    Op.ALLOC: _alloc,
+    Op.ALLOC_LOCAL: _alloc_local,
+    Op.LOAD: memory.load,
+    Op.STORE: memory.store,
+    Op.ATOMIC: memory.atomic,
+    Op.COPY: memory.copy,
+    Op.DOT: memory.dot,
+    Op.TILE_REDUCE: memory.tile_reduce,
+    Op.SCAN: memory.scan,
+    Op.FOR: control.for_,
+    Op.IF: control.if_,
+    Op.GRID: control.grid,
+    Op.THREADS: control.threads,
+    Op.SHUFFLE: control.shuffle,
+    Op.BARRIER: control.barrier,
+    Op.LAYOUT: control.layout,
+    Op.WARP_ROLE: control.warp_role,
+    Op.RETURN: control.return_,
+}
+RULES.update({op: _unary for op in UNARY})
+RULES.update({op: _binary for op in BINARY})
+"""Ops absent here (REDUCE, MATMUL, GATHER: level-1 dataflow) never reach this backend: the
+verifier rejects them at stage "tilelang"."""
+
+_ = (kernel_body_split, Space)

@@ -1,0 +1,102 @@
+"""Checks and facts the Triton lowering needs before it writes a line.
+
+- `check_supported`: level-3 (THREAD) ops are rejected with the construct, its line and the backend
+  that takes it; tile dims must be powers of two (Triton's ``tl.arange`` and block shapes need it).
+- `nonneg_values`: which integer values are known to be >= 0, so masks can drop the ``>= 0`` half
+  and ``//`` / ``%`` can use Triton's C-style operators (equal to Python's on non-negative ints).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tiledsl.errors import BackendError
+from tiledsl.ir.nodes import Block, Function, Inst, Sym, walk
+from tiledsl.ir.ops import Group, Op
+
+
+def check_supported(fn: Function) -> None:
+    """Raise `BackendError` for the first construct Triton cannot express."""
+    for inst in walk(fn.body):
+        if inst.op.group is Group.THREAD:
+            line = f"line {inst.loc.line}" if inst.loc else "an unknown line"
+            raise BackendError(
+                f"{inst.op.ir_name} is a level-3 (thread) construct at {line} of {fn.name}; "
+                f"the Triton backend has no thread level",
+                loc=inst.loc, hint="use backend='tilelang', which accepts level-3 constructs")
+    for inst in walk(fn.body):
+        for v in inst.results:
+            if not v.type.space.is_tile_like:
+                continue
+            for d in v.type.shape:
+                if isinstance(d, int) and d & (d - 1):
+                    raise BackendError(
+                        f"tile %{v.name} of shape {tuple(v.type.shape)} has a dimension ({d}) that "
+                        f"is not a power of two; Triton blocks must be powers of two",
+                        loc=inst.loc, hint="choose power-of-two block sizes (e.g. 16, 32, 64, 128)")
+
+
+def resolve(attr, knobs: dict[str, int]):
+    """An attr with knob references (`Sym`) replaced by the knobs' values."""
+    if isinstance(attr, Sym):
+        return knobs[attr.name]
+    if isinstance(attr, tuple):
+        return tuple(resolve(a, knobs) for a in attr)
+    return attr
+
+
+# --- non-negativity: one rule per op; a rule sees the inst and the set of known names ----------
+
+def _all(inst: Inst, known: set[str]) -> bool:
+    return all(v.name in known for v in inst.operands)
+
+
+def _first(inst: Inst, known: set[str]) -> bool:
+    return bool(inst.operands) and inst.operands[0].name in known
+
+
+def _any(inst: Inst, known: set[str]) -> bool:
+    return any(v.name in known for v in inst.operands)
+
+
+def _const(inst: Inst, known: set[str]) -> bool:
+    v = inst.attr("value")
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+
+
+def _arange(inst: Inst, known: set[str]) -> bool:
+    start = inst.attr("start")
+    return isinstance(start, Sym) or (isinstance(start, int) and start >= 0)
+
+
+_NONNEG: dict[Op, Callable[[Inst, set[str]], bool]] = {
+    Op.CONST: _const,
+    Op.DIM: lambda inst, known: True,
+    Op.ARANGE: _arange,
+    Op.ADD: _all, Op.MUL: _all, Op.FLOORDIV: _all, Op.MOD: _all, Op.SHR: _all,
+    Op.MINIMUM: _all, Op.MAXIMUM: _any,
+    Op.CAST: _first, Op.EXPAND_DIMS: _first, Op.BROADCAST_TO: _first, Op.RESHAPE: _first,
+    Op.TRANSPOSE: _first, Op.ABS: lambda inst, known: True,
+}
+
+
+def nonneg_values(fn: Function) -> set[str]:
+    """Names of integer values known to be >= 0 (program ids, sizes, sums of such...)."""
+    known: set[str] = set()
+    _nonneg_block(fn.body, known)
+    return known
+
+
+def _nonneg_block(block: Block, known: set[str]) -> None:
+    for inst in block.insts:
+        rule = _NONNEG.get(inst.op)
+        if rule is not None and rule(inst, known):
+            known.update(v.name for v in inst.results)
+        if inst.op is Op.GRID:
+            known.update(a.name for a in inst.regions[0].args)
+        if inst.op is Op.FOR and inst.regions:
+            start, step = inst.operands[0], inst.operands[2]
+            if start.name in known and step.name in known:
+                known.add(inst.regions[0].args[0].name)
+        for region in inst.regions:
+            _nonneg_block(region, known)

@@ -1,0 +1,583 @@
+"""What each `td.*` builtin builds. One handler per builtin name in `HANDLERS` (and `CONTEXTS`
+for the `with` forms); each checks its arguments and says what to write instead when they are
+wrong."""
+
+from __future__ import annotations
+
+import ast
+import builtins as py
+
+from tiledsl.dtypes import DType
+from tiledsl.errors import FrontendError, KernelTypeError, LevelError
+from tiledsl.frontend.values import KnobRef, describe, is_const
+from tiledsl.ir.nodes import Space, Value
+from tiledsl.ir.ops import Op
+
+_UNARY = {"exp": Op.EXP, "exp2": Op.EXP2, "log": Op.LOG, "log2": Op.LOG2, "sqrt": Op.SQRT,
+          "rsqrt": Op.RSQRT, "sin": Op.SIN, "cos": Op.COS, "tanh": Op.TANH, "sigmoid": Op.SIGMOID,
+          "erf": Op.ERF, "floor": Op.FLOOR, "ceil": Op.CEIL, "abs": Op.ABS}
+_REDUCE = ("sum", "max", "min", "prod", "argmax", "argmin")
+_ATOMIC = {"atomic_add": "add", "atomic_max": "max", "atomic_min": "min", "atomic_xchg": "xchg"}
+_SHUFFLE = {"shfl_xor": "xor", "shfl_down": "down", "shfl_up": "up", "shfl_idx": "idx"}
+
+
+def _sig(low, name, args, kwargs, params: tuple[str, ...], defaults: dict):
+    """Bind builtin arguments by position and keyword, like a Python signature."""
+    if len(args) > len(params):
+        raise low.error(KernelTypeError, f"td.{name} takes at most {len(params)} arguments "
+                        f"({', '.join(params)}), got {len(args)}")
+    bound = dict(zip(params, args))
+    for k, v in kwargs.items():
+        if k not in params:
+            raise low.error(KernelTypeError, f"td.{name} has no argument {k!r}; it takes {', '.join(params)}")
+        bound[k] = v
+    for p in params:
+        if p not in bound:
+            if p not in defaults:
+                raise low.error(KernelTypeError, f"td.{name} is missing argument {p!r}")
+            bound[p] = defaults[p]
+    return [bound[p] for p in params]
+
+
+def _need_value(low, what, x) -> Value:
+    if isinstance(x, Value):
+        return x
+    if is_const(x) or isinstance(x, KnobRef):
+        return low.const(x)
+    raise low.error(KernelTypeError, f"{what} needs a value, got {describe(x)}")
+
+
+def _dtype(low, what, x) -> DType:
+    if not isinstance(x, DType):
+        raise low.error(KernelTypeError, f"{what} needs a dtype such as td.float32, got {describe(x)}")
+    return x
+
+
+def _shape(low, what, shape, allow_none=False):
+    """A tile shape: ints and knobs (and None where an axis is dropped)."""
+    if isinstance(shape, (int, KnobRef)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, tuple):
+        raise low.error(KernelTypeError, f"{what} shape must be a tuple of ints or knobs, got {describe(shape)}")
+    out = []
+    for d in shape:
+        if d is None and allow_none:
+            out.append(None)
+        elif isinstance(d, KnobRef):
+            out.append(d.sym)
+        elif isinstance(d, int) and not isinstance(d, bool) and d > 0:
+            out.append(d)
+        else:
+            raise low.error(KernelTypeError, f"{what} shape entries must be positive ints or knobs"
+                            f"{' or None' if allow_none else ''}, got {d!r}",
+                            "tile shapes are compile-time: use constexpr parameters")
+    return tuple(out)
+
+
+def _in_grid(low, name):
+    if not low.in_grid:
+        raise low.error(LevelError, f"td.{name} needs a tile program",
+                        "put it inside `with td.grid(...) as pid:`; whole-tensor code uses level-1 ops")
+
+
+def _in_threads(low, name):
+    if not low.in_threads:
+        raise low.error(LevelError, f"td.{name} is a thread-level (level 3) op",
+                        "put it inside `with td.threads(n) as tid:` within a td.grid")
+
+
+# --- math --------------------------------------------------------------------------------------------------
+def where(low, c, a, b):
+    if is_const(c):
+        return a if c else b
+    c = _need_value(low, "td.where", c)
+    if not c.type.dtype.is_bool:
+        c = low.binop(Op.NE, c, 0)
+    (x, y), _ = low.unify_operands([a, b])
+    return low.value(Op.WHERE, (c, x, y))
+
+
+def matmul(low, a, b):
+    a, b = _need_value(low, "@", a), _need_value(low, "@", b)
+    if a.type.space is Space.GLOBAL or b.type.space is Space.GLOBAL:
+        if low.in_grid:
+            raise low.error(LevelError, "a @ b on whole tensors inside a tile program",
+                            "td.load tiles and use td.dot")
+        if a.type.dtype is not b.type.dtype:
+            raise low.error(KernelTypeError, f"matmul of {a.type.dtype.value} and {b.type.dtype.value}; cast one")
+        return low.value(Op.MATMUL, (a, b))
+    return dot(low, a, b)
+
+
+def dot(low, a, b, acc=None, out_dtype=None):
+    a, b = _need_value(low, "td.dot", a), _need_value(low, "td.dot", b)
+    if a.type.space is Space.GLOBAL or b.type.space is Space.GLOBAL:
+        if acc is not None:
+            raise low.error(KernelTypeError, "td.dot on whole tensors takes no acc")
+        return matmul(low, a, b)
+    attrs = {}
+    if out_dtype is not None:
+        attrs["dtype"] = _dtype(low, "td.dot out_dtype", out_dtype)
+    operands = (a, b) if acc is None else (a, b, _need_value(low, "td.dot acc", acc))
+    if acc is not None and "dtype" not in attrs:
+        attrs["dtype"] = operands[2].type.dtype
+    return low.value(Op.DOT, operands, attrs, hint="dot")
+
+
+def _reduce(kind):
+    def h(low, args, kwargs):
+        x, axis, keepdims = _sig(low, kind, args, kwargs, ("x", "axis", "keepdims"),
+                                 {"axis": None, "keepdims": False})
+        x = _need_value(low, f"td.{kind}", x)
+        if x.type.rank == 0:
+            raise low.error(KernelTypeError, f"td.{kind} of a scalar", f"use td.{'maximum' if kind == 'max' else 'minimum'}(a, b) for two values"
+                            if kind in ("max", "min") else None)
+        op = Op.REDUCE if x.type.space is Space.GLOBAL else Op.TILE_REDUCE
+        if op is Op.REDUCE and low.in_grid:
+            raise low.error(LevelError, f"td.{kind} of a whole tensor inside a tile program")
+        if axis is None:
+            if kind in ("argmax", "argmin") and x.type.rank > 1:
+                raise low.error(KernelTypeError, f"td.{kind} needs an axis for rank {x.type.rank}")
+            for ax in reversed(range(x.type.rank)):
+                x = low.value(op, (x,), {"kind": kind, "axis": ax, "keepdims": bool(keepdims)})
+            return x
+        if not isinstance(axis, int):
+            raise low.error(KernelTypeError, f"td.{kind} axis must be an int, got {describe(axis)}")
+        return low.value(op, (x,), {"kind": kind, "axis": axis % x.type.rank, "keepdims": bool(keepdims)})
+    return h
+
+
+def _unary(name):
+    def h(low, args, kwargs):
+        (x,) = _sig(low, name, args, kwargs, ("x",), {})
+        if is_const(x) and name == "abs":
+            return py.abs(x)
+        return low.unary(_UNARY[name], x)
+    return h
+
+
+def _binary(op, name):
+    def h(low, args, kwargs):
+        a, b = _sig(low, name, args, kwargs, ("a", "b"), {})
+        return low.binop(op, a, b)
+    return h
+
+
+def h_where(low, args, kwargs):
+    return where(low, *_sig(low, "where", args, kwargs, ("cond", "a", "b"), {}))
+
+
+def h_cast(low, args, kwargs):
+    x, dtype = _sig(low, "cast", args, kwargs, ("x", "dtype"), {})
+    return low.cast(_need_value(low, "td.cast", x), _dtype(low, "td.cast", dtype))
+
+
+def h_cdiv(low, args, kwargs):
+    a, b = _sig(low, "cdiv", args, kwargs, ("a", "b"), {})
+    if is_const(a) and is_const(b):
+        return -(-a // b)
+    return low.binop(Op.FLOORDIV, low.binop(Op.ADD, a, low.binop(Op.SUB, b, 1) if not is_const(b) else b - 1), b)
+
+
+def h_dot(low, args, kwargs):
+    return dot(low, *_sig(low, "dot", args, kwargs, ("a", "b", "acc", "out_dtype"),
+                          {"acc": None, "out_dtype": None}))
+
+
+def h_matmul(low, args, kwargs):
+    return matmul(low, *_sig(low, "matmul", args, kwargs, ("a", "b"), {}))
+
+
+def h_take(low, args, kwargs):
+    x, idx, axis = _sig(low, "take", args, kwargs, ("x", "idx", "axis"), {"axis": 0})
+    return _gather(low, x, idx, axis)
+
+
+def _gather(low, x, idx, axis):
+    x, idx = _need_value(low, "td.take", x), _need_value(low, "td.take", idx)
+    if x.type.space is not Space.GLOBAL:
+        raise low.error(KernelTypeError, "td.take gathers from whole tensors",
+                        "in a tile program, td.load with a tile of indices as the offset")
+    return low.value(Op.GATHER, (x, idx), {"axis": axis % x.type.rank})
+
+
+# --- shape ---------------------------------------------------------------------------------------------------
+def h_expand_dims(low, args, kwargs):
+    x, axis = _sig(low, "expand_dims", args, kwargs, ("x", "axis"), {})
+    return low.value(Op.EXPAND_DIMS, (_need_value(low, "td.expand_dims", x),), {"axis": axis})
+
+
+def h_trans(low, args, kwargs):
+    if not args:
+        raise low.error(KernelTypeError, "td.trans needs a value")
+    x = _need_value(low, "td.trans", args[0])
+    perm = tuple(args[1:]) or tuple(reversed(range(x.type.rank)))
+    if len(perm) == 1 and isinstance(perm[0], tuple):
+        perm = perm[0]
+    return low.value(Op.TRANSPOSE, (x,), {"perm": perm})
+
+
+def h_reshape(low, args, kwargs):
+    x, shape = _sig(low, "reshape", args, kwargs, ("x", "shape"), {})
+    return low.value(Op.RESHAPE, (_need_value(low, "td.reshape", x),), {"shape": _shape(low, "td.reshape", shape)})
+
+
+def h_broadcast_to(low, args, kwargs):
+    x, shape = _sig(low, "broadcast_to", args, kwargs, ("x", "shape"), {})
+    return low.value(Op.BROADCAST_TO, (_need_value(low, "td.broadcast_to", x),),
+                     {"shape": _shape(low, "td.broadcast_to", shape)})
+
+
+def h_cumsum(low, args, kwargs):
+    x, axis = _sig(low, "cumsum", args, kwargs, ("x", "axis"), {"axis": 0})
+    _in_grid(low, "cumsum")
+    x = _need_value(low, "td.cumsum", x)
+    return low.value(Op.SCAN, (x,), {"kind": "sum", "axis": axis % py.max(x.type.rank, 1)})
+
+
+def subscript(low, obj, sl: ast.expr):
+    if isinstance(obj, tuple):
+        idx = low.expr(sl)
+        if isinstance(idx, (int, py.slice)):
+            return obj[idx]
+        raise low.error(KernelTypeError, f"a tuple is indexed by a constant, got {describe(idx)}")
+    if not isinstance(obj, Value):
+        raise low.error(FrontendError, f"cannot index {describe(obj)}")
+    items = sl.elts if isinstance(sl, ast.Tuple) else [sl]
+    if obj.type.space is Space.GLOBAL and len(items) == 1 and not isinstance(items[0], ast.Slice):
+        idx = low.expr(items[0])
+        if isinstance(idx, Value) and idx.type.rank >= 1:
+            return _gather(low, obj, idx, 0)
+    # tile indexing: `:` keeps an axis, None inserts one
+    out, axis = obj, 0
+    for it in items:
+        if isinstance(it, ast.Slice) and it.lower is None and it.upper is None and it.step is None:
+            axis += 1
+        elif isinstance(it, ast.Constant) and it.value is None:
+            out = low.value(Op.EXPAND_DIMS, (out,), {"axis": axis})
+            axis += 1
+        else:
+            raise low.error(FrontendError, f"unsupported index {ast.unparse(it)!r}",
+                            "tiles take `:` and None (x[:, None]); read memory with td.load")
+    return out
+
+
+# --- level 2 -----------------------------------------------------------------------------------------------------
+def _offsets(low, name, x: Value, offsets):
+    if not isinstance(offsets, tuple):
+        offsets = (offsets,)
+    if len(offsets) != x.type.rank:
+        raise low.error(KernelTypeError, f"td.{name} into a rank-{x.type.rank} tensor needs {x.type.rank} "
+                        f"offsets, got {len(offsets)}")
+    out = []
+    for o in offsets:
+        v = _need_value(low, f"td.{name} offset", o)
+        if not v.type.dtype.is_int:
+            raise low.error(KernelTypeError, f"td.{name} offsets must be integers, got {v.type}")
+        out.append(v)
+    return out
+
+
+def _mem(low, name, x):
+    x = _need_value(low, f"td.{name}", x)
+    if not (x.type.space is Space.GLOBAL or x.type.space.is_buffer):
+        raise low.error(KernelTypeError, f"td.{name} addresses a tensor parameter or a buffer, got {describe(x)}")
+    return x
+
+
+def h_load(low, args, kwargs):
+    x, offsets, shape, mask, other = _sig(low, "load", args, kwargs, ("x", "offsets", "shape", "mask", "other"),
+                                          {"shape": None, "mask": None, "other": 0})
+    _in_grid(low, "load")
+    x = _mem(low, "load", x)
+    offs = _offsets(low, "load", x, offsets)
+    attrs = {"shape": _shape(low, "td.load", shape, allow_none=True) if shape is not None else (None,) * len(offs)}
+    operands = [x, *offs]
+    if mask is not None:
+        operands.append(_need_value(low, "td.load mask", mask))
+        attrs["masked"] = True
+    if not is_const(other) or isinstance(other, (DType, str)) or other is None:
+        raise low.error(KernelTypeError, "td.load other= must be a number")
+    if other != 0:
+        attrs["other"] = float(other) if x.type.dtype.is_float else int(other)
+    return low.value(Op.LOAD, operands, attrs, hint=f"{x.name}_tile")
+
+
+def _store_like(low, name, args, kwargs, kind=None):
+    x, offsets, value, mask = _sig(low, name, args, kwargs, ("x", "offsets", "value", "mask"), {"mask": None})
+    _in_grid(low, name)
+    x = _mem(low, name, x)
+    offs = _offsets(low, name, x, offsets)
+    value = low.const(value, x.type.dtype) if not isinstance(value, Value) else value
+    # the window: scalar offsets index one element unless the value has that axis (block store)
+    vshape = list(value.type.shape)
+    shape = []
+    for ax, o in enumerate(offs):
+        if o.type.rank == 1:
+            shape.append(KnobRef(o.type.shape[0]).sym if isinstance(o.type.shape[0], str) else o.type.shape[0])
+        else:
+            shape.append(None)
+    n_block = py.max(0, len(vshape) - sum(1 for s in shape if s is not None))
+    # scalar-offset axes that the value covers, from the right
+    free = [ax for ax, s in enumerate(shape) if s is None]
+    for ax, d in zip(free[len(free) - n_block:], vshape[: n_block] if n_block else []):
+        shape[ax] = KnobRef(d).sym if isinstance(d, str) else d
+    if value.type.rank and value.type.rank != sum(1 for s in shape if s is not None):
+        raise low.error(KernelTypeError, f"td.{name} of a {value.type} value into a rank-{x.type.rank} tensor")
+    if value.type.dtype is not x.type.dtype:
+        raise low.error(KernelTypeError, f"td.{name} of {value.type.dtype.value} into a {x.type.dtype.value} tensor",
+                        f"cast first: value.to({x.name}.dtype)")
+    attrs = {"shape": tuple(shape)}
+    if kind:
+        attrs = {"kind": kind, **attrs}
+    operands = [x, *offs, value]
+    if mask is not None:
+        operands.append(_need_value(low, f"td.{name} mask", mask))
+        attrs["masked"] = True
+    return low.emit(Op.ATOMIC if kind else Op.STORE, operands, attrs, hint="old")
+
+
+def h_store(low, args, kwargs):
+    _store_like(low, "store", args, kwargs)
+
+
+def _atomic(name):
+    def h(low, args, kwargs):
+        return _store_like(low, name, args, kwargs, _ATOMIC[name]).result
+    return h
+
+
+def h_arange(low, args, kwargs):
+    start, end = _sig(low, "arange", args, kwargs, ("start", "end"), {"end": None})
+    _in_grid(low, "arange")
+    if end is None:
+        start, end = 0, start
+    for b in (start, end):
+        if not (isinstance(b, (int, KnobRef)) and not isinstance(b, bool)):
+            raise low.error(KernelTypeError, f"td.arange bounds are compile-time ints or knobs, got {describe(b)}")
+    sym = (lambda b: b.sym if isinstance(b, KnobRef) else b)
+    return low.value(Op.ARANGE, (), {"start": sym(start), "end": sym(end)}, hint="idx")
+
+
+def h_full(low, args, kwargs):
+    shape, value, dtype = _sig(low, "full", args, kwargs, ("shape", "value", "dtype"), {})
+    return _full(low, "full", shape, value, dtype)
+
+
+def h_zeros(low, args, kwargs):
+    shape, dtype = _sig(low, "zeros", args, kwargs, ("shape", "dtype"), {"dtype": DType.f32})
+    return _full(low, "zeros", shape, 0, dtype)
+
+
+def _full(low, name, shape, value, dtype):
+    _in_grid(low, name)
+    dtype = _dtype(low, f"td.{name}", dtype)
+    if not is_const(value) or isinstance(value, (DType, str)) or value is None:
+        raise low.error(KernelTypeError, f"td.{name} fill value must be a number")
+    value = float(value) if dtype.is_float else (bool(value) if dtype.is_bool else int(value))
+    return low.value(Op.FULL, (), {"shape": _shape(low, f"td.{name}", shape), "value": value, "dtype": dtype},
+                     hint="zeros" if name == "zeros" else "full")
+
+
+def _alloc(space):
+    def h(low, args, kwargs):
+        name = f"alloc_{space}"
+        shape, dtype = _sig(low, name, args, kwargs, ("shape", "dtype"), {})
+        _in_grid(low, name)
+        return low.value(Op.ALLOC, (), {"shape": _shape(low, f"td.{name}", shape),
+                                        "dtype": _dtype(low, f"td.{name}", dtype), "space": space},
+                         hint=space[:4] if space == "shared" else "frag")
+    return h
+
+
+def h_copy(low, args, kwargs):
+    src, dst, offsets = _sig(low, "copy", args, kwargs, ("src", "dst", "offsets"), {"offsets": None})
+    _in_grid(low, "copy")
+    src, dst = _need_value(low, "td.copy", src), _need_value(low, "td.copy", dst)
+    operands = [src, dst]
+    attrs = {}
+    glob = src if src.type.space is Space.GLOBAL else dst if dst.type.space is Space.GLOBAL else None
+    if glob is not None:
+        other = dst if glob is src else src
+        if offsets is None:
+            raise low.error(KernelTypeError, "td.copy to or from a tensor needs offsets=(...)")
+        offs = _offsets(low, "copy", glob, offsets)
+        operands += offs
+        free = [ax for ax, o in enumerate(offs) if o.type.rank == 0]
+        shape: list = [None if o.type.rank == 0 else o.type.shape[0] for o in offs]
+        n_block = other.type.rank - sum(1 for s in shape if s is not None)
+        for ax, d in zip(free[len(free) - n_block:] if n_block > 0 else [], other.type.shape[:n_block]):
+            shape[ax] = d
+        attrs["shape"] = tuple(KnobRef(d).sym if isinstance(d, str) else d for d in shape)
+        if src.type.dtype is not dst.type.dtype:
+            raise low.error(KernelTypeError, f"td.copy from {src.type.dtype.value} to {dst.type.dtype.value}",
+                            "cast the value with .to() and copy that")
+    elif offsets is not None:
+        raise low.error(KernelTypeError, "td.copy between on-chip values takes no offsets")
+    elif src.type.dtype is not dst.type.dtype:
+        operands[0] = low.cast(src, dst.type.dtype)
+    low.emit(Op.COPY, operands, attrs)
+
+
+# --- level 3 ---------------------------------------------------------------------------------------------------------
+def h_alloc_local(low, args, kwargs):
+    shape, dtype = _sig(low, "alloc_local", args, kwargs, ("shape", "dtype"), {})
+    _in_threads(low, "alloc_local")
+    return low.value(Op.ALLOC_LOCAL, (), {"shape": _shape(low, "td.alloc_local", shape),
+                                          "dtype": _dtype(low, "td.alloc_local", dtype)}, hint="local")
+
+
+def _shuffle(name):
+    def h(low, args, kwargs):
+        value, lane, width = _sig(low, name, args, kwargs, ("value", "lane", "width"), {"width": 32})
+        _in_threads(low, name)
+        v = _need_value(low, f"td.{name}", value)
+        return low.value(Op.SHUFFLE, (v, low.const(lane, DType.i32)), {"mode": _SHUFFLE[name], "width": width})
+    return h
+
+
+def h_barrier(low, args, kwargs):
+    _sig(low, "barrier", args, kwargs, (), {})
+    _in_threads(low, "barrier")
+    low.emit(Op.BARRIER)
+
+
+def h_annotate_layout(low, args, kwargs):
+    buf, swizzle = _sig(low, "annotate_layout", args, kwargs, ("buffer", "swizzle"), {"swizzle": 128})
+    _in_grid(low, "annotate_layout")
+    buf = _need_value(low, "td.annotate_layout", buf)
+    if buf.type.space is not Space.SHARED:
+        raise low.error(KernelTypeError, "td.annotate_layout takes a shared buffer")
+    if swizzle not in (0, 32, 64, 128):
+        raise low.error(KernelTypeError, f"swizzle must be 0, 32, 64 or 128 bytes, got {swizzle!r}")
+    low.emit(Op.LAYOUT, (buf,), {"swizzle": swizzle})
+
+
+# --- contexts ------------------------------------------------------------------------------------------------------------
+def ctx_grid(low, s: ast.With, item, args, kwargs):
+    if low.in_grid:
+        raise low.error(LevelError, "td.grid inside a td.grid", "one grid per kernel body")
+    if kwargs or not 1 <= len(args) <= 3:
+        raise low.error(KernelTypeError, "td.grid takes 1 to 3 sizes")
+    sizes = [_need_value(low, "td.grid size", a) for a in args]
+    for v in sizes:
+        if v.type.space is not Space.SCALAR or not v.type.dtype.is_int:
+            raise low.error(KernelTypeError, f"grid sizes are integer scalars, got {v.type}")
+    names = _target_names(low, item, len(sizes))
+    pids = tuple(low.builder.fresh(n or f"pid{i}", sizes[0].type.with_(dtype=sizes[0].type.dtype))
+                 for i, n in enumerate(names))
+    before = dict(low.env)
+    for n, p in zip(names, pids):
+        if n:
+            low.env[n] = p
+    low.in_grid = True
+    try:
+        body = low.region_body(s.body, pids)
+    finally:
+        low.in_grid = False
+    low.env = before
+    low.emit(Op.GRID, sizes, {}, (body,))
+
+
+def ctx_threads(low, s, item, args, kwargs):
+    (count,) = _sig(low, "threads", args, kwargs, ("count",), {})
+    _in_grid(low, "threads")
+    if low.in_threads:
+        raise low.error(LevelError, "td.threads inside td.threads")
+    if not (isinstance(count, (int, KnobRef)) and not isinstance(count, bool)):
+        raise low.error(KernelTypeError, "td.threads count is a compile-time int")
+    names = _target_names(low, item, 1)
+    from tiledsl.ir.nodes import Type
+
+    tid = low.builder.fresh(names[0] or "tid", Type(DType.i32))
+    before = dict(low.env)
+    if names[0]:
+        low.env[names[0]] = tid
+    low.in_threads = True
+    try:
+        body = low.region_body(s.body, (tid,))
+    finally:
+        low.in_threads = False
+    low.env = before
+    low.emit(Op.THREADS, (), {"count": count.sym if isinstance(count, KnobRef) else count}, (body,))
+
+
+def _role(role):
+    def ctx(low, s, item, args, kwargs):
+        _sig(low, role, args, kwargs, (), {})
+        _in_grid(low, role)
+        if item.optional_vars is not None:
+            raise low.error(FrontendError, f"`with td.{role}()` binds no name")
+        body = low.region_body(s.body, ())
+        low.emit(Op.WARP_ROLE, (), {"role": role}, (body,))
+    return ctx
+
+
+def _target_names(low, item, n) -> list:
+    t = item.optional_vars
+    if t is None:
+        return [None] * n
+    if isinstance(t, ast.Name):
+        if n != 1:
+            raise low.error(FrontendError, f"this grid has {n} axes: bind `as ({', '.join('pid' + str(i) for i in range(n))})`")
+        return [t.id]
+    if isinstance(t, ast.Tuple) and all(isinstance(e, ast.Name) for e in t.elts):
+        if len(t.elts) != n:
+            raise low.error(FrontendError, f"{len(t.elts)} names for {n} axes")
+        return [e.id for e in t.elts]
+    raise low.error(FrontendError, "bind the program ids to plain names")
+
+
+# --- dispatch ------------------------------------------------------------------------------------------------------
+HANDLERS = {
+    "where": h_where, "cast": h_cast, "cdiv": h_cdiv, "dot": h_dot, "matmul": h_matmul, "take": h_take,
+    "maximum": _binary(Op.MAXIMUM, "maximum"), "minimum": _binary(Op.MINIMUM, "minimum"),
+    "expand_dims": h_expand_dims, "trans": h_trans, "reshape": h_reshape, "broadcast_to": h_broadcast_to,
+    "cumsum": h_cumsum, "load": h_load, "store": h_store, "arange": h_arange, "zeros": h_zeros,
+    "full": h_full, "alloc_shared": _alloc("shared"), "alloc_fragment": _alloc("fragment"), "copy": h_copy,
+    "alloc_local": h_alloc_local, "barrier": h_barrier, "annotate_layout": h_annotate_layout,
+}
+HANDLERS.update({n: _unary(n) for n in _UNARY})
+HANDLERS.update({n: _reduce(n) for n in _REDUCE})
+HANDLERS.update({n: _atomic(n) for n in _ATOMIC})
+HANDLERS.update({n: _shuffle(n) for n in _SHUFFLE})
+CONTEXTS = {"grid": ctx_grid, "threads": ctx_threads, "producer": _role("producer"), "consumer": _role("consumer")}
+
+
+def _py_minmax(op, name):
+    def h(low, args, kwargs):
+        if kwargs or len(args) < 2:
+            raise low.error(KernelTypeError, f"{name}() in a kernel takes two or more values",
+                            f"reduce a tile with td.{name}(x, axis=...)")
+        out = args[0]
+        for a in args[1:]:
+            out = low.binop(op, out, a)
+        return out
+    return h
+
+
+_PY_BUILTINS = {py.min: _py_minmax(Op.MINIMUM, "min"), py.max: _py_minmax(Op.MAXIMUM, "max"),
+                py.abs: _unary("abs")}
+
+
+def call_builtin(low, fn, args, kwargs):
+    name = getattr(fn, "__tiledsl_builtin__", None)
+    if name is not None:
+        if name in CONTEXTS:
+            raise low.error(FrontendError, f"td.{name} is used as `with td.{name}(...):`")
+        if name == "pipelined":
+            raise low.error(FrontendError, "td.pipelined is used as `for k in td.pipelined(n):`")
+        return HANDLERS[name](low, args, kwargs)
+    if fn in _PY_BUILTINS:
+        return _PY_BUILTINS[fn](low, args, kwargs)
+    if fn in (py.int, py.float, py.bool) and len(args) == 1 and is_const(args[0]):
+        return fn(args[0])
+    if fn is py.len and len(args) == 1 and isinstance(args[0], tuple):
+        return len(args[0])
+    if fn is py.range:
+        raise low.error(FrontendError, "range(...) is used as `for i in range(...):`")
+    if isinstance(fn, DType):
+        (x,) = args
+        return low.cast(_need_value(low, "cast", x), fn)
+    raise low.error(FrontendError, f"cannot call {getattr(fn, '__name__', fn)!r} in a kernel",
+                    "kernels call td.* builtins; other Python functions are not traced")

@@ -1,0 +1,703 @@
+"""Python `ast` of a kernel -> IR at stage "ir".
+
+`build_function` binds the call's argument specs to the kernel's parameters, then `_Lowerer`
+walks the body statement by statement, keeping a name -> value environment. Python-level
+constants fold at compile time; everything else becomes IR through `tiledsl.ir.Builder`, which
+types each inst by the op rules. Builtins (`td.*`) are handled by the table in `builtins.py`.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins as py
+import operator
+
+from tiledsl.dtypes import DType, promote
+from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError, LevelError, TypeCheckError
+from tiledsl.frontend.source import KernelSource
+from tiledsl.frontend.values import KnobRef, describe, is_const
+from tiledsl.ir.builder import Builder
+from tiledsl.ir.nodes import Function, Knob, Loc, Param, ParamKind, Space, Type, Value
+from tiledsl.ir.ops import Op
+from tiledsl.specs import ScalarSpec, TensorSpec
+
+_BINOPS = {ast.Add: Op.ADD, ast.Sub: Op.SUB, ast.Mult: Op.MUL, ast.Div: Op.DIV,
+           ast.FloorDiv: Op.FLOORDIV, ast.Mod: Op.MOD, ast.Pow: Op.POW, ast.BitAnd: Op.AND,
+           ast.BitOr: Op.OR, ast.BitXor: Op.XOR, ast.LShift: Op.SHL, ast.RShift: Op.SHR}
+_PYOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+          ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+          ast.Pow: operator.pow, ast.BitAnd: operator.and_, ast.BitOr: operator.or_,
+          ast.BitXor: operator.xor, ast.LShift: operator.lshift, ast.RShift: operator.rshift}
+_CMPOPS = {ast.Eq: Op.EQ, ast.NotEq: Op.NE, ast.Lt: Op.LT, ast.LtE: Op.LE, ast.Gt: Op.GT,
+           ast.GtE: Op.GE}
+_PYCMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+          ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_,
+          ast.IsNot: operator.is_not}
+_UNSUPPORTED_HINT = {
+    "While": "use `for i in range(n)` with a bound, or td.pipelined",
+    "Try": "kernels cannot catch exceptions",
+    "FunctionDef": "define helpers outside the kernel and inline them by hand",
+    "Lambda": "write the expression out",
+    "ListComp": "build tiles with td.arange / td.full",
+    "Global": "pass values as parameters",
+    "Delete": "rebind the name instead",
+    "Raise": "kernels cannot raise",
+}
+
+
+class _Return(Exception):
+    pass
+
+
+def bind_params(src: KernelSource, args: tuple, kwargs: dict) -> dict:
+    """Map the call's arguments onto the kernel's parameters (by position, then name, then default)."""
+    names = [p.name for p in src.params]
+    if len(args) > len(names):
+        raise ArgumentError(f"{src.name}() takes {len(names)} arguments ({', '.join(names)}) "
+                            f"but {len(args)} were given")
+    bound = dict(zip(names, args))
+    for k, v in kwargs.items():
+        if k not in names:
+            raise ArgumentError(f"{src.name}() has no parameter {k!r}; parameters: {', '.join(names)}")
+        if k in bound:
+            raise ArgumentError(f"{src.name}() got {k!r} twice")
+        bound[k] = v
+    for p in src.params:
+        if p.name not in bound:
+            if p.default is not _EMPTY:
+                bound[p.name] = p.default
+            else:
+                missing = [q.name for q in src.params if q.name not in bound and q.default is _EMPTY]
+                raise ArgumentError(f"{src.name}() is missing argument(s): {', '.join(missing)}")
+    return bound
+
+
+import inspect as _inspect  # noqa: E402
+
+_EMPTY = _inspect.Parameter.empty
+
+
+def build_function(src: KernelSource, bound: dict, knob_values: dict | None = None) -> Function:
+    """The IR of `src` for the bound arguments (specs, numbers, dtypes, `td.auto`)."""
+    from tiledsl import language as L
+    from tiledsl.specs import spec as to_spec
+
+    low = _Lowerer(src)
+    params: list[Param] = []
+    knobs: list[Knob] = []
+    env: dict = {}
+    for p in src.params:
+        arg = bound[p.name]
+        if p.kind == "constexpr" or (p.kind == "any" and (arg is L.auto or isinstance(arg, (DType, KnobRef)))):
+            if arg is L.auto:
+                knobs.append(Knob(p.name, None))
+                env[p.name] = KnobRef(p.name)
+            elif isinstance(arg, int) and not isinstance(arg, bool):
+                knobs.append(Knob(p.name, arg))
+                env[p.name] = arg
+            elif is_const(arg):
+                env[p.name] = arg
+            else:
+                raise ArgumentError(f"{src.name}(): constexpr {p.name!r} must be an int, float, bool, "
+                                    f"dtype or td.auto, got {type(arg).__name__}")
+            low.builder.reserve(p.name)
+            continue
+        s = to_spec(arg) if not isinstance(arg, (TensorSpec, ScalarSpec)) else arg
+        if p.kind == "tensor" and not isinstance(s, TensorSpec):
+            raise ArgumentError(f"{src.name}(): parameter {p.name!r} is a td.Tensor but got {describe(arg)}")
+        if p.kind == "scalar" and not isinstance(s, ScalarSpec):
+            raise ArgumentError(f"{src.name}(): parameter {p.name!r} is a number but got a tensor")
+        if isinstance(s, TensorSpec):
+            dims = tuple(1 if d == 1 else f"{p.name}.{i}" for i, d in enumerate(s.shape))
+            v = Value(p.name, Type(s.dtype, dims, Space.GLOBAL))
+            params.append(Param(v, ParamKind.TENSOR))
+        else:
+            v = Value(p.name, Type(s.dtype))
+            params.append(Param(v, ParamKind.SCALAR))
+        low.builder.reserve(p.name)
+        env[p.name] = v
+    for name, value in (knob_values or {}).items():
+        if any(k.name == name for k in knobs):
+            knobs = [Knob(k.name, value) if k.name == name else k for k in knobs]
+        elif name == "num_warps":
+            pass
+        else:
+            raise ArgumentError(f"{src.name}(): unknown knob {name!r}")
+    knobs.append(Knob("num_warps", (knob_values or {}).get("num_warps")))
+    low.env = env
+    low.knobs = knobs
+    low.emit_dims(params)
+    low.run()
+    attrs = ()
+    if low.builder.unifier.assumptions:
+        attrs = (("assume", tuple(sorted(low.builder.unifier.assumptions))),)
+    from tiledsl.ir.nodes import Block
+
+    return Function(src.name, tuple(params), tuple(low.knobs), Block((), low.builder.top()),
+                    src.loc(src.tree), attrs)
+
+
+class _Lowerer:
+    def __init__(self, src: KernelSource):
+        self.src = src
+        self.builder = Builder()
+        self.env: dict = {}
+        self.knobs: list[Knob] = []
+        self.node: ast.AST = src.tree
+        self.in_grid = False
+        self.in_threads = False
+        self.shape_cache: dict[str, tuple] = {}
+        self.returned = False
+
+    # --- helpers ---------------------------------------------------------------------------------
+    @property
+    def loc(self) -> Loc:
+        return self.src.loc(self.node)
+
+    def error(self, cls, msg: str, hint: str | None = None, node: ast.AST | None = None):
+        return cls(msg, self.src.loc(node or self.node), hint)
+
+    def emit(self, op: Op, operands=(), attrs=None, regions=(), hint=None, result_types=None):
+        try:
+            return self.builder.emit(op, operands, attrs, regions, self.loc, hint, result_types)
+        except TypeCheckError as e:
+            raise self.error(KernelTypeError, str(e)) from None
+
+    def value(self, op: Op, operands=(), attrs=None, hint=None) -> Value:
+        return self.emit(op, operands, attrs, hint=hint).result
+
+    def new_knob(self, base: str) -> KnobRef:
+        names = {k.name for k in self.knobs}
+        name, n = base, 0
+        while name in names:
+            n += 1
+            name = f"{base}_{n}"
+        self.knobs.insert(len(self.knobs) - 1, Knob(name, None))
+        return KnobRef(name)
+
+    def emit_dims(self, params: list[Param]):
+        """One DIM per tensor axis at the top, so sizes are in scope everywhere."""
+        for p in params:
+            t = p.value.type
+            if t.space is Space.GLOBAL:
+                dims = []
+                for axis, d in enumerate(t.shape):
+                    if d == 1:
+                        dims.append(1)
+                    else:
+                        dims.append(self.value(Op.DIM, (p.value,), {"axis": axis}, hint=f"{p.value.name}_d{axis}"))
+                self.shape_cache[p.value.name] = tuple(dims)
+
+    def const(self, x, dtype: DType | None = None) -> Value:
+        if isinstance(x, Value):
+            return x if dtype is None or x.type.dtype is dtype else self.cast(x, dtype)
+        if isinstance(x, KnobRef):
+            v = self.value(Op.CONST, (), {"value": x.sym, "dtype": DType.i32}, hint=x.name)
+            return v if dtype in (None, DType.i32) else self.cast(v, dtype)
+        if isinstance(x, bool):
+            dt = dtype or DType.i1
+            val = x if dt is DType.i1 else (float(x) if dt.is_float else int(x))
+        elif isinstance(x, int):
+            dt = dtype or (DType.i32 if -(2**31) <= x < 2**31 else DType.i64)
+            val = float(x) if dt.is_float else (bool(x) if dt.is_bool else x)
+        elif isinstance(x, float):
+            dt = dtype or DType.f32
+            if not dt.is_float:
+                raise self.error(KernelTypeError, f"float constant {x} used where {dt.value} is needed")
+            val = x
+        else:
+            raise self.error(KernelTypeError, f"expected a number or a value, got {describe(x)}")
+        return self.value(Op.CONST, (), {"value": val, "dtype": dt}, hint="c")
+
+    def cast(self, v: Value, dtype: DType) -> Value:
+        if v.type.dtype is dtype:
+            return v
+        return self.value(Op.CAST, (v,), {"dtype": dtype}, hint=v.name)
+
+    def weak_dtype(self, x) -> DType | None:
+        """dtype of a strongly typed operand, None for Python numbers (they adapt)."""
+        return x.type.dtype if isinstance(x, Value) else None
+
+    def unify_operands(self, xs, float_result: bool = False) -> tuple[list[Value], DType]:
+        strong = [x.type.dtype for x in xs if isinstance(x, Value)]
+        if not strong:
+            strong = [DType.i32 if isinstance(x, KnobRef) else self.const_dtype(x) for x in xs]
+        dt = strong[0]
+        for d in strong[1:]:
+            dt = promote(dt, d)
+        for x in xs:
+            if isinstance(x, float) and not dt.is_float:
+                dt = DType.f32
+        if float_result and not dt.is_float:
+            dt = DType.f32
+        return [self.const(x, dt) for x in xs], dt
+
+    def const_dtype(self, x) -> DType:
+        if isinstance(x, bool):
+            return DType.i1
+        if isinstance(x, int):
+            return DType.i32
+        if isinstance(x, float):
+            return DType.f32
+        raise self.error(KernelTypeError, f"expected a number or a value, got {describe(x)}")
+
+    def check_level(self, what: str, x: Value):
+        if x.type.space is Space.GLOBAL and self.in_grid:
+            raise self.error(LevelError, f"{what} on a whole tensor inside a tile program",
+                             hint="inside td.grid, td.load a tile of the tensor first")
+
+    # --- arithmetic -------------------------------------------------------------------------------
+    def binop(self, op: Op, a, b):
+        if is_const(a) and is_const(b) and op in _FOLD:
+            try:
+                return _FOLD[op](a, b)
+            except Exception as e:
+                raise self.error(KernelTypeError, f"cannot compute {a!r} {op.ir_name} {b!r}: {e}") from None
+        for x in (a, b):
+            if isinstance(x, Value):
+                self.check_level(op.ir_name, x)
+        (x, y), _ = self.unify_operands([a, b], float_result=op in (Op.DIV, Op.POW))
+        return self.value(op, (x, y))
+
+    def unary(self, op: Op, a):
+        if isinstance(a, Value):
+            self.check_level(op.ir_name, a)
+            if not a.type.dtype.is_float and op not in (Op.NEG, Op.NOT, Op.ABS):
+                a = self.cast(a, DType.f32)
+            return self.value(op, (a,))
+        (x,), _ = self.unify_operands([a], float_result=op not in (Op.NEG, Op.NOT, Op.ABS))
+        return self.value(op, (x,))
+
+    # --- entry --------------------------------------------------------------------------------------
+    def run(self):
+        try:
+            self.block(self.src.tree.body)
+        except _Return:
+            pass
+
+    def block(self, stmts):
+        prev = self.node
+        for s in stmts:
+            if self.returned:
+                raise self.error(FrontendError, "code after return", node=s)
+            self.node = s
+            self.stmt(s)
+        self.node = prev
+
+    # --- statements ---------------------------------------------------------------------------------
+    def stmt(self, s: ast.stmt):
+        handler = getattr(self, "stmt_" + type(s).__name__, None)
+        if handler is None:
+            name = type(s).__name__
+            raise self.error(FrontendError, f"`{name}` statements are not supported in a kernel",
+                             _UNSUPPORTED_HINT.get(name))
+        handler(s)
+
+    def stmt_Expr(self, s: ast.Expr):
+        if isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
+            return  # docstring
+        self.expr(s.value)
+
+    def stmt_Pass(self, s):
+        pass
+
+    def stmt_Assign(self, s: ast.Assign):
+        value = self.expr(s.value)
+        for t in s.targets:
+            self.assign(t, value)
+
+    def stmt_AnnAssign(self, s: ast.AnnAssign):
+        if s.value is None:
+            raise self.error(FrontendError, "a declaration without a value")
+        self.assign(s.target, self.expr(s.value))
+
+    def stmt_AugAssign(self, s: ast.AugAssign):
+        if not isinstance(s.target, ast.Name):
+            raise self.error(FrontendError, "augmented assignment to something other than a name",
+                             "write `x = x + y` with td.store for memory")
+        cur = self.lookup(s.target.id, s.target)
+        op = _BINOPS.get(type(s.op))
+        if op is None:
+            raise self.error(FrontendError, f"operator {type(s.op).__name__} is not supported")
+        new = self.binop(op, cur, self.expr(s.value))
+        if isinstance(cur, Value) and cur.type.space.is_buffer:
+            # in-place update of on-chip storage: `acc += x` writes the buffer
+            self.emit(Op.COPY, (self.cast(new, cur.type.dtype), cur))
+        else:
+            self.assign(s.target, new)
+
+    def assign(self, target: ast.expr, value):
+        if isinstance(target, ast.Name):
+            if isinstance(value, Value):
+                value = self.rename_last(value, target.id)
+            self.env[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            if not isinstance(value, tuple) or len(value) != len(target.elts):
+                n = len(value) if isinstance(value, tuple) else 1
+                raise self.error(KernelTypeError, f"cannot unpack {n} value(s) into {len(target.elts)} names")
+            for t, v in zip(target.elts, value):
+                self.assign(t, v)
+        else:
+            raise self.error(FrontendError, "assignment to a subscript or attribute is not supported",
+                             "use td.store(tensor, offsets, value) or td.copy(value, buffer)")
+
+    def rename_last(self, v: Value, name: str) -> Value:
+        """Give the value the assigned name if it is the fresh result of the last inst."""
+        insts = self.builder._blocks[-1]
+        if not insts or insts[-1].results != (v,) or v.name.split("_")[0] == name:
+            return v
+        last = insts[-1]
+        self.builder._used.discard(v.name)
+        nv = self.builder.fresh(name, v.type)
+        insts[-1] = type(last)(last.op, (nv,), last.operands, last.attrs, last.regions, last.loc)
+        return nv
+
+    def stmt_Return(self, s: ast.Return):
+        if self.in_grid or self.in_threads or self.builder._blocks.__len__() > 1:
+            raise self.error(FrontendError, "return inside a grid, loop or branch",
+                             "level-2 kernels write results with td.store; level-1 kernels return at the end")
+        vals = self.expr(s.value) if s.value is not None else ()
+        vals = vals if isinstance(vals, tuple) else (vals,)
+        for v in vals:
+            if not isinstance(v, Value) or v.type.space is not Space.GLOBAL:
+                raise self.error(KernelTypeError, f"a kernel returns whole tensors, not {describe(v)}")
+        self.emit(Op.RETURN, vals)
+        self.returned = True
+
+    def stmt_Assert(self, s: ast.Assert):
+        cond = self.expr(s.test)
+        if not is_const(cond):
+            raise self.error(FrontendError, "assert on a runtime value",
+                             "assert only on compile-time values (shapes, dtypes, constexprs)")
+        if not cond:
+            msg = self.expr(s.msg) if s.msg is not None else ast.unparse(s.test)
+            raise self.error(KernelTypeError, f"assertion failed: {msg}")
+
+    def stmt_If(self, s: ast.If):
+        cond = self.expr(s.test)
+        if is_const(cond):
+            self.block(s.body if cond else s.orelse)
+            return
+        if not isinstance(cond, Value) or cond.type.space is not Space.SCALAR:
+            raise self.error(KernelTypeError, f"`if` needs a scalar condition, got {describe(cond)}",
+                             "use td.where for tiles")
+        if not cond.type.dtype.is_bool:
+            cond = self.binop(Op.NE, cond, 0)
+        before = dict(self.env)
+        envs, blocks = [], []
+        for body in (s.body, s.orelse):
+            self.env = dict(before)
+            with self.builder.block() as out:
+                self.block(body)
+                envs.append(self.env)
+            blocks.append(out)
+        names = [n for n in before if isinstance(before[n], Value)
+                 and (envs[0].get(n) is not before[n] or envs[1].get(n) is not before[n])]
+        # yields must be appended inside each region: rebuild the blocks with yields
+        results, regions = [], []
+        for env, out in zip(envs, blocks):
+            vals = []
+            for n in names:
+                v = env[n]
+                if not isinstance(v, Value) or v.type != before[n].type:
+                    raise self.error(KernelTypeError, f"`{n}` changes type in one branch of the `if`: "
+                                     f"{before[n].type} before, {describe(v)} after")
+                vals.append(v)
+            blk = out[0]
+            from tiledsl.ir.nodes import Block, Inst
+
+            regions.append(Block(blk.args, blk.insts + (Inst(Op.YIELD, (), tuple(vals), (), (), self.loc),)))
+        self.env = before
+        inst = self.emit(Op.IF, (cond,), {}, regions, result_types=tuple(before[n].type for n in names))
+        for n, r in zip(names, inst.results):
+            self.env[n] = r
+
+    def stmt_For(self, s: ast.For):
+        if s.orelse:
+            raise self.error(FrontendError, "for-else is not supported")
+        it = s.iter
+        if not isinstance(it, ast.Call):
+            raise self.error(FrontendError, "a kernel loops over range(...) or td.pipelined(...)")
+        fn = self.expr(it.func)
+        from tiledsl import language as L
+
+        args = [self.expr(a) for a in it.args]
+        kwargs = {k.arg: self.expr(k.value) for k in it.keywords}
+        stages = None
+        if fn is py.range:
+            if kwargs:
+                raise self.error(FrontendError, "range() takes no keyword arguments")
+        elif fn is L.pipelined:
+            st = kwargs.pop("stages", L.auto)
+            if kwargs:
+                raise self.error(FrontendError, f"td.pipelined got unexpected {', '.join(kwargs)}")
+            stages = self.new_knob("stages").sym if st is L.auto else st
+            if isinstance(st, KnobRef):
+                stages = st.sym
+            if not (isinstance(stages, int) or hasattr(stages, "name")) or stages is True:
+                raise self.error(KernelTypeError, f"stages must be an int or td.auto, got {st!r}")
+        else:
+            raise self.error(FrontendError, f"cannot loop over {ast.unparse(it.func)}(...)",
+                             "loop over range(...) or td.pipelined(...)")
+        if not 1 <= len(args) <= 3:
+            raise self.error(FrontendError, "range takes 1 to 3 arguments")
+        start, stop, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) == 3 else 1)
+        if is_const(step) and step == 0:
+            raise self.error(KernelTypeError, "loop step is 0")
+        bounds, _ = self.unify_operands([start, stop, step])
+        for b in bounds:
+            if not b.type.dtype.is_int or b.type.space is not Space.SCALAR:
+                raise self.error(KernelTypeError, f"loop bounds must be integer scalars, got {b.type}")
+        if not isinstance(s.target, ast.Name):
+            raise self.error(FrontendError, "the loop variable must be a single name")
+        assigned = _assigned_names(s.body)
+        carried = [n for n in self.env if n in assigned and isinstance(self.env[n], Value)
+                   and not self.env[n].type.space.is_buffer and self.env[n].type.space is not Space.GLOBAL]
+        before = dict(self.env)
+        iv = self.builder.fresh(s.target.id, Type(bounds[0].type.dtype))
+        args_v = [self.builder.fresh(n, before[n].type) for n in carried]
+        self.env = dict(before)
+        self.env[s.target.id] = iv
+        for n, a in zip(carried, args_v):
+            self.env[n] = a
+        with self.builder.block((iv, *args_v)) as out:
+            self.block(s.body)
+            nxt = []
+            for n in carried:
+                v = self.env[n]
+                if not isinstance(v, Value):
+                    v = self.const(v, before[n].type.dtype)
+                if v.type != before[n].type:
+                    if v.type.shape == before[n].type.shape and v.type.space == before[n].type.space:
+                        v = self.cast(v, before[n].type.dtype)
+                    else:
+                        raise self.error(KernelTypeError, f"`{n}` changes type in the loop: {before[n].type} "
+                                         f"before, {v.type} after", "keep loop-carried values one shape and dtype")
+                nxt.append(v)
+            self.emit(Op.YIELD, tuple(nxt))
+        self.env = before
+        attrs = {"stages": stages}
+        inst = self.emit(Op.FOR, (*bounds, *(before[n] for n in carried)), attrs, (out[0],),
+                         hint=tuple(carried))
+        for n, r in zip(carried, inst.results):
+            self.env[n] = r
+
+    def stmt_With(self, s: ast.With):
+        if len(s.items) != 1:
+            raise self.error(FrontendError, "one context per `with` in a kernel")
+        item = s.items[0]
+        call = item.context_expr
+        if not isinstance(call, ast.Call):
+            raise self.error(FrontendError, "`with` takes td.grid(...), td.threads(...), td.producer() or td.consumer()")
+        fn = self.expr(call.func)
+        from tiledsl.frontend.builtins import CONTEXTS
+
+        handler = CONTEXTS.get(getattr(fn, "__tiledsl_builtin__", None))
+        if handler is None:
+            raise self.error(FrontendError, f"`with {ast.unparse(call.func)}(...)` is not a kernel context",
+                             "use td.grid, td.threads, td.producer or td.consumer")
+        args = [self.expr(a) for a in call.args]
+        kwargs = {k.arg: self.expr(k.value) for k in call.keywords}
+        handler(self, s, item, args, kwargs)
+
+    def region_body(self, stmts, args: tuple[Value, ...]):
+        """Lower `stmts` into a new block whose names do not leak out (tile programs, threads)."""
+        before = dict(self.env)
+        with self.builder.block(args) as out:
+            self.block(stmts)
+        self.env = before
+        return out[0]
+
+    # --- expressions ----------------------------------------------------------------------------------
+    def expr(self, e: ast.expr):
+        prev = self.node
+        self.node = e
+        try:
+            handler = getattr(self, "expr_" + type(e).__name__, None)
+            if handler is None:
+                name = type(e).__name__
+                raise self.error(FrontendError, f"`{name}` expressions are not supported in a kernel",
+                                 _UNSUPPORTED_HINT.get(name))
+            return handler(e)
+        finally:
+            self.node = prev
+
+    def expr_Constant(self, e: ast.Constant):
+        return e.value
+
+    def lookup(self, name: str, node):
+        if name in self.env:
+            return self.env[name]
+        if name in self.src.closure:
+            return self.src.closure[name]
+        if name in self.src.globals:
+            return self.src.globals[name]
+        if hasattr(py, name):
+            return getattr(py, name)
+        raise self.error(FrontendError, f"name {name!r} is not defined", node=node)
+
+    def expr_Name(self, e: ast.Name):
+        return self.lookup(e.id, e)
+
+    def expr_Tuple(self, e):
+        return tuple(self.expr(x) for x in e.elts)
+
+    expr_List = expr_Tuple
+
+    def expr_Attribute(self, e: ast.Attribute):
+        obj = self.expr(e.value)
+        if isinstance(obj, Value):
+            return self.value_attr(obj, e.attr)
+        if isinstance(obj, KnobRef):
+            raise self.error(FrontendError, f"a knob has no attribute {e.attr!r}")
+        if isinstance(obj, (int, float, bool, tuple)) and not hasattr(obj, e.attr):
+            raise self.error(FrontendError, f"{describe(obj)} has no attribute {e.attr!r}")
+        try:
+            return getattr(obj, e.attr)
+        except AttributeError:
+            raise self.error(FrontendError, f"{ast.unparse(e.value)} has no attribute {e.attr!r}") from None
+
+    def value_attr(self, v: Value, attr: str):
+        t = v.type
+        if attr == "shape":
+            if t.space is Space.GLOBAL and v.name in self.shape_cache:
+                return self.shape_cache[v.name]
+            if t.space is Space.GLOBAL:
+                raise self.error(FrontendError, "the shape of a computed whole tensor is not available",
+                                 "take sizes from the kernel's parameters")
+            return tuple(KnobRef(d) if isinstance(d, str) else d for d in t.shape)
+        if attr == "dtype":
+            return t.dtype
+        if attr == "ndim":
+            return t.rank
+        if attr == "T":
+            if t.rank != 2:
+                raise self.error(KernelTypeError, f".T needs a 2-D value, got {t}")
+            return self.value(Op.TRANSPOSE, (v,), {"perm": (1, 0)})
+        if attr in ("to", "astype"):
+            return _BoundMethod(self, v, "to")
+        raise self.error(FrontendError, f"a {t.space.value} value has no attribute {attr!r}",
+                         "values have .shape, .dtype, .ndim, .T and .to(dtype)")
+
+    def expr_BinOp(self, e: ast.BinOp):
+        a, b = self.expr(e.left), self.expr(e.right)
+        if isinstance(e.op, ast.MatMult):
+            from tiledsl.frontend.builtins import matmul
+
+            return matmul(self, a, b)
+        op = _BINOPS.get(type(e.op))
+        if op is None:
+            raise self.error(FrontendError, f"operator {type(e.op).__name__} is not supported")
+        if isinstance(a, KnobRef) or isinstance(b, KnobRef):
+            a, b = self.const(a) if isinstance(a, KnobRef) else a, self.const(b) if isinstance(b, KnobRef) else b
+        return self.binop(op, a, b)
+
+    def expr_UnaryOp(self, e: ast.UnaryOp):
+        x = self.expr(e.operand)
+        if is_const(x):
+            return {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_,
+                    ast.Invert: operator.invert}[type(e.op)](x)
+        if isinstance(e.op, ast.UAdd):
+            return x
+        if isinstance(e.op, ast.USub):
+            return self.unary(Op.NEG, x)
+        if isinstance(x, Value) and not x.type.dtype.is_bool and isinstance(e.op, ast.Not):
+            return self.binop(Op.EQ, x, 0)
+        if isinstance(e.op, ast.Invert) and isinstance(x, Value) and x.type.dtype.is_int:
+            return self.binop(Op.XOR, x, -1)
+        return self.unary(Op.NOT, x)
+
+    def expr_Compare(self, e: ast.Compare):
+        left = self.expr(e.left)
+        result = None
+        for op_node, right_node in zip(e.ops, e.comparators):
+            right = self.expr(right_node)
+            if is_const(left) and is_const(right):
+                r = _PYCMP[type(op_node)](left, right)
+            else:
+                op = _CMPOPS.get(type(op_node))
+                if op is None:
+                    raise self.error(FrontendError, f"comparison {type(op_node).__name__} on runtime values")
+                r = self.binop(op, left, right)
+            result = r if result is None else self.bool_and(result, r)
+            left = right
+        return result
+
+    def bool_and(self, a, b):
+        if is_const(a):
+            return b if a else a
+        if is_const(b):
+            return a if b else b
+        return self.binop(Op.AND, a, b)
+
+    def expr_BoolOp(self, e: ast.BoolOp):
+        vals = [self.expr(v) for v in e.values]
+        out = vals[0]
+        for v in vals[1:]:
+            if is_const(out) and is_const(v):
+                out = (out and v) if isinstance(e.op, ast.And) else (out or v)
+            elif isinstance(e.op, ast.And):
+                out = self.bool_and(out, v)
+            else:
+                if is_const(out):
+                    out = out if out else v
+                else:
+                    out = self.binop(Op.OR, out, v)
+        return out
+
+    def expr_IfExp(self, e: ast.IfExp):
+        c = self.expr(e.test)
+        if is_const(c):
+            return self.expr(e.body if c else e.orelse)
+        from tiledsl.frontend.builtins import where
+
+        return where(self, c, self.expr(e.body), self.expr(e.orelse))
+
+    def expr_Subscript(self, e: ast.Subscript):
+        obj = self.expr(e.value)
+        from tiledsl.frontend.builtins import subscript
+
+        return subscript(self, obj, e.slice)
+
+    def expr_Call(self, e: ast.Call):
+        fn = self.expr(e.func)
+        args = [self.expr(a) for a in e.args]
+        kwargs = {k.arg: self.expr(k.value) for k in e.keywords}
+        if isinstance(fn, _BoundMethod):
+            return fn(args, kwargs)
+        from tiledsl.frontend.builtins import call_builtin
+
+        return call_builtin(self, fn, args, kwargs)
+
+
+class _BoundMethod:
+    def __init__(self, low: _Lowerer, v: Value, name: str):
+        self.low, self.v, self.name = low, v, name
+
+    def __call__(self, args, kwargs):
+        if len(args) != 1 or not isinstance(args[0], DType):
+            raise self.low.error(KernelTypeError, ".to() takes one dtype, e.g. x.to(td.float16)")
+        return self.low.cast(self.v, args[0])
+
+
+def _safe_div(a, b):
+    return a / b
+
+
+_FOLD = {Op.ADD: operator.add, Op.SUB: operator.sub, Op.MUL: operator.mul, Op.DIV: _safe_div,
+         Op.FLOORDIV: operator.floordiv, Op.MOD: operator.mod, Op.POW: operator.pow,
+         Op.AND: operator.and_, Op.OR: operator.or_, Op.XOR: operator.xor,
+         Op.SHL: operator.lshift, Op.SHR: operator.rshift, Op.EQ: operator.eq, Op.NE: operator.ne,
+         Op.LT: operator.lt, Op.LE: operator.le, Op.GT: operator.gt, Op.GE: operator.ge,
+         Op.MAXIMUM: py.max, Op.MINIMUM: py.min}
+
+
+def _assigned_names(stmts) -> set[str]:
+    out: set[str] = set()
+    for s in stmts:
+        for node in ast.walk(s):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                out.add(node.id)
+            elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+                out.add(node.target.id)
+    return out

@@ -1,0 +1,159 @@
+"""The IR verifier: SSA scoping, types against the op rules, and what may remain at each stage.
+
+Stages, in pipeline order, and what each allows (``STAGES``):
+
+- ``ir``: straight from the front end; every group; knobs may be ``auto`` and tile shapes symbolic.
+- ``scheduled``: no DATAFLOW ops and no whole-tensor values besides parameters; every knob has a
+  value; every tile shape is static; tile ops sit inside a grid, thread ops inside a thread region.
+- ``triton``: ``scheduled`` without THREAD ops (Triton has no thread level).
+"""
+
+from __future__ import annotations
+
+from tiledsl.errors import TypeCheckError, VerifyError
+from tiledsl.ir.infer import Unifier, infer
+from tiledsl.ir.nodes import Block, Function, Inst, Space, Sym, Type, Value
+from tiledsl.ir.ops import Group, Op
+
+ALL = frozenset(Group)
+STAGES: dict[str, frozenset[Group]] = {
+    "ir": ALL,
+    "scheduled": ALL - {Group.DATAFLOW},
+    "triton": ALL - {Group.DATAFLOW, Group.THREAD},
+    "tilelang": ALL - {Group.DATAFLOW},
+}
+_NEEDS_GRID = frozenset({Op.LOAD, Op.STORE, Op.ATOMIC, Op.ARANGE, Op.FULL, Op.DOT, Op.TILE_REDUCE,
+                         Op.SCAN, Op.ALLOC, Op.COPY, Op.THREADS, Op.WARP_ROLE})
+_NEEDS_THREADS = frozenset({Op.ALLOC_LOCAL, Op.SHUFFLE})
+
+
+def verify(fn: Function, stage: str = "ir") -> Function:
+    """Return `fn` unchanged if it is valid for `stage`; raise `VerifyError` saying what is not."""
+    if stage not in STAGES:
+        raise VerifyError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    _Verifier(fn, stage).run()
+    return fn
+
+
+class _Verifier:
+    def __init__(self, fn: Function, stage: str):
+        self.fn, self.stage = fn, stage
+        self.allowed = STAGES[stage]
+        self.scheduled = stage != "ir"
+        self.knobs = {k.name for k in fn.knobs}
+        self.names: set[str] = set()
+        assume = fn.attr("assume") or ()
+        self.unifier = Unifier({tuple(p) for p in assume}, record=False)
+
+    def fail(self, inst: Inst | None, msg: str):
+        where = f" (at {inst.loc})" if inst is not None and inst.loc else ""
+        what = f"{inst.op.ir_name}: " if inst is not None else ""
+        raise VerifyError(f"{self.fn.name}: {what}{msg}{where}")
+
+    def run(self):
+        if self.scheduled:
+            for k in self.fn.knobs:
+                if k.value is None:
+                    self.fail(None, f"knob {k.name} is still auto at stage {self.stage}")
+        scope: set[str] = set()
+        for p in self.fn.params:
+            self.define(None, p.value, scope)
+        self.block(self.fn.body, scope, grid=False, threads=False)
+
+    def define(self, inst, v: Value, scope: set[str]):
+        if v.name in self.names:
+            self.fail(inst, f"value %{v.name} is defined twice")
+        self.names.add(v.name)
+        scope.add(v.name)
+        self.check_type(inst, v.type)
+
+    def check_type(self, inst, t: Type):
+        for d in t.shape:
+            if isinstance(d, str) and "." not in d and d not in self.knobs:
+                self.fail(inst, f"shape {t} names {d!r}, which is neither a knob nor a tensor size")
+        if self.scheduled and t.space is not Space.GLOBAL and not t.is_static:
+            self.fail(inst, f"type {t} is not static after scheduling")
+
+    def block(self, block: Block, scope: set[str], grid: bool, threads: bool):
+        scope = set(scope)
+        for a in block.args:
+            self.define(None, a, scope)
+        for inst in block.insts:
+            self.inst(inst, scope, grid, threads)
+
+    def inst(self, inst: Inst, scope: set[str], grid: bool, threads: bool):
+        op = inst.op
+        if op.group not in self.allowed:
+            self.fail(inst, f"{op.group.value} ops may not remain at stage {self.stage}")
+        for v in inst.operands:
+            if v.name not in scope:
+                self.fail(inst, f"operand %{v.name} is not defined before this use")
+        if self.scheduled:
+            if op in _NEEDS_GRID and not grid:
+                self.fail(inst, "tile op outside a grid")
+            if op in _NEEDS_THREADS and not threads:
+                self.fail(inst, "thread op outside a thread region")
+            for v in inst.results:
+                if v.type.space is Space.GLOBAL:
+                    self.fail(inst, f"whole-tensor value %{v.name} remains after scheduling")
+        for _, a in inst.attrs:
+            for s in _syms(a):
+                if s not in self.knobs:
+                    self.fail(inst, f"attr names knob {s!r}, which the function does not declare")
+        self.types(inst)
+        for r in inst.regions:
+            self.region_end(inst, r)
+            self.block(r, scope, grid or op is Op.GRID, threads or op is Op.THREADS)
+        for v in inst.results:
+            self.define(inst, v, scope)
+
+    def region_end(self, inst: Inst, r: Block):
+        if inst.op in (Op.FOR, Op.IF):
+            if not r.insts or r.insts[-1].op is not Op.YIELD:
+                self.fail(inst, "region does not end in yield")
+            got = tuple(v.type for v in r.insts[-1].operands)
+            want = tuple(v.type for v in inst.results)
+            if got != want:
+                self.fail(inst, f"region yields {_ts(got)} but the op produces {_ts(want)}")
+        for i in r.insts[:-1]:
+            if i.op is Op.YIELD:
+                self.fail(i, "yield before the end of its region")
+
+    def types(self, inst: Inst):
+        attrs = dict(inst.attrs)
+        try:
+            want = infer(inst.op, tuple(v.type for v in inst.operands), attrs, self.unifier)
+        except TypeCheckError as e:
+            self.fail(inst, str(e))
+        got = tuple(v.type for v in inst.results)
+        if inst.op is Op.IF:
+            return
+        if inst.op is Op.FOR:
+            body = inst.regions[0] if inst.regions else None
+            if body is None or len(body.args) != 1 + len(inst.results):
+                self.fail(inst, "loop body must take the induction variable and each carried value")
+            iv = body.args[0].type
+            if iv.space is not Space.SCALAR or not iv.dtype.is_int:
+                self.fail(inst, "induction variable must be an integer scalar")
+            carried = tuple(a.type for a in body.args[1:])
+            if carried != want or got != want:
+                self.fail(inst, f"carried types {_ts(carried)} / results {_ts(got)} differ from inits {_ts(want)}")
+            return
+        if inst.op is Op.GRID:
+            if len(inst.regions) != 1 or len(inst.regions[0].args) != len(inst.operands):
+                self.fail(inst, "grid body must take one program id per grid axis")
+            return
+        if got != want:
+            self.fail(inst, f"results typed {_ts(got)}, the op rule gives {_ts(want)}")
+
+
+def _ts(types) -> str:
+    return "(" + ", ".join(str(t) for t in types) + ")"
+
+
+def _syms(a):
+    if isinstance(a, Sym):
+        yield a.name
+    elif isinstance(a, tuple):
+        for x in a:
+            yield from _syms(x)

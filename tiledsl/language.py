@@ -1,0 +1,191 @@
+"""The language surface: names a kernel body may use, as ``td.<name>``.
+
+These functions only mark what the front end should build; calling one outside a kernel raises.
+The front end (`tiledsl.frontend`) maps each to its IR, and `docs/language.md` documents them.
+"""
+
+from __future__ import annotations
+
+from tiledsl.dtypes import DType
+from tiledsl.errors import TiledslError
+
+float64 = DType.f64
+float32 = DType.f32
+float16 = DType.f16
+bfloat16 = DType.bf16
+float8_e4m3 = DType.f8e4m3
+float8_e5m2 = DType.f8e5m2
+int64 = DType.i64
+int32 = DType.i32
+int16 = DType.i16
+int8 = DType.i8
+uint8 = DType.u8
+bool_ = DType.i1
+
+
+class _Auto:
+    """`td.auto`: a knob the scheduler chooses."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "td.auto"
+
+
+auto = _Auto()
+
+
+class Tensor:
+    """Annotation of a tensor parameter (a torch tensor at call time)."""
+
+
+class constexpr:
+    """Annotation of a compile-time parameter (an int, float, bool or dtype), or `td.auto`."""
+
+
+BUILTINS: dict[str, object] = {}
+
+
+def _builtin(fn):
+    name = fn.__name__.rstrip("_")
+
+    def outside(*args, **kwargs):
+        raise TiledslError(f"td.{name} can only be used inside a @td.kernel function")
+
+    outside.__name__ = name
+    outside.__qualname__ = name
+    outside.__doc__ = fn.__doc__
+    outside.__tiledsl_builtin__ = name
+    BUILTINS[name] = outside
+    return outside
+
+
+# --- math (any level) -----------------------------------------------------------------------------
+@_builtin
+def exp(x): """e ** x"""
+@_builtin
+def exp2(x): """2 ** x"""
+@_builtin
+def log(x): """natural log"""
+@_builtin
+def log2(x): """log base 2"""
+@_builtin
+def sqrt(x): """square root"""
+@_builtin
+def rsqrt(x): """1 / sqrt(x)"""
+@_builtin
+def sin(x): """sine"""
+@_builtin
+def cos(x): """cosine"""
+@_builtin
+def tanh(x): """hyperbolic tangent"""
+@_builtin
+def sigmoid(x): """1 / (1 + exp(-x))"""
+@_builtin
+def erf(x): """error function"""
+@_builtin
+def floor(x): """floor"""
+@_builtin
+def ceil(x): """ceil"""
+@_builtin
+def abs_(x): """absolute value (also the Python builtin abs)"""
+@_builtin
+def maximum(a, b): """elementwise max"""
+@_builtin
+def minimum(a, b): """elementwise min"""
+@_builtin
+def where(cond, a, b): """cond ? a : b, elementwise with broadcasting"""
+@_builtin
+def cast(x, dtype): """x converted to dtype (also x.to(dtype)); float to fp8 saturates"""
+@_builtin
+def cdiv(a, b): """ceil(a / b) for integers"""
+
+
+# --- reductions and shape (whole tensors and tiles) ---------------------------------------------
+@_builtin
+def sum(x, axis=None, keepdims=False): """sum over an axis"""
+@_builtin
+def max(x, axis=None, keepdims=False): """max over an axis"""
+@_builtin
+def min(x, axis=None, keepdims=False): """min over an axis"""
+@_builtin
+def prod(x, axis=None, keepdims=False): """product over an axis"""
+@_builtin
+def argmax(x, axis=None, keepdims=False): """index of the max over an axis (int32)"""
+@_builtin
+def argmin(x, axis=None, keepdims=False): """index of the min over an axis (int32)"""
+@_builtin
+def cumsum(x, axis=0): """inclusive prefix sum of a tile"""
+@_builtin
+def expand_dims(x, axis): """insert an axis of size 1 (also x[:, None])"""
+@_builtin
+def trans(x, *perm): """transpose (also x.T)"""
+@_builtin
+def reshape(x, shape): """reshape"""
+@_builtin
+def broadcast_to(x, shape): """broadcast to a shape"""
+@_builtin
+def dot(a, b, acc=None, out_dtype=None): """tile matrix product: acc + a @ b, f32 accumulation"""
+@_builtin
+def matmul(a, b): """whole-tensor a @ b (level 1)"""
+@_builtin
+def take(x, idx, axis=0): """whole-tensor gather along an axis (also x[idx])"""
+
+
+# --- level 2: tile programs ------------------------------------------------------------------------
+@_builtin
+def grid(*sizes): """`with td.grid(n0, n1) as (i, j):` a launch grid of tile programs"""
+@_builtin
+def pipelined(*args, stages=None): """`for k in td.pipelined(n, stages=td.auto):` a software-pipelined loop"""
+@_builtin
+def load(x, offsets, shape=None, mask=None, other=0): """a tile (or scalar) of x at offsets; masked at edges"""
+@_builtin
+def store(x, offsets, value, mask=None): """write a tile (or scalar) into x at offsets; masked at edges"""
+@_builtin
+def atomic_add(x, offsets, value, mask=None): """atomic x[...] += value; returns the old value"""
+@_builtin
+def atomic_max(x, offsets, value, mask=None): """atomic max; returns the old value"""
+@_builtin
+def atomic_min(x, offsets, value, mask=None): """atomic min; returns the old value"""
+@_builtin
+def atomic_xchg(x, offsets, value, mask=None): """atomic exchange; returns the old value"""
+@_builtin
+def arange(start, end=None): """int32 tile [start, end)"""
+@_builtin
+def zeros(shape, dtype): """a tile of zeros"""
+@_builtin
+def full(shape, value, dtype): """a tile filled with value"""
+@_builtin
+def alloc_shared(shape, dtype): """a shared-memory buffer"""
+@_builtin
+def alloc_fragment(shape, dtype): """a register-fragment buffer"""
+@_builtin
+def copy(src, dst, offsets=None): """copy between a global tensor window, a buffer or a tile"""
+
+
+# --- level 3: threads ----------------------------------------------------------------------------------
+@_builtin
+def threads(count): """`with td.threads(128) as tid:` run the body once per thread"""
+@_builtin
+def alloc_local(shape, dtype): """per-thread registers"""
+@_builtin
+def shfl_xor(value, mask, width=32): """value from lane tid ^ mask"""
+@_builtin
+def shfl_down(value, delta, width=32): """value from lane tid + delta"""
+@_builtin
+def shfl_up(value, delta, width=32): """value from lane tid - delta"""
+@_builtin
+def shfl_idx(value, lane, width=32): """value from the given lane"""
+@_builtin
+def barrier(): """all threads of the block wait here"""
+@_builtin
+def annotate_layout(buffer, swizzle=128): """swizzle a shared buffer (bytes: 0, 32, 64 or 128)"""
+@_builtin
+def producer(): """`with td.producer():` code for the producer warps of a warp-specialized block"""
+@_builtin
+def consumer(): """`with td.consumer():` code for the consumer warps"""

@@ -1,0 +1,298 @@
+"""`@td.kernel`: the object users hold, and the compiled artefact it caches per signature.
+
+Call path: bind arguments -> specs (shapes, dtypes, constexprs) -> cached `CompiledKernel` or
+front end + pipeline + lowering -> allocate outputs -> run on the chosen backend.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from tiledsl.dtypes import DType
+from tiledsl.errors import ArgumentError, CannotExecuteError
+from tiledsl.frontend import bind_params, build_function, read_kernel
+from tiledsl.ir.nodes import Function, ParamKind
+from tiledsl.specs import ScalarSpec, TensorSpec, spec
+
+BACKENDS = ("ir", "triton", "tilelang")
+_CALL_KEYWORDS = ("backend", "target", "num_warps")
+
+
+def kernel(fn=None, *, autotune: bool | None = None, backend: str | None = None):
+    """Decorate a Python function as a tiledsl kernel. ``@td.kernel`` or ``@td.kernel(autotune=True)``."""
+    if fn is None:
+        return functools.partial(kernel, autotune=autotune, backend=backend)
+    return Kernel(fn, autotune=autotune, backend=backend)
+
+
+class Kernel:
+    def __init__(self, fn, *, autotune: bool | None = None, backend: str | None = None):
+        self.fn = fn
+        self.source = read_kernel(fn)
+        self.autotune = autotune
+        self.default_backend = backend
+        self._compiled: dict = {}
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, fn)
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def __repr__(self) -> str:
+        return f"<tiledsl kernel {self.name} at {self.source.file}:{self.source.first_line}>"
+
+    # --- binding --------------------------------------------------------------------------------
+    def _bind(self, args, kwargs):
+        knob_values = {}
+        if "num_warps" in kwargs:
+            knob_values["num_warps"] = kwargs.pop("num_warps")
+        bound = bind_params(self.source, args, kwargs)
+        return bound, knob_values
+
+    def _key(self, bound: dict, knob_values: dict, backend: str, target) -> tuple:
+        def one(v):
+            s = v if isinstance(v, (TensorSpec, ScalarSpec)) else None
+            if s is None and hasattr(v, "shape") and hasattr(v, "dtype"):
+                return ("t", tuple(v.shape), str(v.dtype), v.device.type)
+            if s is not None and isinstance(s, TensorSpec):
+                return ("t", s.shape, s.dtype.value, s.device)
+            if isinstance(v, (int, float, bool)):
+                return ("s", type(v).__name__, v if isinstance(v, bool) else None)
+            return ("c", repr(v))
+        return (tuple(one(bound[p.name]) if p.kind != "constexpr" else ("c", repr(bound[p.name]))
+                      for p in self.source.params), tuple(sorted(knob_values.items())), backend, str(target))
+
+    def ir(self, *args, **kwargs) -> Function:
+        """The IR at stage "ir" for these arguments (tensors, specs, numbers, constexprs)."""
+        bound, knob_values = self._bind(args, kwargs)
+        return build_function(self.source, bound, knob_values)
+
+    # --- compile --------------------------------------------------------------------------------
+    def compile(self, *args, backend: str | None = None, target=None, **kwargs) -> CompiledKernel:
+        """Compile for these example arguments without running. See `CompiledKernel`."""
+        bound, knob_values = self._bind(args, dict(kwargs))
+        backend = self._pick_backend(backend, bound, compile_only=True)
+        return self._get(bound, knob_values, backend, target)
+
+    def _get(self, bound, knob_values, backend, target) -> CompiledKernel:
+        from tiledsl.schedule.targets import get_target
+        from tiledsl.settings import settings
+
+        tgt = get_target(target or _device_target(bound) or settings().target)
+        key = self._key(bound, knob_values, backend, tgt.name)
+        ck = self._compiled.get(key)
+        if ck is None:
+            with self._lock:
+                ck = self._compiled.get(key)
+                if ck is None:
+                    ck = CompiledKernel.build(self, bound, knob_values, backend, tgt)
+                    self._compiled[key] = ck
+        return ck
+
+    def _pick_backend(self, backend, bound, compile_only=False) -> str:
+        from tiledsl.settings import settings
+
+        backend = backend or self.default_backend or settings().backend
+        if backend is None:
+            if compile_only:
+                return "triton"
+            return "triton" if _on_cuda(bound) else "ir"
+        if backend not in BACKENDS:
+            raise ArgumentError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        return backend
+
+    # --- call ----------------------------------------------------------------------------------------
+    def __call__(self, *args, backend: str | None = None, target=None, **kwargs):
+        bound, knob_values = self._bind(args, dict(kwargs))
+        backend = self._pick_backend(backend, bound)
+        if backend == "tilelang" and not _on_cuda(bound):
+            raise CannotExecuteError(
+                f"{self.name}: TileLang code needs a CUDA GPU and these tensors are on the CPU; "
+                "run with backend='ir' or backend='triton' on CPU, or use "
+                f"{self.name}.compile(..., backend='tilelang') to get CUDA source and a cubin")
+        ck = self._get(bound, knob_values, backend, target)
+        return ck.run(bound)
+
+
+def _on_cuda(bound: dict) -> bool:
+    return any(getattr(getattr(v, "device", None), "type", None) == "cuda" for v in bound.values())
+
+
+def _device_target(bound: dict):
+    if not _on_cuda(bound):
+        return None
+    import torch
+
+    return torch.cuda.get_device_name()
+
+
+@dataclass
+class CompiledKernel:
+    """One kernel compiled for one signature, backend and target.
+
+    `.stages` lists stage names in order, `.code(stage)` gives each stage's text, `.report` what
+    the backend compiler says of the binary plus the cost model's estimate, `.schedule` the chosen
+    knob values."""
+
+    kernel: Kernel
+    backend: str
+    target: Any
+    ir_fn: Function
+    scheduled: Any  # tiledsl.schedule.Scheduled
+    specs: tuple
+    lowered: Any = None
+    _texts: dict = field(default_factory=dict)
+    _report: Any = None
+
+    @classmethod
+    def build(cls, k: Kernel, bound: dict, knob_values: dict, backend: str, target) -> CompiledKernel:
+        from tiledsl.passes.pipeline import run_pipeline
+
+        fn = build_function(k.source, bound, knob_values)
+        specs = tuple(spec(bound[p.value.name]) for p in fn.params)
+        scheduled = run_pipeline(fn, specs, target, backend)
+        ck = cls(k, backend, target, fn, scheduled, tuple(spec(bound[p.value.name]) for p in
+                                                          scheduled.fn.params if p.kind is not ParamKind.OUTPUT))
+        if backend != "ir":
+            from tiledsl.runtime.backend import get_backend
+
+            ck.lowered = get_backend(backend).lower(scheduled.fn, ck._all_specs(bound), target)
+        return ck
+
+    def _all_specs(self, bound: dict) -> tuple:
+        """Specs of every param of the scheduled function, outputs included."""
+        out = []
+        for p in self.scheduled.fn.params:
+            if p.kind is ParamKind.OUTPUT:
+                out.append(TensorSpec(self._out_shape(p, bound), p.value.type.dtype))
+            else:
+                out.append(spec(bound[p.value.name]))
+        return tuple(out)
+
+    @property
+    def fn(self) -> Function:
+        return self.scheduled.fn
+
+    @property
+    def schedule(self):
+        return self.scheduled.schedule
+
+    @property
+    def estimate(self):
+        return self.scheduled.estimate
+
+    @property
+    def stages(self) -> list[str]:
+        names = ["python", "ir", "scheduled"]
+        if self.backend != "ir":
+            names.append(self.lowered.stage)
+            names += list(self._backend_texts().keys())
+        return names
+
+    def code(self, stage: str) -> str:
+        from tiledsl.ir.text import print_ir
+
+        if stage == "python":
+            return self.kernel.source.text
+        if stage == "ir":
+            return print_ir(self.ir_fn)
+        if stage == "scheduled":
+            return print_ir(self.scheduled.fn)
+        if self.lowered is not None and stage == self.lowered.stage:
+            return self.lowered.source
+        texts = self._backend_texts() if self.backend != "ir" else {}
+        if stage not in texts:
+            raise KeyError(f"no stage {stage!r}; stages: {', '.join(self.stages)}")
+        return texts[stage]
+
+    def _backend_texts(self) -> dict:
+        if "backend" not in self._texts:
+            from tiledsl.runtime.backend import get_backend
+
+            texts, report = get_backend(self.backend).compile(self.lowered, self.scheduled.fn,
+                                                              self.lowered.extra.get("specs", self.specs),
+                                                              self.target)
+            self._texts["backend"] = texts
+            self._report = report
+        return self._texts["backend"]
+
+    @property
+    def report(self):
+        from tiledsl.runtime.report import Report
+
+        est = _estimate_dict(self.scheduled.estimate)
+        if self.backend == "ir":
+            return Report(arch=self.target.sm_arch, estimate=est, notes=("backend 'ir' builds no binary",))
+        self._backend_texts()
+        import dataclasses
+
+        return dataclasses.replace(self._report, estimate=est)
+
+    # --- running ----------------------------------------------------------------------------------------
+    def _out_shape(self, p, bound: dict) -> tuple[int, ...]:
+        sizes = {}
+        for q in self.ir_fn.params:
+            v = bound[q.value.name]
+            if hasattr(v, "shape"):
+                for i, d in enumerate(v.shape):
+                    sizes[f"{q.value.name}.{i}"] = int(d)
+        try:
+            return tuple(d if isinstance(d, int) else sizes[d] for d in p.value.type.shape)
+        except KeyError as e:
+            raise ArgumentError(f"cannot size output {p.value.name}: unknown size {e}") from None
+
+    def run(self, bound: dict):
+        import torch
+
+        _check_assumptions(self.ir_fn, bound)
+        args, outs = [], []
+        device = next((v.device for v in bound.values() if isinstance(v, torch.Tensor)), torch.device("cpu"))
+        for p in self.scheduled.fn.params:
+            if p.kind is ParamKind.OUTPUT:
+                t = torch.empty(self._out_shape(p, bound), dtype=p.value.type.dtype.to_torch(), device=device)
+                outs.append(t)
+                args.append(t)
+            else:
+                args.append(bound[p.value.name])
+        if self.backend == "ir":
+            from tiledsl.interp import run as interp_run
+
+            interp_run(self.scheduled.fn, args)
+        else:
+            from tiledsl.runtime.backend import get_backend
+
+            get_backend(self.backend).execute(self.lowered, self.scheduled.fn, args)
+        order = self.scheduled.fn.attr("outputs")
+        if order:
+            by_name = {p.value.name: a for p, a in zip(self.scheduled.fn.params, args)}
+            outs = [by_name[n] for n in order]
+        if not outs:
+            return None
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def _check_assumptions(fn: Function, bound: dict):
+    """Sizes the front end assumed equal (broadcasting of two runtime sizes) must be equal."""
+    for a, b in fn.attr("assume") or ():
+        (pa, ia), (pb, ib) = a.rsplit(".", 1), b.rsplit(".", 1)
+        sa, sb = bound[pa].shape[int(ia)], bound[pb].shape[int(ib)]
+        if sa != sb:
+            raise ArgumentError(f"{fn.name}: {pa}.shape[{ia}] is {sa} but {pb}.shape[{ib}] is {sb}; "
+                                "the kernel combines them elementwise, so they must match")
+
+
+def _estimate_dict(est) -> dict:
+    if est is None:
+        return {}
+    import dataclasses
+
+    if dataclasses.is_dataclass(est):
+        return {k: v for k, v in dataclasses.asdict(est).items() if not isinstance(v, (dict, list))}
+    return dict(est)
+
+
+_ = (DType, ParamKind)

@@ -24,7 +24,7 @@ from tiledsl.language import (Tensor, abs_, alloc_fragment, alloc_local, alloc_s
                               shfl_xor, sigmoid, sin, sqrt, store, sum, take, tanh, threads, trans,
                               uint8, where, zeros)
 from tiledsl.runtime.kernel import CompiledKernel, Kernel, kernel
-from tiledsl.settings import Settings, configure, settings
+from tiledsl.settings import Settings, configure
 
 abs = abs_  # noqa: A001 - td.abs mirrors numpy
 
@@ -39,7 +39,7 @@ __all__ = [
     "configure", "constexpr", "consumer", "copy", "cos", "cumsum", "dot", "erf", "exp", "exp2",
     "expand_dims", "float16", "float32", "float64", "float8_e4m3", "float8_e5m2", "floor", "full",
     "grid", "int16", "int32", "int64", "int8", "kernel", "load", "log", "log2", "matmul", "max",
-    "maximum", "min", "minimum", "pipelined", "prod", "producer", "reshape", "rsqrt", "settings",
+    "maximum", "min", "minimum", "pipelined", "prod", "producer", "reshape", "rsqrt",
     "shfl_down", "shfl_idx", "shfl_up", "shfl_xor", "sigmoid", "sin", "sqrt", "store", "sum", "take",
     "tanh", "threads", "trans", "uint8", "where", "zeros",
 ]

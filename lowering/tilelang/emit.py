@@ -21,12 +21,11 @@ import re
 from collections import Counter
 
 from tiledsl.errors import BackendError
-from tiledsl.ir.nodes import Block, Function, Inst, Loc, Param, ParamKind, Space, Sym, Value, walk
+from tiledsl.ir.nodes import Block, Function, Inst, Loc, Param, ParamKind, Sym, Value, walk
 from tiledsl.ir.ops import Op
 from tiledsl.schedule.targets import Target
 from tiledsl.specs import ArgSpec, ScalarSpec, TensorSpec
-from tiledsl.lowering.tilelang.values import (TL_DTYPE, Global, Scalar, Tile, Val, buffer_tile,
-                                              literal)
+from tiledsl.lowering.tilelang.values import TL_DTYPE, Global, Scalar, Tile, Val, buffer_tile
 
 _RESERVED = {"T", "tilelang", "tvm", "float", "int", "bool", "range", "max", "min", "abs"}
 _IDENT = re.compile(r"[^A-Za-z0-9_]")
@@ -52,6 +51,7 @@ class Emitter:
         self.block_threads: int | None = None
         self.last_loc: Loc | None = None
         self.grids = 0
+        self.imports: set[str] = set()  # extra import lines the program needs
 
     # --- names and lines ------------------------------------------------------------------------
     def name(self, hint: str) -> str:
@@ -75,6 +75,14 @@ class Emitter:
         fn = {"shared": "T.alloc_shared", "fragment": "T.alloc_fragment", "local": "T.alloc_local"}[scope]
         self.allocs.append(f"{name} = {fn}({_shape(shape)}, \"{TL_DTYPE[dtype]}\")")
         return buffer_tile(name, shape, dtype, scope)
+
+    def cell(self, expr: str | None, dtype, hint: str) -> Scalar:
+        """A one-element local buffer holding `expr` as of this point (loaded values, shuffles,
+        loop-carried scalars): a value must not change when its source does later."""
+        buf = self.alloc(hint, (1,), dtype, "local").buf
+        if expr is not None:
+            self.line(f"{buf}[0] = {expr}")
+        return Scalar(f"{buf}[0]", dtype, reads=frozenset({buf}))
 
     def src_comment(self, inst: Inst) -> None:
         """A ``# src: file:line`` comment whenever the kernel line changes."""
@@ -254,7 +262,7 @@ def emit_program(fn: Function, specs: tuple[ArgSpec, ...], target: Target) -> st
     if em.grids == 0:
         raise BackendError(f"{fn.name} has no grid: schedule the kernel (stage 'scheduled') before lowering")
     out = _header(fn, specs, target)
-    out += ["import tilelang", "import tilelang.language as T", "", "", "@T.prim_func",
+    out += ["import tilelang", "import tilelang.language as T", *sorted(em.imports), "", "", "@T.prim_func",
             f"def {fn.name}({', '.join(params)}):"]
     out += em.lines
     return "\n".join(out) + "\n"
@@ -267,5 +275,4 @@ def kernel_body_split(em: Emitter, body_start: int) -> None:
     em.allocs.clear()
 
 
-__all__ = ["Emitter", "emit_program", "kernel_body_split", "literal"]
-_ = Space
+__all__ = ["Emitter", "emit_program", "kernel_body_split"]

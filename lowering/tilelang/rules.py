@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 from tiledsl.dtypes import DType
 from tiledsl.errors import BackendError
-from tiledsl.ir.nodes import Inst, Space
+from tiledsl.ir.nodes import Inst
 from tiledsl.ir.ops import BINARY, UNARY, Op
-from tiledsl.lowering.tilelang.emit import Emitter, kernel_body_split
+from tiledsl.lowering.tilelang.emit import Emitter
 from tiledsl.lowering.tilelang.values import (TL_DTYPE, Global, Scalar, Tile, Val, broadcast_index,
                                               literal)
 
@@ -254,5 +254,3 @@ RULES.update({op: _unary for op in UNARY})
 RULES.update({op: _binary for op in BINARY})
 """Ops absent here (REDUCE, MATMUL, GATHER: level-1 dataflow) never reach this backend: the
 verifier rejects them at stage "tilelang"."""
-
-_ = (kernel_body_split, Space)

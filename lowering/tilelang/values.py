@@ -35,6 +35,7 @@ class Scalar:
     expr: str
     dtype: DType
     const: int | float | bool | None = None
+    reads: frozenset[str] = frozenset()  # buffers (e.g. one-element cells) the expression reads
 
 
 @dataclass(frozen=True)

@@ -417,7 +417,14 @@ class _Lowerer:
             raise self.error(FrontendError, "for-else is not supported")
         it = s.iter
         if not isinstance(it, ast.Call):
-            raise self.error(FrontendError, "a kernel loops over range(...) or td.pipelined(...)")
+            seq = self.expr(it)
+            if isinstance(seq, tuple):  # a compile-time tuple: unrolled, Python semantics
+                for item in seq:
+                    self.assign(s.target, item)
+                    self.block(s.body)
+                return
+            raise self.error(FrontendError, "a kernel loops over range(...), td.pipelined(...) or a "
+                             f"compile-time tuple, not {describe(seq)}")
         fn = self.expr(it.func)
         from tiledsl import language as L
 

@@ -7,9 +7,14 @@ in braces with their block args, source locations at the end of the line::
       %n = dim %x {axis=0} : i32
       grid %n ^(%pid: i32) {
         %t = load %x, %pid {shape=(#BLOCK,), masked=false} : tile<f32[BLOCK]>  loc("k.py":5:12)
-        ...
+        %r = for %c0, %n, %c1, %t : tile<f32[BLOCK]> ^(%i: i32, %acc: tile<f32[BLOCK]>) {
+          ...
+          yield %acc
+        }
       }
     }
+
+One inst per line (the newline ends it); ``//`` starts a comment.
 
 Every valid `Function` prints and parses back to an equal one (``parse_ir(print_ir(fn)) == fn``),
 and printed text reprints unchanged. The grammar is ``grammar.lark`` beside this file; the parser
@@ -189,14 +194,14 @@ def parse_ir(text: str) -> Function:
     """The `Function` that `text` spells. Raises `ParseError` (with line and column) if it is not
     well-formed IR text; does not type-check (run `tiledsl.ir.verify` for that)."""
     try:
-        tree = _parser().parse(text)
+        tree = _parser().parse(text if text.endswith("\n") else text + "\n")
     except UnexpectedInput as e:
         raise _syntax_error(e, text) from None
     return _Reader(text).function(tree)
 
 
 _FRIENDLY = {"VALUE": "a %value", "NAME": "a name", "STRING": "a string", "INT": "an integer",
-             "FLOAT": "a float", "$END": "the end of the text"}
+             "FLOAT": "a float", "$END": "the end of the text", "_NL": "the end of the line"}
 
 
 def _describe(terminal: str) -> str:
@@ -220,8 +225,10 @@ def _syntax_error(e: UnexpectedInput, text: str) -> ParseError:
     want = ", ".join(_describe(t) for t in expected)
     if isinstance(e, UnexpectedCharacters):
         msg = f"unexpected character {text[e.pos_in_stream]!r}"
+    elif isinstance(e, UnexpectedToken) and e.token.type == "_NL":
+        msg = "unexpected end of the line"
     elif isinstance(e, UnexpectedToken) and e.token.type != "$END":
-        msg = f"unexpected {_describe(e.token.type)} {str(e.token)!r}"
+        msg = f"unexpected {str(e.token)!r}"
     else:
         msg = "unexpected end of the text"
     if want:

@@ -1,0 +1,129 @@
+"""Generated program text -> ``T.prim_func`` -> TileLang's CUDA C -> (with nvcc) PTX, cubin, report.
+
+TileLang parses a prim_func from its source file, so the program is written to the cache (named
+by the hash of its text) and imported from there. tilelang itself is imported here, on first use:
+it takes seconds, and nothing else in tiledsl needs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tiledsl.errors import BackendError
+from tiledsl.runtime.report import Report, parse_ptxas_verbose, scan_ptx
+from tiledsl.schedule.targets import Target
+from tiledsl.settings import settings
+
+_loaded: dict[str, object] = {}  # program hash -> prim_func
+
+
+def program_dir() -> Path:
+    d = Path(settings().cache_dir) / "tilelang"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def source_hash(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:24]
+
+
+def prim_func(source: str, entry: str):
+    """The ``T.prim_func`` the program text defines (imported from its cache file)."""
+    key = source_hash(source)
+    if key not in _loaded:
+        path = program_dir() / f"{entry}_{key}.py"
+        if not path.exists() or path.read_text() != source:
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(source)
+            tmp.replace(path)
+        spec = importlib.util.spec_from_file_location(f"tiledsl_tilelang_{entry}_{key}", path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:  # TileLang's parser error: point at the generated file
+            raise BackendError(f"TileLang rejected the generated program {path}: {e}",
+                               hint="this is a tiledsl bug; please report it with the program") from e
+        _loaded[key] = getattr(module, entry)
+    return _loaded[key]
+
+
+def tl_target(target: Target):
+    """TileLang's target for a tiledsl GPU: a dict, so no GPU needs to be present."""
+    from tvm.target import Target as TvmTarget
+
+    return TvmTarget({"kind": "cuda", "arch": f"sm_{target.arch}"})
+
+
+def lower_to_cuda(source: str, entry: str, target: Target) -> tuple[str, int, float]:
+    """(CUDA C, dynamic shared memory bytes, seconds) of the program for `target`."""
+    import tilelang
+
+    t0 = time.perf_counter()
+    func = prim_func(source, entry)
+    tgt = tl_target(target)
+    try:
+        with tgt:
+            art = tilelang.lower(func, target=tgt)
+    except Exception as e:
+        raise BackendError(f"TileLang could not lower {entry} for {target.name}: {e}") from e
+    dyn = 0
+    for f in art.device_mod.functions.values():
+        dyn = max(dyn, int(f.attrs.get("dyn_shared_memory_buf", 0) or 0))
+    return art.kernel_source, dyn, time.perf_counter() - t0
+
+
+def include_dirs() -> list[str]:
+    from tilelang import env
+
+    return [env.CUTLASS_INCLUDE_DIR, env.TILELANG_TEMPLATE_PATH]
+
+
+def nvcc_compile(cuda: str, arch: str) -> tuple[str | None, bytes | None, str, float]:
+    """(PTX, cubin, ptxas log, seconds) from nvcc for `arch` (e.g. ``sm_90a``); Nones without nvcc.
+
+    Two steps so the PTX is kept for scanning: ``nvcc -ptx`` (the C++ front end) then
+    ``ptxas -v`` (registers, spills, shared memory)."""
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        return None, None, "nvcc is not on the PATH", 0.0
+    t0 = time.perf_counter()
+    inc = [f"-I{d}" for d in include_dirs()]
+    with tempfile.TemporaryDirectory() as d:
+        src, ptx_path, cubin = Path(d) / "k.cu", Path(d) / "k.ptx", Path(d) / "k.cubin"
+        src.write_text(cuda)
+        cmd = [nvcc, "-std=c++20", "-w", "-Xcudafe", "--diag_suppress=177", "-lineinfo", "-ptx",
+               f"-arch={arch}", *inc, str(src), "-o", str(ptx_path)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BackendError(f"nvcc rejected TileLang's CUDA for {arch}:\n{proc.stderr[-4000:]}")
+        ptx = ptx_path.read_text()
+        ptxas = shutil.which("ptxas") or str(Path(nvcc).parent / "ptxas")
+        proc = subprocess.run([ptxas, "-v", f"-arch={arch}", str(ptx_path), "-o", str(cubin)],
+                              capture_output=True, text=True)
+        log = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            raise BackendError(f"ptxas rejected the PTX for {arch}:\n{log[-4000:]}")
+        data = cubin.read_bytes()
+    return ptx, data, log, time.perf_counter() - t0
+
+
+def needs_arch_variant(cuda: str, target: Target) -> str:
+    """The arch nvcc must target: the ``a`` variant (sm_90a) for wgmma / setmaxnreg code."""
+    return f"sm_{target.arch}{target.arch_suffix}"
+
+
+def build_report(arch: str, ptx: str | None, log: str, dyn_smem: int, notes: list[str]) -> Report:
+    stats = parse_ptxas_verbose(log) if ptx is not None else {}
+    scan = scan_ptx(ptx) if ptx is not None else {}
+    static = stats.pop("shared_bytes", None)
+    shared = (static or 0) + dyn_smem if (static is not None or dyn_smem) else None
+    if dyn_smem:
+        notes.append(f"shared memory = {static or 0} B static + {dyn_smem} B dynamic")
+    return Report(arch=arch, shared_bytes=shared, notes=tuple(notes), **stats, **scan)

@@ -1,0 +1,301 @@
+"""Emission rules for ops that move data or need storage: LOAD, STORE, ATOMIC, COPY, DOT,
+TILE_REDUCE, SCAN.
+
+Windows of global tensors go through ``T.copy`` whenever the access is a plain block (no mask,
+zero padding): TileLang then picks TMA / vectorised accesses and guards the ragged edges itself.
+Anything else (masks, gathers, a non-zero ``other``, per-thread code) is an element-wise
+expression guarded by explicit bounds checks, so the IR's semantics (out-of-bounds elements read
+``other`` and are never written) hold for every shape.
+"""
+
+from __future__ import annotations
+
+from tiledsl.errors import BackendError
+from tiledsl.ir.nodes import Inst
+from tiledsl.lowering.tilelang.emit import Emitter
+from tiledsl.lowering.tilelang.values import Global, Scalar, Tile, broadcast_index, literal
+
+_REDUCE_FN = {"sum": "T.reduce_sum", "max": "T.reduce_max", "min": "T.reduce_min"}
+_ATOMIC_FN = {"add": "T.atomic_add", "max": "T.atomic_max", "min": "T.atomic_min"}
+
+
+class _Window:
+    """A window of a tensor or buffer addressed by a LOAD/STORE/ATOMIC/COPY.
+
+    Per axis: a block (scalar offset + size), a point (scalar offset, axis dropped) or a gather
+    (a 1-D tile of indices). `index(idx)` gives the element address for result index `idx`."""
+
+    def __init__(self, em: Emitter, inst: Inst, src, offsets, shape_attr):
+        self.src, self.axes, out = src, [], []
+        shape_attr = shape_attr or (None,) * len(offsets)
+        for off, d in zip(offsets, shape_attr):
+            if isinstance(off, Tile):
+                self.axes.append(("gather", off, len(out)))
+                out.append(off.shape[0])
+            elif d is None:
+                self.axes.append(("point", off, None))
+            else:
+                n = em.knob(d) if not isinstance(d, str) else em.static_shape((d,), inst)[0]
+                self.axes.append(("block", off, len(out)))
+                out.append(n)
+        self.shape = tuple(out)
+
+    @property
+    def is_block(self) -> bool:
+        """Every axis a scalar offset: expressible as one ``T.copy`` region."""
+        return all(kind != "gather" for kind, _, _ in self.axes) and bool(self.shape)
+
+    def index(self, idx) -> list[str]:
+        out = []
+        for kind, off, pos in self.axes:
+            if kind == "gather":
+                out.append(off.at((idx[pos],)))
+            elif kind == "point":
+                out.append(off.expr)
+            else:
+                out.append(idx[pos] if off.const == 0 else f"{off.expr} + {idx[pos]}")
+        return out
+
+    def region(self) -> str:
+        """``x[a:a + n, b]``-style region text for ``T.copy``."""
+        parts = []
+        for (kind, off, pos), size in zip(self.axes, self.src.shape):
+            if kind == "point":
+                parts.append(f"{off.expr}:{off.expr} + 1")
+            else:
+                parts.append(f"{off.expr}:{off.expr} + {self.shape[pos]}")
+        return f"{self.src.name}[{', '.join(parts)}]"
+
+    def in_bounds(self, idx) -> list[str]:
+        """Conditions that element `idx` lies inside the source (constant-true ones left out)."""
+        conds = []
+        for (kind, off, pos), addr, size in zip(self.axes, self.index(idx), self.src.shape):
+            if kind == "block" and isinstance(off.const, int) and 0 <= off.const and off.const + self.shape[pos] <= size:
+                continue
+            if kind == "point" and isinstance(off.const, int) and 0 <= off.const < size:
+                continue
+            if not (isinstance(off.const, int) and off.const >= 0):
+                conds.append(f"0 <= {addr}")
+            conds.append(f"{addr} < {size}")
+        return conds
+
+    def reads(self) -> frozenset[str]:
+        out = frozenset({self.src.name}) if isinstance(self.src, _BufferSource) else frozenset()
+        for kind, off, _ in self.axes:
+            out |= off.reads
+        return out
+
+
+def _src_of(em: Emitter, v):
+    x = em.get(v)
+    if isinstance(x, Tile):
+        if not x.is_buffer:
+            raise BackendError("loads and stores address a tensor or a buffer, not a computed tile")
+        return _BufferSource(x)
+    return x
+
+
+class _BufferSource:
+    """A buffer seen as an addressable source (same interface as `Global`)."""
+
+    def __init__(self, t: Tile):
+        self.tile, self.name, self.shape, self.dtype = t, t.buf, t.shape, t.dtype
+
+
+def _parts(em: Emitter, inst: Inst, value: bool):
+    """(source, window, value val or None, mask val or None) of a LOAD/STORE/ATOMIC."""
+    src = _src_of(em, inst.operands[0])
+    rank = len(src.shape)
+    offs = [em.get(v) for v in inst.operands[1:1 + rank]]
+    rest = [em.get(v) for v in inst.operands[1 + rank:]]
+    mask = rest.pop() if inst.attr("masked") else None
+    val = rest[0] if value else None
+    return src, _Window(em, inst, src, offs, inst.attr("shape")), val, mask
+
+
+def _guard(win: _Window, idx, mask) -> str | None:
+    conds = win.in_bounds(idx)
+    if mask is not None:
+        conds.append(mask.at(broadcast_index(mask.shape, win.shape, idx)) if isinstance(mask, Tile) else mask.expr)
+    return _and(conds) if conds else None
+
+
+def _and(conds: list[str]) -> str:
+    out = conds[0]
+    for c in conds[1:]:
+        out = f"T.And({out}, {c})"
+    return out
+
+
+# --- LOAD ------------------------------------------------------------------------------------------
+def load(em: Emitter, inst: Inst) -> None:
+    src, win, _, mask = _parts(em, inst, value=False)
+    other = literal(inst.attr("other") or 0, src.dtype)
+    res = inst.result
+    if (isinstance(src, Global) and win.is_block and mask is None and not inst.attr("other")
+            and not em.threads_region):
+        scope = "shared" if res.name in em.dot_operands else "fragment"
+        buf = em.alloc(res.name, win.shape, src.dtype, scope)
+        em.line(f"T.copy({win.region()}, {buf.buf})")
+        em.env[res.name] = buf
+        return
+    reads = win.reads() | (mask.reads if mask is not None else frozenset())
+
+    def at(idx, win=win, mask=mask, other=other):
+        elem = f"{src.name}[{', '.join(win.index(idx))}]"
+        g = _guard(win, idx, mask)
+        return elem if g is None else f"T.if_then_else({g}, {elem}, {other})"
+
+    if not win.shape:  # a scalar: read once, here (the source may change later)
+        em.env[res.name] = em.cell(at(()), src.dtype, res.name)
+        return
+    em.bind(res, Tile(win.shape, src.dtype, at, reads=reads))
+
+
+# --- STORE / ATOMIC --------------------------------------------------------------------------------
+def store(em: Emitter, inst: Inst) -> None:
+    dst, win, val, mask = _parts(em, inst, value=True)
+    if isinstance(dst, _BufferSource):
+        em.before_write(dst.name)
+    if (isinstance(dst, Global) and win.is_block and mask is None and isinstance(val, Tile)
+            and not em.threads_region):
+        t = val if val.shape == win.shape else _broadcast(val, win.shape)
+        buf = em.materialize(t, hint=inst.operands[-1].name) if t.scope not in ("shared", "fragment") else t
+        em.line(f"T.copy({buf.buf}, {win.region()})")
+        return
+    _scatter(em, win, val, mask, lambda addr, v: f"{dst.name}[{addr}] = {v}")
+
+
+def atomic(em: Emitter, inst: Inst) -> None:
+    kind = inst.attr("kind")
+    if kind not in _ATOMIC_FN or em.uses[inst.result.name] > 0:
+        raise BackendError(f"the TileLang backend lowers atomic add/max/min whose old values are unused; "
+                           f"this atomic is {kind}{' and its result is used' if kind in _ATOMIC_FN else ''}",
+                           inst.loc, hint="use backend='triton' for this kernel")
+    dst, win, val, mask = _parts(em, inst, value=True)
+    fn = _ATOMIC_FN[kind]
+    _scatter(em, win, val, mask, lambda addr, v: f"{fn}({dst.name}[{addr}], {v})")
+    em.env[inst.result.name] = Scalar("0", dst.dtype, 0)
+
+
+def _scatter(em: Emitter, win: _Window, val, mask, write) -> None:
+    """Element-wise write of `val` into the window, guarded by bounds and mask."""
+    if not win.shape:
+        g = _guard(win, (), mask)
+        _guarded(em, g, write(", ".join(win.index(())), val.expr))
+        return
+    idx = em.index_names(len(win.shape))
+    loop = "T.grid" if em.threads_region else "T.Parallel"
+    em.line(f"for {', '.join(idx)} in {loop}({', '.join(map(str, win.shape))}):")
+    em.indent += 1
+    v = val.at(broadcast_index(val.shape, win.shape, idx)) if isinstance(val, Tile) else val.expr
+    _guarded(em, _guard(win, idx, mask), write(", ".join(win.index(idx)), v))
+    em.indent -= 1
+
+
+def _guarded(em: Emitter, guard: str | None, stmt: str) -> None:
+    if guard is None:
+        em.line(stmt)
+        return
+    em.line(f"if {guard}:")
+    em.indent += 1
+    em.line(stmt)
+    em.indent -= 1
+
+
+def _broadcast(t: Tile, shape: tuple[int, ...]) -> Tile:
+    return Tile(shape, t.dtype, lambda idx: t.at(broadcast_index(t.shape, shape, idx)), reads=t.reads)
+
+
+# --- COPY ------------------------------------------------------------------------------------------
+def copy(em: Emitter, inst: Inst) -> None:
+    src, dst = em.get(inst.operands[0]), em.get(inst.operands[1])
+    offs = [em.get(v) for v in inst.operands[2:]]
+    if isinstance(src, Global):
+        em.before_write(dst.buf)
+        win = _Window(em, inst, src, offs, inst.attr("shape"))
+        em.line(f"T.copy({win.region()}, {dst.buf})")
+    elif isinstance(dst, Global):
+        win = _Window(em, inst, dst, offs, inst.attr("shape"))
+        buf = src if src.scope in ("shared", "fragment") else em.materialize(src, hint=inst.operands[0].name)
+        em.line(f"T.copy({buf.buf}, {win.region()})")
+    else:
+        em.before_write(dst.buf)
+        t = src if isinstance(src, Tile) else Tile(dst.shape, dst.dtype, lambda idx: src.expr)
+        em.materialize(t if t.shape == dst.shape else _broadcast(t, dst.shape), into=dst)
+
+
+# --- DOT -------------------------------------------------------------------------------------------
+def dot(em: Emitter, inst: Inst) -> None:
+    if em.threads_region:
+        raise BackendError("dot inside a thread region: a gemm is a block-wide operation", inst.loc,
+                           hint="move the dot out of `td.threads`")
+    a, b = em.get(inst.operands[0]), em.get(inst.operands[1])
+    a_buf, ta = _operand(em, a, ("shared", "fragment"), "fragment", inst.operands[0].name)
+    b_buf, tb = _operand(em, b, ("shared",), "shared", inst.operands[1].name)
+    res = inst.result
+    shape = em.static_shape(res.type.shape, inst)
+    acc_v = inst.operands[2] if len(inst.operands) == 3 else None
+    clear = acc_v is None
+    if acc_v is not None:
+        acc = em.get(acc_v)
+        in_place = acc.scope == "fragment" and acc.shape == shape and em.uses[acc_v.name] == 1
+        if in_place:
+            em.before_write(acc.buf, keep=acc_v.name)
+            c = acc
+        elif acc.fill is not None and acc.fill in ("0", "T.float32(0.0)") and em.uses[acc_v.name] == 1:
+            c, clear = em.alloc(res.name, shape, res.type.dtype, "fragment"), True
+        else:
+            c = em.materialize(acc if acc.shape == shape else _broadcast(acc, shape), hint=res.name,
+                               into=em.alloc(res.name, shape, res.type.dtype, "fragment"))
+    else:
+        c = em.alloc(res.name, shape, res.type.dtype, "fragment")
+    flags = "".join([", transpose_A=True" if ta else "", ", transpose_B=True" if tb else "",
+                     ", clear_accum=True" if clear else ""])
+    em.line(f"T.gemm({a_buf}, {b_buf}, {c.buf}{flags})")
+    em.env[res.name] = c
+
+
+def _operand(em: Emitter, t: Tile, scopes, fallback: str, hint: str) -> tuple[str, bool]:
+    """(buffer name, transposed?) of a gemm operand, staging it into `fallback` storage if needed."""
+    if t.transposed_of is not None and t.transposed_of.scope in scopes:
+        return t.transposed_of.buf, True
+    if t.is_buffer and t.scope in scopes:
+        return t.buf, False
+    return em.materialize(t, scope=fallback, hint=hint).buf, False
+
+
+# --- TILE_REDUCE / SCAN ---------------------------------------------------------------------------
+def tile_reduce(em: Emitter, inst: Inst) -> None:
+    kind = inst.attr("kind")
+    if kind not in _REDUCE_FN:
+        raise BackendError(f"the TileLang backend has no {kind} reduction (it has {', '.join(_REDUCE_FN)})",
+                           inst.loc, hint="use backend='triton' for this kernel")
+    if em.threads_region:
+        raise BackendError("tile reduction inside a thread region", inst.loc,
+                           hint="reduce per-thread values across lanes with td.shfl_xor")
+    x = em.materialize(em.get(inst.operands[0]), scope="fragment", hint=inst.operands[0].name)
+    axis = inst.attr("axis") % len(x.shape)
+    kept = x.shape[:axis] + x.shape[axis + 1:]
+    dst = em.alloc(inst.result.name, kept or (1,), x.dtype, "fragment")
+    em.line(f"{_REDUCE_FN[kind]}({x.buf}, {dst.buf}, dim={axis}, clear=True)")
+    res = inst.result
+    if not res.type.shape:
+        em.env[res.name] = Scalar(f"{dst.buf}[0]", x.dtype, reads=frozenset({dst.buf}))
+    elif inst.attr("keepdims"):
+        out = em.static_shape(res.type.shape, inst)
+        em.env[res.name] = Tile(out, x.dtype, lambda idx: dst.at(tuple(idx[:axis] + idx[axis + 1:]) or ("0",)),
+                                reads=dst.reads, cheap=True)
+    else:
+        em.env[res.name] = dst
+
+
+def scan(em: Emitter, inst: Inst) -> None:
+    if inst.attr("kind", "sum") != "sum":
+        raise BackendError(f"the TileLang backend only scans with sum, not {inst.attr('kind')}", inst.loc)
+    x = em.materialize(em.get(inst.operands[0]), scope="fragment", hint=inst.operands[0].name)
+    axis = inst.attr("axis") % len(x.shape)
+    dst = em.alloc(inst.result.name, x.shape, x.dtype, "fragment")
+    em.line(f"T.cumsum({x.buf}, {dst.buf}, dim={axis})")
+    em.env[inst.result.name] = dst
+

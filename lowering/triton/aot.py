@@ -1,0 +1,114 @@
+"""Ahead-of-time compilation through Triton's own compiler, with no GPU.
+
+``triton.compile(ASTSource(kernel, signature, constexprs, attrs), target=GPUTarget("cuda", 90,
+32))`` runs the whole pipeline (ttir, ttgir, llir, ptx, cubin). The signature is derived from the
+argument specs the way Triton's JIT would specialise a real launch: pointers are 16-byte aligned,
+integer arguments divisible by 16 are marked so, strides equal to 1 become constants. ``ptxas -v``
+on the PTX then fills the `Report`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tiledsl.dtypes import DType
+from tiledsl.ir.nodes import Function
+from tiledsl.runtime.backend import Lowered
+from tiledsl.runtime.report import Report, ptxas_stats, scan_ptx
+from tiledsl.schedule.targets import Target
+from tiledsl.specs import ArgSpec, ScalarSpec, TensorSpec
+
+from .loader import load_module
+
+STAGES = ("ttir", "ttgir", "llir", "ptx")
+
+_SIG_DTYPE = {DType.f64: "fp64", DType.f32: "fp32", DType.f16: "fp16", DType.bf16: "bf16",
+              DType.f8e4m3: "fp8e4nv", DType.f8e5m2: "fp8e5", DType.i64: "i64", DType.i32: "i32",
+              DType.i16: "i16", DType.i8: "i8", DType.u8: "u8", DType.i1: "i1"}
+
+
+def _int_arg(value: int | None, name: str, sig: dict, consts: dict, attrs: dict, index: int,
+             one_is_const: bool) -> None:
+    """An integer argument: a constant where Triton would specialise 1, else i32/i64."""
+    if value == 1 and one_is_const:
+        sig[name] = "constexpr"
+        consts[name] = 1
+        return
+    sig[name] = "i64" if value is not None and not -(2**31) <= value < 2**31 else "i32"
+    if value is not None and value % 16 == 0 and value != 0:
+        attrs[(index,)] = [["tt.divisibility", 16]]
+
+
+def signature(lowered: Lowered, specs: tuple[ArgSpec, ...]) -> tuple[dict, dict, dict]:
+    """(signature, constexprs, attrs) for `ASTSource`, from the kernel's arg info and the specs."""
+    sig: dict = {}
+    consts: dict = {}
+    attrs: dict = {}
+    for index, (name, info) in enumerate(lowered.extra["kernel_args"]):
+        kind = info[0]
+        if kind == "ptr":
+            spec = specs[info[1]]
+            sig[name] = "*" + _SIG_DTYPE[spec.dtype]
+            attrs[(index,)] = [["tt.divisibility", 16]]
+        elif kind in ("size", "stride"):
+            spec: TensorSpec = specs[info[1]]
+            vals = spec.shape if kind == "size" else spec.effective_strides
+            _int_arg(vals[info[2]], name, sig, consts, attrs, index, one_is_const=kind == "stride")
+        elif kind == "scalar":
+            spec: ScalarSpec = specs[info[1]]
+            if spec.dtype.is_float:
+                sig[name] = "fp32"
+            else:
+                _int_arg(spec.value, name, sig, consts, attrs, index, one_is_const=False)
+        else:  # a host-computed scalar: its value depends on the call, keep it general
+            sig[name] = "fp32" if DType(info[1]).is_float else "i32"
+    for name, value in lowered.extra["constexprs"]:
+        sig[name] = "constexpr"
+        consts[name] = value
+    return sig, consts, attrs
+
+
+def compile_aot(lowered: Lowered, fn: Function, specs: tuple[ArgSpec, ...],
+                target: Target) -> tuple[dict[str, str], Report]:
+    """Compile `lowered` for `target`: the texts of ttir, ttgir, llir and ptx, and a `Report`."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    mod = load_module(lowered.source)
+    kernel = getattr(mod, lowered.entry)
+    sig, consts, attrs = signature(lowered, specs)
+    options = {"num_warps": lowered.extra["num_warps"]}
+    if lowered.extra.get("num_stages"):
+        options["num_stages"] = lowered.extra["num_stages"]
+    t0 = time.perf_counter()
+    compiled = triton.compile(ASTSource(kernel, sig, constexprs=consts, attrs=attrs),
+                              target=GPUTarget("cuda", target.arch, 32), options=options)
+    seconds = time.perf_counter() - t0
+    texts = {stage: _text(compiled.asm[stage]) for stage in STAGES if stage in compiled.asm}
+    return texts, _report(texts.get("ptx", ""), compiled, target, seconds)
+
+
+def _text(x) -> str:
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def _report(ptx: str, compiled, target: Target, seconds: float) -> Report:
+    stats, _, log = ptxas_stats(ptx, target.sm_arch) if ptx else ({}, None, "no ptx")
+    dynamic = int(getattr(compiled.metadata, "shared", 0) or 0)
+    shared = max(stats.get("shared_bytes") or 0, dynamic)
+    scan = scan_ptx(ptx)
+    notes = [f"triton {_triton_version()} compile: {seconds * 1e3:.0f} ms",
+             "shared memory is Triton's dynamic allocation (ptxas reports only static)"]
+    if not stats:
+        notes.append(f"ptxas gave no statistics: {log.strip()[:200]}")
+    return Report(arch=target.sm_arch, registers=stats.get("registers"),
+                  spill_stores=stats.get("spill_stores"), spill_loads=stats.get("spill_loads"),
+                  shared_bytes=shared, uses_wgmma=scan["uses_wgmma"], uses_tma=scan["uses_tma"],
+                  uses_mma=scan["uses_mma"], notes=tuple(notes))
+
+
+def _triton_version() -> str:
+    import triton
+
+    return triton.__version__

@@ -1,0 +1,82 @@
+"""`TritonBackend`: the `tiledsl.runtime.backend.Backend` contract for Triton.
+
+- `lower`: scheduled IR -> module source (kernel + launcher), plus the interpreter build of the same
+  kernel (which differs only where Triton's interpreter needs a workaround, e.g. bf16 ``tl.dot``).
+- `execute`: CUDA tensors run the compiled kernel; CPU tensors run it in Triton's interpreter. The
+  loaded launcher is cached by the source string, so a warm call is a dict lookup and a call.
+- `compile`: ahead of time for a target with no GPU (`aot.compile_aot`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tiledsl.ir.nodes import Function
+from tiledsl.runtime.backend import Lowered
+from tiledsl.runtime.report import Report
+from tiledsl.schedule.targets import Target
+from tiledsl.specs import ArgSpec
+
+from .codegen import Module, generate
+
+
+def _extra(gpu: Module, interp: Module) -> dict:
+    return {"launcher": gpu.launcher, "num_warps": gpu.num_warps, "num_stages": gpu.num_stages,
+            "kernel_args": gpu.kernel_args, "constexprs": gpu.constexprs,
+            "interpret_source": interp.source}
+
+
+class TritonBackend:
+    name = "triton"
+
+    def __init__(self) -> None:
+        self._launchers: dict[tuple[str, bool], Any] = {}
+
+    def lower(self, fn: Function, specs: tuple[ArgSpec, ...], target: Target) -> Lowered:
+        """Scheduled IR -> Triton source. Pure: the same (fn, target) gives the same bytes."""
+        gpu = generate(fn, target.name, interpret=False)
+        interp = generate(fn, target.name, interpret=True)
+        return Lowered("triton", gpu.source, gpu.entry, _extra(gpu, interp))
+
+    def execute(self, lowered: Lowered, fn: Function, args: list[Any]) -> None:
+        """Run on `args` in `fn.params` order (outputs included, already allocated)."""
+        interpret = not _on_cuda(args)
+        launch = self._launchers.get((lowered.source, interpret))
+        if launch is None:
+            launch = self._load(lowered, interpret)
+        if interpret:
+            from .loader import interpreting
+
+            with interpreting():
+                launch(*args)
+        else:
+            launch(*args)
+
+    def launcher(self, lowered: Lowered, interpret: bool = False):
+        """The generated ``launch`` function itself (for benchmarks and tests)."""
+        launch = self._launchers.get((lowered.source, interpret))
+        return launch if launch is not None else self._load(lowered, interpret)
+
+    def _load(self, lowered: Lowered, interpret: bool):
+        from .loader import load_module
+
+        source = lowered.extra["interpret_source"] if interpret else lowered.source
+        mod = load_module(source, interpret=interpret, entry=lowered.entry)
+        launch = getattr(mod, lowered.extra["launcher"])
+        self._launchers[(lowered.source, interpret)] = launch
+        return launch
+
+    def compile(self, lowered: Lowered, fn: Function, specs: tuple[ArgSpec, ...],
+                target: Target) -> tuple[dict[str, str], Report]:
+        """Ahead of time through Triton's compiler: ttir, ttgir, llir, ptx texts and a `Report`."""
+        from .aot import compile_aot
+
+        return compile_aot(lowered, fn, specs, target)
+
+
+def _on_cuda(args) -> bool:
+    for a in args:
+        is_cuda = getattr(a, "is_cuda", None)
+        if is_cuda is not None:
+            return bool(is_cuda)
+    return False

@@ -1,0 +1,89 @@
+"""Generated modules on disk, imported once, and Triton's interpreter without TRITON_INTERPRET.
+
+Triton reads a kernel's source through `inspect`, so a generated module must be a real file: it is
+written under ``<cache_dir>/triton/`` named by the hash of its content and imported from there.
+The same source always maps to the same file and module, so a warm call neither rewrites nor
+re-imports anything (and Triton's own cache then skips recompiling).
+
+Interpreting without the environment variable: the kernel is wrapped in Triton's
+`InterpretedFunction`, and while it runs, calls to ``@triton.jit`` helpers (Triton's own
+``tl.sum``, ``tl.max``, ``tl.cdiv``... are such helpers) are routed to interpreted copies. The
+interpreter itself patches ``triton.language`` for the duration of a launch, so interpreted runs
+are serialised with a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import ModuleType
+
+from tiledsl.settings import settings
+
+_LOCK = threading.RLock()
+_INTERPRETED: dict = {}
+
+
+def module_path(source: str) -> Path:
+    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
+    return settings().cache_dir / "triton" / f"tdgen_{digest}.py"
+
+
+def _write(path: Path, source: str) -> None:
+    """Write atomically (a concurrent process sees the whole file or none)."""
+    if path.exists() and path.read_text() == source:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(source)
+    os.replace(tmp, path)
+
+
+def load_module(source: str, interpret: bool = False, entry: str | None = None) -> ModuleType:
+    """Import the module for `source` (writing it first if needed). With `interpret`, a separate
+    module object whose kernel `entry` runs in Triton's interpreter."""
+    path = module_path(source)
+    name = path.stem + ("_interp" if interpret else "")
+    with _LOCK:
+        mod = sys.modules.get(name)
+        if mod is not None:
+            return mod
+        _write(path, source)
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        if interpret:
+            from triton.runtime.interpreter import InterpretedFunction
+
+            kernel = getattr(mod, entry)
+            setattr(mod, entry, InterpretedFunction(kernel.fn))
+        sys.modules[name] = mod
+        return mod
+
+
+@contextlib.contextmanager
+def interpreting():
+    """Route ``@triton.jit`` helper calls to interpreted copies while a kernel is interpreted."""
+    from triton.runtime.interpreter import InterpretedFunction
+    from triton.runtime.jit import JITFunction
+
+    def call(self, *args, **kwargs):
+        f = _INTERPRETED.get(self.fn)
+        if f is None:
+            f = _INTERPRETED[self.fn] = InterpretedFunction(self.fn)
+        return f(*args, **kwargs)
+
+    with _LOCK:
+        original = JITFunction.__call__
+        JITFunction.__call__ = call
+        try:
+            yield
+        finally:
+            JITFunction.__call__ = original

@@ -1,0 +1,503 @@
+"""Emission rules: one function per op, in `KERNEL_RULES` (inside ``@triton.jit``) and
+`HOST_RULES` (the Python launcher). A rule reads the inst, writes lines through `Gen`, and names
+its results; nothing else in the lowering switches on the op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tiledsl.dtypes import DType
+from tiledsl.errors import BackendError
+from tiledsl.ir.nodes import Inst, Space
+from tiledsl.ir.ops import Op
+
+from .codegen import TL_DTYPE, Gen, literal
+
+Rule = Callable[[Gen, Inst], None]
+
+
+def _assign(g: Gen, inst: Inst, expr: str, hint: str | None = None) -> None:
+    name = g.define(inst.result, hint)
+    g.line(f"{name} = {expr}", inst.loc)
+
+
+# --- CORE ------------------------------------------------------------------------------------
+
+def _const(g: Gen, inst: Inst) -> None:
+    """Constants are inlined as literals where they are read (see `Gen.ref`)."""
+
+
+def _dim(g: Gen, inst: Inst) -> None:
+    (x,) = inst.operands
+    axis = inst.attr("axis")
+    g.alias(inst.result, g.tensors[x.name].sizes[axis])
+
+
+def _host_dim(g: Gen, inst: Inst) -> None:
+    (x,) = inst.operands
+    _assign(g, inst, f"{g.ref(x)}.shape[{inst.attr('axis')}]")
+
+
+def _yield_to(g: Gen, targets: list[str], values, loc) -> None:
+    """Assign yielded values to the carried names (one tuple assignment: no clobbering)."""
+    pairs = [(t, g.ref(v, materialize=True)) for t, v in zip(targets, values)]
+    pairs = [(t, e) for t, e in pairs if t != e]
+    if len(pairs) == 1:
+        g.line(f"{pairs[0][0]} = {pairs[0][1]}", loc)
+    elif pairs:
+        g.line(f"{', '.join(t for t, _ in pairs)} = {', '.join(e for _, e in pairs)}", loc)
+
+
+def _for(g: Gen, inst: Inst) -> None:
+    start, stop, step, *inits = inst.operands
+    body = inst.regions[0]
+    iv, *carried = body.args
+    targets = []
+    for c, init, res in zip(carried, inits, inst.results):
+        name = g.define(c)
+        g.alias(res, name)
+        targets.append(name)
+        g.line(f"{name} = {g.ref(init, materialize=True)}", inst.loc)
+    bounds = f"{g.ref(start)}, {g.ref(stop)}"
+    step_text = g.ref(step)
+    if step_text != "1":
+        bounds += f", {step_text}"
+    stages = inst.attr("stages")
+    if stages is None:
+        rng = f"range({bounds})"
+    else:
+        g.stages.append(int(g.value(stages)))
+        rng = f"tl.range({bounds}, num_stages={g.knob(stages)})"
+    g.line(f"for {g.define(iv)} in {rng}:", inst.loc)
+    g.depth += 1
+    before = len(g.lines)
+    g.block(body, KERNEL_RULES)
+    _yield_to(g, targets, body.insts[-1].operands, body.insts[-1].loc)
+    if len(g.lines) == before:
+        g.line("pass")
+    g.depth -= 1
+
+
+def _if(g: Gen, inst: Inst) -> None:
+    targets = [g.define(r) for r in inst.results]
+    g.line(f"if {g.ref(inst.operands[0])}:", inst.loc)
+    for i, region in enumerate(inst.regions):
+        if i == 1:
+            g.line("else:", inst.loc)
+        g.depth += 1
+        before = len(g.lines)
+        g.block(region, KERNEL_RULES)
+        _yield_to(g, targets, region.insts[-1].operands, region.insts[-1].loc)
+        if len(g.lines) == before:
+            g.line("pass")
+        g.depth -= 1
+
+
+# --- MATH ------------------------------------------------------------------------------------
+
+_BINARY = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/", Op.EQ: "==", Op.NE: "!=",
+           Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">=", Op.AND: "&", Op.OR: "|",
+           Op.XOR: "^", Op.SHL: "<<", Op.SHR: ">>"}
+
+# Transcendentals: Triton wants fp32/fp64 inputs, so 16-bit and fp8 floats go through fp32.
+_UNARY_FN = {Op.EXP: "tl.exp({})", Op.EXP2: "tl.exp2({})", Op.LOG: "tl.log({})",
+             Op.LOG2: "tl.log2({})", Op.SQRT: "tl.sqrt({})", Op.RSQRT: "tl.rsqrt({})",
+             Op.SIN: "tl.sin({})", Op.COS: "tl.cos({})", Op.ERF: "tl.erf({})",
+             Op.FLOOR: "tl.floor({})", Op.CEIL: "tl.ceil({})",
+             Op.SIGMOID: "(1.0 / (1.0 + tl.exp(-{})))",
+             Op.TANH: "(2.0 / (1.0 + tl.exp(-2.0 * {})) - 1.0)"}
+
+
+def _wide(g: Gen, x, dtype: DType) -> str:
+    text = g.ref(x, materialize=True)
+    return f"{text}.to(tl.float32)" if dtype not in (DType.f32, DType.f64) else text
+
+
+def _narrow(expr: str, dtype: DType) -> str:
+    return f"({expr}).to({TL_DTYPE[dtype]})" if dtype not in (DType.f32, DType.f64) else expr
+
+
+def _unary_fn(op: Op) -> Rule:
+    def rule(g: Gen, inst: Inst) -> None:
+        (x,) = inst.operands
+        dt = x.type.dtype
+        _assign(g, inst, _narrow(_UNARY_FN[op].format(_wide(g, x, dt)), dt))
+    return rule
+
+
+def _neg(g: Gen, inst: Inst) -> None:
+    _assign(g, inst, f"-{g.ref(inst.operands[0], materialize=True)}")
+
+
+def _not(g: Gen, inst: Inst) -> None:
+    (x,) = inst.operands
+    text = g.ref(x, materialize=True)
+    _assign(g, inst, f"{text} == 0" if x.type.dtype.is_bool else f"~{text}")
+
+
+def _abs(g: Gen, inst: Inst) -> None:
+    _assign(g, inst, f"tl.abs({g.ref(inst.operands[0], materialize=True)})")
+
+
+def _binary(op: Op) -> Rule:
+    sym = _BINARY[op]
+
+    def rule(g: Gen, inst: Inst) -> None:
+        a, b = inst.operands
+        _assign(g, inst, f"{g.ref(a)} {sym} {g.ref(b)}")
+    return rule
+
+
+def _minmax(fn_name: str) -> Rule:
+    def rule(g: Gen, inst: Inst) -> None:
+        a, b = inst.operands
+        _assign(g, inst, f"tl.{fn_name}({g.ref(a, True)}, {g.ref(b, True)})")
+    return rule
+
+
+def _floordiv(g: Gen, inst: Inst) -> None:
+    """Python's floor division. Triton's ``//`` truncates, which agrees on non-negative ints."""
+    a, b = inst.operands
+    x, y = g.ref(a), g.ref(b)
+    if a.type.dtype.is_float:
+        _assign(g, inst, f"tl.floor({x} / {y})")
+    elif g.is_nonneg(a) and g.is_nonneg(b):
+        _assign(g, inst, f"{x} // {y}")
+    else:
+        q = g.fresh(f"{inst.result.name}_trunc")
+        g.line(f"{q} = {x} // {y}", inst.loc)
+        _assign(g, inst, f"tl.where(({x} % {y} != 0) & (({x} < 0) != ({y} < 0)), {q} - 1, {q})")
+
+
+def _mod(g: Gen, inst: Inst) -> None:
+    """Python's modulo (sign of the divisor). Triton's ``%`` is C's remainder."""
+    a, b = inst.operands
+    x, y = g.ref(a), g.ref(b)
+    if a.type.dtype.is_float:
+        _assign(g, inst, f"{x} - {y} * tl.floor({x} / {y})")
+    elif g.is_nonneg(a) and g.is_nonneg(b):
+        _assign(g, inst, f"{x} % {y}")
+    else:
+        r = g.fresh(f"{inst.result.name}_rem")
+        g.line(f"{r} = {x} % {y}", inst.loc)
+        _assign(g, inst, f"tl.where(({r} != 0) & (({r} < 0) != ({y} < 0)), {r} + {y}, {r})")
+
+
+def _pow(g: Gen, inst: Inst) -> None:
+    a, b = inst.operands
+    dt = a.type.dtype
+    _assign(g, inst, _narrow(f"libdevice.pow({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
+
+
+def _where(g: Gen, inst: Inst) -> None:
+    c, a, b = inst.operands
+    _assign(g, inst, f"tl.where({g.ref(c)}, {g.ref(a, True)}, {g.ref(b, True)})")
+
+
+_FP8_MAX = {DType.f8e4m3: 448.0, DType.f8e5m2: 57344.0}
+
+
+def _cast(g: Gen, inst: Inst) -> None:
+    """``x.to(dtype)``; casts to fp8 saturate to the type's finite range first (IR semantics)."""
+    (x,) = inst.operands
+    dt: DType = inst.attr("dtype")
+    src = g.ref(x, materialize=True)
+    if dt in _FP8_MAX and x.type.dtype.is_float and not x.type.dtype.is_fp8:
+        lim = _FP8_MAX[dt]
+        src = f"tl.clamp({src}.to(tl.float32), -{lim}, {lim})"
+    _assign(g, inst, f"{src}.to({TL_DTYPE[dt]})")
+
+
+# --- SHAPE -------------------------------------------------------------------------------------
+
+def _expand_dims(g: Gen, inst: Inst) -> None:
+    (x,) = inst.operands
+    rank = inst.result.type.rank
+    axis = inst.attr("axis") % rank
+    idx = ", ".join("None" if i == axis else ":" for i in range(rank))
+    _assign(g, inst, f"{g.ref(x, True)}[{idx}]")
+
+
+def _transpose(g: Gen, inst: Inst) -> None:
+    (x,) = inst.operands
+    perm = tuple(inst.attr("perm"))
+    if perm == (1, 0):
+        _assign(g, inst, f"tl.trans({g.ref(x)})")
+    else:
+        _assign(g, inst, f"tl.permute({g.ref(x)}, {perm})")
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _reshape(g: Gen, inst: Inst) -> None:
+    _assign(g, inst, f"tl.reshape({g.ref(inst.operands[0], True)}, {_shape_text(inst.result.type.shape)})")
+
+
+def _broadcast_to(g: Gen, inst: Inst) -> None:
+    _assign(g, inst, f"tl.broadcast_to({g.ref(inst.operands[0], True)}, "
+                     f"{_shape_text(inst.result.type.shape)})")
+
+
+# --- TILE --------------------------------------------------------------------------------------
+
+def _grid(g: Gen, inst: Inst) -> None:
+    """Program ids; with ``group_m`` the 2-D tile order is grouped (L2 reuse along M)."""
+    pids = inst.regions[0].args
+    g.depth = 1
+    group = inst.attr("group_m")
+    group = g.value(group) if group is not None else None
+    in_kernel, g.in_kernel = g.in_kernel, False
+    sizes_host = [g.ref(s) for s in inst.operands]
+    g.in_kernel = in_kernel
+    if group and len(pids) >= 2:
+        _grouped_pids(g, inst, pids, group)
+        rest = sizes_host[2:]
+        g.grid_launch = "(" + ", ".join([f"{sizes_host[0]} * {sizes_host[1]}"] + rest) + ",)"
+    else:
+        for axis, pid in enumerate(pids):
+            g.line(f"{g.define(pid)} = tl.program_id({axis})", inst.loc)
+        g.grid_launch = "(" + ", ".join(sizes_host) + ",)"
+    g.block(inst.regions[0], KERNEL_RULES)
+    if len(g.lines) == 0:
+        g.line("pass")
+
+
+def _grouped_pids(g: Gen, inst: Inst, pids, group: int) -> None:
+    n0, n1 = g.ref(inst.operands[0]), g.ref(inst.operands[1])
+    loc = inst.loc
+    pid, width, gid, first, gsize = (g.fresh(n) for n in
+                                     ("pid", "tiles_per_group", "group_id", "first_m", "group_size"))
+    g.line(f"{pid} = tl.program_id(0)", loc)
+    g.line(f"{width} = {group} * {n1}", loc)
+    g.line(f"{gid} = {pid} // {width}", loc)
+    g.line(f"{first} = {gid} * {group}", loc)
+    g.line(f"{gsize} = tl.minimum({n0} - {first}, {group})", loc)
+    g.line(f"{g.define(pids[0])} = {first} + ({pid} % {width}) % {gsize}", loc)
+    g.line(f"{g.define(pids[1])} = ({pid} % {width}) // {gsize}", loc)
+    for axis, p in enumerate(pids[2:], start=1):
+        g.line(f"{g.define(p)} = tl.program_id({axis})", loc)
+
+
+def _other_text(inst: Inst, dtype: DType) -> str:
+    other = inst.attr("other")
+    return literal(0 if other is None else other, dtype)
+
+
+def _split_operands(inst: Inst, n_fixed: int):
+    """(target, offsets, rest, user mask) of a load / store / atomic."""
+    ops = list(inst.operands)
+    mask = ops.pop() if inst.attr("masked") else None
+    target = ops[0]
+    rank = target.type.rank
+    return target, ops[1:1 + rank], ops[1 + rank:], mask
+
+
+def _is_buffer(v) -> bool:
+    return v.type.space.is_buffer
+
+
+def _whole_buffer(g: Gen, inst: Inst, buf, offsets, what: str) -> None:
+    """Triton has no addressable on-chip buffers: only whole-buffer access maps to a tile value."""
+    shape = inst.attr("shape")
+    full = shape is None or tuple(g.value(shape)) == tuple(buf.type.shape)
+    zero = all(g.ref(o) == "0" for o in offsets)
+    if not (full and zero) or inst.attr("masked"):
+        raise BackendError(f"{what} of a part of on-chip buffer %{buf.name}: Triton keeps buffers as "
+                           f"whole tiles", loc=inst.loc,
+                           hint="access the whole buffer, or use backend='tilelang'")
+
+
+def _load(g: Gen, inst: Inst) -> None:
+    src, offsets, _, mask = _split_operands(inst, 0)
+    if _is_buffer(src):
+        _whole_buffer(g, inst, src, offsets, "load")
+        _assign(g, inst, g.ref(src))
+        return
+    ptr, terms = g.window(src, offsets, inst.attr("shape"), inst.loc)
+    if mask is not None:
+        terms.append(g.ref(mask))
+    name = g.define(inst.result)
+    mask_name = g.mask_line(f"mask_{name}", terms, inst.loc)
+    args = ptr if mask_name is None else \
+        f"{ptr}, mask={mask_name}, other={_other_text(inst, src.type.dtype)}"
+    g.line(f"{name} = tl.load({args})", inst.loc)
+
+
+def _store(g: Gen, inst: Inst) -> None:
+    dst, offsets, (value,), mask = _split_operands(inst, 1)
+    if _is_buffer(dst):
+        _whole_buffer(g, inst, dst, offsets, "store")
+        g.line(f"{g.ref(dst)} = {g.ref(value, True)}", inst.loc)
+        return
+    ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc)
+    if mask is not None:
+        terms.append(g.ref(mask))
+    mask_name = g.mask_line(f"mask_{g.tensors[dst.name].host_name}", terms, inst.loc)
+    tail = "" if mask_name is None else f", mask={mask_name}"
+    g.line(f"tl.store({ptr}, {g.ref(value)}{tail})", inst.loc)
+
+
+def _atomic(g: Gen, inst: Inst) -> None:
+    dst, offsets, (value,), mask = _split_operands(inst, 1)
+    if _is_buffer(dst):
+        raise BackendError("atomics on on-chip buffers are not expressible in Triton", loc=inst.loc,
+                           hint="use backend='tilelang'")
+    ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc)
+    if mask is not None:
+        terms.append(g.ref(mask))
+    name = g.define(inst.result)
+    mask_name = g.mask_line(f"mask_{name}", terms, inst.loc)
+    tail = "" if mask_name is None else f", mask={mask_name}"
+    g.line(f"{name} = tl.atomic_{inst.attr('kind')}({ptr}, {g.ref(value)}{tail})", inst.loc)
+
+
+def _arange(g: Gen, inst: Inst) -> None:
+    _assign(g, inst, f"tl.arange({g.knob(inst.attr('start'))}, {g.knob(inst.attr('end'))})")
+
+
+def _full(g: Gen, inst: Inst) -> None:
+    t = inst.result.type
+    value = g.value(inst.attr("value"))
+    shape = _shape_text(t.shape)
+    if value == 0 and not isinstance(value, bool):
+        _assign(g, inst, f"tl.zeros({shape}, dtype={TL_DTYPE[t.dtype]})")
+    else:
+        _assign(g, inst, f"tl.full({shape}, {literal(value, t.dtype)}, {TL_DTYPE[t.dtype]})")
+
+
+def _dot(g: Gen, inst: Inst) -> None:
+    """``tl.dot``. fp32 operands use IEEE products (the IR's semantics); in interpreter builds bf16
+    operands are upcast, because Triton's interpreter computes bf16 ``tl.dot`` wrongly."""
+    a, b = inst.operands[:2]
+    acc = inst.operands[2] if len(inst.operands) == 3 else None
+    out = inst.result.type
+    x, y = g.ref(a), g.ref(b)
+    upcast = g.interpret and (a.type.dtype is DType.bf16 or b.type.dtype is DType.bf16)
+    if upcast:
+        x, y = f"{x}.to(tl.float32)", f"{y}.to(tl.float32)"
+    args = [x, y]
+    if acc is not None:
+        acc_text = g.ref(acc, True)
+        if tuple(acc.type.shape) != tuple(out.shape):
+            acc_text = f"tl.broadcast_to({acc_text}, {_shape_text(out.shape)})"
+        args.append(acc_text)
+    if a.type.dtype is DType.f32 or upcast:
+        args.append('input_precision="ieee"')
+    if out.dtype not in (DType.f32, DType.i32):
+        args.append(f"out_dtype={TL_DTYPE[out.dtype]}")
+    _assign(g, inst, f"tl.dot({', '.join(args)})")
+
+
+_REDUCE_FN = {"sum": "tl.sum", "max": "tl.max", "min": "tl.min", "argmax": "tl.argmax",
+              "argmin": "tl.argmin"}
+
+
+def _reduce(g: Gen, inst: Inst) -> None:
+    (x,) = inst.operands
+    kind = inst.attr("kind")
+    if kind not in _REDUCE_FN:
+        raise BackendError(f"tile reduction {kind!r} has no Triton lowering", loc=inst.loc,
+                           hint="use sum, max, min, argmax or argmin, or backend='ir'")
+    axis = inst.attr("axis") % x.type.rank
+    keep = ", keep_dims=True" if inst.attr("keepdims") else ""
+    expr = f"{_REDUCE_FN[kind]}({g.ref(x)}, axis={axis}{keep})"
+    out = inst.result.type.dtype
+    if kind == "sum" and out not in (DType.f32, DType.f64, DType.i32, DType.i64):
+        expr = f"{expr}.to({TL_DTYPE[out]})"  # Triton widens small sums; the IR keeps the dtype
+    _assign(g, inst, expr)
+
+
+def _scan(g: Gen, inst: Inst) -> None:
+    (x,) = inst.operands
+    axis = inst.attr("axis") % x.type.rank
+    out = inst.result.type.dtype
+    expr = f"tl.cumsum({g.ref(x)}, axis={axis})"
+    if out not in (DType.f32, DType.f64, DType.i32, DType.i64):
+        expr = f"{expr}.to({TL_DTYPE[out]})"
+    _assign(g, inst, expr)
+
+
+def _alloc(g: Gen, inst: Inst) -> None:
+    """A buffer is a tile variable, reassigned by copies (Triton carries it through loops)."""
+    t = inst.result.type
+    g.buffers.add(inst.result.name)
+    _assign(g, inst, f"tl.zeros({_shape_text(t.shape)}, dtype={TL_DTYPE[t.dtype]})")
+
+
+def _copy(g: Gen, inst: Inst) -> None:
+    src, dst = inst.operands[:2]
+    offsets = inst.operands[2:]
+    shape = inst.attr("shape")
+    if src.type.space is Space.GLOBAL:
+        ptr, terms = g.window(src, offsets, shape or dst.type.shape, inst.loc)
+        name = g.ref(dst)
+        mask_name = g.mask_line(f"mask_{name}", terms, inst.loc)
+        tail = "" if mask_name is None else f", mask={mask_name}, other={literal(0, src.type.dtype)}"
+        expr = f"tl.load({ptr}{tail})"
+        if src.type.dtype is not dst.type.dtype:
+            expr = f"{expr}.to({TL_DTYPE[dst.type.dtype]})"
+        g.line(f"{name} = {expr}", inst.loc)
+    elif dst.type.space is Space.GLOBAL:
+        ptr, terms = g.window(dst, offsets, shape or src.type.shape, inst.loc)
+        mask_name = g.mask_line(f"mask_{g.tensors[dst.name].host_name}", terms, inst.loc)
+        value = g.ref(src)
+        if src.type.dtype is not dst.type.dtype:
+            value = f"{value}.to({TL_DTYPE[dst.type.dtype]})"
+        tail = "" if mask_name is None else f", mask={mask_name}"
+        g.line(f"tl.store({ptr}, {value}{tail})", inst.loc)
+    else:
+        value = g.ref(src, True)
+        if src.type.dtype is not dst.type.dtype:
+            value = f"{value}.to({TL_DTYPE[dst.type.dtype]})"
+        if tuple(src.type.shape) != tuple(dst.type.shape):
+            value = f"tl.broadcast_to({value}, {_shape_text(dst.type.shape)})"
+        g.line(f"{g.ref(dst)} = {value}", inst.loc)
+
+
+KERNEL_RULES: dict[Op, Rule] = {
+    Op.CONST: _const, Op.DIM: _dim, Op.FOR: _for, Op.IF: _if,
+    Op.NEG: _neg, Op.NOT: _not, Op.ABS: _abs, Op.FLOORDIV: _floordiv, Op.MOD: _mod,
+    Op.POW: _pow, Op.MAXIMUM: _minmax("maximum"), Op.MINIMUM: _minmax("minimum"),
+    Op.WHERE: _where, Op.CAST: _cast,
+    Op.EXPAND_DIMS: _expand_dims, Op.TRANSPOSE: _transpose, Op.RESHAPE: _reshape,
+    Op.BROADCAST_TO: _broadcast_to,
+    Op.GRID: _grid, Op.LOAD: _load, Op.STORE: _store, Op.ATOMIC: _atomic, Op.ARANGE: _arange,
+    Op.FULL: _full, Op.DOT: _dot, Op.TILE_REDUCE: _reduce, Op.SCAN: _scan, Op.ALLOC: _alloc,
+    Op.COPY: _copy,
+}
+KERNEL_RULES.update({op: _binary(op) for op in _BINARY})
+KERNEL_RULES.update({op: _unary_fn(op) for op in _UNARY_FN})
+
+
+# --- host code (the launcher): plain Python on ints and floats ---------------------------------
+
+def _host_binary(sym: str) -> Rule:
+    def rule(g: Gen, inst: Inst) -> None:
+        a, b = inst.operands
+        _assign(g, inst, f"{g.ref(a)} {sym} {g.ref(b)}")
+    return rule
+
+
+def _host_call(fn_name: str) -> Rule:
+    def rule(g: Gen, inst: Inst) -> None:
+        _assign(g, inst, f"{fn_name}({', '.join(g.ref(v) for v in inst.operands)})")
+    return rule
+
+
+def _host_cast(g: Gen, inst: Inst) -> None:
+    dt: DType = inst.attr("dtype")
+    conv = "bool" if dt.is_bool else "int" if dt.is_int else "float"
+    _assign(g, inst, f"{conv}({g.ref(inst.operands[0])})")
+
+
+HOST_RULES: dict[Op, Rule] = {
+    Op.CONST: _const, Op.DIM: _host_dim, Op.CAST: _host_cast,
+    Op.MAXIMUM: _host_call("max"), Op.MINIMUM: _host_call("min"), Op.ABS: _host_call("abs"),
+    Op.NEG: lambda g, inst: _assign(g, inst, f"-{g.ref(inst.operands[0])}"),
+}
+HOST_RULES.update({op: _host_binary(sym) for op, sym in
+                   {**_BINARY, Op.FLOORDIV: "//", Op.MOD: "%", Op.POW: "**"}.items()
+                   })

@@ -1,0 +1,125 @@
+"""Kernels shared by tests: the canonical GEMM and softmax from the design brief, and probes of
+the constructs the reference kernels need (paged online softmax, block-scaled FP8, grouped GEMM,
+dispatch with counters, a level-3 warp reduction)."""
+
+import tiledsl as td
+
+NEG_INF = float("-inf")
+
+
+@td.kernel
+def matmul(a: td.Tensor, b: td.Tensor, c: td.Tensor,
+           BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = td.auto):
+    M, K = a.shape
+    N = b.shape[1]
+    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
+        acc = td.zeros((BM, BN), td.float32)
+        for k in td.pipelined(td.cdiv(K, BK), stages=td.auto):
+            acc += td.dot(td.load(a, (i * BM, k * BK), (BM, BK)),
+                          td.load(b, (k * BK, j * BN), (BK, BN)))
+        td.store(c, (i * BM, j * BN), acc.to(c.dtype))
+
+
+@td.kernel
+def softmax(x: td.Tensor) -> td.Tensor:
+    e = td.exp(x - td.max(x, axis=-1, keepdims=True))
+    return e / td.sum(e, axis=-1, keepdims=True)
+
+
+@td.kernel
+def matmul_l1(a: td.Tensor, b: td.Tensor) -> td.Tensor:
+    return a @ b
+
+
+@td.kernel
+def paged_decode(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: td.Tensor,
+                 out: td.Tensor, scale: float, D: td.constexpr, DV: td.constexpr,
+                 PAGE: td.constexpr = 16, BH: td.constexpr = td.auto):
+    """Decode attention over a paged cache with an online softmax.
+    q [B, H, D], kv [blocks, PAGE, D] (V = first DV dims), block_table [B, max_blocks]."""
+    B, H, _ = q.shape
+    with td.grid(B, td.cdiv(H, BH)) as (b, hb):
+        qt = td.load(q, (b, hb * BH, 0), (None, BH, D))
+        n = td.load(seqlens, (b,))
+        m = td.full((BH,), NEG_INF, td.float32)
+        l = td.zeros((BH,), td.float32)
+        acc = td.zeros((BH, DV), td.float32)
+        for j in range(td.cdiv(n, PAGE)):
+            blk = td.load(block_table, (b, j))
+            pos = j * PAGE + td.arange(0, PAGE)
+            valid = pos < n
+            k = td.load(kv, (blk, 0, 0), (None, PAGE, D), mask=valid[:, None])
+            s = td.dot(qt, k.T) * scale
+            s = td.where(valid[None, :], s, NEG_INF)
+            m_new = td.maximum(m, td.max(s, axis=1))
+            p = td.exp(s - m_new[:, None])
+            alpha = td.exp(m - m_new)
+            l = l * alpha + td.sum(p, axis=1)
+            v = td.load(kv, (blk, 0, 0), (None, PAGE, DV), mask=valid[:, None])
+            acc = acc * alpha[:, None] + td.dot(p.to(v.dtype), v)
+            m = m_new
+        td.store(out, (b, hb * BH, 0), (acc / l[:, None]).to(out.dtype))
+
+
+@td.kernel
+def fp8_gemm_nt(a: td.Tensor, sfa: td.Tensor, b: td.Tensor, sfb: td.Tensor, c: td.Tensor,
+                BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = 128):
+    """(a * sfa) @ (b * sfb).T with 1x128 scales on a and 128x128 scales on b, f32 accumulation."""
+    M, K = a.shape
+    N = b.shape[0]
+    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
+        acc = td.zeros((BM, BN), td.float32)
+        for k in td.pipelined(td.cdiv(K, BK)):
+            at = td.load(a, (i * BM, k * BK), (BM, BK))
+            bt = td.load(b, (j * BN, k * BK), (BN, BK))
+            sa = td.load(sfa, (i * BM, k), (BM, None))
+            sb = td.load(sfb, ((j * BN) // 128, k))
+            acc += td.dot(at, bt.T) * (sa[:, None] * sb)
+        td.store(c, (i * BM, j * BN), acc.to(c.dtype))
+
+
+@td.kernel
+def grouped_gemm_masked(a: td.Tensor, b: td.Tensor, masked_m: td.Tensor, c: td.Tensor,
+                        BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = td.auto):
+    """a [G, M_max, K] @ b[g].T for rows < masked_m[g]; b [G, N, K]."""
+    G, M_max, K = a.shape
+    N = b.shape[1]
+    with td.grid(G, td.cdiv(M_max, BM), td.cdiv(N, BN)) as (g, i, j):
+        m = td.load(masked_m, (g,))
+        if i * BM < m:
+            acc = td.zeros((BM, BN), td.float32)
+            for k in td.pipelined(td.cdiv(K, BK)):
+                at = td.load(a, (g, i * BM, k * BK), (None, BM, BK))
+                bt = td.load(b, (g, j * BN, k * BK), (None, BN, BK))
+                acc += td.dot(at, bt.T)
+            rows = i * BM + td.arange(0, BM)
+            td.store(c, (g, i * BM, j * BN), acc.to(c.dtype), mask=(rows < m)[:, None])
+
+
+@td.kernel
+def dispatch_rows(x: td.Tensor, topk_idx: td.Tensor, expert_start: td.Tensor, counters: td.Tensor,
+                  out: td.Tensor, out_index: td.Tensor, H: td.constexpr):
+    """Scatter each token's row to a slot of each of its experts (slots from atomic counters)."""
+    T, TOPK = topk_idx.shape
+    with td.grid(T) as t:
+        row = td.load(x, (t, 0), (None, H))
+        for k in range(TOPK):
+            e = td.load(topk_idx, (t, k))
+            if e >= 0:
+                slot = td.atomic_add(counters, (e,), 1)
+                dst = td.load(expert_start, (e,)) + slot
+                td.store(out, (dst, 0), row)
+                td.store(out_index, (t, k), dst)
+
+
+@td.kernel
+def warp_sum(x: td.Tensor, out: td.Tensor):
+    """Level 3: each block sums 32 values with warp shuffles."""
+    N = x.shape[0]
+    with td.grid(td.cdiv(N, 32)) as pid:
+        with td.threads(32) as tid:
+            v = td.load(x, (pid * 32 + tid,))
+            for s in (16, 8, 4, 2, 1):
+                v = v + td.shfl_xor(v, s)
+            if tid == 0:
+                td.store(out, (pid,), v)

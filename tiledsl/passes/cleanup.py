@@ -1,0 +1,124 @@
+"""`cleanup`: constant folding of scalar math, common-subexpression elimination and dead-code
+elimination, in one walk. Keeps the scheduled IR (and the code generated from it) free of the
+repeated knob constants and index arithmetic the front end emits.
+
+Before::
+
+    %BM_1 = const {value=64, dtype=i32}
+    %BM_2 = const {value=64, dtype=i32}
+    %mul = mul %i, %BM_2
+    %unused = exp %x
+
+After::
+
+    %BM_1 = const {value=64, dtype=i32}
+    %mul = mul %i, %BM_1
+"""
+
+from __future__ import annotations
+
+import operator
+
+from tiledsl.ir.nodes import Block, Function, Inst, Space
+from tiledsl.ir.ops import Op, SIDE_EFFECTS
+
+# ops whose result depends on memory or identity: never merged
+_NO_CSE = frozenset({Op.LOAD, Op.ATOMIC, Op.ALLOC, Op.ALLOC_LOCAL, Op.SHUFFLE}) | SIDE_EFFECTS
+# ops that may be deleted when their results are unused
+_REMOVABLE = frozenset(Op) - SIDE_EFFECTS - {Op.ATOMIC}
+
+_FOLD = {Op.ADD: operator.add, Op.SUB: operator.sub, Op.MUL: operator.mul,
+         Op.MAXIMUM: max, Op.MINIMUM: min, Op.EQ: operator.eq, Op.NE: operator.ne,
+         Op.LT: operator.lt, Op.LE: operator.le, Op.GT: operator.gt, Op.GE: operator.ge}
+
+
+def _fold_int(op, a, b):
+    if op is Op.FLOORDIV:
+        return a // b if b else None
+    if op is Op.MOD:
+        return a % b if b else None
+    f = _FOLD.get(op)
+    return f(a, b) if f else None
+
+
+def cleanup(fn: Function) -> Function:
+    used = _uses(fn.body)
+    body = _Walker(used).block(fn.body, {}, {})
+    # a second pass removes what became dead after merging
+    return Function(fn.name, fn.params, fn.knobs, _dce(body, _uses(body)), fn.loc, fn.attrs)
+
+
+class _Walker:
+    def __init__(self, used):
+        self.used = used
+        self.consts: dict[str, int | bool] = {}
+
+    def block(self, b: Block, subst: dict, seen: dict) -> Block:
+        subst, seen = dict(subst), dict(seen)
+        out = []
+        for inst in b.insts:
+            inst = _rewrite_operands(inst, subst)
+            if inst.regions:
+                inst = Inst(inst.op, inst.results, inst.operands, inst.attrs,
+                            tuple(self.block(r, subst, seen) for r in inst.regions), inst.loc)
+            inst = self.fold(inst) or inst
+            if inst.op not in _NO_CSE and inst.results and not _reads_buffer(inst):
+                key = (inst.op, tuple(v.name for v in inst.operands), inst.attrs,
+                       tuple(v.type for v in inst.results))
+                if key in seen:
+                    for r, s in zip(inst.results, seen[key]):
+                        subst[r.name] = s
+                    continue
+                seen[key] = inst.results
+            if inst.op is Op.CONST and isinstance(inst.attr("value"), (int, bool)):
+                self.consts[inst.result.name] = inst.attr("value")
+            out.append(inst)
+        return Block(b.args, tuple(out))
+
+    def fold(self, inst: Inst) -> Inst | None:
+        """Fold integer scalar math on constants (the knob arithmetic of a scheduled kernel)."""
+        if len(inst.operands) != 2 or len(inst.results) != 1 or inst.regions:
+            return None
+        r = inst.result
+        consts = [self.consts.get(v.name) for v in inst.operands]
+        if any(c is None for c in consts) or r.type.space is not Space.SCALAR:
+            return None
+        if not (r.type.dtype.is_int or r.type.dtype.is_bool):
+            return None
+        val = _fold_int(inst.op, *consts)
+        if val is None:
+            return None
+        return Inst(Op.CONST, inst.results, (), (("value", val), ("dtype", r.type.dtype)), (), inst.loc)
+
+
+def _uses(b: Block) -> set[str]:
+    out: set[str] = set()
+    for inst in b.insts:
+        out.update(v.name for v in inst.operands)
+        for r in inst.regions:
+            out |= _uses(r)
+    return out
+
+
+def _dce(b: Block, used: set[str]) -> Block:
+    out = []
+    for inst in reversed(b.insts):
+        if inst.op in _REMOVABLE and inst.results and not any(r.name in used for r in inst.results):
+            continue
+        if inst.regions:
+            inst = Inst(inst.op, inst.results, inst.operands, inst.attrs,
+                        tuple(_dce(r, used) for r in inst.regions), inst.loc)
+        out.append(inst)
+    return Block(b.args, tuple(reversed(out)))
+
+
+def _rewrite_operands(inst: Inst, subst: dict) -> Inst:
+    if not any(v.name in subst for v in inst.operands):
+        return inst
+    ops = tuple(subst.get(v.name, v) for v in inst.operands)
+    return Inst(inst.op, inst.results, ops, inst.attrs, inst.regions, inst.loc)
+
+
+def _reads_buffer(inst: Inst) -> bool:
+    return any(v.type.space.is_buffer for v in inst.operands)
+

@@ -1,0 +1,324 @@
+"""What one schedule point makes a level-2 program do: a walk of the IR with the knob values and
+the call's tensor sizes bound.
+
+The walk evaluates the scalar arithmetic it can (grid sizes, loop bounds), multiplies work inside
+loops by their trip counts, and tallies per program: tensor-core and ALU flops, the bytes of every
+global load/store window (with the grid axes its offsets depend on, for the L2 model), shared
+memory (pipelined dot operands x stages, shared buffers), the tiles live in registers and the
+bytes a program keeps in flight. It is generic: hand-written level-2 kernels and the scheduler's
+own level-1 lowering go through the same walk.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass, field
+
+from tiledsl.dtypes import DType
+from tiledsl.ir.nodes import Block, Function, Space, Sym, Type
+from tiledsl.ir.ops import Op
+
+_SCALAR_FN = {
+    Op.ADD: operator.add, Op.SUB: operator.sub, Op.MUL: operator.mul,
+    Op.FLOORDIV: lambda a, b: a // b if b else None, Op.MOD: lambda a, b: a % b if b else None,
+    Op.MAXIMUM: max, Op.MINIMUM: min, Op.NEG: operator.neg, Op.SHL: operator.lshift,
+    Op.SHR: operator.rshift,
+}
+# ALU cost of one element, in fp32-FMA-lane units (special functions run on the slower SFU).
+_ALU_WEIGHT = {Op.EXP: 4, Op.EXP2: 2, Op.LOG: 4, Op.LOG2: 2, Op.SQRT: 4, Op.RSQRT: 2, Op.SIN: 4,
+               Op.COS: 4, Op.TANH: 4, Op.SIGMOID: 6, Op.ERF: 8, Op.DIV: 4, Op.POW: 8}
+_FEEDS_DOT_THROUGH = frozenset({Op.CAST, Op.TRANSPOSE})
+
+
+@dataclass(frozen=True)
+class Access:
+    """A global load or store window: `bytes` per execution, `count` executions per program,
+    `axes` the grid axes its offsets depend on."""
+
+    tensor: str
+    bytes: float
+    count: float
+    axes: frozenset[int]
+    store: bool = False
+
+
+@dataclass(frozen=True)
+class DotUse:
+    m: int
+    n: int
+    k: int
+    dtype: DType
+    count: float  # executions per program
+
+
+@dataclass
+class Analysis:
+    grid: tuple[int, ...] = (1,)
+    group_m: int = 1
+    dots: list[DotUse] = field(default_factory=list)
+    alu_flops: float = 0.0  # per program, weighted
+    reduces: float = 0.0  # cross-thread tile reductions per program
+    accesses: list[Access] = field(default_factory=list)
+    smem: int = 0
+    carried_words: float = 0.0  # 32-bit words of loop-carried tiles (accumulators)
+    tile_words: list[float] = field(default_factory=list)  # other tiles, largest first when read
+    operand_words: float = 0.0  # dot operand fragments held in registers (mma.sync path)
+    inflight: float = 0.0  # bytes one program keeps in flight
+    loop_iters: float = 0.0  # per program
+    stages: int = 1  # deepest pipelining
+    max_numel: int = 0  # largest tile
+    unknown_trips: int = 0  # loops whose trip count could not be evaluated
+
+    @property
+    def programs(self) -> int:
+        return math.prod(self.grid)
+
+
+class _Walker:
+    def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int]):
+        self.fn, self.sizes, self.values = fn, sizes, values
+        self.a = Analysis()
+        self.env: dict[str, int] = {}
+        self.taint: dict[str, frozenset[int]] = {}
+        self.params = {p.value.name: p.value for p in fn.params}
+        self.dot_feeds = _dot_feeders(fn.body)
+        self.smem_allocs: dict[str, int] = {}
+
+    # --- helpers --------------------------------------------------------------------------------
+    def dim(self, d) -> int:
+        if isinstance(d, int):
+            return d
+        if isinstance(d, Sym):
+            d = d.name
+        if d in self.values:
+            return self.values[d]
+        return self.sizes.get(d, 1)
+
+    def numel(self, t: Type) -> int:
+        return math.prod(self.dim(d) for d in t.shape)
+
+    def window_bytes(self, src: Type, shape_attr, offsets) -> float:
+        """Bytes of a window, counting along each axis only the part inside the tensor."""
+        n = 1.0
+        for ax, off in enumerate(offsets):
+            entry = shape_attr[ax] if shape_attr else None
+            if off.type.rank == 1:
+                n *= self.dim(off.type.shape[0])
+            elif entry is not None:
+                n *= min(self.dim(entry), self.dim(src.shape[ax]))
+        return n * src.dtype.itemsize
+
+    def taint_of(self, vals) -> frozenset[int]:
+        out: frozenset[int] = frozenset()
+        for v in vals:
+            out |= self.taint.get(v.name, frozenset())
+        return out
+
+    # --- the walk -------------------------------------------------------------------------------
+    def block(self, block: Block, mult: float, stages: int) -> float:
+        """Walk `block` executed `mult` times per program; returns its global-load bytes."""
+        loaded = 0.0
+        for inst in block.insts:
+            t = self.taint_of(inst.operands)
+            for v in inst.results:
+                self.taint[v.name] = t
+                if v.type.space.is_tile_like and inst.op is not Op.LOAD:
+                    self.tile(v, inst.op)
+            handler = _HANDLERS.get(inst.op)
+            if handler is not None:
+                loaded += handler(self, inst, mult, stages) or 0.0
+            elif inst.op.group.value == "math":
+                self.math(inst, mult)
+        return loaded
+
+    def tile(self, v, op) -> None:
+        numel = self.numel(v.type)
+        self.a.max_numel = max(self.a.max_numel, numel)
+        if v.type.space is not Space.SHARED:
+            self.a.tile_words.append(numel * max(v.type.dtype.bits, 16) / 32)
+
+    def math(self, inst, mult: float) -> None:
+        ints = [self.env.get(v.name) for v in inst.operands]
+        fn = _SCALAR_FN.get(inst.op)
+        if fn is not None and inst.results and inst.result.type.space is Space.SCALAR \
+                and all(i is not None for i in ints):
+            r = fn(*ints)
+            if r is not None:
+                self.env[inst.result.name] = r
+        if inst.op is Op.CAST and ints and ints[0] is not None and inst.result.type.dtype.is_int:
+            self.env[inst.result.name] = ints[0]
+        if inst.results and inst.result.type.space is not Space.SCALAR:
+            self.a.alu_flops += self.numel(inst.result.type) * _ALU_WEIGHT.get(inst.op, 1) * mult
+
+    def run(self) -> Analysis:
+        self.block(self.fn.body, 1.0, 1)
+        return self.a
+
+
+def _const(w: _Walker, inst, mult, stages):
+    v = inst.attr("value")
+    if isinstance(v, Sym):
+        w.env[inst.result.name] = w.dim(v)
+    elif isinstance(v, int) and not isinstance(v, bool):
+        w.env[inst.result.name] = v
+
+
+def _dimh(w: _Walker, inst, mult, stages):
+    t = inst.operands[0].type
+    w.env[inst.result.name] = w.dim(t.shape[inst.attr("axis")])
+
+
+def _grid(w: _Walker, inst, mult, stages):
+    w.a.grid = tuple(max(1, w.env.get(v.name, 1)) for v in inst.operands)
+    g = inst.attr("group_m")
+    w.a.group_m = w.dim(g) if g is not None else 1
+    body = inst.regions[0]
+    for i, arg in enumerate(body.args):
+        w.taint[arg.name] = frozenset({i})
+    loaded = w.block(body, mult, stages)
+    w.a.inflight = max(w.a.inflight, loaded)
+
+
+def _for(w: _Walker, inst, mult, stages):
+    start, stop, step = (w.env.get(v.name) for v in inst.operands[:3])
+    if None in (start, stop, step) or step == 0:
+        trips, w.a.unknown_trips = 1, w.a.unknown_trips + 1
+    else:
+        trips = max(0, -(-(stop - start) // step))
+    s = inst.attr("stages")
+    depth = w.dim(s) if s is not None else 1
+    w.a.stages = max(w.a.stages, depth)
+    w.a.loop_iters += trips * mult
+    body = inst.regions[0]
+    t = w.taint_of(inst.operands[:3])
+    for arg in body.args:
+        w.taint[arg.name] = t
+    for v in inst.results:
+        if v.type.space.is_tile_like:
+            w.a.carried_words += w.numel(v.type) * max(v.type.dtype.bits, 32) / 32
+    loaded = w.block(body, mult * trips, depth)
+    w.a.inflight = max(w.a.inflight, loaded * max(1, depth - 1))
+
+
+def _if(w: _Walker, inst, mult, stages):
+    for r in inst.regions:
+        w.block(r, mult, stages)
+
+
+def _load(w: _Walker, inst, mult, stages):
+    src = inst.operands[0]
+    v = inst.result
+    if src.type.space is not Space.GLOBAL:
+        w.tile(v, inst.op)
+        return 0.0
+    offsets = inst.operands[1:1 + src.type.rank]
+    nbytes = w.window_bytes(src.type, inst.attr("shape"), offsets)
+    w.a.accesses.append(Access(src.name, nbytes, mult, w.taint_of(offsets)))
+    if v.type.space is not Space.SCALAR:
+        full = w.numel(v.type) * v.type.dtype.itemsize
+        if v.name in w.dot_feeds:  # staged through shared memory for the tensor cores
+            w.a.smem += full * max(1, stages)
+            w.a.operand_words += w.numel(v.type) * v.type.dtype.bits / 32
+        else:
+            w.tile(v, inst.op)
+    return nbytes
+
+
+def _store(w: _Walker, inst, mult, stages):
+    dst = inst.operands[0]
+    if dst.type.space is not Space.GLOBAL:
+        return
+    offsets = inst.operands[1:1 + dst.type.rank]
+    nbytes = w.window_bytes(dst.type, inst.attr("shape"), offsets)
+    rmw = 2 if inst.op is Op.ATOMIC else 1
+    w.a.accesses.append(Access(dst.name, nbytes * rmw, mult, w.taint_of(offsets), store=True))
+
+
+def _copy(w: _Walker, inst, mult, stages):
+    src, dst = inst.operands[0], inst.operands[1]
+    offsets = inst.operands[2:]
+    if src.type.space is Space.GLOBAL:
+        nbytes = w.window_bytes(src.type, inst.attr("shape"), offsets)
+        w.a.accesses.append(Access(src.name, nbytes, mult, w.taint_of(offsets)))
+        if dst.name in w.smem_allocs and stages > 1:  # multi-buffered by the pipeliner
+            w.a.smem += w.smem_allocs.pop(dst.name) * (stages - 1)
+        return nbytes
+    if dst.type.space is Space.GLOBAL:
+        nbytes = w.window_bytes(dst.type, inst.attr("shape"), offsets)
+        w.a.accesses.append(Access(dst.name, nbytes, mult, w.taint_of(offsets), store=True))
+    return 0.0
+
+
+def _alloc(w: _Walker, inst, mult, stages):
+    v = inst.result
+    nbytes = w.numel(v.type) * v.type.dtype.itemsize
+    if v.type.space is Space.SHARED:
+        w.a.smem += nbytes
+        w.smem_allocs[v.name] = nbytes
+    else:
+        w.a.carried_words += nbytes / 4
+
+
+def _dot(w: _Walker, inst, mult, stages):
+    a, b = inst.operands[0].type, inst.operands[1].type
+    w.a.dots.append(DotUse(w.dim(a.shape[0]), w.dim(b.shape[1]), w.dim(a.shape[1]), a.dtype, mult))
+
+
+def _tile_reduce(w: _Walker, inst, mult, stages):
+    w.a.alu_flops += w.numel(inst.operands[0].type) * mult
+    w.a.reduces += mult
+
+
+_HANDLERS = {Op.CONST: _const, Op.DIM: _dimh, Op.GRID: _grid, Op.FOR: _for, Op.IF: _if,
+             Op.LOAD: _load, Op.STORE: _store, Op.ATOMIC: _store, Op.COPY: _copy,
+             Op.ALLOC: _alloc, Op.DOT: _dot, Op.TILE_REDUCE: _tile_reduce}
+
+
+def _dot_feeders(block: Block) -> set[str]:
+    """Names of values that reach a DOT operand directly or through casts/transposes."""
+    defs: dict[str, object] = {}
+    dots = []
+
+    def scan(b: Block):
+        for inst in b.insts:
+            for v in inst.results:
+                defs[v.name] = inst
+            if inst.op is Op.DOT:
+                dots.append(inst)
+            for r in inst.regions:
+                scan(r)
+
+    scan(block)
+    out: set[str] = set()
+    todo = [v for d in dots for v in d.operands[:2]]
+    while todo:
+        v = todo.pop()
+        if v.name in out:
+            continue
+        out.add(v.name)
+        inst = defs.get(v.name)
+        if inst is not None and inst.op in _FEEDS_DOT_THROUGH:
+            todo.extend(inst.operands[:1])
+    return out
+
+
+def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int]) -> Analysis:
+    """Walk `fn` with tensor sizes (``{"x.0": 4096}``) and knob values bound."""
+    return _Walker(fn, sizes, values).run()
+
+
+def tensor_sizes(fn: Function, specs) -> dict[str, int]:
+    """``{"x.0": 4096, ...}`` for the tensor parameters of `fn`, from the call's specs.
+    Output parameters take their sizes from the input sizes their shapes name."""
+    out: dict[str, int] = {}
+    for p, s in zip(fn.params, specs):
+        shape = getattr(s, "shape", None)
+        if shape is None:
+            continue
+        for i, d in enumerate(shape):
+            out[f"{p.value.name}.{i}"] = int(d)
+    for p in fn.params[len(specs):]:
+        for i, d in enumerate(p.value.type.shape):
+            out[f"{p.value.name}.{i}"] = d if isinstance(d, int) else out.get(d, 1)
+    return out

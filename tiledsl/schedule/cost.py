@@ -1,0 +1,193 @@
+"""The analytical cost model: hard limits, then a time estimate, for one schedule point.
+
+Limits (`limits`) are what a compiler or the hardware would reject or what cannot run well at all:
+shared memory per block, registers per thread and per SM, threads per block, power-of-two tile
+sizes, tensor-core shapes and dtypes, tile size. Each broken limit is one sentence naming it.
+
+Time (`estimate`) is a roofline with the usual corrections:
+- compute: per program, tensor-core cycles (wgmma where the tile allows it, else mma.sync, and
+  never faster than shared memory can feed the operands), ALU cycles, loop and program overheads;
+  programs are spread over SMs, so partial waves cost a whole program time;
+- memory: DRAM bytes after L2 reuse: programs resident together (one *wave*) share every window
+  whose offsets do not depend on the grid axes they differ in, and the launch order (row-major or
+  grouped by ``group_m``) decides how many distinct windows a wave touches; a second read of the
+  same windows later in a program hits L2 when the wave's footprint fits;
+- latency: bandwidth is only reached with enough bytes in flight per SM (stages x occupancy);
+- overlap: compute and memory overlap when the loop is pipelined or several programs share an SM.
+"""
+
+from __future__ import annotations
+
+import math
+
+from tiledsl.schedule.analysis import Access, Analysis
+from tiledsl.schedule.records import Estimate
+from tiledsl.schedule.roles import BLOCK, KnobInfo
+from tiledsl.schedule.targets import Target
+
+PROGRAM_OVERHEAD_CLK = 400  # launch of a program, address setup, epilogue
+LOOP_OVERHEAD_CLK = 24  # per loop iteration: barriers, pointer bumps
+LAUNCH_US = 2.5  # kernel launch
+REG_BASE = 32  # registers a program needs besides its tiles
+MAX_TILE_NUMEL = 1 << 20  # Triton's limit on the elements of one tile
+HBM_EFF, L2_HIT_COST = 0.9, 0.25
+
+
+def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: Target) -> list[str]:
+    """Every hard limit the point breaks, as sentences naming the limit and the numbers."""
+    out: list[str] = []
+    warps = values.get("num_warps", 4)
+    for k in knobs:
+        v = values.get(k.name)
+        if v is None:
+            continue
+        if k.role == BLOCK and (v < 1 or v & (v - 1)):
+            out.append(f"alignment: {k.name}={v} is not a power of two (tile sizes must be)")
+        if k.role in ("stages", "group", "split") and v < 1:
+            out.append(f"{k.name}={v} must be at least 1")
+    if warps < 1 or warps & (warps - 1) or warps > 32:
+        out.append(f"threads: num_warps={warps} must be a power of two from 1 to 32")
+    if warps * 32 > t.max_threads_per_block:
+        out.append(f"threads: num_warps={warps} gives {warps * 32} threads; {t.name} allows "
+                   f"{t.max_threads_per_block} per block")
+    if a.smem > t.smem_per_block:
+        out.append(f"shared memory: this point needs {a.smem} B per block; {t.name} allows "
+                   f"{t.smem_per_block} B (fewer stages or smaller blocks)")
+    regs = registers(a, values, t)
+    if regs > t.max_regs_per_thread:
+        out.append(f"registers: about {regs} per thread are needed; {t.name} allows "
+                   f"{t.max_regs_per_thread} (more warps or smaller blocks)")
+    elif regs * warps * 32 > t.regs_per_sm:
+        out.append(f"registers: {regs} per thread x {warps * 32} threads exceed the "
+                   f"{t.regs_per_sm} registers of an SM")
+    if a.max_numel > MAX_TILE_NUMEL:
+        out.append(f"tile size: a tile of {a.max_numel} elements exceeds {MAX_TILE_NUMEL}")
+    for d in a.dots:
+        out += _dot_limits(d, t)
+    return sorted(set(out))
+
+
+def _dot_limits(d, t: Target) -> list[str]:
+    out = []
+    if t.peak_tflops(d.dtype) <= 0:
+        out.append(f"tensor cores: {t.name} has none for {d.dtype.value} dots")
+    kmin = 32 if d.dtype.bits == 8 else 16
+    for name, v, lo in (("M", d.m, 16), ("N", d.n, 16), ("K", d.k, kmin)):
+        if v < lo:
+            out.append(f"tensor-core shape: a dot's {name} tile is {v}; {d.dtype.value} dots need >= {lo}")
+    return out
+
+
+def registers(a: Analysis, values: dict[str, int], t: Target) -> int:
+    """Registers per thread: accumulators and the two largest other tiles, spread over threads;
+    dot operands too where they go through registers (mma.sync, i.e. no wgmma)."""
+    threads = values.get("num_warps", 4) * 32
+    big = sorted(a.tile_words, reverse=True)[:2]
+    words = a.carried_words + sum(big)
+    if a.dots and not _wgmma_ok(a, values, t):
+        words += a.operand_words
+    return REG_BASE + math.ceil(words / threads)
+
+
+def _wgmma_ok(a: Analysis, values: dict[str, int], t: Target) -> bool:
+    warps = values.get("num_warps", 4)
+    return t.has_wgmma and warps % 4 == 0 and all(d.m % 64 == 0 and d.dtype.bits <= 16 for d in a.dots)
+
+
+def occupancy(a: Analysis, values: dict[str, int], t: Target) -> int:
+    threads = values.get("num_warps", 4) * 32
+    occ = min(t.max_blocks_per_sm, t.max_threads_per_sm // threads)
+    if a.smem:
+        occ = min(occ, t.smem_per_sm // a.smem)
+    occ = min(occ, t.regs_per_sm // (registers(a, values, t) * threads))
+    return max(occ, 0)
+
+
+def _wave_extent(grid: tuple[int, ...], group_m: int, resident: int) -> tuple[int, ...]:
+    """How many distinct ids of each grid axis one wave of `resident` programs covers.
+    Axis 0 varies fastest; with ``group_m`` > 1 a wave walks group_m ids of axis 0 per id of axis 1."""
+    g0 = grid[0]
+    rest = grid[1:]
+    if group_m > 1 and len(grid) >= 2:
+        rows = min(g0, group_m)
+        e1 = min(rest[0], math.ceil(resident / rows))
+        e0 = min(g0, rows * math.ceil(resident / (rows * rest[0])))
+        return (e0, e1, *(min(r, 1) for r in rest[1:]))
+    out, left = [], resident
+    for g in grid:
+        out.append(min(g, left))
+        left = max(1, math.ceil(left / g))
+    return tuple(out)
+
+
+def dram_bytes(a: Analysis, resident: int, t: Target) -> tuple[float, float]:
+    """(DRAM bytes after L2 reuse, ideal bytes: each tensor once)."""
+    programs = a.programs
+    waves = math.ceil(programs / max(resident, 1))
+    extent = _wave_extent(a.grid, a.group_m, min(resident, programs))
+    total, seen, per_tensor = 0.0, set(), {}
+    wave_footprint = 0.0
+    for acc in a.accesses:
+        distinct = math.prod(extent[i] for i in acc.axes if i < len(extent)) * acc.count
+        per_wave = distinct * acc.bytes
+        wave_footprint += per_wave
+        naive = programs * acc.count * acc.bytes
+        key = (acc.tensor, acc.axes, acc.store)
+        cost = min(naive, waves * per_wave)
+        if key in seen and not acc.store and wave_footprint <= t.l2_bytes / 2:
+            cost *= L2_HIT_COST
+        seen.add(key)
+        total += cost
+        per_tensor[acc.tensor] = max(per_tensor.get(acc.tensor, 0.0), _unique(acc, a.grid))
+    return total, sum(per_tensor.values())
+
+
+def _unique(acc: Access, grid: tuple[int, ...]) -> float:
+    return math.prod(grid[i] for i in acc.axes if i < len(grid)) * acc.count * acc.bytes
+
+
+def _tc_cycles(a: Analysis, values: dict[str, int], t: Target) -> tuple[float, float]:
+    """(tensor-core cycles per program, useful dot flops per program)."""
+    wg = _wgmma_ok(a, values, t)
+    eff = 0.92 if wg else (0.62 if t.has_wgmma else 0.85)
+    cyc = flops = 0.0
+    for d in a.dots:
+        f = 2.0 * d.m * d.n * d.k
+        rate = t.flops_per_clk_per_sm(d.dtype) * eff
+        feed = (d.m * d.k + d.k * d.n) * d.dtype.itemsize / t.smem_bytes_per_clk
+        cyc += d.count * max(f / rate if rate else math.inf, feed)
+        flops += d.count * f
+    return cyc, flops
+
+
+def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio: float = 1.0) -> Estimate:
+    """Predicted time and roofline position of one (valid) schedule point."""
+    warps = values.get("num_warps", 4)
+    occ = max(1, occupancy(a, values, t))
+    tc, flops = _tc_cycles(a, values, t)
+    alu = a.alu_flops / t.cuda_core_flops_per_clk_per_sm
+    reduce = a.reduces * (24 + 16 * math.log2(max(warps, 1)))
+    prog_clk = tc + alu + reduce + a.loop_iters * LOOP_OVERHEAD_CLK + PROGRAM_OVERHEAD_CLK
+    per_sm = math.ceil(a.programs / t.sms)
+    compute_s = per_sm * prog_clk / (t.clock_ghz * 1e9)
+
+    resident = t.sms * occ
+    dram, ideal_bytes = dram_bytes(a, resident, t)
+    bw = t.hbm_gbps * 1e9
+    need = bw / t.sms * t.dram_latency_ns * 1e-9
+    have = min(occ, per_sm) * max(a.inflight, 1.0)
+    memory_s = dram / (bw * HBM_EFF * min(1.0, have / need))
+
+    overlap = min(1.0, 0.5 * (a.stages - 1) + 0.5 * (min(occ, per_sm) - 1))
+    body = max(compute_s, memory_s) + (1 - overlap) * min(compute_s, memory_s)
+    time_s = body + LAUNCH_US * 1e-6
+
+    useful = flops * useful_flops_ratio * a.programs
+    peak = max((t.peak_tflops(d.dtype) for d in a.dots), default=0.0) * 1e12
+    ideal = max(useful / peak if peak else a.alu_flops * a.programs / (t.tflops["fp32"] * 1e12),
+                ideal_bytes / bw)
+    return Estimate(
+        target=t.name, time_us=time_s * 1e6, flops=useful, bytes=dram,
+        bound="compute" if compute_s >= memory_s else "memory",
+        roofline=min(1.0, ideal / time_s) if time_s else 0.0,
+        smem_bytes=int(a.smem), regs_per_thread=registers(a, values, t), occupancy=occupancy(a, values, t))

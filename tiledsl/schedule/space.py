@@ -1,0 +1,133 @@
+"""The typed schedule space of a level-2 program and its ranking by the cost model.
+
+Each auto knob gets a value range from its role (`roles.knob_roles`) and the sizes it tiles:
+tensor-core blocks are 16..256 (K from 32 for 8-bit operands), other blocks powers of two up to the
+size they tile, stages 1..5, warps 1..16 (4..16 around a dot), group sizes 1..16, split factors
+1..16. Explicit knob values are kept as they are. Every point of the product is checked against
+the target's hard limits and, when it passes, timed by the cost model; the ranking is by
+predicted time, ties broken by the values so the choice is deterministic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from tiledsl.errors import ScheduleError
+from tiledsl.ir.nodes import Function
+from tiledsl.schedule import cost
+from tiledsl.schedule.analysis import analyze
+from tiledsl.schedule.records import Estimate, Schedule
+from tiledsl.schedule.roles import BLOCK, GROUP, SPLIT, STAGES, WARPS, KnobInfo
+from tiledsl.schedule.targets import Target
+
+MAX_BLOCK = 8192
+
+
+def _pow2_up_to(lo: int, hi: int) -> tuple[int, ...]:
+    out, v = [], lo
+    while v <= hi:
+        out.append(v)
+        v *= 2
+    return tuple(out) or (lo,)
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(0, (max(n, 1) - 1).bit_length())
+
+
+def extent(k: KnobInfo, sizes: dict[str, int]) -> int | None:
+    """The largest tensor size a block knob tiles, if the windows name one."""
+    vals = [sizes[d] for d in k.dims if d in sizes]
+    return max(vals) if vals else None
+
+
+def values_for(k: KnobInfo, sizes: dict[str, int], has_dot: bool) -> tuple[int, ...]:
+    """The candidate values of one auto knob."""
+    if k.role == BLOCK:
+        ext = extent(k, sizes)
+        if k.dot:
+            lo = 32 if "k" in k.dot and k.dot_dtype.startswith(("f8", "i8", "u8")) else 16
+            hi = 128 if k.dot == "k" and lo == 16 else 256
+            return _pow2_up_to(lo, min(hi, max(lo, _next_pow2(ext or hi))))
+        return _pow2_up_to(1, min(MAX_BLOCK, _next_pow2(ext)) if ext else 256)
+    if k.role == STAGES:
+        return (1, 2, 3, 4, 5)
+    if k.role == WARPS:
+        return (4, 8, 16) if has_dot else (1, 2, 4, 8, 16)
+    if k.role == GROUP:
+        return (1, 4, 8, 16)
+    if k.role == SPLIT:
+        return (1, 2, 4, 8, 16)
+    return (1,)
+
+
+@dataclass(frozen=True)
+class Point:
+    schedule: Schedule
+    estimate: Estimate | None
+    violations: tuple[str, ...] = ()
+
+
+def _padding_ratio(knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: dict[str, int]) -> float:
+    """Fraction of the tensor-core work on real (not padded) elements."""
+    r = 1.0
+    for k in knobs:
+        ext = extent(k, sizes)
+        if k.dot and ext:
+            b = values[k.name]
+            r *= ext / (math.ceil(ext / b) * b)
+    return r
+
+
+def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: dict[str, int],
+             target: Target) -> Point:
+    """Check and time one point (all knob values given)."""
+    sched = Schedule(tuple((k.name, values[k.name]) for k in knobs), tuple((k.name, k.role) for k in knobs))
+    a = analyze(fn, sizes, values)
+    bad = cost.limits(a, knobs, values, target)
+    if bad:
+        return Point(sched, None, tuple(bad))
+    return Point(sched, cost.estimate(a, values, target, _padding_ratio(knobs, values, sizes)))
+
+
+def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], target: Target,
+         fixed: dict[str, int] | None = None, top_n: int = 8) -> list[Point]:
+    """The `top_n` valid points, fastest first. Raises `ScheduleError` when none is valid,
+    naming the limits the closest point breaks (and the explicit values when some were given)."""
+    fixed = dict(fixed or {})
+    explicit = {k.name: k.value for k in knobs if k.value is not None}
+    explicit.update(fixed)
+    has_dot = any(k.dot for k in knobs)
+    free = [k for k in knobs if k.name not in explicit]
+    ranges = [values_for(k, sizes, has_dot) for k in free]
+    good: list[Point] = []
+    closest: Point | None = None
+    for combo in itertools.product(*ranges):
+        values = dict(explicit)
+        values.update(zip((k.name for k in free), combo))
+        p = evaluate(fn, knobs, values, sizes, target)
+        if p.estimate is not None:
+            good.append(p)
+        elif closest is None or len(p.violations) < len(closest.violations):
+            closest = p
+    if not good:
+        raise _no_fit(fn, target, explicit, closest, knobs)
+    good.sort(key=lambda p: (round(p.estimate.time_us, 6), p.schedule.values))
+    return good[:top_n]
+
+
+def _no_fit(fn: Function, target: Target, explicit: dict[str, int], closest: Point | None,
+            knobs: tuple[KnobInfo, ...]) -> ScheduleError:
+    broken = "; ".join(closest.violations) if closest else "no point to try"
+    auto = {k.name for k in knobs} - set(explicit)
+    given = ", ".join(f"{k}={v}" for k, v in explicit.items() if k in {k.name for k in knobs})
+    if given:
+        msg = f"{fn.name}: the explicit values {given} do not fit {target.name}: {broken}"
+        hint = "change those values or leave them as td.auto" + (
+            f" (the scheduler would also choose {', '.join(sorted(auto))})" if auto else "")
+    else:
+        msg = f"{fn.name}: no schedule fits {target.name}: {broken}"
+        hint = "split the kernel or write it at level 2 with smaller tiles"
+    return ScheduleError(msg, fn.loc, hint)

@@ -195,10 +195,9 @@ class _Gen:
         gens = [self.g_const, self.g_unary, self.g_binary, self.g_cast, self.g_where, self.g_for,
                 self.g_if, self.g_arange, self.g_full, self.g_load, self.g_load, self.g_store,
                 self.g_atomic, self.g_dot, self.g_reduce, self.g_scan, self.g_alloc, self.g_copy,
-                self.g_expand_dims, self.g_transpose, self.g_reshape, self.g_broadcast_to,
-                self.g_warp_role]
+                self.g_expand_dims, self.g_transpose, self.g_reshape, self.g_broadcast_to]
         if "thread" in self.levels:
-            gens += [self.g_threads, self.g_threads]
+            gens += [self.g_threads, self.g_threads, self.g_warp_role]
         return gens
 
     def thread_gens(self):

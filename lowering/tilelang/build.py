@@ -114,11 +114,6 @@ def nvcc_compile(cuda: str, arch: str) -> tuple[str | None, bytes | None, str, f
     return ptx, data, log, time.perf_counter() - t0
 
 
-def needs_arch_variant(cuda: str, target: Target) -> str:
-    """The arch nvcc must target: the ``a`` variant (sm_90a) for wgmma / setmaxnreg code."""
-    return f"sm_{target.arch}{target.arch_suffix}"
-
-
 def build_report(arch: str, ptx: str | None, log: str, dyn_smem: int, notes: list[str]) -> Report:
     stats = parse_ptxas_verbose(log) if ptx is not None else {}
     scan = scan_ptx(ptx) if ptx is not None else {}

@@ -194,15 +194,16 @@ class _Gen:
     def grid_gens(self):
         gens = [self.g_const, self.g_unary, self.g_binary, self.g_cast, self.g_where, self.g_for,
                 self.g_if, self.g_arange, self.g_full, self.g_load, self.g_load, self.g_store,
-                self.g_atomic, self.g_dot, self.g_reduce, self.g_scan, self.g_alloc, self.g_copy,
+                self.g_atomic, self.g_dot, self.g_reduce, self.g_scan, self.g_scan, self.g_alloc, self.g_copy,
                 self.g_expand_dims, self.g_transpose, self.g_reshape, self.g_broadcast_to]
         if "thread" in self.levels:
-            gens += [self.g_threads, self.g_threads, self.g_warp_role]
+            gens += [self.g_threads] * 3 + [self.g_warp_role]
         return gens
 
     def thread_gens(self):
-        return [self.g_const, self.g_unary, self.g_binary, self.g_alloc_local, self.g_shuffle,
-                self.g_shuffle, self.g_barrier, self.g_layout, self.g_if, self.g_load]
+        return [self.g_const, self.g_unary, self.g_binary, self.g_alloc_local, self.g_alloc_local,
+                self.g_shuffle, self.g_shuffle, self.g_barrier, self.g_layout, self.g_layout, self.g_if,
+                self.g_load]
 
     # --- CORE ----------------------------------------------------------------------------------
 
@@ -246,13 +247,15 @@ class _Gen:
     # --- MATH ----------------------------------------------------------------------------------
 
     def g_unary(self):
-        x = self.pick(self.values(self.in_domain))
-        self.emit(self.pick(unary_ops(x.type.dtype)), (x,))
+        op = self.pick(sorted(UNARY, key=lambda o: o.name))  # op first: each is drawn equally often
+        x = self.pick(self.values(lambda t: self.in_domain(t) and op in unary_ops(t.dtype)))
+        self.emit(op, (x,))
 
     def g_binary(self):
-        a = self.pick(self.values(self.in_domain))
+        op = self.pick(sorted(BINARY, key=lambda o: o.name))
+        a = self.pick(self.values(lambda t: self.in_domain(t) and op in binary_ops(t.dtype)))
         b = self.pick(self.values(lambda t: self.in_domain(t) and t.dtype is a.type.dtype))
-        self.emit(self.pick(binary_ops(a.type.dtype)), (a, b))
+        self.emit(op, (a, b))
 
     def g_where(self):
         c = self.pick(self.values(lambda t: self.in_domain(t) and t.dtype.is_bool))
@@ -309,8 +312,9 @@ class _Gen:
         self.emit(op, (x,), attrs, hint=attrs["kind"])
 
     def g_matmul(self):
-        a = self.pick(self.values(lambda t: t.space is Space.GLOBAL and t.rank == 2 and t.dtype.is_float))
-        b = self.pick(self.values(lambda t: t.space is Space.GLOBAL and t.rank == 2 and t.dtype.is_float))
+        a, b = (self.pick(self.values(lambda t: t.space is Space.GLOBAL and t.rank == 2)) for _ in "ab")
+        if not (a.type.dtype.is_float and b.type.dtype.is_float):
+            a, b = (self.emit(Op.CAST, (v,), {"dtype": DType.f32}, hint="m").result for v in (a, b))
         attrs = {"dtype": DType.f32} if self.draw(st.booleans()) else {}
         self.emit(Op.MATMUL, (a, b), attrs, hint="mm")
 
@@ -403,7 +407,12 @@ class _Gen:
         self.g_store(Op.ATOMIC)
 
     def g_dot(self):
-        a = self.pick(self.values(lambda t: t.space.is_tile_like and t.rank == 2))
+        tiles = self.values(lambda t: t.space.is_tile_like and t.rank == 2)
+        if not tiles or self.draw(st.booleans()):
+            shape = (self.tile_dim(), self.tile_dim())
+            dtype = self.pick((DType.f16, DType.bf16, DType.f8e4m3, DType.f32, DType.i8))
+            tiles = [self.emit(Op.FULL, (), {"shape": shape, "value": 1, "dtype": dtype}, hint="a").result]
+        a = self.pick(tiles)
         if not (a.type.dtype.is_float or a.type.dtype is DType.i8):
             a = self.emit(Op.CAST, (a,), {"dtype": DType.f16}, hint="a").result
         bs = self.values(lambda t: t.space.is_tile_like and t.rank == 2 and t.dtype is a.type.dtype
@@ -425,13 +434,18 @@ class _Gen:
         x = self.pick(self.values(lambda t: t.space.is_tile_like and t.rank >= 1))
         self.emit(Op.SCAN, (x,), {"kind": "sum", "axis": self.draw(st.integers(0, x.type.rank - 1))})
 
-    def g_alloc(self):
+    def g_alloc(self) -> Value:
         shape = tuple(self.tile_dim() for _ in range(self.draw(st.integers(1, 2))))
         attrs = {"shape": shape, "dtype": self.pick(TENSOR_DTYPES), "space": self.pick(("shared", "fragment"))}
-        self.emit(Op.ALLOC, (), attrs, hint="buf")
+        return self.emit(Op.ALLOC, (), attrs, hint="buf").result
+
+    def buffer(self) -> Value:
+        """A buffer in scope, or a new shared/fragment one."""
+        bufs = self.values(lambda t: t.space.is_buffer)
+        return self.pick(bufs) if bufs and self.draw(st.booleans()) else self.g_alloc()
 
     def g_copy(self):
-        buf = self.pick(self.values(lambda t: t.space.is_buffer))
+        buf = self.buffer()
         mode = self.draw(st.sampled_from(("in", "out", "tile")))
         if mode == "tile":
             src = self.pick(self.values(lambda t: t.space.is_tile_like and t.shape == buf.type.shape))
@@ -471,7 +485,7 @@ class _Gen:
         self.emit(Op.BARRIER)
 
     def g_layout(self):
-        buf = self.pick(self.values(lambda t: t.space.is_buffer))
+        buf = self.buffer()
         self.emit(Op.LAYOUT, (buf,), {"swizzle": self.pick((0, 32, 64, 128))})
 
 

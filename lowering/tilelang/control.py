@@ -29,7 +29,8 @@ def grid(em: Emitter, inst: Inst) -> None:
     pids = [em.name(a.name) for a in inst.regions[0].args]
     for a, n in zip(inst.regions[0].args, pids):
         em.env[a.name] = Scalar(n, a.type.dtype)
-    em.line(f"with T.Kernel({', '.join(sizes)}, threads={em.block_threads}) as ({', '.join(pids)},):")
+    bound = f"({pids[0]},)" if len(pids) == 1 else ", ".join(pids)
+    em.line(f"with T.Kernel({', '.join(sizes)}, threads={em.block_threads}) as {bound}:")
     em.indent += 1
     start = len(em.lines)
     em.region(inst.regions[0])
@@ -38,17 +39,16 @@ def grid(em: Emitter, inst: Inst) -> None:
 
 
 # --- FOR / IF ---------------------------------------------------------------------------------------
-def _storage(em: Emitter, v: Value, init: Val | None, init_name: str | None) -> Val:
+def _storage(em: Emitter, v: Value, init: Val | None, init_name: str | None, hint: str | None = None) -> Val:
     """Where a carried value / branch result lives; initialised from `init` when given."""
     if v.type.space is Space.SCALAR:
-        cell = em.cell(init.expr if init is not None else None, v.type.dtype, v.name)
-        return cell
+        return em.cell(init.expr if init is not None else None, v.type.dtype, hint or v.name)
     if (isinstance(init, Tile) and init.scope in ("fragment", "local") and init_name is not None
             and em.uses[init_name] == 1):
         em.before_write(init.buf)
         return init  # the loop is the init's only user: carry it in place
     shape = em.static_shape(v.type.shape)
-    buf = em.alloc(v.name, shape, v.type.dtype, em.default_scope())
+    buf = em.alloc(hint or v.name, shape, v.type.dtype, em.default_scope())
     if init is not None:
         em.materialize(init, into=buf)
     return buf
@@ -95,7 +95,7 @@ def for_(em: Emitter, inst: Inst) -> None:
     start, stop, step = (em.get(v) for v in inst.operands[:3])
     body: Block = inst.regions[0]
     inits = inst.operands[3:]
-    storage = [_storage(em, r, em.get(i), i.name) for r, i in zip(inst.results, inits)]
+    storage = [_storage(em, r, em.get(i), i.name, a.name) for r, i, a in zip(inst.results, inits, body.args[1:])]
     iv = em.name(body.args[0].name)
     em.env[body.args[0].name] = Scalar(iv, body.args[0].type.dtype)
     for a, s in zip(body.args[1:], storage):

@@ -50,6 +50,7 @@ class Emitter:
         self.threads_region = False  # inside a THREADS region: tiles are per-thread arrays
         self.block_threads: int | None = None
         self.last_loc: Loc | None = None
+        self.pending_loc: Loc | None = None
         self.grids = 0
         self.imports: set[str] = set()  # extra import lines the program needs
 
@@ -67,6 +68,9 @@ class Emitter:
         return name
 
     def line(self, text: str) -> None:
+        if self.pending_loc is not None:  # the source comment goes above the first line it explains
+            loc, self.pending_loc = self.pending_loc, None
+            self.lines.append("    " * self.indent + f"# src: {loc.file}:{loc.line}")
         self.lines.append("    " * self.indent + text)
 
     def alloc(self, hint: str, shape: tuple[int, ...], dtype, scope: str) -> Tile:
@@ -90,7 +94,7 @@ class Emitter:
         if loc is None or (self.last_loc and (loc.file, loc.line) == (self.last_loc.file, self.last_loc.line)):
             return
         self.last_loc = loc
-        self.line(f"# src: {loc.file}:{loc.line}")
+        self.pending_loc = loc
 
     # --- values -------------------------------------------------------------------------------------
     def get(self, v: Value) -> Val:

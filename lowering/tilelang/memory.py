@@ -60,10 +60,11 @@ class _Window:
         """``x[a:a + n, b]``-style region text for ``T.copy``."""
         parts = []
         for (kind, off, pos), size in zip(self.axes, self.src.shape):
-            if kind == "point":
-                parts.append(f"{off.expr}:{off.expr} + 1")
+            n = 1 if kind == "point" else self.shape[pos]
+            if isinstance(off.const, int):
+                parts.append(f"{off.const}:{off.const + n}")
             else:
-                parts.append(f"{off.expr}:{off.expr} + {self.shape[pos]}")
+                parts.append(f"{off.expr}:{off.expr} + {n}")
         return f"{self.src.name}[{', '.join(parts)}]"
 
     def in_bounds(self, idx) -> list[str]:

@@ -93,12 +93,39 @@ def _text(x) -> str:
     return x.decode() if isinstance(x, bytes) else str(x)
 
 
+def _bundled_ptxas(arch: int) -> str | None:
+    """Triton's own ptxas (``get_ptxas(arch)`` in 3.9, ``get_ptxas()`` in older releases)."""
+    try:
+        from triton.backends.nvidia import compiler as nv
+
+        try:
+            tool = nv.get_ptxas(arch)
+        except TypeError:
+            tool = nv.get_ptxas()
+        return tool.path
+    except Exception:
+        return None
+
+
+def _ptxas(ptx: str, target: Target) -> tuple[dict, str, str]:
+    """``ptxas -v`` statistics: the system ptxas first (as the brief asks), Triton's bundled one
+    when the system's is too old for the PTX version Triton emits."""
+    stats, _, log = ptxas_stats(ptx, target.sm_arch)
+    tool = "system ptxas"
+    if not stats:
+        bundled = _bundled_ptxas(target.arch)
+        if bundled:
+            stats, _, log2 = ptxas_stats(ptx, target.sm_arch, ptxas=bundled)
+            log, tool = (log2, "Triton's bundled ptxas") if stats else (log + log2, tool)
+    return stats, log, tool
+
+
 def _report(ptx: str, compiled, target: Target, seconds: float) -> Report:
-    stats, _, log = ptxas_stats(ptx, target.sm_arch) if ptx else ({}, None, "no ptx")
+    stats, log, tool = _ptxas(ptx, target) if ptx else ({}, "no ptx", "-")
     dynamic = int(getattr(compiled.metadata, "shared", 0) or 0)
     shared = max(stats.get("shared_bytes") or 0, dynamic)
     scan = scan_ptx(ptx)
-    notes = [f"triton {_triton_version()} compile: {seconds * 1e3:.0f} ms",
+    notes = [f"triton {_triton_version()} compile: {seconds * 1e3:.0f} ms; statistics from {tool}",
              "shared memory is Triton's dynamic allocation (ptxas reports only static)"]
     if not stats:
         notes.append(f"ptxas gave no statistics: {log.strip()[:200]}")

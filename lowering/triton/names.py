@@ -18,7 +18,7 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 # Names the generated module defines or relies on; user names that equal one get a suffix.
 RESERVED = frozenset({
     "tl", "triton", "libdevice", "range", "float", "int", "bool", "min", "max", "abs", "len",
-    "print", "grid", "launch", "self", "None", "True", "False", "math",
+    "print", "grid", "self", "None", "True", "False", "math",
 })
 
 

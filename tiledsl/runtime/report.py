@@ -88,9 +88,10 @@ def find_ptxas() -> str | None:
         return None
 
 
-def ptxas_stats(ptx: str, arch: str) -> tuple[dict, bytes | None, str]:
-    """Compile `ptx` for `arch` (e.g. ``sm_90a``) with ``ptxas -v``: (stats, cubin, log)."""
-    ptxas = find_ptxas()
+def ptxas_stats(ptx: str, arch: str, ptxas: str | None = None) -> tuple[dict, bytes | None, str]:
+    """Compile `ptx` for `arch` (e.g. ``sm_90a``) with ``ptxas -v``: (stats, cubin, log).
+    `ptxas` overrides the tool (e.g. Triton's bundled one when the system's is older)."""
+    ptxas = ptxas or find_ptxas()
     if ptxas is None:
         return {}, None, "no ptxas found"
     with tempfile.TemporaryDirectory() as d:

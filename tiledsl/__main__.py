@@ -1,0 +1,3 @@
+from tiledsl.cli import main
+
+main()

@@ -1,0 +1,80 @@
+"""The scheduling passes: level 1 -> level 2, knob choice, knob substitution.
+
+Before/after, for ``softmax(x)`` at level 1::
+
+    %m = reduce(%x) {kind=max, axis=1, keepdims=true} ...; return %o
+  lower_level1 ->
+    grid(cdiv(x.0, BLOCK_M)) { load x [BLOCK_M, 8192]; tile_reduce ...; store out }   knobs BLOCK_M=auto
+  choose_knobs ->
+    the same, knobs BLOCK_M=1 num_warps=8 (the cost model's best point for the specs and target)
+  substitute_knobs ->
+    grid(...) { load x [1, 8192] ... }   (no knob names left in types or attrs)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tiledsl.errors import ScheduleError
+from tiledsl.ir.nodes import Function, Knob, walk
+from tiledsl.ir.ops import Group, Op
+from tiledsl.passes import PassContext, register
+from tiledsl.schedule.analysis import tensor_sizes
+from tiledsl.schedule.lower1 import is_level1, lower_level1
+from tiledsl.schedule.roles import knob_roles
+from tiledsl.schedule.space import rank
+from tiledsl.schedule.substitute import substitute_knobs
+
+
+@register
+@dataclass(frozen=True)
+class LowerLevel1:
+    """Whole-tensor (level-1) code -> one fused tile program with auto knobs; level 2/3 code
+    passes through unchanged."""
+
+    name = "lower_level1"
+
+    def __call__(self, fn: Function, ctx: PassContext) -> Function:
+        ops = {i.op for i in walk(fn.body)}
+        if Op.GRID in ops and any(o.group is Group.DATAFLOW for o in ops):
+            bad = next(i for i in walk(fn.body) if i.op.group is Group.DATAFLOW)
+            raise ScheduleError(f"{fn.name}: {bad.op.ir_name} on whole tensors next to a tile program",
+                                bad.loc, "move the whole-tensor code into its own kernel, or use tiles")
+        return lower_level1(fn, ctx.specs, ctx.target) if is_level1(fn) else fn
+
+
+@register
+@dataclass(frozen=True)
+class ChooseKnobs:
+    """Give every auto knob the value of the cost model's best point; `values` forces some knobs
+    (the autotuner's pick); the ranked top `top_n` is left in ``ctx.memo["ranking"]``."""
+
+    name = "choose_knobs"
+    top_n: int = 8
+    values: tuple[tuple[str, int], ...] = ()
+
+    def __call__(self, fn: Function, ctx: PassContext) -> Function:
+        knobs = knob_roles(fn)
+        ranking = rank(fn, knobs, tensor_sizes(fn, ctx.specs), ctx.target, dict(self.values), self.top_n)
+        ctx.memo["ranking"] = ranking
+        best = ranking[0].schedule.as_dict()
+        return Function(fn.name, fn.params, tuple(Knob(k.name, best.get(k.name, k.value)) for k in fn.knobs),
+                        fn.body, fn.loc, fn.attrs)
+
+
+@register
+@dataclass(frozen=True)
+class SubstituteKnobs:
+    """Knob names in types and `Sym` attrs -> the knobs' values (all knobs must have one)."""
+
+    name = "substitute_knobs"
+
+    def __call__(self, fn: Function, ctx: PassContext) -> Function:
+        missing = [k.name for k in fn.knobs if k.value is None]
+        if missing:
+            raise ScheduleError(f"{fn.name}: knobs {', '.join(missing)} have no value; run choose_knobs first",
+                                fn.loc)
+        return substitute_knobs(fn, {k.name: k.value for k in fn.knobs})
+
+
+SCHEDULE_PASSES = ("lower_level1", "choose_knobs", "substitute_knobs")

@@ -1,0 +1,437 @@
+"""Level 1 -> level 2: whole-tensor dataflow becomes one fused tile program with auto knobs.
+
+Sizes known equal (same symbol, broadcast partners, matmul inner sizes, the function's
+``assume`` pairs) form *classes*. A plan picks one of three shapes of program:
+
+- **gemm** (one ``a @ b``): grid over M x N tiles (``BLOCK_M``, ``BLOCK_N``, grouped launch order
+  ``GROUP_M``), a pipelined K loop (``BLOCK_K``, ``stages``) that loads operand tiles (prologue ops
+  applied to the tiles, masked at the K edge when they could turn padding into non-zeros) and
+  accumulates ``td.dot`` in f32; the epilogue (bias, activation, cast) runs on the accumulator tile
+  before the one store per output.
+- **rows** (reductions over one class, e.g. the last axis: softmax, layernorm, sums): grid over
+  the other classes (``BLOCK_M`` rows per program). One pass when a whole row fits the register
+  budget (block = next power of two of the row), else one loop per reduction over ``BLOCK_N``
+  chunks, then a loop that recomputes and stores the row-shaped outputs. Reduction inputs are
+  masked to the reduction's identity outside the row.
+- **elementwise**: grid over every class of the outputs (``BLOCK``, or ``BLOCK_M``/``BLOCK_N``).
+
+Every value is emitted on tiles by replaying its level-1 op on tile operands (`_Emitter.emit`), so
+elementwise producers and consumers are fused into the one program. Outputs become OUTPUT params
+(named ``out``, ``out1``...; the function attr ``outputs`` lists them in RETURN order) with the
+symbolic shapes of the returned values. Anything else raises `ScheduleError` at its line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tiledsl.dtypes import DType
+from tiledsl.errors import ScheduleError
+from tiledsl.ir.builder import Builder
+from tiledsl.ir.infer import Unifier
+from tiledsl.ir.nodes import Function, Inst, Knob, Param, ParamKind, Space, Sym, Type, Value, walk
+from tiledsl.ir.ops import BINARY, UNARY, Group, Op
+from tiledsl.schedule.analysis import tensor_sizes
+from tiledsl.schedule.targets import Target
+
+_I32 = DType.i32
+_HINT = "write this kernel at level 2 (td.grid / td.load / td.store) and leave its knobs as td.auto"
+_COMBINE = {"sum": Op.ADD, "prod": Op.MUL, "max": Op.MAXIMUM, "min": Op.MINIMUM}
+_REPLAY = frozenset(UNARY | BINARY | {Op.WHERE, Op.CAST, Op.EXPAND_DIMS, Op.CONST, Op.DIM})
+
+
+def is_level1(fn: Function) -> bool:
+    """Whole-tensor code to schedule: dataflow ops or a RETURN, and no tile program yet."""
+    ops = {i.op for i in walk(fn.body)}
+    return Op.GRID not in ops and (Op.RETURN in ops or any(o.group is Group.DATAFLOW for o in ops))
+
+
+def _identity(kind: str, dtype: DType):
+    if kind in ("sum",):
+        return 0.0 if dtype.is_float else 0
+    if kind == "prod":
+        return 1.0 if dtype.is_float else 1
+    big = float("inf") if dtype.is_float else (1 << (dtype.bits - 1)) - 1
+    return -big if kind in ("max", "argmax") else big
+
+
+class _Classes:
+    """Union-find over tensor sizes known to be equal."""
+
+    def __init__(self):
+        self.parent: dict[str, str] = {}
+
+    def find(self, d: str) -> str:
+        self.parent.setdefault(d, d)
+        while self.parent[d] != d:
+            self.parent[d] = self.parent[self.parent[d]]
+            d = self.parent[d]
+        return d
+
+    def union(self, a, b) -> None:
+        if isinstance(a, str) and isinstance(b, str):
+            ra, rb = self.find(a), self.find(b)
+            if ra != rb:
+                self.parent[max(ra, rb)] = min(ra, rb)
+
+
+@dataclass
+class _Plan:
+    kind: str  # gemm | rows | elementwise
+    grid: list[str]  # classes tiled by the grid, grid axis order
+    block: dict[str, object]  # class -> knob name or fixed int
+    reduce_class: str | None = None
+    one_pass: bool = True
+    matmul: Inst | None = None
+    knobs: list[str] = field(default_factory=list)
+
+
+def _fail(msg: str, inst: Inst | None, fn: Function) -> ScheduleError:
+    return ScheduleError(f"{fn.name}: {msg}", inst.loc if inst is not None else fn.loc, _HINT)
+
+
+def _classes(fn: Function, insts: list[Inst]) -> _Classes:
+    c = _Classes()
+    for a, b in fn.attr("assume") or ():
+        c.union(a, b)
+    for inst in insts:
+        if inst.op is Op.MATMUL:
+            c.union(inst.operands[0].type.shape[1], inst.operands[1].type.shape[0])
+        elif inst.results and inst.op in UNARY | BINARY | {Op.WHERE, Op.CAST}:
+            out = inst.result.type.shape
+            for v in inst.operands:
+                for d, o in zip(reversed(v.type.shape), reversed(out)):
+                    if d != 1:
+                        c.union(d, o)
+    return c
+
+
+def _plan(fn: Function, insts: list[Inst], cls: _Classes, sizes: dict[str, int], target: Target) -> _Plan:
+    for inst in insts:
+        if inst.op in (Op.GATHER, Op.RESHAPE, Op.TRANSPOSE, Op.BROADCAST_TO) and \
+                inst.result.type.space is Space.GLOBAL:
+            raise _fail(f"{inst.op.ir_name} of whole tensors is not scheduled automatically", inst, fn)
+        if inst.op.group not in (Group.CORE, Group.MATH, Group.SHAPE, Group.DATAFLOW):
+            raise _fail(f"{inst.op.ir_name} mixes level 2/3 into level-1 code", inst, fn)
+    mms = [i for i in insts if i.op is Op.MATMUL]
+    reds = [i for i in insts if i.op is Op.REDUCE]
+    if len(mms) > 1:
+        raise _fail("more than one matmul in one level-1 kernel", mms[1], fn)
+    if mms and reds:
+        raise _fail("a reduction together with a matmul", reds[0], fn)
+    if mms:
+        a, b = (v.type.shape for v in mms[0].operands)
+        if len(a) != 2 or len(b) != 2:
+            raise _fail("batched matmul", mms[0], fn)
+        m, k, n = cls.find(a[0]), cls.find(a[1]), cls.find(b[1])
+        return _Plan("gemm", [m, n], {m: "BLOCK_M", n: "BLOCK_N", k: "BLOCK_K"}, matmul=mms[0],
+                     knobs=["BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M", "stages"])
+    if reds:
+        return _rows_plan(fn, insts, reds, cls, sizes, target)
+    return _elementwise_plan(fn, insts, cls)
+
+
+def _value_classes(insts: list[Inst], cls: _Classes) -> list[str]:
+    out: list[str] = []
+    for inst in insts:
+        for v in (*inst.operands, *inst.results):
+            for d in v.type.shape:
+                if isinstance(d, str) and cls.find(d) not in out:
+                    out.append(cls.find(d))
+    return out
+
+
+def _rows_plan(fn, insts, reds, cls, sizes, target) -> _Plan:
+    red = {cls.find(r.operands[0].type.shape[r.attr("axis")]) for r in reds}
+    if len(red) != 1:
+        raise _fail("reductions over different axes in one kernel", reds[-1], fn)
+    (rc,) = red
+    grid = [c for c in _value_classes(insts, cls) if c != rc]
+    if len(grid) > 2:
+        raise _fail(f"a reduction over tensors of rank {len(grid) + 1}", reds[0], fn)
+    ext = max((n for d, n in sizes.items() if cls.find(d) == rc), default=1)
+    row = 1 << max(0, (ext - 1).bit_length())
+    one_pass = row <= target.regs_per_sm // 4  # a row tile and its temporaries fit in registers
+    names = ["BLOCK_B", "BLOCK_M"][-len(grid):] if grid else []
+    block: dict[str, object] = dict(zip(grid, names))
+    block[rc] = row if one_pass else "BLOCK_N"
+    knobs = names + ([] if one_pass else ["BLOCK_N", "stages"])
+    if not one_pass and any(r.attr("kind") in ("argmax", "argmin") for r in reds):
+        raise _fail(f"argmax/argmin over rows of {ext} elements (more than fit in one pass)", reds[0], fn)
+    return _Plan("rows", grid, block, rc, one_pass, knobs=knobs)
+
+
+def _elementwise_plan(fn, insts, cls) -> _Plan:
+    grid = _value_classes(insts, cls)
+    if not grid or len(grid) > 3:
+        raise _fail(f"an elementwise kernel over {len(grid)} distinct sizes", None, fn)
+    names = {1: ["BLOCK"], 2: ["BLOCK_M", "BLOCK_N"], 3: ["BLOCK_B", "BLOCK_M", "BLOCK_N"]}[len(grid)]
+    return _Plan("elementwise", grid, dict(zip(grid, names)), knobs=list(names))
+
+
+class _Emitter:
+    def __init__(self, fn: Function, plan: _Plan, cls: _Classes):
+        self.fn, self.plan, self.cls = fn, plan, cls
+        self.b = Builder(Unifier({tuple(p) for p in fn.attr("assume") or ()}))
+        self.defs: dict[str, Inst] = {v.name: i for i in walk(fn.body) for v in i.results}
+        self.params = {p.value.name: p.value for p in fn.params}
+        for name in self.params:
+            self.b.reserve(name)
+        self.scopes: list[dict[str, Value]] = [{}]
+        self.win: dict[str, tuple[Value, object]] = {}
+        self.size_src: dict[str, tuple[Value, int]] = {}
+        for p in fn.params:
+            for ax, d in enumerate(p.value.type.shape):
+                if isinstance(d, str):
+                    self.size_src.setdefault(cls.find(d), (p.value, ax))
+
+    # --- scalars ------------------------------------------------------------------------------
+    def const(self, value, dtype: DType = _I32) -> Value:
+        return self.b.value(Op.CONST, (), {"value": value, "dtype": dtype}, hint="c")
+
+    def knob(self, block) -> Value:
+        return self.const(Sym(block) if isinstance(block, str) else block)
+
+    def size(self, c: str) -> Value:
+        p, ax = self.size_src[c]
+        return self.b.value(Op.DIM, (p,), {"axis": ax}, hint=f"{p.name}_{ax}")
+
+    def cdiv(self, n: Value, block) -> Value:
+        k = self.knob(block)
+        m1 = self.b.value(Op.SUB, (k, self.const(1)))
+        return self.b.value(Op.FLOORDIV, (self.b.value(Op.ADD, (n, m1)), k), hint="n")
+
+    def shape_attr(self, block) -> object:
+        return Sym(block) if isinstance(block, str) else block
+
+    # --- values on tiles ------------------------------------------------------------------------
+    def lookup(self, name: str) -> Value | None:
+        for s in reversed(self.scopes):
+            if name in s:
+                return s[name]
+        return None
+
+    def emit(self, v: Value) -> Value:
+        got = self.lookup(v.name)
+        if got is not None:
+            return got
+        if v.name in self.params:
+            out = self.load(v) if v.type.space is Space.GLOBAL else v
+        else:
+            out = self.replay(self.defs[v.name])
+        self.scopes[-1][v.name] = out
+        return out
+
+    def replay(self, inst: Inst) -> Value:
+        if inst.op is Op.REDUCE and self.plan.one_pass:
+            return self.reduce_tile(inst, self.win[self.plan.reduce_class][0])
+        if inst.op not in _REPLAY:
+            raise _fail(f"{inst.op.ir_name} cannot be fused here", inst, self.fn)
+        operands = tuple(self.emit(o) for o in inst.operands)
+        return self.b.emit(inst.op, operands, dict(inst.attrs), loc=inst.loc, hint=inst.result.name).result
+
+    def window(self, t: Type, inst: Inst | None = None) -> tuple[tuple[Value, ...], tuple]:
+        offsets, shape = [], []
+        for d in t.shape:
+            if d == 1:
+                offsets.append(self.const(0))
+                shape.append(1)
+                continue
+            c = self.cls.find(d)
+            if c not in self.win:
+                raise _fail(f"a tensor of shape {t.shape} is used where its axis {d} is not tiled",
+                            inst, self.fn)
+            off, blk = self.win[c]
+            offsets.append(off)
+            shape.append(self.shape_attr(blk))
+        return tuple(offsets), tuple(shape)
+
+    def load(self, p: Value) -> Value:
+        offsets, shape = self.window(p.type)
+        return self.b.value(Op.LOAD, (p, *offsets), {"shape": shape}, hint=f"{p.name}_tile")
+
+    def store(self, out: Value, value: Value) -> None:
+        offsets, shape = self.window(out.type)
+        self.b.emit(Op.STORE, (out, *offsets, value), {"shape": shape})
+
+    def valid(self, c: str, rank: int, axis: int) -> Value:
+        """A bool tile, `rank`-D with the block of class `c` at `axis`: index < size."""
+        off, blk = self.win[c]
+        idx = self.b.value(Op.ARANGE, (), {"start": 0, "end": self.shape_attr(blk)}, hint="idx")
+        idx = self.b.value(Op.ADD, (idx, off), hint="idx")
+        v = self.b.value(Op.LT, (idx, self.size(c)), hint="ok")
+        for _ in range(axis):
+            v = self.b.value(Op.EXPAND_DIMS, (v,), {"axis": 0}, hint="ok")
+        for _ in range(rank - axis - 1):
+            v = self.b.value(Op.EXPAND_DIMS, (v,), {"axis": -1}, hint="ok")
+        return v
+
+    def masked(self, t: Value, c: str, axis: int, fill) -> Value:
+        ok = self.valid(c, t.type.rank, axis)
+        return self.b.value(Op.WHERE, (ok, t, self.const(fill, t.type.dtype)), hint=t.name)
+
+    def reduce_tile(self, inst: Inst, _off) -> Value:
+        x = inst.operands[0]
+        axis, kind = inst.attr("axis"), inst.attr("kind")
+        t = self.masked(self.emit(x), self.plan.reduce_class, axis, _identity(kind, x.type.dtype))
+        return self.b.emit(Op.TILE_REDUCE, (t,), dict(inst.attrs), loc=inst.loc, hint=inst.result.name).result
+
+    # --- structure ------------------------------------------------------------------------------
+    def loop(self, n: Value, inits: tuple[Value, ...], body) -> tuple[Value, ...]:
+        """A pipelined FOR over `n` chunks; body(iv, carried) emits and returns the next values."""
+        iv = self.b.fresh("k", Type(_I32))
+        carried = tuple(self.b.fresh(v.name, v.type) for v in inits)
+        self.scopes.append({})
+        with self.b.block((iv, *carried)) as out:
+            nxt = body(iv, carried)
+            self.b.emit(Op.YIELD, nxt)
+        self.scopes.pop()
+        inst = self.b.emit(Op.FOR, (self.const(0), n, self.const(1), *inits), {"stages": Sym("stages")},
+                           regions=(out[0],), hint="r")
+        return inst.results
+
+    def chunk(self, c: str, iv: Value) -> None:
+        blk = self.plan.block[c]
+        self.win[c] = (self.b.value(Op.MUL, (iv, self.knob(blk)), hint="off"), blk)
+
+
+def _outputs(fn: Function, ret: Inst, b: Builder) -> list[Value]:
+    names = ["out"] + [f"out{i}" for i in range(1, len(ret.operands))]
+    outs = []
+    for name, v in zip(names, ret.operands):
+        if v.type.space is not Space.GLOBAL:
+            raise _fail("returning a scalar from a level-1 kernel", ret, fn)
+        b.reserve(name)
+        outs.append(Value(name, Type(v.type.dtype, v.type.shape, Space.GLOBAL)))
+    return outs
+
+
+def lower_level1(fn: Function, specs, target: Target) -> Function:
+    """The level-2 program of level-1 `fn` for these specs (knobs still auto)."""
+    insts = list(fn.body.insts)
+    rets = [i for i in insts if i.op is Op.RETURN]
+    if len(rets) != 1 or insts[-1] is not rets[0]:
+        raise _fail("a level-1 kernel must end in one return of its outputs", rets[-1] if rets else None, fn)
+    cls = _classes(fn, insts)
+    sizes = tensor_sizes(fn, specs)
+    plan = _plan(fn, insts, cls, sizes, target)
+    e = _Emitter(fn, plan, cls)
+    outs = _outputs(fn, rets[0], e.b)
+    grid_sizes = tuple(e.cdiv(e.size(c), plan.block[c]) for c in plan.grid) or (e.const(1),)
+    pids = tuple(e.b.fresh(f"pid{i}", Type(_I32)) for i in range(len(grid_sizes)))
+    with e.b.block(pids) as region:
+        for c, pid in zip(plan.grid, pids):
+            e.win[c] = (e.b.value(Op.MUL, (pid, e.knob(plan.block[c])), hint="off"), plan.block[c])
+        _BODY[plan.kind](e, rets[0].operands, outs)
+    attrs = {"group_m": Sym("GROUP_M")} if plan.kind == "gemm" else {}
+    e.b.emit(Op.GRID, grid_sizes, attrs, regions=(region[0],), loc=fn.loc)
+    knobs = _knobs(fn, plan, e)
+    params = fn.params + tuple(Param(o, ParamKind.OUTPUT) for o in outs)
+    fattrs = tuple((k, v) for k, v in fn.attrs if k != "outputs") + (("outputs", tuple(o.name for o in outs)),)
+    from tiledsl.ir.nodes import Block
+
+    return Function(fn.name, params, knobs, Block((), e.b.top()), fn.loc, fattrs)
+
+
+def _knobs(fn: Function, plan: _Plan, e: _Emitter) -> tuple[Knob, ...]:
+    used = {i.attr("stages").name for i in walk_top(e) if i.op is Op.FOR}
+    have = {k.name: k for k in fn.knobs}
+    names = [n for n in plan.knobs if n != "stages" or used]
+    out = [have.get(n, Knob(n, None)) for n in names]
+    out += [k for k in fn.knobs if k.name not in names]
+    if "num_warps" not in have:
+        out.append(Knob("num_warps", None))
+    return tuple(out)
+
+
+def walk_top(e: _Emitter):
+    from tiledsl.ir.nodes import Block
+
+    return walk(Block((), e.b.top()))
+
+
+def _body_gemm(e: _Emitter, rets, outs) -> None:
+    mm = e.plan.matmul
+    a, b = mm.operands
+    m, n = e.plan.grid
+    k = e.cls.find(a.type.shape[1])
+    acc0 = e.b.value(Op.FULL, (), {"shape": (Sym("BLOCK_M"), Sym("BLOCK_N")), "value": 0.0,
+                                   "dtype": DType.f32}, hint="acc")
+    kt = e.cdiv(e.size(k), "BLOCK_K")
+
+    def body(iv, carried):
+        e.chunk(k, iv)
+        at, bt = _operand(e, a, k, 1), _operand(e, b, k, 0)
+        return (e.b.value(Op.DOT, (at, bt, carried[0]), {"dtype": DType.f32}, loc=mm.loc, hint="acc"),)
+
+    (acc,) = e.loop(kt, (acc0,), body)
+    del e.win[k]
+    res = acc if mm.result.type.dtype is DType.f32 else \
+        e.b.value(Op.CAST, (acc,), {"dtype": mm.result.type.dtype}, hint=mm.result.name)
+    e.scopes[-1][mm.result.name] = res
+    for v, out in zip(rets, outs):
+        e.store(out, e.emit(v))
+
+
+def _operand(e: _Emitter, v: Value, k: str, axis: int) -> Value:
+    """An operand tile of the K loop; masked at the K edge unless it is a plain (cast) load,
+    whose padding is already zero."""
+    t = e.emit(v)
+    src = v
+    while src.name in e.defs and e.defs[src.name].op is Op.CAST:
+        src = e.defs[src.name].operands[0]
+    return t if src.name in e.params else e.masked(t, k, axis, 0.0 if v.type.dtype.is_float else 0)
+
+
+def _body_rows(e: _Emitter, rets, outs) -> None:
+    rc = e.plan.reduce_class
+    if e.plan.one_pass:
+        e.win[rc] = (e.const(0), e.plan.block[rc])
+        for v, out in zip(rets, outs):
+            e.store(out, e.emit(v))
+        return
+    for inst in (i for i in e.fn.body.insts if i.op is Op.REDUCE):
+        e.scopes[-1][inst.result.name] = _reduce_loop(e, inst, rc)
+    row_shaped = [(v, o) for v, o in zip(rets, outs) if _has_class(e, v, rc)]
+    for v, out in zip(rets, outs):
+        if not _has_class(e, v, rc):
+            e.store(out, e.emit(v))
+    if row_shaped:
+        def body(iv, carried):
+            e.chunk(rc, iv)
+            for v, out in row_shaped:
+                e.store(out, e.emit(v))
+            return ()
+
+        e.loop(e.cdiv(e.size(rc), e.plan.block[rc]), (), body)
+        del e.win[rc]
+
+
+def _has_class(e: _Emitter, v: Value, c: str) -> bool:
+    return any(isinstance(d, str) and e.cls.find(d) == c for d in v.type.shape)
+
+
+def _reduce_loop(e: _Emitter, inst: Inst, rc: str) -> Value:
+    kind = inst.attr("kind")
+    x = inst.operands[0]
+    # the accumulator has the reduced tile's shape: emit one chunk's reduction to learn it
+    ident = _identity(kind, x.type.dtype)
+    shape = tuple(e.plan.block[e.cls.find(d)] if isinstance(d, str) else d for d in inst.result.type.shape)
+    if shape:
+        init = e.b.value(Op.FULL, (), {"shape": tuple(e.shape_attr(s) for s in shape), "value": ident,
+                                       "dtype": x.type.dtype}, hint="acc")
+    else:
+        init = e.const(ident, x.type.dtype)
+
+    def body(iv, carried):
+        e.chunk(rc, iv)
+        part = e.reduce_tile(inst, None)
+        return (e.b.value(_COMBINE[kind], (carried[0], part), hint="acc"),)
+
+    (r,) = e.loop(e.cdiv(e.size(rc), e.plan.block[rc]), (init,), body)
+    del e.win[rc]
+    return r
+
+
+_BODY = {"gemm": _body_gemm, "rows": _body_rows,
+         "elementwise": lambda e, rets, outs: [e.store(o, e.emit(v)) for v, o in zip(rets, outs)]}

@@ -101,6 +101,9 @@ class Emitter:
         return self.env[v.name]
 
     def bind(self, v: Value, val: Val) -> None:
+        if (isinstance(val, Scalar) and val.reads and self.uses[v.name] > 1
+                and not re.fullmatch(r"\w+\[0\]", val.expr)):
+            val = self.cell(val.expr, val.dtype, v.name)  # read memory once, not once per use
         self.env[v.name] = val
         if isinstance(val, Tile) and not val.is_buffer and not val.cheap:
             if self.uses[v.name] > 1:  # recomputing a costly expression per use would be waste

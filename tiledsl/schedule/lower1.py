@@ -192,9 +192,16 @@ class _Emitter:
     def knob(self, block) -> Value:
         return self.const(Sym(block) if isinstance(block, str) else block)
 
+    def memo(self, key: str, make) -> Value:
+        """A value built once per scope (sizes, masks): `make()` on a miss."""
+        got = self.lookup(key)
+        if got is None:
+            got = self.scopes[-1][key] = make()
+        return got
+
     def size(self, c: str) -> Value:
         p, ax = self.size_src[c]
-        return self.b.value(Op.DIM, (p,), {"axis": ax}, hint=f"{p.name}_{ax}")
+        return self.memo(f" size {c}", lambda: self.b.value(Op.DIM, (p,), {"axis": ax}, hint=f"{p.name}_{ax}"))
 
     def cdiv(self, n: Value, block) -> Value:
         k = self.knob(block)
@@ -267,7 +274,7 @@ class _Emitter:
         return v
 
     def masked(self, t: Value, c: str, axis: int, fill) -> Value:
-        ok = self.valid(c, t.type.rank, axis)
+        ok = self.memo(f" valid {c} {t.type.rank} {axis}", lambda: self.valid(c, t.type.rank, axis))
         return self.b.value(Op.WHERE, (ok, t, self.const(fill, t.type.dtype)), hint=t.name)
 
     def reduce_tile(self, inst: Inst, _off) -> Value:

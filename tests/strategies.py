@@ -214,7 +214,7 @@ class _Gen:
         self.emit(Op.CONST, (), {"value": value, "dtype": dtype}, hint="c")
 
     def g_dim(self):
-        x = self.pick(self.values(lambda t: t.space is Space.GLOBAL))
+        x = self.pick(self.values(lambda t: t.space is Space.GLOBAL and t.rank >= 1))
         self.emit(Op.DIM, (x,), {"axis": self.draw(st.integers(0, x.type.rank - 1))}, hint="size")
 
     def g_for(self):

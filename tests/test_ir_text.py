@@ -8,7 +8,7 @@ import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from strategies import attr_values, functions
+from tests.strategies import attr_values, functions
 
 from tiledsl.dtypes import DType
 from tiledsl.errors import ParseError, VerifyError
@@ -136,7 +136,7 @@ def test_odd_names_are_quoted_and_roundtrip():
     fn = small_function()
     x = fn.params[0].value
     odd = Value("x y", Type(DType.f32, ("x y.0", "64", 1), Space.GLOBAL))
-    fn = dataclasses.replace(fn, name="my kernel", params=(Param(odd), *fn.params[1:]),
+    fn = dataclasses.replace(fn, name="my kernel", params=(*fn.params, Param(odd, ParamKind.OUTPUT)),
                              knobs=(*fn.knobs, Knob("loc", 3), Knob("auto", None)),
                              loc=Loc('dir "q"/\\k.py', 1, 0),
                              attrs=(("true", True), ("with space", -0.0), ("s", "a\"b\\c\n\té"),
@@ -144,7 +144,8 @@ def test_odd_names_are_quoted_and_roundtrip():
                                     ("none", (None, (), ((1,),), DType.bf16, Sym("auto")))))
     assert x.name == "x"
     text = roundtrip(fn)
-    assert '%"x y": global<f32["x y.0","64",1]>' in text
+    assert '%"x y": global<f32["x y.0","64",1]> output' in text
+    assert text.startswith('func @"my kernel"(')
     assert 'knobs(BLOCK=auto, stages=2, num_warps=auto, "loc"=3, "auto"=auto)' in text
 
 
@@ -161,9 +162,9 @@ def test_unprintable_attr_is_a_clear_error():
 
 
 def test_type_mismatch_parses_and_the_verifier_rejects_it():
-    text = GOLDEN.replace("%y = mul %acc, %alpha : tile<f32[BLOCK]>", "%y = mul %acc, %alpha : tile<f16[BLOCK]>")
-    fn = parse_ir(text)
-    with pytest.raises(VerifyError, match="results typed"):
+    fn = parse_ir(golden_with("%c1 = const {value=1} : i32", "%c1 = const {value=1} : i64"))
+    assert fn.body.insts[1].regions[0].insts[2].result.type == Type(DType.i64)
+    with pytest.raises(VerifyError, match=r"const: results typed \(i64\), the op rule gives \(i32\)"):
         verify(fn)
 
 
@@ -191,18 +192,20 @@ def golden_with(old: str, new: str) -> str:
     # a value defined in a region is not visible after it
     (golden_with("store %x, %pid, %r", "store %x, %pid, %y"), 11, 21, "%y is not defined"),
     (golden_with("%c1 = const", "%c0 = const"), 6, 5, "%c0 is defined twice"),
-    (golden_with("tile<f32[BLOCK]> ^(", "tile<f33[BLOCK]> ^("), 7, 58, "unknown dtype 'f33'"),
+    (golden_with("tile<f32[BLOCK]> ^(", "tile<f33[BLOCK]> ^("), 7, 56, "unknown dtype 'f33'"),
     (golden_with("%t = load %x, %pid {shape=(#BLOCK,), masked=false} : tile<",
                  "%t = load %x, %pid {shape=(#BLOCK,), masked=false} : tiles<"), 4, 58, "unknown memory space"),
-    (golden_with("masked=false} : tile<f32[BLOCK]>\n", "masked=fals} : tile<f32[BLOCK]>\n"), 4, 43,
+    (golden_with("masked=false} : tile<f32[BLOCK]>\n", "masked=fals} : tile<f32[BLOCK]>\n"), 4, 49,
      "unknown attr word 'fals'"),
-    (golden_with("%alpha: f32 scalar", "%alpha: f32 scaler"), 1, 46, "unknown parameter kind"),
+    (golden_with("%alpha: f32 scalar", "%alpha: f32 scaler"), 1, 47, "unknown parameter kind"),
     (golden_with("BLOCK=auto", "BLOCK=big"), 1, 67, "integer or auto"),
     (golden_with("%c1 = const {value=1} : i32", "%c1 = const {value=1}"), 6, 11, "1 results but 0 result types"),
-    (golden_with('loc("k.py":3:4)', 'loc("k\\q.py":3:4)'), 2, 34, "bad string"),
-    # an inst split over two lines
-    (golden_with("%n = dim %x {axis=0}", "%n = dim\n %x {axis=0}"), 2, 11, "unexpected end of the line"),
-    (GOLDEN[: GOLDEN.index("    store")], 11, 1, "unexpected end of the text"),
+    (golden_with('loc("k.py":3:4)', 'loc("k\\q.py":3:4)'), 2, 35, "bad string"),
+    # an inst split over two lines: the newline ends `%n = dim`, the next line is no inst
+    (golden_with("%n = dim %x {axis=0}", "%n = dim\n  %x {axis=0}"), 3, 6, "unexpected '{'; expected ',', '='"),
+    (golden_with("%n = dim %x {axis=0} : i32", "%n = dim %x {axis=0,\n} : i32"), 2, 23,
+     "unexpected end of the line"),
+    (GOLDEN[: GOLDEN.index("    store")], 10, 6, "unexpected end of the text"),
     ("", 1, 1, "expected 'func'"),
 ])
 def test_parse_errors_carry_line_and_column(text, line, col, message):
@@ -231,7 +234,7 @@ def chain_function(n: int) -> Function:
     with b.block((pid,)) as grid:
         t = b.value(Op.LOAD, [x, pid, pid], {"shape": (64, 64), "masked": False}, loc=Loc("k.py", 2, 4))
         t = b.value(Op.CAST, [t], {"dtype": DType.f32})
-        for i in range(n - 6):
+        for i in range(n - 8):
             op = (Op.EXP, Op.ADD, Op.MUL, Op.MAXIMUM)[i % 4]
             t = b.value(op, [t] if op is Op.EXP else [t, t], loc=Loc("k.py", 10 + i, 8))
         s = b.value(Op.TILE_REDUCE, [t], {"kind": "sum", "axis": 1, "keepdims": True})

@@ -10,12 +10,12 @@ import sys
 import textwrap
 
 import pytest
+from tiledsl.lowering.triton.codegen import generate
 
 from tests.test_triton_fixtures import FILE, elementwise_ir, gemm_ir, softmax_ir
 from tiledsl.dtypes import DType
 from tiledsl.errors import BackendError
 from tiledsl.ir import Block, Builder, Function, Knob, Loc, Op, Param, Space, Type, Value
-from tiledsl.lowering.triton.codegen import generate
 
 
 def test_gemm_reads_like_triton():

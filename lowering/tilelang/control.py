@@ -8,10 +8,11 @@ storage (an in-place ``T.gemm`` accumulator) writes nothing.
 
 from __future__ import annotations
 
-from tiledsl.errors import BackendError
-from tiledsl.ir.nodes import Block, Inst, Space, Value
 from tiledsl.lowering.tilelang.emit import Emitter, kernel_body_split
 from tiledsl.lowering.tilelang.values import Scalar, Tile, Val
+
+from tiledsl.errors import BackendError
+from tiledsl.ir.nodes import Block, Inst, Space, Value
 
 _SHUFFLE_FN = {"xor": "T.shfl_xor", "down": "T.shfl_down", "up": "T.shfl_up", "idx": "T.shfl_sync"}
 WARP_GROUP = 128
@@ -29,7 +30,7 @@ def grid(em: Emitter, inst: Inst) -> None:
     pids = [em.name(a.name) for a in inst.regions[0].args]
     for a, n in zip(inst.regions[0].args, pids):
         em.env[a.name] = Scalar(n, a.type.dtype)
-    bound = f"({pids[0]},)" if len(pids) == 1 else ", ".join(pids)
+    bound = f"({pids[0]},)" if len(pids) == 1 else f"({', '.join(pids)})"
     em.line(f"with T.Kernel({', '.join(sizes)}, threads={em.block_threads}) as {bound}:")
     em.indent += 1
     start = len(em.lines)

@@ -20,12 +20,13 @@ import keyword
 import re
 from collections import Counter
 
+from tiledsl.lowering.tilelang.values import TL_DTYPE, Global, Scalar, Tile, Val, buffer_tile
+
 from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Block, Function, Inst, Loc, Param, ParamKind, Sym, Value, walk
 from tiledsl.ir.ops import Op
 from tiledsl.schedule.targets import Target
 from tiledsl.specs import ArgSpec, ScalarSpec, TensorSpec
-from tiledsl.lowering.tilelang.values import TL_DTYPE, Global, Scalar, Tile, Val, buffer_tile
 
 _RESERVED = {"T", "tilelang", "tvm", "float", "int", "bool", "range", "max", "min", "abs"}
 _IDENT = re.compile(r"[^A-Za-z0-9_]")

@@ -10,10 +10,11 @@ expression guarded by explicit bounds checks, so the IR's semantics (out-of-boun
 
 from __future__ import annotations
 
-from tiledsl.errors import BackendError
-from tiledsl.ir.nodes import Inst
 from tiledsl.lowering.tilelang.emit import Emitter
 from tiledsl.lowering.tilelang.values import Global, Scalar, Tile, broadcast_index, literal
+
+from tiledsl.errors import BackendError
+from tiledsl.ir.nodes import Inst
 
 _REDUCE_FN = {"sum": "T.reduce_sum", "max": "T.reduce_max", "min": "T.reduce_min"}
 _ATOMIC_FN = {"add": "T.atomic_add", "max": "T.atomic_max", "min": "T.atomic_min"}
@@ -59,7 +60,7 @@ class _Window:
     def region(self) -> str:
         """``x[a:a + n, b]``-style region text for ``T.copy``."""
         parts = []
-        for (kind, off, pos), size in zip(self.axes, self.src.shape):
+        for kind, off, pos in self.axes:
             n = 1 if kind == "point" else self.shape[pos]
             if isinstance(off.const, int):
                 parts.append(f"{off.const}:{off.const + n}")
@@ -82,7 +83,7 @@ class _Window:
 
     def reads(self) -> frozenset[str]:
         out = frozenset({self.src.name}) if isinstance(self.src, _BufferSource) else frozenset()
-        for kind, off, _ in self.axes:
+        for _, off, _ in self.axes:
             out |= off.reads
         return out
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tiledsl.lowering.tilelang.emit import Emitter
+from tiledsl.lowering.tilelang.values import TL_DTYPE, Global, Scalar, Tile, Val, broadcast_index, literal
+
 from tiledsl.dtypes import DType
 from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Inst
 from tiledsl.ir.ops import BINARY, UNARY, Op
-from tiledsl.lowering.tilelang.emit import Emitter
-from tiledsl.lowering.tilelang.values import (TL_DTYPE, Global, Scalar, Tile, Val, broadcast_index,
-                                              literal)
 
 Rule = Callable[[Emitter, Inst], None]
 
@@ -62,15 +62,15 @@ def _elementwise(em: Emitter, inst: Inst, text: Callable[[list[str]], str]) -> N
     """Bind an elementwise op: a folded/expression scalar, or a fused expression tile."""
     vals = [em.get(v) for v in inst.operands]
     res = inst.result
+    reads = frozenset().union(*(x.reads for x in vals if isinstance(x, (Tile, Scalar))))
     if not any(isinstance(x, Tile) for x in vals):
-        em.bind(res, Scalar(text([x.expr for x in vals]), res.type.dtype))
+        em.bind(res, Scalar(text([x.expr for x in vals]), res.type.dtype, reads=reads))
         return
     out = em.static_shape(res.type.shape, inst)
 
     def at(idx, vals=vals, out=out):
         return text([_elem(x, out, idx) for x in vals])
 
-    reads = frozenset().union(*(x.reads for x in vals if isinstance(x, Tile)))
     em.bind(res, Tile(out, res.type.dtype, at, reads=reads))
 
 
@@ -218,7 +218,7 @@ def _alloc_local(em: Emitter, inst: Inst) -> None:
     em.env[inst.result.name] = em.alloc(inst.result.name, shape, inst.attr("dtype"), "local")
 
 
-from tiledsl.lowering.tilelang import memory, control  # noqa: E402  (tables below need both)
+from tiledsl.lowering.tilelang import control, memory  # noqa: E402  (tables below need both)
 
 RULES: dict[Op, Rule] = {
     Op.CONST: _const,

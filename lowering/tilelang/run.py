@@ -12,7 +12,6 @@ _kernels: dict[str, Any] = {}  # program hash -> compiled JIT kernel
 def launch(lowered: Lowered, args: list[Any]) -> None:
     """Run the program on `args` (fn.params order). Outputs are written in place."""
     import tilelang
-
     from tiledsl.lowering.tilelang import build
 
     key = build.source_hash(lowered.source)

@@ -14,7 +14,7 @@ import time
 from tiledsl.dtypes import DType
 from tiledsl.ir.nodes import Function
 from tiledsl.runtime.backend import Lowered
-from tiledsl.runtime.report import Report, ptxas_stats, scan_ptx
+from tiledsl.runtime.report import Report, bundled_ptxas, ptxas_stats, scan_ptx
 from tiledsl.schedule.targets import Target
 from tiledsl.specs import ArgSpec, ScalarSpec, TensorSpec
 
@@ -93,27 +93,13 @@ def _text(x) -> str:
     return x.decode() if isinstance(x, bytes) else str(x)
 
 
-def _bundled_ptxas(arch: int) -> str | None:
-    """Triton's own ptxas (``get_ptxas(arch)`` in 3.9, ``get_ptxas()`` in older releases)."""
-    try:
-        from triton.backends.nvidia import compiler as nv
-
-        try:
-            tool = nv.get_ptxas(arch)
-        except TypeError:
-            tool = nv.get_ptxas()
-        return tool.path
-    except Exception:
-        return None
-
-
 def _ptxas(ptx: str, target: Target) -> tuple[dict, str, str]:
     """``ptxas -v`` statistics: the system ptxas first (as the brief asks), Triton's bundled one
     when the system's is too old for the PTX version Triton emits."""
     stats, _, log = ptxas_stats(ptx, target.sm_arch)
     tool = "system ptxas"
     if not stats:
-        bundled = _bundled_ptxas(target.arch)
+        bundled = bundled_ptxas(target.arch)
         if bundled:
             stats, _, log2 = ptxas_stats(ptx, target.sm_arch, ptxas=bundled)
             log, tool = (log2, "Triton's bundled ptxas") if stats else (log + log2, tool)

@@ -84,7 +84,7 @@ def _cast(inst: Inst, ctx: Ctx) -> Kernel:
 
 # --- core scalars ------------------------------------------------------------------------------------
 def _const(inst: Inst, ctx: Ctx) -> Kernel:
-    value = constant(inst.attr("value"), inst.result.type.dtype)
+    value = constant(ctx.number(inst.attr("value"), inst), inst.result.type.dtype)
     return lambda: value
 
 
@@ -192,7 +192,7 @@ def _arange(inst: Inst, ctx: Ctx) -> Kernel:
 
 
 def _full(inst: Inst, ctx: Ctx) -> Kernel:
-    value = constant(inst.attr("value"), inst.attr("dtype"), ctx.shape(inst.result.type, inst))
+    value = constant(ctx.number(inst.attr("value"), inst), inst.attr("dtype"), ctx.shape(inst.result.type, inst))
     return lambda: value
 
 

@@ -120,6 +120,10 @@ class Ctx:
         dims = t.shape if isinstance(t, Type) else t
         return tuple(self.dim(d, inst) for d in dims)
 
+    def number(self, v, inst: Inst):
+        """An attr that is a Python number or a knob `Sym` (e.g. ``const {value=BM}``)."""
+        return self.dim(v, inst) if isinstance(v, Sym) else v
+
     def int_attr(self, inst: Inst, name: str, default=None) -> int | None:
         v = inst.attr(name, default)
         return None if v is None else self.dim(v, inst)

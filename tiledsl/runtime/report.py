@@ -74,18 +74,23 @@ def scan_ptx(ptx: str) -> dict:
     }
 
 
-def find_ptxas() -> str | None:
-    """The system ptxas, else the one Triton ships."""
-    found = shutil.which("ptxas")
-    if found:
-        return found
+def bundled_ptxas(arch: int = 90) -> str | None:
+    """Triton's own ptxas (``get_ptxas(arch)`` in 3.9, ``get_ptxas()`` in older releases)."""
     try:
-        import triton  # noqa: F401 - only to locate its bundled tools
         from triton.backends.nvidia import compiler as nv
 
-        return nv.get_ptxas().path if hasattr(nv, "get_ptxas") else None
+        try:
+            tool = nv.get_ptxas(arch)
+        except TypeError:
+            tool = nv.get_ptxas()
+        return tool.path
     except Exception:
         return None
+
+
+def find_ptxas() -> str | None:
+    """The system ptxas, else the one Triton ships."""
+    return shutil.which("ptxas") or bundled_ptxas()
 
 
 def ptxas_stats(ptx: str, arch: str, ptxas: str | None = None) -> tuple[dict, bytes | None, str]:

@@ -11,6 +11,7 @@ own level-1 lowering go through the same walk.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class Access:
     count: float
     axes: frozenset[int]
     store: bool = False
+    row_bytes: float = 128.0  # contiguous bytes per row of the window (coalescing)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,13 @@ class Analysis:
     reduces: float = 0.0  # cross-thread tile reductions per program
     accesses: list[Access] = field(default_factory=list)
     smem: int = 0
+    # Parts that depend on a loop's pipelining depth, kept apart so that stages and group knobs
+    # can vary without walking the IR again (`resolve`): (bytes, stages attr, minus) stands for
+    # bytes x max(1, depth - minus).
+    smem_staged: list[tuple[float, object, int]] = field(default_factory=list)
+    inflight_parts: list[tuple[float, object, int]] = field(default_factory=list)
+    stage_attrs: list[object] = field(default_factory=list)
+    group_attr: object = None
     carried_words: float = 0.0  # 32-bit words of loop-carried tiles (accumulators)
     tile_words: list[float] = field(default_factory=list)  # other tiles, largest first when read
     operand_words: float = 0.0  # dot operand fragments held in registers (mma.sync path)
@@ -74,15 +83,28 @@ class Analysis:
     def programs(self) -> int:
         return math.prod(self.grid)
 
+    def resolve(self, values: dict[str, int]) -> Analysis:
+        """This analysis with the stage- and group-dependent figures computed for `values`."""
+        def depth(attr) -> int:
+            if isinstance(attr, Sym):
+                return values.get(attr.name, 1)
+            return attr if isinstance(attr, int) else 1
+
+        g = depth(self.group_attr) if self.group_attr is not None else 1
+        return dataclasses.replace(
+            self, group_m=g,
+            smem=self.smem + int(sum(b * max(1, depth(s) - m) for b, s, m in self.smem_staged)),
+            inflight=max((b * max(1, depth(s) - m) for b, s, m in self.inflight_parts), default=0.0),
+            stages=max((depth(s) for s in self.stage_attrs), default=1))
+
 
 class _Walker:
-    def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int]):
+    def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: set[str]):
         self.fn, self.sizes, self.values = fn, sizes, values
         self.a = Analysis()
         self.env: dict[str, int] = {}
         self.taint: dict[str, frozenset[int]] = {}
-        self.params = {p.value.name: p.value for p in fn.params}
-        self.dot_feeds = _dot_feeders(fn.body)
+        self.dot_feeds, self.aliases = dot_feeds
         self.smem_allocs: dict[str, int] = {}
 
     # --- helpers --------------------------------------------------------------------------------
@@ -109,6 +131,14 @@ class _Walker:
                 n *= min(self.dim(entry), self.dim(src.shape[ax]))
         return n * src.dtype.itemsize
 
+    def row_bytes(self, src: Type, shape_attr, offsets) -> float:
+        """Contiguous bytes along the last axis of a window (a gather counts as one element)."""
+        if not offsets:
+            return float(src.dtype.itemsize)
+        entry = shape_attr[-1] if shape_attr else None
+        n = self.dim(entry) if entry is not None and offsets[-1].type.rank == 0 else 1
+        return float(min(n, self.dim(src.shape[-1])) * src.dtype.itemsize)
+
     def taint_of(self, vals) -> frozenset[int]:
         out: frozenset[int] = frozenset()
         for v in vals:
@@ -116,7 +146,7 @@ class _Walker:
         return out
 
     # --- the walk -------------------------------------------------------------------------------
-    def block(self, block: Block, mult: float, stages: int) -> float:
+    def block(self, block: Block, mult: float, stages: object) -> float:
         """Walk `block` executed `mult` times per program; returns its global-load bytes."""
         loaded = 0.0
         for inst in block.insts:
@@ -124,7 +154,7 @@ class _Walker:
             for v in inst.results:
                 self.taint[v.name] = t
                 if v.type.space.is_tile_like and inst.op is not Op.LOAD:
-                    self.tile(v, inst.op)
+                    self.tile(v, inst)
             handler = _HANDLERS.get(inst.op)
             if handler is not None:
                 loaded += handler(self, inst, mult, stages) or 0.0
@@ -132,11 +162,18 @@ class _Walker:
                 self.math(inst, mult)
         return loaded
 
-    def tile(self, v, op) -> None:
+    def tile(self, v, inst) -> None:
+        """Count a tile's registers if it needs new ones: elementwise results reuse their
+        operands' registers unless broadcasting makes them larger; accumulators (loop-carried
+        values, dots into an accumulator) are counted once, by the loop."""
         numel = self.numel(v.type)
         self.a.max_numel = max(self.a.max_numel, numel)
-        if v.type.space is not Space.SHARED:
-            self.a.tile_words.append(numel * max(v.type.dtype.bits, 16) / 32)
+        if v.type.space is Space.SHARED or v.name in self.aliases:
+            return
+        if inst.op.group.value in ("math", "shape") and \
+                numel <= max((self.numel(o.type) for o in inst.operands), default=0):
+            return
+        self.a.tile_words.append(numel * max(v.type.dtype.bits, 16) / 32)
 
     def math(self, inst, mult: float) -> None:
         ints = [self.env.get(v.name) for v in inst.operands]
@@ -152,7 +189,7 @@ class _Walker:
             self.a.alu_flops += self.numel(inst.result.type) * _ALU_WEIGHT.get(inst.op, 1) * mult
 
     def run(self) -> Analysis:
-        self.block(self.fn.body, 1.0, 1)
+        self.block(self.fn.body, 1.0, None)
         return self.a
 
 
@@ -171,13 +208,12 @@ def _dimh(w: _Walker, inst, mult, stages):
 
 def _grid(w: _Walker, inst, mult, stages):
     w.a.grid = tuple(max(1, w.env.get(v.name, 1)) for v in inst.operands)
-    g = inst.attr("group_m")
-    w.a.group_m = w.dim(g) if g is not None else 1
+    w.a.group_attr = inst.attr("group_m")
     body = inst.regions[0]
     for i, arg in enumerate(body.args):
         w.taint[arg.name] = frozenset({i})
     loaded = w.block(body, mult, stages)
-    w.a.inflight = max(w.a.inflight, loaded)
+    w.a.inflight_parts.append((loaded, None, 0))
 
 
 def _for(w: _Walker, inst, mult, stages):
@@ -187,8 +223,7 @@ def _for(w: _Walker, inst, mult, stages):
     else:
         trips = max(0, -(-(stop - start) // step))
     s = inst.attr("stages")
-    depth = w.dim(s) if s is not None else 1
-    w.a.stages = max(w.a.stages, depth)
+    w.a.stage_attrs.append(s)
     w.a.loop_iters += trips * mult
     body = inst.regions[0]
     t = w.taint_of(inst.operands[:3])
@@ -197,8 +232,8 @@ def _for(w: _Walker, inst, mult, stages):
     for v in inst.results:
         if v.type.space.is_tile_like:
             w.a.carried_words += w.numel(v.type) * max(v.type.dtype.bits, 32) / 32
-    loaded = w.block(body, mult * trips, depth)
-    w.a.inflight = max(w.a.inflight, loaded * max(1, depth - 1))
+    loaded = w.block(body, mult * trips, s)
+    w.a.inflight_parts.append((loaded, s, 1))
 
 
 def _if(w: _Walker, inst, mult, stages):
@@ -210,18 +245,19 @@ def _load(w: _Walker, inst, mult, stages):
     src = inst.operands[0]
     v = inst.result
     if src.type.space is not Space.GLOBAL:
-        w.tile(v, inst.op)
+        w.tile(v, inst)
         return 0.0
     offsets = inst.operands[1:1 + src.type.rank]
     nbytes = w.window_bytes(src.type, inst.attr("shape"), offsets)
-    w.a.accesses.append(Access(src.name, nbytes, mult, w.taint_of(offsets)))
+    w.a.accesses.append(Access(src.name, nbytes, mult, w.taint_of(offsets), False,
+                               w.row_bytes(src.type, inst.attr("shape"), offsets)))
     if v.type.space is not Space.SCALAR:
         full = w.numel(v.type) * v.type.dtype.itemsize
         if v.name in w.dot_feeds:  # staged through shared memory for the tensor cores
-            w.a.smem += full * max(1, stages)
+            w.a.smem_staged.append((full, stages, 0))
             w.a.operand_words += w.numel(v.type) * v.type.dtype.bits / 32
         else:
-            w.tile(v, inst.op)
+            w.tile(v, inst)
     return nbytes
 
 
@@ -232,7 +268,8 @@ def _store(w: _Walker, inst, mult, stages):
     offsets = inst.operands[1:1 + dst.type.rank]
     nbytes = w.window_bytes(dst.type, inst.attr("shape"), offsets)
     rmw = 2 if inst.op is Op.ATOMIC else 1
-    w.a.accesses.append(Access(dst.name, nbytes * rmw, mult, w.taint_of(offsets), store=True))
+    w.a.accesses.append(Access(dst.name, nbytes * rmw, mult, w.taint_of(offsets), True,
+                               w.row_bytes(dst.type, inst.attr("shape"), offsets)))
 
 
 def _copy(w: _Walker, inst, mult, stages):
@@ -241,8 +278,8 @@ def _copy(w: _Walker, inst, mult, stages):
     if src.type.space is Space.GLOBAL:
         nbytes = w.window_bytes(src.type, inst.attr("shape"), offsets)
         w.a.accesses.append(Access(src.name, nbytes, mult, w.taint_of(offsets)))
-        if dst.name in w.smem_allocs and stages > 1:  # multi-buffered by the pipeliner
-            w.a.smem += w.smem_allocs.pop(dst.name) * (stages - 1)
+        if dst.name in w.smem_allocs and stages is not None:  # multi-buffered by the pipeliner
+            w.a.smem_staged.append((w.smem_allocs.pop(dst.name), stages, 1))
         return nbytes
     if dst.type.space is Space.GLOBAL:
         nbytes = w.window_bytes(dst.type, inst.attr("shape"), offsets)
@@ -275,19 +312,27 @@ _HANDLERS = {Op.CONST: _const, Op.DIM: _dimh, Op.GRID: _grid, Op.FOR: _for, Op.I
              Op.ALLOC: _alloc, Op.DOT: _dot, Op.TILE_REDUCE: _tile_reduce}
 
 
-def _dot_feeders(block: Block) -> set[str]:
-    """Names of values that reach a DOT operand directly or through casts/transposes."""
+def _dot_feeders(block: Block) -> tuple[set[str], set[str]]:
+    """(names of values that reach a DOT operand directly or through casts/transposes,
+    names of values that live in an accumulator's registers: loop inits and yields, dots into
+    an accumulator)."""
     defs: dict[str, object] = {}
     dots = []
+    aliases: set[str] = set()
 
-    def scan(b: Block):
+    def scan(b: Block, in_loop: bool = False):
         for inst in b.insts:
             for v in inst.results:
                 defs[v.name] = inst
             if inst.op is Op.DOT:
                 dots.append(inst)
+                if len(inst.operands) == 3 or in_loop:  # accumulates in place (acc += dot)
+                    aliases.add(inst.result.name)
+            if inst.op is Op.FOR:
+                aliases.update(v.name for v in inst.operands[3:])
+                aliases.update(v.name for v in inst.regions[0].insts[-1].operands)
             for r in inst.regions:
-                scan(r)
+                scan(r, in_loop or inst.op is Op.FOR)
 
     scan(block)
     out: set[str] = set()
@@ -300,12 +345,24 @@ def _dot_feeders(block: Block) -> set[str]:
         inst = defs.get(v.name)
         if inst is not None and inst.op in _FEEDS_DOT_THROUGH:
             todo.extend(inst.operands[:1])
-    return out
+    return out, aliases
+
+
+class Analyzer:
+    """Walks one function for many knob values; what does not depend on them is found once."""
+
+    def __init__(self, fn: Function, sizes: dict[str, int]):
+        self.fn, self.sizes = fn, sizes
+        self.dot_feeds = _dot_feeders(fn.body)  # (feeders, accumulator aliases)
+
+    def __call__(self, values: dict[str, int]) -> Analysis:
+        """The walk for `values`, before `Analysis.resolve` (stages and group unresolved)."""
+        return _Walker(self.fn, self.sizes, values, self.dot_feeds).run()
 
 
 def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int]) -> Analysis:
     """Walk `fn` with tensor sizes (``{"x.0": 4096}``) and knob values bound."""
-    return _Walker(fn, sizes, values).run()
+    return Analyzer(fn, sizes)(values).resolve(values)
 
 
 def tensor_sizes(fn: Function, specs) -> dict[str, int]:

@@ -12,6 +12,7 @@ Time (`estimate`) is a roofline with the usual corrections:
   whose offsets do not depend on the grid axes they differ in, and the launch order (row-major or
   grouped by ``group_m``) decides how many distinct windows a wave touches; a second read of the
   same windows later in a program hits L2 when the wave's footprint fits;
+- coalescing: windows with rows narrower than 64 contiguous bytes waste DRAM bandwidth;
 - latency: bandwidth is only reached with enough bytes in flight per SM (stages x occupancy);
 - overlap: compute and memory overlap when the loop is pipelined or several programs share an SM.
 """
@@ -33,7 +34,8 @@ MAX_TILE_NUMEL = 1 << 20  # Triton's limit on the elements of one tile
 HBM_EFF, L2_HIT_COST = 0.9, 0.25
 
 
-def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: Target) -> list[str]:
+def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: Target,
+           regs: int | None = None) -> list[str]:
     """Every hard limit the point breaks, as sentences naming the limit and the numbers."""
     out: list[str] = []
     warps = values.get("num_warps", 4)
@@ -53,7 +55,7 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
     if a.smem > t.smem_per_block:
         out.append(f"shared memory: this point needs {a.smem} B per block; {t.name} allows "
                    f"{t.smem_per_block} B (fewer stages or smaller blocks)")
-    regs = registers(a, values, t)
+    regs = registers(a, values, t) if regs is None else regs
     if regs > t.max_regs_per_thread:
         out.append(f"registers: about {regs} per thread are needed; {t.name} allows "
                    f"{t.max_regs_per_thread} (more warps or smaller blocks)")
@@ -94,12 +96,14 @@ def _wgmma_ok(a: Analysis, values: dict[str, int], t: Target) -> bool:
     return t.has_wgmma and warps % 4 == 0 and all(d.m % 64 == 0 and d.dtype.bits <= 16 for d in a.dots)
 
 
-def occupancy(a: Analysis, values: dict[str, int], t: Target) -> int:
+def occupancy(a: Analysis, values: dict[str, int], t: Target, regs: int | None = None) -> int:
+    """Programs resident on one SM at once."""
     threads = values.get("num_warps", 4) * 32
     occ = min(t.max_blocks_per_sm, t.max_threads_per_sm // threads)
     if a.smem:
         occ = min(occ, t.smem_per_sm // a.smem)
-    occ = min(occ, t.regs_per_sm // (registers(a, values, t) * threads))
+    regs = registers(a, values, t) if regs is None else regs
+    occ = min(occ, t.regs_per_sm // (regs * threads))
     return max(occ, 0)
 
 
@@ -133,7 +137,9 @@ def dram_bytes(a: Analysis, resident: int, t: Target) -> tuple[float, float]:
         wave_footprint += per_wave
         naive = programs * acc.count * acc.bytes
         key = (acc.tensor, acc.axes, acc.store)
-        cost = min(naive, waves * per_wave)
+        # DRAM moves 32-byte sectors and wants 64+ contiguous bytes per row to stream well
+        coalesce = max(0.25, min(1.0, acc.row_bytes / 64))
+        cost = min(naive, waves * per_wave) / coalesce
         if key in seen and not acc.store and wave_footprint <= t.l2_bytes / 2:
             cost *= L2_HIT_COST
         seen.add(key)
@@ -160,10 +166,13 @@ def _tc_cycles(a: Analysis, values: dict[str, int], t: Target) -> tuple[float, f
     return cyc, flops
 
 
-def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio: float = 1.0) -> Estimate:
+def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio: float = 1.0,
+             regs: int | None = None) -> Estimate:
     """Predicted time and roofline position of one (valid) schedule point."""
     warps = values.get("num_warps", 4)
-    occ = max(1, occupancy(a, values, t))
+    regs = registers(a, values, t) if regs is None else regs
+    resident_occ = occupancy(a, values, t, regs)
+    occ = max(1, resident_occ)
     tc, flops = _tc_cycles(a, values, t)
     alu = a.alu_flops / t.cuda_core_flops_per_clk_per_sm
     reduce = a.reduces * (24 + 16 * math.log2(max(warps, 1)))
@@ -190,4 +199,4 @@ def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio:
         target=t.name, time_us=time_s * 1e6, flops=useful, bytes=dram,
         bound="compute" if compute_s >= memory_s else "memory",
         roofline=min(1.0, ideal / time_s) if time_s else 0.0,
-        smem_bytes=int(a.smem), regs_per_thread=registers(a, values, t), occupancy=occupancy(a, values, t))
+        smem_bytes=int(a.smem), regs_per_thread=regs, occupancy=resident_occ)

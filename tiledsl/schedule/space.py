@@ -2,7 +2,7 @@
 
 Each auto knob gets a value range from its role (`roles.knob_roles`) and the sizes it tiles:
 tensor-core blocks are 16..256 (K from 32 for 8-bit operands), other blocks powers of two up to the
-size they tile, stages 1..5, warps 1..16 (4..16 around a dot), group sizes 1..16, split factors
+size they tile, stages 1..5, warps 1..16 (4..16 around a dot), group sizes 1 or 8, split factors
 1..16. Explicit knob values are kept as they are. Every point of the product is checked against
 the target's hard limits and, when it passes, timed by the cost model; the ranking is by
 predicted time, ties broken by the values so the choice is deterministic.
@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from tiledsl.errors import ScheduleError
 from tiledsl.ir.nodes import Function
 from tiledsl.schedule import cost
-from tiledsl.schedule.analysis import analyze
+from tiledsl.schedule.analysis import Analysis, Analyzer, analyze
 from tiledsl.schedule.records import Estimate, Schedule
 from tiledsl.schedule.roles import BLOCK, GROUP, SPLIT, STAGES, WARPS, KnobInfo
 from tiledsl.schedule.targets import Target
 
 MAX_BLOCK = 8192
+_NO_WALK = (STAGES, GROUP)  # roles whose values the IR walk does not depend on
 
 
 def _pow2_up_to(lo: int, hi: int) -> tuple[int, ...]:
@@ -57,7 +58,7 @@ def values_for(k: KnobInfo, sizes: dict[str, int], has_dot: bool) -> tuple[int, 
     if k.role == WARPS:
         return (4, 8, 16) if has_dot else (1, 2, 4, 8, 16)
     if k.role == GROUP:
-        return (1, 4, 8, 16)
+        return (1, 8)
     if k.role == SPLIT:
         return (1, 2, 4, 8, 16)
     return (1,)
@@ -82,14 +83,16 @@ def _padding_ratio(knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: d
 
 
 def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: dict[str, int],
-             target: Target) -> Point:
-    """Check and time one point (all knob values given)."""
+             target: Target, walked: Analysis | None = None) -> Point:
+    """Check and time one point (all knob values given); `walked` is the IR walk for these
+    values when the caller has it (it does not depend on stages and group knobs)."""
     sched = Schedule(tuple((k.name, values[k.name]) for k in knobs), tuple((k.name, k.role) for k in knobs))
-    a = analyze(fn, sizes, values)
-    bad = cost.limits(a, knobs, values, target)
+    a = walked.resolve(values) if walked is not None else analyze(fn, sizes, values)
+    regs = cost.registers(a, values, target)
+    bad = cost.limits(a, knobs, values, target, regs)
     if bad:
         return Point(sched, None, tuple(bad))
-    return Point(sched, cost.estimate(a, values, target, _padding_ratio(knobs, values, sizes)))
+    return Point(sched, cost.estimate(a, values, target, _padding_ratio(knobs, values, sizes), regs))
 
 
 def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], target: Target,
@@ -104,17 +107,24 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     ranges = [values_for(k, sizes, has_dot) for k in free]
     good: list[Point] = []
     closest: Point | None = None
+    walk = Analyzer(fn, sizes)
+    walks: dict[tuple, Analysis] = {}
+    shape_knobs = [k.name for k in knobs if k.role not in _NO_WALK]
     for combo in itertools.product(*ranges):
         values = dict(explicit)
         values.update(zip((k.name for k in free), combo))
-        p = evaluate(fn, knobs, values, sizes, target)
+        key = tuple(values.get(n) for n in shape_knobs)
+        if key not in walks:
+            walks[key] = walk(values)
+        p = evaluate(fn, knobs, values, sizes, target, walks[key])
         if p.estimate is not None:
             good.append(p)
         elif closest is None or len(p.violations) < len(closest.violations):
             closest = p
     if not good:
         raise _no_fit(fn, target, explicit, closest, knobs)
-    good.sort(key=lambda p: (round(p.estimate.time_us, 6), p.schedule.values))
+    # ties (e.g. compute-bound points that differ only in L2 traffic) go to less DRAM traffic
+    good.sort(key=lambda p: (round(p.estimate.time_us, 6), round(p.estimate.bytes), p.schedule.values))
     return good[:top_n]
 
 

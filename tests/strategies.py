@@ -115,7 +115,7 @@ class _Gen:
 
     def int_scalar(self) -> Value:
         vals = self.values(lambda t: t.space is Space.SCALAR and t.dtype is DType.i32)
-        if vals and self.draw(st.booleans()):
+        if vals and self.draw(st.integers(0, 3)):
             return self.pick(vals)
         return self.emit(Op.CONST, (), {"value": self.draw(st.integers(0, 8))}, hint="c").result
 
@@ -123,7 +123,7 @@ class _Gen:
 
     def function(self) -> Function:
         params = self.params()
-        self.block_body(self.draw(st.integers(1, 4)), self.top_gens())
+        self.block_body(self.draw(st.integers(1, 6)), self.top_gens())
         if "tile" in self.levels:
             for _ in range(self.draw(st.integers(1, 2))):
                 self.attempt(self.g_grid)
@@ -173,7 +173,7 @@ class _Gen:
         try:
             with self.b.block(args) as out:
                 gens = self.grid_gens() if ctx == "grid" else self.thread_gens() if ctx == "threads" else self.top_gens()
-                self.block_body(self.draw(st.integers(0, 5)), gens)
+                self.block_body(self.draw(st.integers(1, 6)), gens)
                 if yield_types is not None:
                     yields = [self.pick(self.values(lambda t, w=w: t == w)) for w in yield_types]
                     self.b.emit(Op.YIELD, yields)
@@ -183,7 +183,7 @@ class _Gen:
         return out[0]
 
     def top_gens(self):
-        gens = [self.g_const, self.g_unary, self.g_binary, self.g_cast, self.g_for, self.g_if]
+        gens = [self.g_const, self.g_cast, self.g_for, self.g_if, *self.math_gens()]
         if self.ctx == "top" and self.depth == 0:
             gens.append(self.g_dim)
         if self.dataflow and self.ctx == "top":
@@ -192,7 +192,7 @@ class _Gen:
         return gens
 
     def grid_gens(self):
-        gens = [self.g_const, self.g_unary, self.g_binary, self.g_cast, self.g_where, self.g_for,
+        gens = [self.g_const, *self.math_gens(), self.g_cast, self.g_where, self.g_for,
                 self.g_if, self.g_arange, self.g_full, self.g_load, self.g_load, self.g_store,
                 self.g_atomic, self.g_dot, self.g_reduce, self.g_scan, self.g_scan, self.g_alloc, self.g_copy,
                 self.g_expand_dims, self.g_transpose, self.g_reshape, self.g_broadcast_to]
@@ -200,8 +200,12 @@ class _Gen:
             gens += [self.g_threads] * 3 + [self.g_warp_role]
         return gens
 
+    def math_gens(self):
+        """Unary and binary math, weighted so that each of their ~36 ops shows up often."""
+        return [self.g_unary] * 2 + [self.g_binary] * 4
+
     def thread_gens(self):
-        return [self.g_const, self.g_unary, self.g_binary, self.g_alloc_local, self.g_alloc_local,
+        return [self.g_const, *self.math_gens(), self.g_alloc_local, self.g_alloc_local,
                 self.g_shuffle, self.g_shuffle, self.g_barrier, self.g_layout, self.g_layout, self.g_if,
                 self.g_load]
 

@@ -61,7 +61,7 @@ def test_every_attr_kind_roundtrips(value):
 def test_strategies_cover_every_op():
     seen: set[Op] = set()
 
-    @settings(max_examples=200, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(functions())
     def collect(fn):

@@ -24,7 +24,21 @@ from hypothesis import strategies as st
 
 from tiledsl.dtypes import DType
 from tiledsl.errors import TypeCheckError
-from tiledsl.ir import Block, Builder, Function, Inst, Knob, Loc, Op, Param, ParamKind, Space, Sym, Type, Value
+from tiledsl.ir import (
+    Block,
+    Builder,
+    Function,
+    Inst,
+    Knob,
+    Loc,
+    Op,
+    Param,
+    ParamKind,
+    Space,
+    Sym,
+    Type,
+    Value,
+)
 from tiledsl.ir.ops import BINARY, FLOAT_ONLY, INT_ONLY, REDUCE_KINDS, UNARY
 
 LEVELS = ("dataflow", "tile", "thread")

@@ -8,12 +8,28 @@ import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from tests.strategies import attr_values, functions
 
+from tests.strategies import attr_values, functions
 from tiledsl.dtypes import DType
 from tiledsl.errors import ParseError, VerifyError
-from tiledsl.ir import (Block, Builder, Function, Knob, Loc, Op, Param, ParamKind, Space, Sym, Type, Value,
-                        parse_ir, print_ir, verify, walk)
+from tiledsl.ir import (
+    Block,
+    Builder,
+    Function,
+    Knob,
+    Loc,
+    Op,
+    Param,
+    ParamKind,
+    Space,
+    Sym,
+    Type,
+    Value,
+    parse_ir,
+    print_ir,
+    verify,
+    walk,
+)
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -29,7 +45,7 @@ def roundtrip(fn: Function) -> str:
 # --- property tests ------------------------------------------------------------------------------
 
 
-@FAST
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(functions())
 def test_roundtrip_random_functions(fn):
     verify(fn, "ir")
@@ -254,3 +270,22 @@ def test_print_and_parse_100_insts_is_fast():
     per_call = (time.perf_counter() - start) / 10
     print(f"print+parse of 100 insts: {per_call * 1e3:.1f} ms")
     assert per_call < 0.25
+
+
+# --- IR from the front end -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, make", [
+    ("matmul auto", lambda K, torch: K.matmul.ir(torch.randn(8, 4), torch.randn(4, 8), torch.empty(8, 8))),
+    ("matmul fixed", lambda K, torch: K.matmul.ir(torch.randn(8, 4), torch.randn(4, 8), torch.empty(8, 8),
+                                                  BM=16, BN=32, BK=8)),
+    ("softmax", lambda K, torch: K.softmax.ir(torch.randn(4, 8))),
+])
+def test_frontend_kernels_roundtrip(name, make):
+    torch = pytest.importorskip("torch")
+    from tests import kernels_for_tests as K
+
+    fn = verify(make(K, torch))
+    text = roundtrip(fn)
+    assert text.startswith(f"func @{fn.name}(")
+    assert "loc(" in text and "kernels_for_tests.py" in text

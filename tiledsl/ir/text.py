@@ -36,8 +36,21 @@ from lark.lexer import PatternStr
 
 from tiledsl.dtypes import DType
 from tiledsl.errors import ParseError
-from tiledsl.ir.nodes import (Attr, Block, Dim, Function, Inst, Knob, Loc, Param, ParamKind, Space,
-                              Sym, Type, Value)
+from tiledsl.ir.nodes import (
+    Attr,
+    Block,
+    Dim,
+    Function,
+    Inst,
+    Knob,
+    Loc,
+    Param,
+    ParamKind,
+    Space,
+    Sym,
+    Type,
+    Value,
+)
 from tiledsl.ir.ops import BY_NAME
 
 __all__ = ["parse_ir", "print_ir"]

@@ -25,6 +25,7 @@ STAGES: dict[str, frozenset[Group]] = {
 _NEEDS_GRID = frozenset({Op.LOAD, Op.STORE, Op.ATOMIC, Op.ARANGE, Op.FULL, Op.DOT, Op.TILE_REDUCE,
                          Op.SCAN, Op.ALLOC, Op.COPY, Op.THREADS, Op.WARP_ROLE})
 _NEEDS_THREADS = frozenset({Op.ALLOC_LOCAL, Op.SHUFFLE})
+_REGIONS = {Op.FOR: 1, Op.IF: 2, Op.GRID: 1, Op.THREADS: 1, Op.WARP_ROLE: 1}  # others take none
 
 
 def verify(fn: Function, stage: str = "ir") -> Function:
@@ -41,9 +42,10 @@ class _Verifier:
         self.allowed = STAGES[stage]
         self.scheduled = stage != "ir"
         self.knobs = {k.name for k in fn.knobs}
-        self.names: set[str] = set()
+        self.names: dict[str, Type] = {}  # names are unique per function: name -> defined type
         assume = fn.attr("assume") or ()
-        self.unifier = Unifier({tuple(p) for p in assume}, record=False)
+        # the Unifier keys pairs in sorted order; an attr written by hand may not be
+        self.unifier = Unifier({tuple(sorted(p)) for p in assume}, record=False)
 
     def fail(self, inst: Inst | None, msg: str):
         where = f" (at {inst.loc})" if inst is not None and inst.loc else ""
@@ -58,12 +60,12 @@ class _Verifier:
         scope: set[str] = set()
         for p in self.fn.params:
             self.define(None, p.value, scope)
-        self.block(self.fn.body, scope, grid=False, threads=False)
+        self.block(self.fn.body, scope, grid=False, threads=False, parent=None)
 
     def define(self, inst, v: Value, scope: set[str]):
         if v.name in self.names:
             self.fail(inst, f"value %{v.name} is defined twice")
-        self.names.add(v.name)
+        self.names[v.name] = v.type
         scope.add(v.name)
         self.check_type(inst, v.type)
 
@@ -74,11 +76,13 @@ class _Verifier:
         if self.scheduled and t.space is not Space.GLOBAL and not t.is_static:
             self.fail(inst, f"type {t} is not static after scheduling")
 
-    def block(self, block: Block, scope: set[str], grid: bool, threads: bool):
+    def block(self, block: Block, scope: set[str], grid: bool, threads: bool, parent: Op | None):
         scope = set(scope)
         for a in block.args:
             self.define(None, a, scope)
-        for inst in block.insts:
+        for n, inst in enumerate(block.insts):
+            if inst.op is Op.YIELD and (parent not in (Op.FOR, Op.IF) or n != len(block.insts) - 1):
+                self.fail(inst, "yield may only end the region of a for or an if")
             self.inst(inst, scope, grid, threads)
 
     def inst(self, inst: Inst, scope: set[str], grid: bool, threads: bool):
@@ -88,6 +92,10 @@ class _Verifier:
         for v in inst.operands:
             if v.name not in scope:
                 self.fail(inst, f"operand %{v.name} is not defined before this use")
+            if v.type != self.names[v.name]:
+                self.fail(inst, f"operand %{v.name} is used as {v.type} but defined as {self.names[v.name]}")
+        if len(inst.regions) != _REGIONS.get(op, 0):
+            self.fail(inst, f"takes {_REGIONS.get(op, 0)} region(s), has {len(inst.regions)}")
         if self.scheduled:
             if op in _NEEDS_GRID and not grid:
                 self.fail(inst, "tile op outside a grid")
@@ -103,7 +111,7 @@ class _Verifier:
         self.types(inst)
         for r in inst.regions:
             self.region_end(inst, r)
-            self.block(r, scope, grid or op is Op.GRID, threads or op is Op.THREADS)
+            self.block(r, scope, grid or op is Op.GRID, threads or op is Op.THREADS, parent=op)
         for v in inst.results:
             self.define(inst, v, scope)
 

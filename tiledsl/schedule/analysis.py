@@ -77,6 +77,7 @@ class Analysis:
     loop_iters: float = 0.0  # per program
     stages: int = 1  # deepest pipelining
     max_numel: int = 0  # largest tile
+    odd_tiles: set = field(default_factory=set)  # tile shapes with a size that is not a power of two
     unknown_trips: int = 0  # loops whose trip count could not be evaluated
 
     @property
@@ -168,6 +169,9 @@ class _Walker:
         values, dots into an accumulator) are counted once, by the loop."""
         numel = self.numel(v.type)
         self.a.max_numel = max(self.a.max_numel, numel)
+        dims = tuple(self.dim(d) for d in v.type.shape)
+        if any(d & (d - 1) for d in dims):
+            self.a.odd_tiles.add(dims)
         if v.type.space is Space.SHARED or v.name in self.aliases:
             return
         if inst.op.group.value in ("math", "shape") and \
@@ -253,6 +257,9 @@ def _load(w: _Walker, inst, mult, stages):
                                w.row_bytes(src.type, inst.attr("shape"), offsets)))
     if v.type.space is not Space.SCALAR:
         full = w.numel(v.type) * v.type.dtype.itemsize
+        dims = tuple(w.dim(d) for d in v.type.shape)
+        if any(d & (d - 1) for d in dims):
+            w.a.odd_tiles.add(dims)
         if v.name in w.dot_feeds:  # staged through shared memory for the tensor cores
             w.a.smem_staged.append((full, stages, 0))
             w.a.operand_words += w.numel(v.type) * v.type.dtype.bits / 32
@@ -329,7 +336,7 @@ def _dot_feeders(block: Block) -> tuple[set[str], set[str]]:
                 if len(inst.operands) == 3 or in_loop:  # accumulates in place (acc += dot)
                     aliases.add(inst.result.name)
             if inst.op is Op.FOR:
-                aliases.update(v.name for v in inst.operands[3:])
+                aliases.update(v.name for v in (*inst.operands[3:], *inst.results))
                 aliases.update(v.name for v in inst.regions[0].insts[-1].operands)
             for r in inst.regions:
                 scan(r, in_loop or inst.op is Op.FOR)

@@ -62,6 +62,8 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
     elif regs * warps * 32 > t.regs_per_sm:
         out.append(f"registers: {regs} per thread x {warps * 32} threads exceed the "
                    f"{t.regs_per_sm} registers of an SM")
+    for shape in sorted(a.odd_tiles):
+        out.append(f"alignment: a tile of shape {shape} has a size that is not a power of two (tile sizes must be)")
     if a.max_numel > MAX_TILE_NUMEL:
         out.append(f"tile size: a tile of {a.max_numel} elements exceeds {MAX_TILE_NUMEL}")
     for d in a.dots:
@@ -187,7 +189,9 @@ def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio:
     have = min(occ, per_sm) * max(a.inflight, 1.0)
     memory_s = dram / (bw * HBM_EFF * min(1.0, have / need))
 
-    overlap = min(1.0, 0.5 * (a.stages - 1) + 0.5 * (min(occ, per_sm) - 1))
+    # a program's own pipeline overlaps its loads with its math; co-resident programs help less
+    # (they contend for the same tensor cores and shared memory)
+    overlap = min(1.0, 0.5 * (a.stages - 1) + 0.25 * (min(occ, per_sm) - 1))
     body = max(compute_s, memory_s) + (1 - overlap) * min(compute_s, memory_s)
     time_s = body + LAUNCH_US * 1e-6
 

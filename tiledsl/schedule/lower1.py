@@ -234,7 +234,8 @@ class _Emitter:
             return self.reduce_tile(inst, self.win[self.plan.reduce_class][0])
         if inst.op not in _REPLAY:
             raise _fail(f"{inst.op.ir_name} cannot be fused here", inst, self.fn)
-        operands = tuple(self.emit(o) for o in inst.operands)
+        # DIM reads a size of the whole tensor: its operand stays the parameter
+        operands = inst.operands if inst.op is Op.DIM else tuple(self.emit(o) for o in inst.operands)
         return self.b.emit(inst.op, operands, dict(inst.attrs), loc=inst.loc, hint=inst.result.name).result
 
     def window(self, t: Type, inst: Inst | None = None) -> tuple[tuple[Value, ...], tuple]:

@@ -200,3 +200,15 @@ def test_limits_report_every_broken_limit():
     a = analyze(fn, tensor_sizes(fn, sp), vals)
     bad = limits(a, knob_roles(fn), vals, TARGETS["h100"])
     assert any(b.startswith("shared memory") for b in bad) and any(b.startswith("registers") for b in bad)
+
+
+@td.kernel
+def matvec(a: td.Tensor, v: td.Tensor) -> td.Tensor:
+    return a @ v
+
+
+def test_matvec_is_refused_with_a_level2_hint():
+    with pytest.raises(ScheduleError, match="matrix-vector.*\n.*line|matrix-vector") as e:
+        sp = specs((64, 32), (32, 1))
+        schedule(matvec.ir(*sp), sp, "h100")
+    assert "hint: write this kernel at level 2" in str(e.value)

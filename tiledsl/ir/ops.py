@@ -92,6 +92,7 @@ class Op(enum.Enum):
 
     # --- TILE (level 2) ---------------------------------------------------------------------------
     GRID = (Group.TILE, "grid")  # (*sizes: 1..3 i32 scalars) region args: program ids
+    #   attrs: group_m (optional int): launch order grouped Triton-style, group_m ids of axis 0 per id of axis 1
     LOAD = (Group.TILE, "load")  # (src, *offsets, [mask]) attrs: shape, masked, other
     #   src is a global tensor or a buffer; len(offsets) == src rank. shape[i] is an int/knob
     #   (a block of that size starting at a scalar offset, or the indices of a 1-D int tile

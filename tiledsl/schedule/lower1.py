@@ -29,7 +29,7 @@ from tiledsl.dtypes import DType
 from tiledsl.errors import ScheduleError
 from tiledsl.ir.builder import Builder
 from tiledsl.ir.infer import Unifier
-from tiledsl.ir.nodes import Function, Inst, Knob, Param, ParamKind, Space, Sym, Type, Value, walk
+from tiledsl.ir.nodes import Block, Function, Inst, Knob, Param, ParamKind, Space, Sym, Type, Value, walk
 from tiledsl.ir.ops import BINARY, UNARY, Group, Op
 from tiledsl.schedule.analysis import tensor_sizes
 from tiledsl.schedule.targets import Target
@@ -123,6 +123,8 @@ def _plan(fn: Function, insts: list[Inst], cls: _Classes, sizes: dict[str, int],
         a, b = (v.type.shape for v in mms[0].operands)
         if len(a) != 2 or len(b) != 2:
             raise _fail("batched matmul", mms[0], fn)
+        if 1 in (*a, *b):
+            raise _fail("a matmul with a size-1 axis (a matrix-vector product)", mms[0], fn)
         m, k, n = cls.find(a[0]), cls.find(a[1]), cls.find(b[1])
         return _Plan("gemm", [m, n], {m: "BLOCK_M", n: "BLOCK_N", k: "BLOCK_K"}, matmul=mms[0],
                      knobs=["BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M", "stages"])
@@ -163,9 +165,9 @@ def _rows_plan(fn, insts, reds, cls, sizes, target) -> _Plan:
 
 def _elementwise_plan(fn, insts, cls) -> _Plan:
     grid = _value_classes(insts, cls)
-    if not grid or len(grid) > 3:
-        raise _fail(f"an elementwise kernel over {len(grid)} distinct sizes", None, fn)
-    names = {1: ["BLOCK"], 2: ["BLOCK_M", "BLOCK_N"], 3: ["BLOCK_B", "BLOCK_M", "BLOCK_N"]}[len(grid)]
+    if len(grid) > 3:
+        raise _fail(f"an elementwise kernel over {len(grid)} distinct sizes (at most 3)", None, fn)
+    names = {0: [], 1: ["BLOCK"], 2: ["BLOCK_M", "BLOCK_N"], 3: ["BLOCK_B", "BLOCK_M", "BLOCK_N"]}[len(grid)]
     return _Plan("elementwise", grid, dict(zip(grid, names)), knobs=list(names))
 
 
@@ -336,13 +338,12 @@ def lower_level1(fn: Function, specs, target: Target) -> Function:
     knobs = _knobs(fn, plan, e)
     params = fn.params + tuple(Param(o, ParamKind.OUTPUT) for o in outs)
     fattrs = tuple((k, v) for k, v in fn.attrs if k != "outputs") + (("outputs", tuple(o.name for o in outs)),)
-    from tiledsl.ir.nodes import Block
-
     return Function(fn.name, params, knobs, Block((), e.b.top()), fn.loc, fattrs)
 
 
 def _knobs(fn: Function, plan: _Plan, e: _Emitter) -> tuple[Knob, ...]:
-    used = {i.attr("stages").name for i in walk_top(e) if i.op is Op.FOR}
+    """The plan's knobs (stages only where a loop was emitted), then the function's own."""
+    used = any(i.op is Op.FOR for i in walk(Block((), e.b.top())))
     have = {k.name: k for k in fn.knobs}
     names = [n for n in plan.knobs if n != "stages" or used]
     out = [have.get(n, Knob(n, None)) for n in names]
@@ -350,12 +351,6 @@ def _knobs(fn: Function, plan: _Plan, e: _Emitter) -> tuple[Knob, ...]:
     if "num_warps" not in have:
         out.append(Knob("num_warps", None))
     return tuple(out)
-
-
-def walk_top(e: _Emitter):
-    from tiledsl.ir.nodes import Block
-
-    return walk(Block((), e.b.top()))
 
 
 def _body_gemm(e: _Emitter, rets, outs) -> None:

@@ -11,7 +11,7 @@ from tests import kernels_for_tests as K
 
 def test_paged_decode_matches_torch_and_ignores_nan_beyond_seqlen():
     torch.manual_seed(0)
-    B, H, D, DV, PAGE, NB = 3, 6, 40, 32, 16, 12
+    B, H, D, DV, PAGE, NB = 3, 20, 64, 32, 16, 12
     q = torch.randn(B, H, D)
     kv = torch.randn(NB, PAGE, D)
     block_table = torch.randperm(NB, dtype=torch.int32)[: B * 4].reshape(B, 4)
@@ -23,7 +23,7 @@ def test_paged_decode_matches_torch_and_ignores_nan_beyond_seqlen():
             if lo < PAGE:
                 kv[block_table[b, j], lo:] = float("nan")
     out = torch.empty(B, H, DV)
-    K.paged_decode(q, kv, block_table, seqlens, out, 0.125, D=D, DV=DV, PAGE=PAGE, BH=4, backend="ir")
+    K.paged_decode(q, kv, block_table, seqlens, out, 0.125, D=D, DV=DV, PAGE=PAGE, BH=16, backend="ir")
     for b in range(B):
         n = int(seqlens[b])
         rows = kv[block_table[b].long()].reshape(-1, D)[:n]

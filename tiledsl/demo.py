@@ -48,12 +48,13 @@ def run(backends=None, echo=print) -> bool:
             dt = time.perf_counter() - t0
             ref = (a.float() @ b.float()).to(dtype)
             err = (c.float() - ref.float()).abs().max().item()
-            tol = 1e-3 if dtype is torch.float32 else 0.15
-            ok &= err <= tol
+            rtol = {torch.float32: 1e-4, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}[dtype]
+            good = torch.allclose(c.float(), ref.float(), rtol=rtol, atol=1e-3)
+            ok &= good
             ck = matmul.compile(a, b, c, backend=backend)
-            knobs = ", ".join(f"{k}={v}" for k, v in ck.schedule.knobs.items())
+            knobs = str(ck.schedule)
             echo(f"[{backend:8}] gemm 77x130x45 {str(dtype)[6:]:9} max|err| {err:.2e} "
-                 f"{'ok ' if err <= tol else 'BAD'} ({dt * 1e3:7.1f} ms first call; {knobs})")
+                 f"{'ok ' if good else 'BAD'} ({dt * 1e3:7.1f} ms first call; {knobs})")
         x = torch.randn(33, 100, device=device)
         y = softmax(x, backend=backend)
         err = (y - torch.softmax(x, dim=-1)).abs().max().item()

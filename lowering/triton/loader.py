@@ -83,7 +83,38 @@ def interpreting():
     with _LOCK:
         original = JITFunction.__call__
         JITFunction.__call__ = call
+        saved = _snapshot_lang()
         try:
             yield
         finally:
             JITFunction.__call__ = original
+            # Triton's interpreter patches triton.language for device-function calls and never
+            # restores it; left patched, a later ahead-of-time compile in this process breaks
+            _restore_lang(saved)
+
+
+def _lang_objects():
+    import triton.language as tl
+
+    objs = [tl, tl.core, tl.math, tl.tensor, tl.dtype]
+    for name in ("tensor_descriptor_base", "pointer_type", "block_type"):
+        if hasattr(tl.core, name):
+            objs.append(getattr(tl.core, name))
+    return objs
+
+
+def _snapshot_lang():
+    return [(obj, dict(vars(obj))) for obj in _lang_objects()]
+
+
+def _restore_lang(saved) -> None:
+    for obj, before in saved:
+        now = vars(obj)
+        for name in [n for n in now if n not in before]:
+            delattr(obj, name)
+        for name, value in before.items():
+            if now.get(name, _MISSING) is not value:
+                setattr(obj, name, value)
+
+
+_MISSING = object()

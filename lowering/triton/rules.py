@@ -403,8 +403,11 @@ def _reduce(g: Gen, inst: Inst) -> None:
                            hint="use sum, max, min, argmax or argmin, or backend='ir'")
     axis = inst.attr("axis") % x.type.rank
     keep = ", keep_dims=True" if inst.attr("keepdims") else ""
-    expr = f"{_REDUCE_FN[kind]}({g.ref(x)}, axis={axis}{keep})"
     out = inst.result.type.dtype
+    src = g.ref(x)
+    if kind == "sum" and out in (DType.f16, DType.bf16):
+        src = f"{src}.to(tl.float32)"  # the IR sums 16-bit floats in f32 (and Triton's interpreter needs it)
+    expr = f"{_REDUCE_FN[kind]}({src}, axis={axis}{keep})"
     if kind == "sum" and out not in (DType.f32, DType.f64, DType.i32, DType.i64):
         expr = f"{expr}.to({TL_DTYPE[out]})"  # Triton widens small sums; the IR keeps the dtype
     _assign(g, inst, expr)
@@ -414,7 +417,8 @@ def _scan(g: Gen, inst: Inst) -> None:
     (x,) = inst.operands
     axis = inst.attr("axis") % x.type.rank
     out = inst.result.type.dtype
-    expr = f"tl.cumsum({g.ref(x)}, axis={axis})"
+    src = g.ref(x) + (".to(tl.float32)" if out in (DType.f16, DType.bf16) else "")
+    expr = f"tl.cumsum({src}, axis={axis})"
     if out not in (DType.f32, DType.f64, DType.i32, DType.i64):
         expr = f"{expr}.to({TL_DTYPE[out]})"
     _assign(g, inst, expr)

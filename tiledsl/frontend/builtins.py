@@ -105,7 +105,8 @@ def matmul(low, a, b):
                             "td.load tiles and use td.dot")
         if a.type.dtype is not b.type.dtype:
             raise low.error(KernelTypeError, f"matmul of {a.type.dtype.value} and {b.type.dtype.value}; cast one")
-        return low.value(Op.MATMUL, (a, b))
+        # fp8 products are returned in f32 (fp8 is a storage type)
+        return low.value(Op.MATMUL, (a, b), {"dtype": DType.f32} if a.type.dtype.is_fp8 else None)
     return dot(low, a, b)
 
 
@@ -132,6 +133,8 @@ def _reduce(kind):
         if x.type.rank == 0:
             raise low.error(KernelTypeError, f"td.{kind} of a scalar", f"use td.{'maximum' if kind == 'max' else 'minimum'}(a, b) for two values"
                             if kind in ("max", "min") else None)
+        if x.type.dtype.is_fp8:
+            x = low.cast(x, DType.f32)  # fp8 is a storage type: reduce in f32
         op = Op.REDUCE if x.type.space is Space.GLOBAL else Op.TILE_REDUCE
         if op is Op.REDUCE and low.in_grid:
             raise low.error(LevelError, f"td.{kind} of a whole tensor inside a tile program")

@@ -228,8 +228,8 @@ class _Lowerer:
         for x in xs:
             if isinstance(x, float) and not dt.is_float:
                 dt = DType.f32
-        if float_result and not dt.is_float:
-            dt = DType.f32
+        if (float_result and not dt.is_float) or dt.is_fp8:
+            dt = DType.f32  # fp8 is a storage type: arithmetic on it runs in f32
         return [self.const(x, dt) for x in xs], dt
 
     def const_dtype(self, x) -> DType:
@@ -262,7 +262,7 @@ class _Lowerer:
     def unary(self, op: Op, a):
         if isinstance(a, Value):
             self.check_level(op.ir_name, a)
-            if not a.type.dtype.is_float and op not in (Op.NEG, Op.NOT, Op.ABS):
+            if (not a.type.dtype.is_float and op not in (Op.NEG, Op.NOT, Op.ABS)) or a.type.dtype.is_fp8:
                 a = self.cast(a, DType.f32)
             return self.value(op, (a,))
         (x,), _ = self.unify_operands([a], float_result=op not in (Op.NEG, Op.NOT, Op.ABS))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from tiledsl.ir.nodes import Function
 from tiledsl.ir.verify import verify
 from tiledsl.passes.cleanup import cleanup
+from tiledsl.passes.fuse_dot import fuse_dot_acc
 
 STAGE_FOR_BACKEND = {"ir": "scheduled", "triton": "triton", "tilelang": "tilelang"}
 
@@ -26,7 +27,10 @@ def run_pipeline(fn: Function, specs: tuple, target, backend: str = "ir"):
     scheduled = schedule(fn, specs, target)
     # 3. cleanup after substitution: knob arithmetic is now constant and folds, duplicates merge
     out = cleanup(scheduled.fn)
-    # 4. verify for the backend: e.g. Triton takes no thread-level ops
+    # 4. accumulate dots in place (acc + dot(a, b) -> dot(a, b, acc)); after cleanup so that
+    #    use counts are final, before codegen so that both backends see the fused form
+    out = fuse_dot_acc(out)
+    # 5. verify for the backend: e.g. Triton takes no thread-level ops
     verify(out, STAGE_FOR_BACKEND[backend])
     return scheduled.replace_fn(out) if hasattr(scheduled, "replace_fn") else _replace_fn(scheduled, out)
 

@@ -1,0 +1,56 @@
+"""`fuse_dot_acc`: ``add(acc, dot(a, b))`` becomes ``dot(a, b, acc)``.
+
+Both backends accumulate in place when the accumulator is an operand of the dot (Triton's
+``tl.dot(a, b, acc)``, TileLang's ``T.gemm(a, b, acc)``); a separate product tile costs a second
+accumulator's worth of registers. The dot must have no other use.
+
+Before::
+
+    %dot = dot %a_tile, %b_tile {dtype=f32} : tile<f32[128,128]>
+    %acc_2 = add %acc_1, %dot : tile<f32[128,128]>
+
+After::
+
+    %acc_2 = dot %a_tile, %b_tile, %acc_1 {dtype=f32} : tile<f32[128,128]>
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tiledsl.ir.nodes import Block, Function, Inst
+from tiledsl.ir.ops import Op
+
+
+def fuse_dot_acc(fn: Function) -> Function:
+    uses: Counter = Counter()
+    _count_uses(fn.body, uses)
+    return Function(fn.name, fn.params, fn.knobs, _block(fn.body, uses), fn.loc, fn.attrs)
+
+
+def _count_uses(b: Block, uses: Counter) -> None:
+    for inst in b.insts:
+        uses.update(v.name for v in inst.operands)
+        for r in inst.regions:
+            _count_uses(r, uses)
+
+
+def _block(b: Block, uses: Counter) -> Block:
+    dots = {i.result.name: i for i in b.insts if i.op is Op.DOT and len(i.operands) == 2}
+    fused: set[str] = set()
+    out: list[Inst] = []
+    for inst in b.insts:
+        if inst.regions:
+            inst = Inst(inst.op, inst.results, inst.operands, inst.attrs,
+                        tuple(_block(r, uses) for r in inst.regions), inst.loc)
+        if inst.op is Op.ADD:
+            for pos in (0, 1):
+                d = dots.get(inst.operands[pos].name)
+                acc = inst.operands[1 - pos]
+                if d is not None and uses[d.result.name] == 1 and acc.type == inst.result.type \
+                        and acc.type == d.result.type and not acc.type.space.is_buffer:
+                    inst = Inst(Op.DOT, inst.results, (*d.operands, acc), d.attrs, (), d.loc)
+                    fused.add(d.result.name)
+                    break
+        out.append(inst)
+    return Block(b.args, tuple(i for i in out if not (i.op is Op.DOT and i.results[0].name in fused)))

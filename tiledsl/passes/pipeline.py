@@ -1,38 +1,73 @@
 """The compiler pipeline: one flat list, each step with the reason it stands where it does.
 
-`run_pipeline` takes the front end's IR (stage "ir") to the scheduled IR a backend lowers.
-Each step is a pure Function -> Function; `STEPS` names them so any stage can be dumped.
+`run_pipeline` takes the front end's IR (stage "ir") to the scheduled IR a backend lowers;
+`schedule_passes` is the list of passes the scheduler runs (`tiledsl.schedule.schedule`), which the
+autotuner also runs for each candidate. Every pass is pure (Function -> Function) and registered by
+name in `tiledsl.passes.PASSES`; `trace` returns the IR after each one.
 """
 
 from __future__ import annotations
 
-from tiledsl.ir.nodes import Function
+from tiledsl.errors import BackendError
+from tiledsl.ir.nodes import Function, walk
+from tiledsl.ir.ops import Group
 from tiledsl.ir.verify import verify
-from tiledsl.passes.cleanup import cleanup
-from tiledsl.passes.fuse_dot import fuse_dot_acc
 
 STAGE_FOR_BACKEND = {"ir": "scheduled", "triton": "triton", "tilelang": "tilelang"}
 
 
-def run_pipeline(fn: Function, specs: tuple, target, backend: str = "ir"):
-    """IR at stage "ir" -> `tiledsl.schedule.Scheduled` whose `.fn` verifies for `backend`."""
-    # 1. verify the front end's output first: a bug there must not surface as a scheduler error;
-    #    then refuse what the backend cannot take, before any scheduling work
-    verify(fn, "ir")
-    check_backend_levels(fn, backend)
-    from tiledsl.schedule import schedule
+def schedule_passes(top_n: int, forced: tuple = ()) -> list:
+    from tiledsl.passes.scheduling import ChooseKnobs, Cleanup, FuseDotAcc, LowerLevel1, SubstituteKnobs
 
-    # 2. the scheduler: level 1 -> level 2, knobs from the cost model (or the autotune cache),
-    #    knob names substituted by their values; its own pass list is in tiledsl.schedule
-    scheduled = schedule(fn, specs, target)
-    # 3. cleanup after substitution: knob arithmetic is now constant and folds, duplicates merge
-    out = cleanup(scheduled.fn)
-    # 4. accumulate dots in place (acc + dot(a, b) -> dot(a, b, acc)); after cleanup so that
-    #    use counts are final, before codegen so that both backends see the fused form
-    out = fuse_dot_acc(out)
-    # 5. verify for the backend: e.g. Triton takes no thread-level ops
-    verify(out, STAGE_FOR_BACKEND[backend])
-    return scheduled.replace_fn(out) if hasattr(scheduled, "replace_fn") else _replace_fn(scheduled, out)
+    return [
+        # level 1 -> level 2 first: every later pass sees only tile programs, and the knobs it
+        # creates (block sizes of the fused program) are chosen with the user's own
+        LowerLevel1(),
+        # knobs are chosen on the level-2 program, where block sizes show as tile shapes the cost
+        # model can price under the target's limits
+        ChooseKnobs(top_n, forced),
+        # values replace knob names in types and attrs: from here on every tile shape is static
+        SubstituteKnobs(),
+        # knob arithmetic is now constant: fold it, merge the duplicates, drop dead code
+        Cleanup(),
+        # acc + dot(a, b) -> dot(a, b, acc) once use counts are final; both backends then
+        # accumulate in place
+        FuseDotAcc(),
+    ]
+
+
+def run_pipeline(fn: Function, specs: tuple, target, backend: str = "ir", *, autotune: bool = False,
+                 source: str = ""):
+    """IR at stage "ir" -> `tiledsl.schedule.Scheduled` whose `.fn` verifies for `backend`."""
+    # 1. verify the front end's output first: a bug there must not surface as a scheduler error
+    verify(fn, "ir")
+    # 2. refuse what the backend cannot take before any scheduling work
+    check_backend_levels(fn, backend)
+    # 3. the scheduler (the passes above), or the autotuner's pick among its top candidates
+    if autotune and backend != "ir":
+        from tiledsl.schedule.autotune import autotune as tune
+
+        scheduled = tune(fn, specs, target, source=source, backend=backend).scheduled
+    else:
+        from tiledsl.schedule import schedule
+
+        scheduled = schedule(fn, specs, target)
+    # 4. verify for the backend: e.g. Triton takes no thread-level ops
+    verify(scheduled.fn, STAGE_FOR_BACKEND[backend])
+    return scheduled
+
+
+def trace(fn: Function, specs: tuple, target, top_n: int = 8) -> list[tuple[str, Function]]:
+    """The IR after each scheduling pass, by pass name (for dumps)."""
+    from tiledsl.passes import PassContext
+    from tiledsl.schedule.targets import get_target
+
+    ctx = PassContext(tuple(specs), get_target(target))
+    out = [("ir", fn)]
+    for p in schedule_passes(top_n):
+        fn = p(fn, ctx)
+        out.append((p.name, fn))
+    return out
 
 
 _THREAD_NAMES = {"threads": "td.threads", "alloc_local": "td.alloc_local", "shuffle": "td.shfl_*",
@@ -43,19 +78,9 @@ def check_backend_levels(fn: Function, backend: str) -> None:
     """Triton has no thread level: name the first level-3 construct, its line, and the way out."""
     if backend != "triton":
         return
-    from tiledsl.errors import BackendError
-    from tiledsl.ir.nodes import walk
-    from tiledsl.ir.ops import Group
-
     for inst in walk(fn.body):
         if inst.op.group is Group.THREAD:
             what = _THREAD_NAMES.get(inst.op.ir_name, inst.op.ir_name)
             raise BackendError(f"{what} is a thread-level (level 3) construct; the Triton backend "
                                "cannot express it", inst.loc,
                                "compile with backend='tilelang' (or run on CPU with backend='ir')")
-
-
-def _replace_fn(scheduled, fn: Function):
-    import dataclasses
-
-    return dataclasses.replace(scheduled, fn=fn)

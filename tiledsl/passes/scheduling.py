@@ -78,3 +78,29 @@ class SubstituteKnobs:
 
 
 SCHEDULE_PASSES = ("lower_level1", "choose_knobs", "substitute_knobs")
+
+
+@register
+@dataclass(frozen=True)
+class Cleanup:
+    """Constant folding, CSE and DCE (`tiledsl.passes.cleanup`)."""
+
+    name = "cleanup"
+
+    def __call__(self, fn: Function, ctx: PassContext) -> Function:
+        from tiledsl.passes.cleanup import cleanup
+
+        return cleanup(fn)
+
+
+@register
+@dataclass(frozen=True)
+class FuseDotAcc:
+    """``acc + dot(a, b)`` -> ``dot(a, b, acc)`` (`tiledsl.passes.fuse_dot`)."""
+
+    name = "fuse_dot_acc"
+
+    def __call__(self, fn: Function, ctx: PassContext) -> Function:
+        from tiledsl.passes.fuse_dot import fuse_dot_acc
+
+        return fuse_dot_acc(fn)

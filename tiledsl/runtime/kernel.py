@@ -154,7 +154,10 @@ class CompiledKernel:
 
         fn = build_function(k.source, bound, knob_values)
         specs = tuple(spec(bound[p.value.name]) for p in fn.params)
-        scheduled = run_pipeline(fn, specs, target, backend)
+        from tiledsl.schedule.autotune import autotune_enabled
+
+        scheduled = run_pipeline(fn, specs, target, backend, autotune=autotune_enabled(k.autotune),
+                                 source=k.source.text)
         ck = cls(k, backend, target, fn, scheduled, tuple(spec(bound[p.value.name]) for p in
                                                           scheduled.fn.params if p.kind is not ParamKind.OUTPUT))
         if backend != "ir":
@@ -236,9 +239,9 @@ class CompiledKernel:
     def _out_shape(self, p, bound: dict) -> tuple[int, ...]:
         sizes = {}
         for q in self.ir_fn.params:
-            v = bound[q.value.name]
-            if hasattr(v, "shape"):
-                for i, d in enumerate(v.shape):
+            s = spec(bound[q.value.name])
+            if isinstance(s, TensorSpec):
+                for i, d in enumerate(s.shape):
                     sizes[f"{q.value.name}.{i}"] = int(d)
         try:
             return tuple(d if isinstance(d, int) else sizes[d] for d in p.value.type.shape)

@@ -24,7 +24,7 @@ def schedule(fn: Function, specs: tuple, target: Target | str, *, choice: Schedu
     does not name are still chosen by the cost model. Explicit knob values in `fn` always hold.
     """
     from tiledsl.passes import PassContext
-    from tiledsl.passes.scheduling import ChooseKnobs, LowerLevel1, SubstituteKnobs
+    from tiledsl.passes.pipeline import schedule_passes
     from tiledsl.settings import settings
 
     t0 = time.perf_counter()
@@ -32,7 +32,7 @@ def schedule(fn: Function, specs: tuple, target: Target | str, *, choice: Schedu
     ctx = PassContext(tuple(specs), get_target(target))
     n = top_n if top_n is not None else settings().autotune_top_n
     out = fn
-    for p in (LowerLevel1(), ChooseKnobs(n, tuple(sorted(forced.items()))), SubstituteKnobs()):
+    for p in schedule_passes(n, tuple(sorted(forced.items()))):
         out = p(out, ctx)
     verify(out, "scheduled")
     ranking = ctx.memo["ranking"]

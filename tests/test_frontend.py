@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import tiledsl as td
-from tiledsl.ir import Op, Space, Sym, verify, walk
 from tests import kernels_for_tests as K
+from tiledsl.ir import Op, Space, Sym, verify, walk
 
 
 def _ops(fn):

@@ -3,10 +3,10 @@
 import torch
 
 import tiledsl as td
+from tests import kernels_for_tests as K
 from tiledsl.dtypes import DType
 from tiledsl.ir import Block, Builder, Function, Op, Param, Space, Type, verify, walk
 from tiledsl.passes.cleanup import cleanup
-from tests import kernels_for_tests as K
 
 
 def _count(fn, op):

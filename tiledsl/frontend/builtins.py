@@ -312,25 +312,13 @@ def _store_like(low, name, args, kwargs, kind=None):
     x = _mem(low, name, x)
     offs = _offsets(low, name, x, offsets)
     value = low.const(value, x.type.dtype) if not isinstance(value, Value) else value
-    # the window: scalar offsets index one element unless the value has that axis (block store)
-    vshape = list(value.type.shape)
-    shape = []
-    for ax, o in enumerate(offs):
-        if o.type.rank == 1:
-            shape.append(KnobRef(o.type.shape[0]).sym if isinstance(o.type.shape[0], str) else o.type.shape[0])
-        else:
-            shape.append(None)
-    n_block = py.max(0, len(vshape) - sum(1 for s in shape if s is not None))
-    # scalar-offset axes that the value covers, from the right
-    free = [ax for ax, s in enumerate(shape) if s is None]
-    for ax, d in zip(free[len(free) - n_block:], vshape[: n_block] if n_block else []):
-        shape[ax] = KnobRef(d).sym if isinstance(d, str) else d
-    if value.type.rank and value.type.rank != sum(1 for s in shape if s is not None):
+    shape = _covered_window(offs, value.type.shape)
+    if value.type.rank and value.type.rank != sum(1 for d in shape if d is not None):
         raise low.error(KernelTypeError, f"td.{name} of a {value.type} value into a rank-{x.type.rank} tensor")
     if value.type.dtype is not x.type.dtype:
         raise low.error(KernelTypeError, f"td.{name} of {value.type.dtype.value} into a {x.type.dtype.value} tensor",
                         f"cast first: value.to({x.name}.dtype)")
-    attrs = {"shape": tuple(shape)}
+    attrs = {"shape": shape}
     if kind:
         attrs = {"kind": kind, **attrs}
     operands = [x, *offs, value]
@@ -338,6 +326,27 @@ def _store_like(low, name, args, kwargs, kind=None):
         operands.append(_need_value(low, f"td.{name} mask", mask))
         attrs["masked"] = True
     return low.emit(Op.ATOMIC if kind else Op.STORE, operands, attrs, hint="old")
+
+
+def _covered_window(offs, covered) -> tuple:
+    """The window a value (or buffer) of shape `covered` occupies at `offs`: an axis indexed by a
+    1-D tile of indices takes that tile's length; the value's other axes cover the trailing
+    scalar-offset axes; the leading scalar-offset axes index one element and are dropped."""
+    def attr_dim(d):
+        return KnobRef(d).sym if isinstance(d, str) else d
+
+    shape: list = [None] * len(offs)
+    dims = list(covered)
+    gathers_left = sum(1 for o in offs if o.type.rank == 1)
+    for ax in reversed(range(len(offs))):
+        if offs[ax].type.rank == 1:
+            shape[ax] = attr_dim(offs[ax].type.shape[0])
+            gathers_left -= 1
+            if dims:
+                dims.pop()
+        elif len(dims) > gathers_left:
+            shape[ax] = attr_dim(dims.pop())
+    return tuple(shape)
 
 
 def h_store(low, args, kwargs):
@@ -358,7 +367,9 @@ def h_arange(low, args, kwargs):
     for b in (start, end):
         if not (isinstance(b, (int, KnobRef)) and not isinstance(b, bool)):
             raise low.error(KernelTypeError, f"td.arange bounds are compile-time ints or knobs, got {describe(b)}")
-    sym = (lambda b: b.sym if isinstance(b, KnobRef) else b)
+    def sym(b):
+        return b.sym if isinstance(b, KnobRef) else b
+
     return low.value(Op.ARANGE, (), {"start": sym(start), "end": sym(end)}, hint="idx")
 
 
@@ -406,12 +417,7 @@ def h_copy(low, args, kwargs):
             raise low.error(KernelTypeError, "td.copy to or from a tensor needs offsets=(...)")
         offs = _offsets(low, "copy", glob, offsets)
         operands += offs
-        free = [ax for ax, o in enumerate(offs) if o.type.rank == 0]
-        shape: list = [None if o.type.rank == 0 else o.type.shape[0] for o in offs]
-        n_block = other.type.rank - sum(1 for s in shape if s is not None)
-        for ax, d in zip(free[len(free) - n_block:] if n_block > 0 else [], other.type.shape[:n_block]):
-            shape[ax] = d
-        attrs["shape"] = tuple(KnobRef(d).sym if isinstance(d, str) else d for d in shape)
+        attrs["shape"] = _covered_window(offs, other.type.shape)
         if src.type.dtype is not dst.type.dtype:
             raise low.error(KernelTypeError, f"td.copy from {src.type.dtype.value} to {dst.type.dtype.value}",
                             "cast the value with .to() and copy that")

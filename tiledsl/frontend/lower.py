@@ -394,7 +394,7 @@ class _Lowerer:
         names = [n for n in before if isinstance(before[n], Value)
                  and (envs[0].get(n) is not before[n] or envs[1].get(n) is not before[n])]
         # yields must be appended inside each region: rebuild the blocks with yields
-        results, regions = [], []
+        regions = []
         for env, out in zip(envs, blocks):
             vals = []
             for n in names:

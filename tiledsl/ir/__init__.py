@@ -3,8 +3,22 @@ a builder, a verifier, and the textual form (`text`: `print_ir` / `parse_ir`).""
 
 from tiledsl.ir.builder import Builder
 from tiledsl.ir.infer import Unifier, infer
-from tiledsl.ir.nodes import (Attr, Block, Dim, Function, Inst, Knob, Loc, Param, ParamKind, Space,
-                              Sym, Type, Value, walk)
+from tiledsl.ir.nodes import (
+                              Attr,
+                              Block,
+                              Dim,
+                              Function,
+                              Inst,
+                              Knob,
+                              Loc,
+                              Param,
+                              ParamKind,
+                              Space,
+                              Sym,
+                              Type,
+                              Value,
+                              walk,
+)
 from tiledsl.ir.ops import Group, Op
 from tiledsl.ir.text import parse_ir, print_ir
 from tiledsl.ir.verify import STAGES, verify

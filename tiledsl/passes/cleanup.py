@@ -20,7 +20,7 @@ from __future__ import annotations
 import operator
 
 from tiledsl.ir.nodes import Block, Function, Inst, Space
-from tiledsl.ir.ops import Op, SIDE_EFFECTS
+from tiledsl.ir.ops import SIDE_EFFECTS, Op
 
 # ops whose result depends on memory or identity: never merged
 _NO_CSE = frozenset({Op.LOAD, Op.ATOMIC, Op.ALLOC, Op.ALLOC_LOCAL, Op.SHUFFLE}) | SIDE_EFFECTS

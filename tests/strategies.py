@@ -39,7 +39,7 @@ from tiledsl.ir import (
     Type,
     Value,
 )
-from tiledsl.ir.ops import BINARY, FLOAT_ONLY, INT_ONLY, REDUCE_KINDS, UNARY
+from tiledsl.ir.ops import BINARY, FLOAT_ONLY, INT_ONLY, NUMERIC_ONLY, REDUCE_KINDS, UNARY
 
 LEVELS = ("dataflow", "tile", "thread")
 TENSOR_DTYPES = (DType.f32, DType.f16, DType.bf16, DType.f8e4m3, DType.f8e5m2, DType.f64, DType.i32,
@@ -56,6 +56,8 @@ def unary_ops(dtype: DType) -> list[Op]:
     """The unary ops the rules accept on `dtype`."""
     if dtype.is_float:
         return sorted(UNARY - {Op.NOT}, key=lambda o: o.name)
+    if dtype.is_bool:
+        return sorted(UNARY - FLOAT_ONLY - NUMERIC_ONLY, key=lambda o: o.name)
     return sorted(UNARY - FLOAT_ONLY, key=lambda o: o.name)
 
 
@@ -63,7 +65,7 @@ def binary_ops(dtype: DType) -> list[Op]:
     """The binary ops the rules accept on two operands of `dtype`."""
     ops = BINARY - INT_ONLY - _LOGIC if dtype.is_float else BINARY - FLOAT_ONLY
     if dtype.is_bool:
-        ops = ops - INT_ONLY
+        ops = ops - INT_ONLY - NUMERIC_ONLY
     return sorted(ops, key=lambda o: o.name)
 
 

@@ -4,6 +4,7 @@
 #   a: bfloat16[4096, 4096]
 #   b: bfloat16[4096, 4096]
 #   c: bfloat16[4096, 4096]
+import tilelang
 import tilelang.language as T
 
 

@@ -3,6 +3,7 @@
 # Specialised on these argument shapes (TileLang kernels take static shapes):
 #   x: float32[1000, 200]
 #   out: float32[1000, 200]
+import tilelang
 import tilelang.language as T
 
 
@@ -21,7 +22,7 @@ def softmax(x: T.Tensor((1000, 200), "float32"), out: T.Tensor((1000, 200), "flo
         # src: kernels_by_hand.py:22
         T.reduce_max(x_tile, row_max, dim=1, clear=True)
         for i0_1, i1_1 in T.Parallel(4, 256):
-            e[i0_1, i1_1] = T.exp(x_tile[i0_1, i1_1] - row_max[i0_1])
+            e[i0_1, i1_1] = T.exp((x_tile[i0_1, i1_1] - row_max[i0_1]))
         # src: kernels_by_hand.py:23
         T.reduce_sum(e, row_sum, dim=1, clear=True)
         # src: kernels_by_hand.py:24

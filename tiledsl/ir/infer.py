@@ -12,7 +12,17 @@ from collections.abc import Callable
 from tiledsl.dtypes import DType
 from tiledsl.errors import TypeCheckError
 from tiledsl.ir.nodes import Dim, Space, Sym, Type
-from tiledsl.ir.ops import ATOMIC_KINDS, BINARY, COMPARE, FLOAT_ONLY, INT_ONLY, REDUCE_KINDS, UNARY, Op
+from tiledsl.ir.ops import (
+    ATOMIC_KINDS,
+    BINARY,
+    COMPARE,
+    FLOAT_ONLY,
+    INT_ONLY,
+    NUMERIC_ONLY,
+    REDUCE_KINDS,
+    UNARY,
+    Op,
+)
 
 
 class Unifier:
@@ -82,6 +92,8 @@ def _unary(op):
         (x,) = ts
         if op in FLOAT_ONLY and not x.dtype.is_float:
             raise TypeCheckError(f"{op.ir_name} needs a float operand, got {x.dtype.value}")
+        if op in NUMERIC_ONLY and x.dtype.is_bool:
+            raise TypeCheckError(f"{op.ir_name} needs a number, got i1; cast the mask first")
         if op is Op.NOT and not (x.dtype.is_bool or x.dtype.is_int):
             raise TypeCheckError(f"not needs a bool or int operand, got {x.dtype.value}")
         shape, space = _elementwise(ts, u)
@@ -96,6 +108,8 @@ def _binary(op):
             raise TypeCheckError(f"{op.ir_name} operands differ in dtype: {a.dtype.value} and {b.dtype.value}")
         if op in FLOAT_ONLY and not a.dtype.is_float:
             raise TypeCheckError(f"{op.ir_name} needs float operands, got {a.dtype.value}")
+        if op in NUMERIC_ONLY and a.dtype.is_bool:
+            raise TypeCheckError(f"{op.ir_name} needs numbers, got i1; cast the masks first")
         if op in INT_ONLY and not a.dtype.is_int:
             raise TypeCheckError(f"{op.ir_name} needs int operands, got {a.dtype.value}")
         if op in (Op.AND, Op.OR, Op.XOR) and a.dtype.is_float:

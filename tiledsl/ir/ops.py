@@ -148,6 +148,8 @@ COMPARE = frozenset({Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE})
 FLOAT_ONLY = frozenset({Op.EXP, Op.EXP2, Op.LOG, Op.LOG2, Op.SQRT, Op.RSQRT, Op.SIN, Op.COS,
                         Op.TANH, Op.SIGMOID, Op.ERF, Op.FLOOR, Op.CEIL, Op.DIV, Op.POW})
 INT_ONLY = frozenset({Op.SHL, Op.SHR})
+NUMERIC_ONLY = frozenset({Op.NEG, Op.ABS, Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.FLOORDIV, Op.MOD,
+                          Op.POW})  # not on i1: arithmetic on masks is a bug, use and/or/xor/not
 REDUCE_KINDS = ("sum", "max", "min", "prod", "argmax", "argmin")
 ATOMIC_KINDS = ("add", "max", "min", "xchg")
 SIDE_EFFECTS = frozenset({Op.STORE, Op.ATOMIC, Op.COPY, Op.BARRIER, Op.LAYOUT, Op.RETURN,

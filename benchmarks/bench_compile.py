@@ -17,7 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tiledsl as td  # noqa: E402
-from tiledsl.frontend import build_function, bind_params  # noqa: E402
+from tests.kernels_for_tests import matmul, softmax  # noqa: E402
+from tiledsl.frontend import bind_params, build_function  # noqa: E402
 from tiledsl.ir.text import print_ir  # noqa: E402
 from tiledsl.ir.verify import verify  # noqa: E402
 from tiledsl.passes.pipeline import run_pipeline  # noqa: E402
@@ -25,17 +26,15 @@ from tiledsl.runtime.backend import get_backend  # noqa: E402
 from tiledsl.schedule.targets import get_target  # noqa: E402
 from tiledsl.specs import spec  # noqa: E402
 
-from tests.kernels_for_tests import matmul, softmax  # noqa: E402
-
 CASES = {
     "gemm_4096_bf16": (matmul, [((4096, 4096), td.bfloat16)] * 3),
     "softmax_8192_f32": (softmax, [((8192, 8192), td.float32)]),
 }
 
 
-def _ms(f):
+def _ms(f, *args):
     t0 = time.perf_counter()
-    out = f()
+    out = f(*args)
     return out, (time.perf_counter() - t0) * 1e3
 
 
@@ -43,22 +42,22 @@ def measure(name: str, target: str = "h100", backends=("triton", "tilelang")) ->
     kernel, args = CASES[name]
     tgt = get_target(target)
     bound = bind_params(kernel.source, tuple(args), {})
-    fn, t_front = _ms(lambda: build_function(kernel.source, bound, {}))
-    _, t_verify = _ms(lambda: verify(fn))
-    _, t_print = _ms(lambda: print_ir(fn))
+    fn, t_front = _ms(build_function, kernel.source, bound, {})
+    _, t_verify = _ms(verify, fn)
+    _, t_print = _ms(print_ir, fn)
     specs = tuple(spec(bound[p.value.name]) for p in fn.params)
     row = {"kernel": name, "target": target, "frontend_ms": t_front, "verify_ms": t_verify,
            "print_ir_ms": t_print}
     for backend in backends:
-        sched, t_sched = _ms(lambda: run_pipeline(fn, specs, tgt, backend))
+        sched, t_sched = _ms(run_pipeline, fn, specs, tgt, backend)
         be = get_backend(backend)
         all_specs = list(specs)
         for p in sched.fn.params[len(specs):]:
             shape = tuple(d if isinstance(d, int) else specs[0].shape[int(d.rsplit(".", 1)[1])]
                           for d in p.value.type.shape)
             all_specs.append(spec((shape, p.value.type.dtype)))
-        lowered, t_lower = _ms(lambda: be.lower(sched.fn, tuple(all_specs), tgt))
-        (texts, report), t_backend = _ms(lambda: be.compile(lowered, sched.fn, tuple(all_specs), tgt))
+        lowered, t_lower = _ms(be.lower, sched.fn, tuple(all_specs), tgt)
+        (texts, report), t_backend = _ms(be.compile, lowered, sched.fn, tuple(all_specs), tgt)
         row[backend] = {"schedule": str(sched.schedule), "schedule_ms": t_sched, "codegen_ms": t_lower,
                         "backend_compile_ms": t_backend, "registers": report.registers,
                         "spills": report.spill_stores, "shared_bytes": report.shared_bytes,

@@ -7,6 +7,7 @@ pins down exactly which ops run, and as real `@td.kernel` functions through the 
 from __future__ import annotations
 
 import contextlib
+import itertools
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from tests import kernels_for_tests as K
 from tiledsl.dtypes import DType
 from tiledsl.errors import ArgumentError, InterpreterError
 from tiledsl.interp import RULES, run
+from tiledsl.interp.control import launch_order
 from tiledsl.interp.threads import source_lane
 from tiledsl.ir import Block, Builder, Function, Knob, Op, Param, ParamKind, Space, Type, Value, verify
 
@@ -462,6 +464,26 @@ def test_loops_ifs_and_scalar_params():
     o = torch.zeros(1, dtype=torch.int32)
     run(k.fn(), [o, 7])
     assert o.item() == sum(i if i % 2 == 0 else -1 for i in range(7))
+
+
+@pytest.mark.parametrize("sizes,group_m", [((3, 4), None), ((5, 3), 2), ((2, 3, 2), None), ((4, 3, 2), 3)])
+def test_grid_runs_programs_in_launch_order(sizes, group_m):
+    """An atomic ticket per program records the order programs ran in: every program exactly
+    once, axis 0 fastest (or Triton's grouped order with group_m)."""
+    k = KB()
+    ticket, order = k.tensor("ticket", I32, 1), k.tensor("order", I32, len(sizes))
+    pids = tuple(k.b.fresh(f"p{i}", Type(I32)) for i in range(len(sizes)))
+    with k.b.block(pids) as body:
+        t = k.op(Op.ATOMIC, ticket, k.c(0), k.c(1), kind="add", shape=(None,))
+        k.do(Op.STORE, order, *pids, t, shape=(None,) * len(sizes))
+    k.b.emit(Op.GRID, tuple(k.c(n) for n in sizes), {"group_m": group_m} if group_m else {},
+             regions=(body[0],))
+    tk, o = torch.zeros(1, dtype=torch.int32), torch.full(sizes, -1, dtype=torch.int32)
+    run(k.fn(), [tk, o])
+    seq = sorted((int(o[ids]), ids) for ids in itertools.product(*map(range, sizes)))
+    assert [n for n, _ in seq] == list(range(o.numel()))
+    assert [ids for _, ids in seq] == launch_order(list(sizes), group_m)
+    assert [ids for _, ids in seq][:2] == [(0,) * len(sizes), (1,) + (0,) * (len(sizes) - 1)]
 
 
 # --- threads ----------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from tiledsl.errors import (
                             BackendError,
                             CannotExecuteError,
                             FrontendError,
+                            InterpreterError,
                             KernelTypeError,
                             LevelError,
                             ParseError,
@@ -107,6 +108,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArgumentError", "BackendError", "CannotExecuteError", "CompiledKernel", "DType", "FrontendError",
+    "InterpreterError",
     "Kernel", "KernelTypeError", "LevelError", "ParseError", "ScheduleError", "Settings", "SourceError",
     "Tensor", "TiledslError", "VerifyError", "abs", "alloc_fragment", "alloc_local", "alloc_shared",
     "annotate_layout", "arange", "argmax", "argmin", "atomic_add", "atomic_max", "atomic_min",

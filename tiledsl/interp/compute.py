@@ -150,7 +150,9 @@ def _scan(inst: Inst, ctx: Ctx) -> Kernel:
 
 # --- matrix products ----------------------------------------------------------------------------------
 def _dot(inst: Inst, ctx: Ctx) -> Kernel:
-    """acc + a @ b with both operands upcast to the accumulator's compute dtype."""
+    """acc + a @ b with both operands upcast to the accumulator's compute dtype (f32 for an f32
+    or 16-bit float accumulator, i32 for int8): an f16 accumulator is summed in f32 and rounded
+    once per DOT, as tensor cores do within one MMA."""
     dt = inst.result.type.dtype
     cd = compute_dtype(dt)
 

@@ -4,9 +4,11 @@
   hint for code generation: a pipelined loop computes exactly what the plain loop computes, so the
   interpreter runs it as a plain loop.
 - IF runs one of its regions; a missing else region yields nothing.
-- GRID runs every program in order, the last grid axis varying fastest
-  (``itertools.product`` order); program ids are i32 scalars. Programs of a real launch run in any
-  order and concurrently; a kernel whose result depends on that order is racy on a GPU.
+- GRID runs every program one after another in a GPU's launch order: axis 0 varies fastest
+  (``blockIdx.x`` first), or, with ``group_m``, Triton's grouped order (``group_m`` ids of axis 0
+  per id of axis 1, then the next group; a third axis outermost). Program ids are i32 scalars.
+  Programs of a real launch also run concurrently; a kernel whose result depends on their order
+  is racy on a GPU, and here it sees this one legal order.
 - WARP_ROLE runs its region where it stands, in program order (so a producer region placed before
   its consumer fills the buffers the consumer then reads). A warp-specialized block on a GPU runs
   the two concurrently, handing buffers over through barriers; the interpreter does not model that
@@ -66,14 +68,31 @@ def _if(inst: Inst, ctx: Ctx) -> Step:
     return branch
 
 
+def launch_order(sizes: list[int], group_m: int | None) -> list[tuple[int, ...]]:
+    """Program ids in launch order (see the module docstring)."""
+    if group_m is None or len(sizes) < 2:
+        return [tuple(reversed(ids)) for ids in itertools.product(*[range(n) for n in reversed(sizes)])]
+    n_m, n_n = sizes[0], sizes[1]
+    rest = [range(n) for n in reversed(sizes[2:])]
+    in_group = group_m * n_n
+    plane = []
+    for pid in range(n_m * n_n):
+        first_m = (pid // in_group) * group_m
+        size_m = min(n_m - first_m, group_m)
+        plane.append((first_m + (pid % in_group) % size_m, (pid % in_group) // size_m))
+    return [(m, n, *reversed(outer)) for outer in itertools.product(*rest) for m, n in plane]
+
+
 def _grid(inst: Inst, ctx: Ctx) -> Step:
     sizes = ctx.slots_of(inst.operands)
     body = ctx.block(inst.regions[0])
     pids = body.args
+    group_m = ctx.int_attr(inst, "group_m")
+    if group_m is not None and group_m <= 0:
+        ctx.fail(inst, f"group_m must be positive, got {group_m}")
 
     def grid(env: Env):
-        ranges = [range(int(env[s])) for s in sizes]
-        for ids in itertools.product(*ranges):
+        for ids in launch_order([int(env[s]) for s in sizes], group_m):
             for s, i in zip(pids, ids):
                 env[s] = int_scalar(i, DType.i32)
             yield from run_block(body, env)

@@ -47,7 +47,7 @@ def run_block(plan: BlockPlan, env: Env) -> Iterator[SyncRequest]:
     """Run a block's steps in order; the generator's return value is the yielded values."""
     i = 0
     try:
-        for i, step in enumerate(plan.steps):
+        for i, step in enumerate(plan.steps):  # noqa: B007 - i names the failing inst below
             r = step(env)
             if r is not None:
                 yield from r

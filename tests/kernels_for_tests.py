@@ -3,27 +3,9 @@ the constructs the reference kernels need (paged online softmax, block-scaled FP
 dispatch with counters, a level-3 warp reduction)."""
 
 import tiledsl as td
+from tiledsl.demo import matmul, softmax  # noqa: F401 - the brief's GEMM and softmax, shared with the demo
 
 NEG_INF = float("-inf")
-
-
-@td.kernel
-def matmul(a: td.Tensor, b: td.Tensor, c: td.Tensor,
-           BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = td.auto):
-    M, K = a.shape
-    N = b.shape[1]
-    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
-        acc = td.zeros((BM, BN), td.float32)
-        for k in td.pipelined(td.cdiv(K, BK), stages=td.auto):
-            acc += td.dot(td.load(a, (i * BM, k * BK), (BM, BK)),
-                          td.load(b, (k * BK, j * BN), (BK, BN)))
-        td.store(c, (i * BM, j * BN), acc.to(c.dtype))
-
-
-@td.kernel
-def softmax(x: td.Tensor) -> td.Tensor:
-    e = td.exp(x - td.max(x, axis=-1, keepdims=True))
-    return e / td.sum(e, axis=-1, keepdims=True)
 
 
 @td.kernel

@@ -52,7 +52,7 @@ def test_locations_point_at_the_kernel_source():
     fn = K.matmul.ir(torch.randn(8, 8), torch.randn(8, 8), torch.empty(8, 8), BM=8, BN=8, BK=8)
     lines, first = inspect.getsourcelines(K.matmul.fn)
     dot = next(i for i in walk(fn.body) if i.op is Op.DOT)
-    assert dot.loc.file.endswith("kernels_for_tests.py")
+    assert dot.loc.file.endswith("demo.py")
     assert "td.dot" in lines[dot.loc.line - first]
 
 

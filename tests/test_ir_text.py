@@ -288,4 +288,4 @@ def test_frontend_kernels_roundtrip(name, make):
     fn = verify(make(K, torch))
     text = roundtrip(fn)
     assert text.startswith(f"func @{fn.name}(")
-    assert "loc(" in text and "kernels_for_tests.py" in text
+    assert "loc(" in text and "demo.py" in text

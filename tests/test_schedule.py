@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import tiledsl as td
+from tests.kernels_for_tests import softmax  # noqa: E402
 from tiledsl.dtypes import DType
 from tiledsl.errors import ScheduleError
 from tiledsl.ir import Op, verify, walk
@@ -18,12 +19,6 @@ from tiledsl.schedule.analysis import analyze, tensor_sizes
 from tiledsl.schedule.cost import limits, registers
 from tiledsl.schedule.roles import knob_roles
 from tiledsl.specs import TensorSpec
-
-
-@td.kernel
-def softmax(x: td.Tensor) -> td.Tensor:
-    e = td.exp(x - td.max(x, axis=-1, keepdims=True))
-    return e / td.sum(e, axis=-1, keepdims=True)
 
 
 @td.kernel

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from tiledsl.dtypes import DType
 from tiledsl.errors import BackendError
-from tiledsl.ir.nodes import Block, Function, Inst, Loc, ParamKind, Space, Sym, Value, walk
+from tiledsl.ir.nodes import Block, Function, Inst, Loc, ParamKind, Space, Sym, Value, attr_syms, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.verify import verify
 
@@ -287,7 +287,7 @@ def _declare_params(g: Gen) -> list[str]:
 def _declare_knobs(g: Gen) -> list[tuple[str, int]]:
     """Knobs the kernel reads by name (``Sym`` attrs, e.g. ``num_stages=stages``) become
     ``tl.constexpr`` parameters; the others are already folded into the tile shapes."""
-    used = {s for inst in walk(g.fn.body) for _, a in inst.attrs for s in _syms(a)}
+    used = {s for inst in walk(g.fn.body) for _, a in inst.attrs for s in attr_syms(a)}
     out = []
     for k in g.fn.knobs:
         if k.name == "num_warps" or k.name not in used:
@@ -296,14 +296,6 @@ def _declare_knobs(g: Gen) -> list[tuple[str, int]]:
         g.names[f"knob:{k.name}"] = name
         out.append((name, int(k.value)))
     return out
-
-
-def _syms(attr):
-    if isinstance(attr, Sym):
-        yield attr.name
-    elif isinstance(attr, tuple):
-        for a in attr:
-            yield from _syms(a)
 
 
 def _kernel_signature(g: Gen) -> tuple[list[tuple[str, str, tuple]], list[str]]:

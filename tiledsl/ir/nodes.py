@@ -169,6 +169,15 @@ class Function:
         return default
 
 
+def attr_syms(a: Attr):
+    """Names of the knobs an attribute value refers to (through `Sym`, at any depth)."""
+    if isinstance(a, Sym):
+        yield a.name
+    elif isinstance(a, tuple):
+        for x in a:
+            yield from attr_syms(x)
+
+
 def walk(block: Block):
     """Every inst in `block` and its regions, in program order (pre-order)."""
     for inst in block.insts:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from tiledsl.errors import TypeCheckError, VerifyError
 from tiledsl.ir.infer import Unifier, infer
-from tiledsl.ir.nodes import Block, Function, Inst, Space, Sym, Type, Value
+from tiledsl.ir.nodes import Block, Function, Inst, Space, Type, Value, attr_syms
 from tiledsl.ir.ops import Group, Op
 
 ALL = frozenset(Group)
@@ -105,7 +105,7 @@ class _Verifier:
                 if v.type.space is Space.GLOBAL:
                     self.fail(inst, f"whole-tensor value %{v.name} remains after scheduling")
         for _, a in inst.attrs:
-            for s in _syms(a):
+            for s in attr_syms(a):
                 if s not in self.knobs:
                     self.fail(inst, f"attr names knob {s!r}, which the function does not declare")
         self.types(inst)
@@ -157,11 +157,3 @@ class _Verifier:
 
 def _ts(types) -> str:
     return "(" + ", ".join(str(t) for t in types) + ")"
-
-
-def _syms(a):
-    if isinstance(a, Sym):
-        yield a.name
-    elif isinstance(a, tuple):
-        for x in a:
-            yield from _syms(x)

@@ -1,0 +1,50 @@
+"""Autotuning is opt-in through the decorator or the setting; without a GPU it says so and keeps
+the cost model's schedule, and a cached winner is used without tuning."""
+
+import warnings
+
+import pytest
+
+import tiledsl as td
+from tiledsl.schedule.autotune import NO_GPU
+from tiledsl.schedule.cache import TuneCache, make_key
+from tiledsl.schedule.targets import get_target
+
+
+@td.kernel(autotune=True)
+def tuned_matmul(a: td.Tensor, b: td.Tensor, c: td.Tensor,
+                 BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = td.auto):
+    M, K = a.shape
+    N = b.shape[1]
+    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
+        acc = td.zeros((BM, BN), td.float32)
+        for k in td.pipelined(td.cdiv(K, BK), stages=td.auto):
+            acc += td.dot(td.load(a, (i * BM, k * BK), (BM, BK)), td.load(b, (k * BK, j * BN), (BK, BN)))
+        td.store(c, (i * BM, j * BN), acc.to(c.dtype))
+
+
+def test_autotune_without_gpu_warns_and_uses_the_cost_model():
+    spec = ((512, 512), td.float16)
+    with pytest.warns(UserWarning, match=NO_GPU):
+        ck = tuned_matmul.compile(spec, spec, spec, backend="triton", target="h100")
+    from tiledsl.schedule import schedule
+
+    fn = tuned_matmul.ir(spec, spec, spec)
+    from tiledsl.specs import spec as to_spec
+
+    assert ck.schedule == schedule(fn, tuple(to_spec(spec) for _ in range(3)), "h100").schedule
+
+
+def test_cached_winner_is_used_without_tuning():
+    spec = ((256, 256), td.float16)
+    from tiledsl.specs import spec as to_spec
+
+    specs = tuple(to_spec(spec) for _ in range(3))
+    key = make_key(tuned_matmul.source.text, specs, get_target("h200").name, "triton")
+    winner = {"BM": 64, "BN": 32, "BK": 64, "stages": 2, "num_warps": 4}
+    TuneCache().put(key, winner, 12.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "needs a GPU" warning: nothing is tuned
+        ck = tuned_matmul.compile(spec, spec, spec, backend="triton", target="h200")
+    assert ck.schedule.as_dict() == winner
+    assert "BLOCK_M" not in ck.code("scheduled") and "64" in ck.code("triton")

@@ -164,3 +164,40 @@ def test_import_does_not_pull_backends():
 def test_wrong_argument_count(bad):
     with pytest.raises(td.ArgumentError, match="matmul"):
         K.matmul.ir(*bad)
+
+
+@td.func
+def _scaled_row_sum(t, scale):
+    s = td.sum(t, axis=1) * scale
+    return s
+
+
+@td.func
+def _early_return_in_loop(t):
+    for i in range(2):
+        return t
+
+
+def test_td_func_helpers_are_inlined_and_run():
+    @td.kernel
+    def k(x: td.Tensor, out: td.Tensor):
+        with td.grid(1) as pid:
+            t = td.load(x, (0, 0), (16, 32))
+            td.store(out, (0,), _scaled_row_sum(t, scale=0.5))
+
+    x = torch.randn(16, 32)
+    out = torch.empty(16)
+    fn = verify(k.ir(x, out))
+    assert any(i.loc.file == __file__ and i.op is Op.TILE_REDUCE for i in walk(fn.body))
+    k(x, out, backend="ir")
+    torch.testing.assert_close(out, x.sum(1) * 0.5)
+
+
+def test_td_func_return_must_end_the_helper():
+    @td.kernel
+    def k(x: td.Tensor):
+        with td.grid(1) as pid:
+            td.store(x, (0,), _early_return_in_loop(td.load(x, (0,), (16,))))
+
+    with pytest.raises(td.FrontendError, match="return inside a loop"):
+        k.ir(torch.zeros(16))

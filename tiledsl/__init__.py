@@ -99,6 +99,7 @@ from tiledsl.language import (
                             where,
                             zeros,
 )
+from tiledsl.language import Func, func
 from tiledsl.runtime.kernel import CompiledKernel, Kernel, kernel
 from tiledsl.settings import Settings, configure
 
@@ -108,7 +109,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArgumentError", "BackendError", "CannotExecuteError", "CompiledKernel", "DType", "FrontendError",
-    "InterpreterError",
+    "InterpreterError", "Func", "func",
     "Kernel", "KernelTypeError", "LevelError", "ParseError", "ScheduleError", "Settings", "SourceError",
     "Tensor", "TiledslError", "VerifyError", "abs", "alloc_fragment", "alloc_local", "alloc_shared",
     "annotate_layout", "arange", "argmax", "argmin", "atomic_add", "atomic_max", "atomic_min",

@@ -48,6 +48,34 @@ class constexpr:
     """Annotation of a compile-time parameter (an int, float, bool or dtype), or `td.auto`."""
 
 
+class Func:
+    """A helper function a kernel may call (``@td.func``); its body is inlined at each call
+    site, so it may use every level its caller may (tiles inside a grid, threads inside
+    td.threads). It returns values with a `return` at the end of its body."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._source = None
+        self.__name__ = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    @property
+    def source(self):
+        if self._source is None:
+            from tiledsl.frontend.source import read_kernel
+
+            self._source = read_kernel(self.fn)
+        return self._source
+
+    def __call__(self, *args, **kwargs):
+        raise TiledslError(f"{self.__name__} is a @td.func: call it from inside a @td.kernel")
+
+
+def func(fn) -> Func:
+    """Decorate a helper that kernels call; it is inlined where it is called."""
+    return Func(fn)
+
+
 BUILTINS: dict[str, object] = {}
 
 

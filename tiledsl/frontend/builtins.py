@@ -570,6 +570,10 @@ _PY_BUILTINS = {py.min: _py_minmax(Op.MINIMUM, "min"), py.max: _py_minmax(Op.MAX
 
 
 def call_builtin(low, fn, args, kwargs):
+    from tiledsl.language import Func
+
+    if isinstance(fn, Func):
+        return low.inline(fn, args, kwargs)
     name = getattr(fn, "__tiledsl_builtin__", None)
     if name is not None:
         if name in CONTEXTS:
@@ -589,4 +593,4 @@ def call_builtin(low, fn, args, kwargs):
         (x,) = args
         return low.cast(_need_value(low, "cast", x), fn)
     raise low.error(FrontendError, f"cannot call {getattr(fn, '__name__', fn)!r} in a kernel",
-                    "kernels call td.* builtins; other Python functions are not traced")
+                    "kernels call td.* builtins and @td.func helpers; decorate the helper with @td.func")

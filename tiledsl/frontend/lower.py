@@ -148,6 +148,28 @@ class _Lowerer:
         self.in_threads = False
         self.shape_cache: dict[str, tuple] = {}
         self.returned = False
+        self.inlining: list[int] = []  # block depth at each @td.func being inlined
+        self.inline_result = None
+
+    def inline(self, func, args: list, kwargs: dict):
+        """Lower a @td.func's body in place of its call, with its parameters bound to the
+        call's arguments; its return value is the call's value."""
+        if len(self.inlining) >= 32:
+            raise self.error(FrontendError, f"@td.func {func.__name__} nests 32 deep", "recursion is not supported")
+        src = func.source
+        try:
+            bound = bind_params(src, tuple(args), kwargs)
+        except ArgumentError as e:
+            raise self.error(KernelTypeError, str(e)) from None
+        saved = (self.src, self.env, self.returned, self.inline_result, self.node)
+        self.src, self.env, self.returned, self.inline_result = src, dict(bound), False, None
+        self.inlining.append(len(self.builder._blocks))
+        try:
+            self.block(src.tree.body)
+            return self.inline_result
+        finally:
+            self.inlining.pop()
+            self.src, self.env, self.returned, self.inline_result, self.node = saved
 
     # --- helpers ---------------------------------------------------------------------------------
     @property
@@ -353,6 +375,13 @@ class _Lowerer:
         return nv
 
     def stmt_Return(self, s: ast.Return):
+        if self.inlining:
+            if len(self.builder._blocks) != self.inlining[-1]:
+                raise self.error(FrontendError, "return inside a loop, branch or region of a @td.func",
+                                 "return once, at the end of the helper's body")
+            self.inline_result = self.expr(s.value) if s.value is not None else None
+            self.returned = True
+            return
         if self.in_grid or self.in_threads or self.builder._blocks.__len__() > 1:
             raise self.error(FrontendError, "return inside a grid, loop or branch",
                              "level-2 kernels write results with td.store; level-1 kernels return at the end")

@@ -46,5 +46,6 @@ def test_cached_winner_is_used_without_tuning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "needs a GPU" warning: nothing is tuned
         ck = tuned_matmul.compile(spec, spec, spec, backend="triton", target="h200")
-    assert ck.schedule.as_dict() == winner
+    chosen = ck.schedule.as_dict()
+    assert {k: chosen[k] for k in winner} == winner  # knobs the entry lacks come from the cost model
     assert "BLOCK_M" not in ck.code("scheduled") and "64" in ck.code("triton")

@@ -34,6 +34,9 @@ def grid(em: Emitter, inst: Inst) -> None:
     em.line(f"with T.Kernel({', '.join(sizes)}, threads={em.block_threads}) as {bound}:")
     em.indent += 1
     start = len(em.lines)
+    group = inst.attr("group_m")
+    if isinstance(group, int) and group > 1 and len(pids) >= 2:
+        em.line(f"T.use_swizzle(panel_size={group})  # grouped launch order: L2 reuse")
     em.region(inst.regions[0])
     kernel_body_split(em, start)
     em.indent -= 1

@@ -17,12 +17,22 @@ STAGE_FOR_BACKEND = {"ir": "scheduled", "triton": "triton", "tilelang": "tilelan
 
 
 def schedule_passes(top_n: int, forced: tuple = ()) -> list:
-    from tiledsl.passes.scheduling import ChooseKnobs, Cleanup, FuseDotAcc, LowerLevel1, SubstituteKnobs
+    from tiledsl.passes.scheduling import (
+        ChooseKnobs,
+        Cleanup,
+        FuseDotAcc,
+        LowerLevel1,
+        Rasterize,
+        SubstituteKnobs,
+    )
 
     return [
         # level 1 -> level 2 first: every later pass sees only tile programs, and the knobs it
         # creates (block sizes of the fused program) are chosen with the user's own
         LowerLevel1(),
+        # a hand-written 2-D GEMM grid gets a grouped launch order whose group size is a knob;
+        # before knob choice so the cost model prices it with the other knobs
+        Rasterize(),
         # knobs are chosen on the level-2 program, where block sizes show as tile shapes the cost
         # model can price under the target's limits
         ChooseKnobs(top_n, forced),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tiledsl.errors import ScheduleError
-from tiledsl.ir.nodes import Function, Knob, walk
+from tiledsl.ir.nodes import Block, Function, Inst, Knob, Sym, walk
 from tiledsl.ir.ops import Group, Op
 from tiledsl.passes import PassContext, register
 from tiledsl.schedule.analysis import tensor_sizes
@@ -104,3 +104,32 @@ class FuseDotAcc:
         from tiledsl.passes.fuse_dot import fuse_dot_acc
 
         return fuse_dot_acc(fn)
+
+
+@register
+@dataclass(frozen=True)
+class Rasterize:
+    """A 2-D grid of tile programs that multiply tiles gets a grouped launch order, its group
+    size a new auto knob the cost model chooses (L2 reuse of the operand tiles). Programs are
+    unordered on a GPU, so the order is free to choose; a grid that already has ``group_m``, and
+    a kernel that has no dot, are left alone."""
+
+    name = "rasterize"
+
+    def __call__(self, fn: Function, ctx: PassContext) -> Function:
+        grids = [i for i in fn.body.insts if i.op is Op.GRID]
+        if len(grids) != 1 or len(grids[0].operands) != 2 or grids[0].attr("group_m") is not None:
+            return fn
+        if not any(i.op is Op.DOT for i in walk(grids[0].regions[0])):
+            return fn
+        names = {k.name for k in fn.knobs}
+        knob, n = "GROUP_M", 0
+        while knob in names:
+            n += 1
+            knob = f"GROUP_M_{n}"
+        g = grids[0]
+        new = Inst(g.op, g.results, g.operands, g.attrs + (("group_m", Sym(knob)),), g.regions, g.loc)
+        body = Block(fn.body.args, tuple(new if i is g else i for i in fn.body.insts))
+        knobs = tuple(k for k in fn.knobs if k.name != "num_warps") + (Knob(knob, None),) + \
+            tuple(k for k in fn.knobs if k.name == "num_warps")
+        return Function(fn.name, fn.params, knobs, body, fn.loc, fn.attrs)

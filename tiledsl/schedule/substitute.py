@@ -4,6 +4,7 @@ so the scheduled IR has static tile shapes and plain ints where knobs were."""
 from __future__ import annotations
 
 from tiledsl.ir.nodes import Block, Function, Inst, Knob, Param, Sym, Type, Value
+from tiledsl.ir.ops import Op
 
 
 class _Subst:
@@ -34,9 +35,12 @@ class _Subst:
         return Block(tuple(self.value(a) for a in b.args), tuple(self.inst(i) for i in b.insts))
 
     def inst(self, i: Inst) -> Inst:
+        attrs = tuple((k, self.attr(v)) for k, v in i.attrs)
+        knob = i.attr("value")
+        if i.op is Op.CONST and isinstance(knob, Sym) and knob.name in self.values:
+            attrs += (("knob", knob.name),)  # keeps BM and BN apart (and readable) when both are 128
         return Inst(i.op, tuple(self.value(v) for v in i.results), tuple(self.value(v) for v in i.operands),
-                    tuple((k, self.attr(v)) for k, v in i.attrs), tuple(self.block(r) for r in i.regions),
-                    i.loc)
+                    attrs, tuple(self.block(r) for r in i.regions), i.loc)
 
 
 def substitute_knobs(fn: Function, values: dict[str, int]) -> Function:

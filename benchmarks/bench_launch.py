@@ -2,9 +2,11 @@
 
 On a CUDA GPU: microseconds per call of ``BACKEND.execute`` (tiledsl's dispatch + the generated
 launcher + Triton's launch) against the same kernel launched by hand (``kernel[grid](...)``), on
-a tiny elementwise kernel so the launch dominates. Without a GPU: the same call path with Triton's
-launch replaced by a no-op, which isolates tiledsl's own per-call cost, plus codegen and AOT
-compile latency for a 128x128x64 bf16 GEMM.
+a tiny elementwise kernel so the launch dominates, and on a GEMM whose launcher checks the
+tensors and builds TMA descriptors (the hand-written launch builds the same descriptors). Without
+a GPU: the same call paths with Triton's launch replaced by a no-op, which isolates tiledsl's own
+per-call cost; plus the runtime's warm-call dispatch (``kernel(...)`` up to the backend), and
+codegen and AOT compile latency for a 128x128x64 bf16 GEMM.
 
     python benchmarks/bench_launch.py            # prints JSON
 """
@@ -73,6 +75,59 @@ def launch_overhead() -> dict:
             "no GPU: Triton's launch replaced by a no-op; numbers are tiledsl's own dispatch cost"}
 
 
+def tma_launch_overhead() -> dict:
+    """The generated launcher of a GEMM with a TMA kernel (per-call alignment checks, descriptor
+    construction) against a hand-written TMA launch; Triton's launch is a no-op on CPU."""
+    import torch
+    from triton.tools.tensor_descriptor import TensorDescriptor
+
+    fn = gemm_ir(DType.bf16, bm=128, bn=128, bk=64, stages=3, warps=8, group_m=8)
+    lowered = BACKEND.lower(fn, (), get_target("h100"))
+    cuda = torch.cuda.is_available()
+    dev = "cuda" if cuda else "cpu"
+    a, b = (torch.randn(256, 256, device=dev, dtype=torch.bfloat16) for _ in range(2))
+    c = torch.empty_like(a)
+    launch = BACKEND.launcher(lowered, interpret=not cuda)
+    mod = sys.modules[launch.__module__]
+    entry = lowered.extra["tma_entry"]
+    if not cuda:
+        setattr(mod, entry, _NoLaunch())
+        setattr(mod, lowered.entry, _NoLaunch())
+    kernel = getattr(mod, entry)
+    tiledsl_us = _per_call_us(lambda: launch(a, b, c))
+
+    def by_hand():
+        ad = TensorDescriptor(a, a.shape, a.stride(), [128, 64])
+        bd = TensorDescriptor(b, b.shape, b.stride(), [64, 128])
+        kernel[(4,)](c, 256, 256, 256, 1, 2, 2, 256, ad, bd, stages=3, num_warps=8, num_stages=3)
+
+    hand_us = _per_call_us(by_hand)
+    return {"device": dev, "tiledsl_us_per_call": round(tiledsl_us, 2),
+            "hand_written_us_per_call": round(hand_us, 2),
+            "tiledsl_overhead_us": round(tiledsl_us - hand_us, 2)}
+
+
+def runtime_dispatch() -> dict:
+    """A warm ``kernel(a, b, c, backend="triton")`` call up to the backend's execute (replaced by a
+    no-op): argument keying, the compiled-kernel lookup and the run plan."""
+    import torch
+
+    from tiledsl.demo import matmul
+    from tiledsl.runtime.backend import get_backend
+
+    a, b = torch.randn(64, 64, dtype=torch.float16), torch.randn(64, 64, dtype=torch.float16)
+    c = torch.empty(64, 64, dtype=torch.float16)
+    be = get_backend("triton")
+    matmul(a, b, c, backend="triton")
+    real = be.execute
+    be.execute = lambda lowered, fn, args: None
+    try:
+        us = _per_call_us(lambda: matmul(a, b, c, backend="triton"))
+    finally:
+        be.execute = real
+    return {"warm_call_dispatch_us": round(us, 2)}
+
+
 def compile_latency() -> dict:
     target = get_target("h100")
     fn = gemm_ir(DType.bf16, bm=128, bn=128, bk=64, stages=3, warps=8, group_m=8)
@@ -88,4 +143,5 @@ def compile_latency() -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps({"launch": launch_overhead(), "compile": compile_latency()}, indent=2))
+    print(json.dumps({"launch": launch_overhead(), "launch_gemm_tma": tma_launch_overhead(),
+                      "runtime": runtime_dispatch(), "compile": compile_latency()}, indent=2))

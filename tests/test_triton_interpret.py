@@ -67,7 +67,7 @@ def test_bf16_dot_upcast_is_what_makes_the_interpreter_right():
     BACKEND.execute(lowered, fn, [a, b, c])
     assert (c.float() - ref).abs().max().item() <= 2e-2 * ref.abs().max().item()
     # the GPU build, interpreted as is
-    mod = load_module(lowered.source, interpret=True, entry=lowered.entry)
+    mod = load_module(lowered.source, interpret=True)
     raw = torch.empty(32, 32, dtype=torch.bfloat16)
     with interpreting():
         mod.launch(a, b, raw)

@@ -7,6 +7,7 @@
 | TILEDSL_AUTOTUNE_TOP_N | autotune_top_n | how many candidates autotuning compiles and times |
 | TILEDSL_BACKEND | backend | default backend when a call passes none (triton, tilelang, ir) |
 | TILEDSL_TARGET | target | default GPU for compile-only use when no GPU is present |
+| TILEDSL_TMA | tma | "0" keeps the Triton backend off TMA descriptors (pointer loads only) |
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Settings:
     autotune_top_n: int = 8
     backend: str | None = None
     target: str = "h100"
+    tma: bool = True
 
     @classmethod
     def from_env(cls, env=None) -> Settings:
@@ -45,6 +47,8 @@ class Settings:
             kw["backend"] = env["TILEDSL_BACKEND"]
         if env.get("TILEDSL_TARGET"):
             kw["target"] = env["TILEDSL_TARGET"]
+        if env.get("TILEDSL_TMA"):
+            kw["tma"] = env["TILEDSL_TMA"].lower() in ("1", "true", "yes", "on")
         return cls(**kw)
 
 

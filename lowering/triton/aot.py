@@ -1,7 +1,9 @@
 """Ahead-of-time compilation through Triton's own compiler, with no GPU.
 
 ``triton.compile(ASTSource(kernel, signature, constexprs, attrs), target=GPUTarget("cuda", 90,
-32))`` runs the whole pipeline (ttir, ttgir, llir, ptx, cubin). The signature is derived from the
+32))`` runs the whole pipeline (ttir, ttgir, llir, ptx, cubin). Of a module's two kernels it
+compiles the one a launch with such tensors takes (`pick_kernel`: the TMA kernel when the specs
+pass the launcher's check). The signature is derived from the
 argument specs the way Triton's JIT would specialise a real launch: pointers are 16-byte aligned,
 integer arguments divisible by 16 are marked so, strides equal to 1 become constants. ``ptxas -v``
 on the PTX then fills the `Report`.
@@ -19,6 +21,7 @@ from tiledsl.schedule.targets import Target
 from tiledsl.specs import ArgSpec, ScalarSpec, TensorSpec
 
 from .loader import load_module
+from .tma import signature_type, spec_allows_tma
 
 STAGES = ("ttir", "ttgir", "llir", "ptx")
 
@@ -39,14 +42,33 @@ def _int_arg(value: int | None, name: str, sig: dict, consts: dict, attrs: dict,
         attrs[(index,)] = [["tt.divisibility", 16]]
 
 
-def signature(lowered: Lowered, specs: tuple[ArgSpec, ...]) -> tuple[dict, dict, dict]:
+def pick_kernel(lowered: Lowered, specs: tuple[ArgSpec, ...]) -> tuple[str, str, tuple]:
+    """(entry, why, kernel args) of the kernel a launch with tensors like `specs` takes: the TMA
+    kernel when every tensor it reads through descriptors passes the launcher's check."""
+    tma_entry = lowered.extra.get("tma_entry")
+    if tma_entry is None:
+        return lowered.entry, "no load qualifies for TMA", lowered.extra["kernel_args"]
+    for _, info in lowered.extra["tma_kernel_args"]:
+        if info[0] == "desc":
+            why = spec_allows_tma(specs[info[1]])
+            if why is not None:
+                return lowered.entry, f"pointer kernel: argument {info[1]}'s {why}", \
+                    lowered.extra["kernel_args"]
+    return tma_entry, "TMA kernel", lowered.extra["tma_kernel_args"]
+
+
+def signature(lowered: Lowered, specs: tuple[ArgSpec, ...],
+              kernel_args: tuple | None = None) -> tuple[dict, dict, dict]:
     """(signature, constexprs, attrs) for `ASTSource`, from the kernel's arg info and the specs."""
     sig: dict = {}
     consts: dict = {}
     attrs: dict = {}
-    for index, (name, info) in enumerate(lowered.extra["kernel_args"]):
+    rows = lowered.extra["kernel_args"] if kernel_args is None else kernel_args
+    for index, (name, info) in enumerate(rows):
         kind = info[0]
-        if kind == "ptr":
+        if kind == "desc":
+            sig[name] = signature_type(info[2], _SIG_DTYPE[specs[info[1]].dtype])
+        elif kind == "ptr":
             spec = specs[info[1]]
             sig[name] = "*" + _SIG_DTYPE[spec.dtype]
             attrs[(index,)] = [["tt.divisibility", 16]]
@@ -76,8 +98,9 @@ def compile_aot(lowered: Lowered, fn: Function, specs: tuple[ArgSpec, ...],
     from triton.compiler import ASTSource
 
     mod = load_module(lowered.source)
-    kernel = getattr(mod, lowered.entry)
-    sig, consts, attrs = signature(lowered, specs)
+    entry, which, rows = pick_kernel(lowered, specs)
+    kernel = getattr(mod, entry)
+    sig, consts, attrs = signature(lowered, specs, rows)
     options = {"num_warps": lowered.extra["num_warps"]}
     if lowered.extra.get("num_stages"):
         options["num_stages"] = lowered.extra["num_stages"]
@@ -86,7 +109,7 @@ def compile_aot(lowered: Lowered, fn: Function, specs: tuple[ArgSpec, ...],
                               target=GPUTarget("cuda", target.arch, 32), options=options)
     seconds = time.perf_counter() - t0
     texts = {stage: _text(compiled.asm[stage]) for stage in STAGES if stage in compiled.asm}
-    return texts, _report(texts.get("ptx", ""), compiled, target, seconds)
+    return texts, _report(texts.get("ptx", ""), compiled, target, seconds, f"{entry}: {which}")
 
 
 def _text(x) -> str:
@@ -106,12 +129,12 @@ def _ptxas(ptx: str, target: Target) -> tuple[dict, str, str]:
     return stats, log, tool
 
 
-def _report(ptx: str, compiled, target: Target, seconds: float) -> Report:
+def _report(ptx: str, compiled, target: Target, seconds: float, which: str) -> Report:
     stats, log, tool = _ptxas(ptx, target) if ptx else ({}, "no ptx", "-")
     dynamic = int(getattr(compiled.metadata, "shared", 0) or 0)
     shared = max(stats.get("shared_bytes") or 0, dynamic)
     scan = scan_ptx(ptx)
-    notes = [f"triton {_triton_version()} compile: {seconds * 1e3:.0f} ms; statistics from {tool}",
+    notes = [which, f"triton {_triton_version()} compile: {seconds * 1e3:.0f} ms; statistics from {tool}",
              "shared memory is Triton's dynamic allocation (ptxas reports only static)"]
     if not stats:
         notes.append(f"ptxas gave no statistics: {log.strip()[:200]}")

@@ -1,7 +1,8 @@
 """`TritonBackend`: the `tiledsl.runtime.backend.Backend` contract for Triton.
 
-- `lower`: scheduled IR -> module source (kernel + launcher), plus the interpreter build of the same
-  kernel (which differs only where Triton's interpreter needs a workaround, e.g. bf16 ``tl.dot``).
+- `lower`: scheduled IR -> module source (kernel + launcher, and a TMA variant of the kernel where
+  loads qualify, see `tma`), plus the interpreter build of the same module (which differs only
+  where Triton's interpreter needs a workaround, e.g. bf16 ``tl.dot``).
 - `execute`: CUDA tensors run the compiled kernel; CPU tensors run it in Triton's interpreter. The
   loaded launcher is cached by the source string, so a warm call is a dict lookup and a call.
 - `compile`: ahead of time for a target with no GPU (`aot.compile_aot`).
@@ -23,6 +24,7 @@ from .codegen import Module, generate
 def _extra(gpu: Module, interp: Module) -> dict:
     return {"launcher": gpu.launcher, "num_warps": gpu.num_warps, "num_stages": gpu.num_stages,
             "kernel_args": gpu.kernel_args, "constexprs": gpu.constexprs,
+            "tma_entry": gpu.tma_entry, "tma_kernel_args": gpu.tma_kernel_args,
             "interpret_source": interp.source}
 
 
@@ -34,8 +36,11 @@ class TritonBackend:
 
     def lower(self, fn: Function, specs: tuple[ArgSpec, ...], target: Target) -> Lowered:
         """Scheduled IR -> Triton source. Pure: the same (fn, target) gives the same bytes."""
-        gpu = generate(fn, target.name, interpret=False)
-        interp = generate(fn, target.name, interpret=True)
+        from tiledsl.settings import settings
+
+        tma = settings().tma
+        gpu = generate(fn, target.name, interpret=False, tma=tma)
+        interp = generate(fn, target.name, interpret=True, tma=tma)
         return Lowered("triton", gpu.source, gpu.entry, _extra(gpu, interp))
 
     def execute(self, lowered: Lowered, fn: Function, args: list[Any]) -> None:
@@ -61,7 +66,7 @@ class TritonBackend:
         from .loader import load_module
 
         source = lowered.extra["interpret_source"] if interpret else lowered.source
-        mod = load_module(source, interpret=interpret, entry=lowered.entry)
+        mod = load_module(source, interpret=interpret)
         launch = getattr(mod, lowered.extra["launcher"])
         self._launchers[(lowered.source, interpret)] = launch
         return launch

@@ -13,6 +13,7 @@ bytes.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from tiledsl.dtypes import DType
@@ -71,6 +72,8 @@ class Module:
     num_stages: int | None
     kernel_args: tuple[tuple[str, tuple], ...] = field(default=())  # (name, arg info)
     constexprs: tuple[tuple[str, int], ...] = field(default=())
+    tma_entry: str | None = None  # the kernel that loads through TMA descriptors, if any
+    tma_kernel_args: tuple[tuple[str, tuple], ...] = field(default=())
 
 
 class Gen:
@@ -95,6 +98,18 @@ class Gen:
         self.stages: list[int] = []
         self.in_kernel = False
         self.grid_launch = "(1,)"  # the launcher's grid expression, set by the GRID rule
+        self.tma: dict = {}  # id(inst) -> tma.Access: loads that go through descriptors
+        self.descs: dict = {}  # (tensor name, block) -> tma.Descriptor, in first-use order
+
+    def snapshot(self) -> tuple:
+        """The state a kernel emission changes, to emit a second kernel from the same start."""
+        return (self.namer.copy(), dict(self.names), dict(self.kernel_uses), list(self.stages),
+                self._last_loc, self.depth)
+
+    def restore(self, state: tuple) -> None:
+        namer, names, uses, stages, last, depth = state
+        self.namer, self.names, self.kernel_uses, self.stages = namer.copy(), dict(names), dict(uses), list(stages)
+        self._last_loc, self.depth, self.lines = last, depth, []
 
     # --- output -----------------------------------------------------------------------------
     def line(self, text: str, loc: Loc | None = None) -> None:
@@ -160,6 +175,10 @@ class Gen:
     def value(self, attr):
         return resolve(attr, self.knobs)
 
+    def fn_value(self, name: str) -> Value:
+        """The parameter value of `fn` called `name`."""
+        return next(p.value for p in self.fn.params if p.value.name == name)
+
     def is_nonneg(self, v: Value) -> bool:
         return v.name in self.nonneg
 
@@ -197,11 +216,19 @@ class Gen:
         return " + ".join(terms), masks
 
     def mask_line(self, hint: str, terms: list[str], loc) -> str | None:
-        """Name the conjunction of `terms` (None when there is nothing to mask)."""
+        """Name the conjunction of `terms` (None when there is nothing to mask).
+
+        Masks of several terms in interpreter builds end in ``!= 0``: Triton's interpreter gives
+        a scalar ``&`` block of booleans int32 data, which its loads and stores reject ("mask
+        has unsupported dtype"); the comparison makes it boolean again.
+        """
         if not terms:
             return None
         name = self.fresh(hint)
-        self.line(f"{name} = {' & '.join(terms)}", loc)
+        expr = " & ".join(terms)
+        if self.interpret and len(terms) > 1:
+            expr = f"({expr}) != 0"
+        self.line(f"{name} = {expr}", loc)
         return name
 
 
@@ -214,8 +241,15 @@ def _bcast(pos: int, rank: int) -> str:
 
 # --- the module ------------------------------------------------------------------------------
 
-def generate(fn: Function, target_name: str = "h100", interpret: bool = False) -> Module:
-    """Scheduled IR (stage "triton") -> the source of a Python module with kernel and launcher."""
+def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
+             tma: bool = True) -> Module:
+    """Scheduled IR (stage "triton") -> the source of a Python module with kernel and launcher.
+
+    With `tma` on a target that has TMA, loads of pipelined loops that fit (`tma.plan`) get a
+    second kernel that reads them through descriptors; the launcher takes it when the call's
+    tensors allow (alignment, strides) and the pointer kernel otherwise.
+    """
+    from . import tma as tma_mod
     from .rules import HOST_RULES, KERNEL_RULES
 
     kname = check_identifier(fn.name, "kernel name")
@@ -227,7 +261,9 @@ def generate(fn: Function, target_name: str = "h100", interpret: bool = False) -
     verify(fn, "triton")
     host, grid = _split(fn)
     g = Gen(fn, target_name, interpret)
+    accesses = tma_mod.plan(fn, g.knobs) if tma and _target_has_tma(target_name) else {}
     entry = g.namer.take(f"{kname}_kernel")
+    tma_entry = g.namer.take(f"{kname}_kernel_tma") if accesses else None
     launcher = g.namer.take("launch")
     launch_params = _declare_params(g)
     constexprs = _declare_knobs(g)
@@ -243,17 +279,59 @@ def generate(fn: Function, target_name: str = "h100", interpret: bool = False) -
     g.block(Block((), tuple(host)), HOST_RULES)
     host_lines, g.lines, g._last_loc = g.lines, [], None
     g.in_kernel = True
+    start = g.snapshot()
     KERNEL_RULES[Op.GRID](g, grid)
-    kernel_lines = g.lines
+    kernel = _Emitted(entry, g.lines, *_kernel_signature(g))
+    tma_kernel = None
+    if accesses:
+        g.restore(start)
+        g.tma = accesses
+        KERNEL_RULES[Op.GRID](g, grid)
+        params, call_args = _used_only(g.lines, *_kernel_signature(g))
+        for d in g.descs.values():
+            index = next(i for i, p in enumerate(fn.params) if p.value.name == d.tensor.name)
+            params.append((d.name, d.name, ("desc", index, d.block)))
+            call_args.append(d.name)
+        tma_kernel = _Emitted(tma_entry, g.lines, params, call_args, tuple(g.descs.values()))
     g.in_kernel = False
 
-    kernel_params, call_args = _kernel_signature(g)
     num_warps = g.knobs.get("num_warps") or 4
     num_stages = max(g.stages) if g.stages else None
-    src = _assemble(g, kname, entry, launcher, launch_params, kernel_params, constexprs, call_args,
-                    host_lines, kernel_lines, grid, num_warps, num_stages)
+    src = _assemble(g, kname, launcher, launch_params, constexprs, host_lines, kernel, tma_kernel,
+                    num_warps, num_stages)
     return Module(src, entry, launcher, num_warps, num_stages,
-                  tuple((name, info) for name, _, info in kernel_params), tuple(constexprs))
+                  tuple((name, info) for name, _, info in kernel.params), tuple(constexprs),
+                  tma_entry, tuple((name, info) for name, _, info in tma_kernel.params)
+                  if tma_kernel else ())
+
+
+def _used_only(lines: list[str], params, call_args):
+    """Drop tensor arguments the kernel body never reads (a pointer whose tile loads all go
+    through descriptors, sizes only the pointer kernel's masks needed): fewer launch arguments."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", "\n".join(lines)))
+    keep = [i for i, row in enumerate(params)
+            if row[2][0] not in ("ptr", "size", "stride") or row[0] in words]
+    return [params[i] for i in keep], [call_args[i] for i in keep]
+
+
+@dataclass
+class _Emitted:
+    """One emitted kernel: name, body lines, (param, launcher expr, arg info) rows, call args."""
+
+    entry: str
+    lines: list[str]
+    params: list[tuple[str, str, tuple]]
+    call_args: list[str]
+    descs: tuple = ()
+
+
+def _target_has_tma(target_name: str) -> bool:
+    from tiledsl.schedule.targets import get_target
+
+    try:
+        return get_target(target_name).has_tma
+    except Exception:  # an unknown name is reported by whoever resolves the target
+        return False
 
 
 def _split(fn: Function) -> tuple[list[Inst], Inst]:
@@ -330,7 +408,8 @@ def _groups(kernel_params, col: int) -> list[list[str]]:
     last = None
     for row in kernel_params:
         info = row[2]
-        key = info[1] if info[0] in ("ptr", "size", "stride") else ("own", row[0])
+        key = info[1] if info[0] in ("ptr", "size", "stride") else \
+            ("desc",) if info[0] == "desc" else ("own", row[0])
         if key != last:
             out.append([])
             last = key
@@ -338,31 +417,66 @@ def _groups(kernel_params, col: int) -> list[list[str]]:
     return out
 
 
-def _assemble(g: Gen, kname, entry, launcher, launch_params, kernel_params, constexprs, call_args,
-              host_lines, kernel_lines, grid: Inst, num_warps: int, num_stages: int | None) -> str:
+def _kernel_source(g: Gen, k: _Emitted, constexprs) -> list[str]:
+    out = ["", "", "@triton.jit", f"def {k.entry}("]
+    out += [f"{INDENT}{', '.join(group)}," for group in _groups(k.params, 0)]
+    out += [f"{INDENT}{name}: tl.constexpr," for name, _ in constexprs]
+    return out + ["):"] + k.lines
+
+
+def _launch_call(k: _Emitted, kw: list[str], depth: int) -> list[str]:
+    pad = INDENT * depth
+    out = [f"{pad}{k.entry}[grid]("]
+    out += [f"{pad}{INDENT}{', '.join(group)}," for group in _groups(k.params, 1)]
+    return out + [f"{pad}{INDENT}{', '.join(kw)},", f"{pad})"]
+
+
+def _assemble(g: Gen, kname, launcher, launch_params, constexprs, host_lines, kernel: _Emitted,
+              tma_kernel: _Emitted | None, num_warps: int, num_stages: int | None) -> str:
+    from .tma import launch_check
+
     loc = f" ({os.path.basename(g.fn.loc.file)}:{g.fn.loc.line})" if g.fn.loc else ""
     schedule = " ".join(f"{k.name}={k.value}" for k in g.fn.knobs)
     flavour = "Triton interpreter" if g.interpret else f"target {g.target_name}"
     out = [f'"""Triton code generated by tiledsl from kernel `{kname}`{loc} for {flavour}.',
-           "", f"Schedule: {schedule or '-'}.",
-           "Regenerated from the kernel on every change; edits here are not kept.", '"""',
-           "import triton", "import triton.language as tl"]
-    if "libdevice." in "\n".join(kernel_lines):
+           "", f"Schedule: {schedule or '-'}."]
+    if tma_kernel:
+        out += [f"`{tma_kernel.entry}` loads the pipelined tiles through TMA descriptors; the "
+                f"launcher uses it", f"when the tensors allow, and `{kernel.entry}` otherwise."]
+    out += ["Regenerated from the kernel on every change; edits here are not kept.", '"""',
+            "import triton", "import triton.language as tl"]
+    body = "\n".join(kernel.lines + (tma_kernel.lines if tma_kernel else []))
+    if "libdevice." in body:
         out.append("from triton.language.extra import libdevice")
-    out += ["", "", "@triton.jit", f"def {entry}("]
-    out += [f"{INDENT}{', '.join(group)}," for group in _groups(kernel_params, 0)]
-    out += [f"{INDENT}{name}: tl.constexpr," for name, _ in constexprs]
-    out += ["):"] + kernel_lines
-    grid_expr = g.grid_launch
+    if tma_kernel:
+        out.append("from triton.tools.tensor_descriptor import TensorDescriptor")
+    if tma_kernel:
+        out += _kernel_source(g, tma_kernel, constexprs)
+    out += _kernel_source(g, kernel, constexprs)
     kw = [f"{name}={value}" for name, value in constexprs] + [f"num_warps={num_warps}"]
     if num_stages is not None:
         kw.append(f"num_stages={num_stages}")
+    doc = f"`{tma_kernel.entry}` or `{kernel.entry}`" if tma_kernel else f"`{kernel.entry}`"
     out += ["", "", f"def {launcher}({', '.join(launch_params)}):",
-            f'{INDENT}"""Compute the grid from the arguments and launch `{entry}`."""']
+            f'{INDENT}"""Compute the grid from the arguments and launch {doc}."""']
     out += host_lines
-    out.append(f"{INDENT}grid = {grid_expr}")
-    out.append(f"{INDENT}{entry}[grid](")
-    out += [f"{INDENT * 2}{', '.join(group)}," for group in _groups(kernel_params, 1)]
-    out.append(f"{INDENT * 2}{', '.join(kw)},")
-    out.append(f"{INDENT})")
+    out.append(f"{INDENT}grid = {g.grid_launch}")
+    if tma_kernel:
+        tensors = []
+        for d in tma_kernel.descs:
+            if d.tensor.name not in tensors:
+                tensors.append(d.tensor.name)
+        checks = [launch_check(g.names[t], g.fn_value(t).type.dtype, g.fn_value(t).type.rank)
+                  for t in tensors]
+        out.append(f"{INDENT}if ({(' and' + chr(10) + INDENT * 3).join(checks)}):")
+        for d in tma_kernel.descs:
+            host = g.names[d.tensor.name]
+            block = ", ".join(str(b) for b in d.block)
+            out.append(f"{INDENT * 2}{d.name} = TensorDescriptor({host}, {host}.shape, "
+                       f"{host}.stride(), [{block}])")
+        out += _launch_call(tma_kernel, kw, 2)
+        out.append(f"{INDENT}else:")
+        out += _launch_call(kernel, kw, 2)
+    else:
+        out += _launch_call(kernel, kw, 1)
     return "\n".join(out) + "\n"

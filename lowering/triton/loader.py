@@ -46,9 +46,9 @@ def _write(path: Path, source: str) -> None:
     os.replace(tmp, path)
 
 
-def load_module(source: str, interpret: bool = False, entry: str | None = None) -> ModuleType:
+def load_module(source: str, interpret: bool = False) -> ModuleType:
     """Import the module for `source` (writing it first if needed). With `interpret`, a separate
-    module object whose kernel `entry` runs in Triton's interpreter."""
+    module object whose kernels run in Triton's interpreter."""
     path = module_path(source)
     name = path.stem + ("_interp" if interpret else "")
     with _LOCK:
@@ -61,9 +61,11 @@ def load_module(source: str, interpret: bool = False, entry: str | None = None) 
         spec.loader.exec_module(mod)
         if interpret:
             from triton.runtime.interpreter import InterpretedFunction
+            from triton.runtime.jit import JITFunction
 
-            kernel = getattr(mod, entry)
-            setattr(mod, entry, InterpretedFunction(kernel.fn))
+            for attr, value in list(vars(mod).items()):
+                if isinstance(value, JITFunction):
+                    setattr(mod, attr, InterpretedFunction(value.fn))
         sys.modules[name] = mod
         return mod
 

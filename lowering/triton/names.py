@@ -18,7 +18,7 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 # Names the generated module defines or relies on; user names that equal one get a suffix.
 RESERVED = frozenset({
     "tl", "triton", "libdevice", "range", "float", "int", "bool", "min", "max", "abs", "len",
-    "print", "grid", "self", "None", "True", "False", "math",
+    "print", "grid", "self", "None", "True", "False", "math", "TensorDescriptor",
 })
 
 
@@ -48,6 +48,11 @@ class Namer:
             name = f"{base}_{n}"
         self._used.add(name)
         return name
+
+    def copy(self) -> Namer:
+        out = Namer()
+        out._used = set(self._used)
+        return out
 
     def reserve(self, name: str) -> None:
         self._used.add(name)

@@ -12,6 +12,7 @@ from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Inst, Space
 from tiledsl.ir.ops import Op
 
+from . import tma
 from .codegen import TL_DTYPE, Gen, literal
 
 Rule = Callable[[Gen, Inst], None]
@@ -316,6 +317,10 @@ def _load(g: Gen, inst: Inst) -> None:
         _whole_buffer(g, inst, src, offsets, "load")
         _assign(g, inst, g.ref(src))
         return
+    acc = g.tma.get(id(inst))
+    if acc is not None:
+        _assign(g, inst, tma.load_expr(g, acc))
+        return
     ptr, terms = g.window(src, offsets, inst.attr("shape"), inst.loc)
     if mask is not None:
         terms.append(g.ref(mask))
@@ -436,11 +441,15 @@ def _copy(g: Gen, inst: Inst) -> None:
     offsets = inst.operands[2:]
     shape = inst.attr("shape")
     if src.type.space is Space.GLOBAL:
-        ptr, terms = g.window(src, offsets, shape or dst.type.shape, inst.loc)
         name = g.ref(dst)
-        mask_name = g.mask_line(f"mask_{name}", terms, inst.loc)
-        tail = "" if mask_name is None else f", mask={mask_name}, other={literal(0, src.type.dtype)}"
-        expr = f"tl.load({ptr}{tail})"
+        acc = g.tma.get(id(inst))
+        if acc is not None:
+            expr = tma.load_expr(g, acc)
+        else:
+            ptr, terms = g.window(src, offsets, shape or dst.type.shape, inst.loc)
+            mask_name = g.mask_line(f"mask_{name}", terms, inst.loc)
+            tail = "" if mask_name is None else f", mask={mask_name}, other={literal(0, src.type.dtype)}"
+            expr = f"tl.load({ptr}{tail})"
         if src.type.dtype is not dst.type.dtype:
             expr = f"{expr}.to({TL_DTYPE[dst.type.dtype]})"
         g.line(f"{name} = {expr}", inst.loc)

@@ -110,12 +110,16 @@ class Kernel:
     # --- call ----------------------------------------------------------------------------------------
     def __call__(self, *args, backend: str | None = None, target=None, **kwargs):
         # warm path: positional tensors/numbers seen before -> the compiled kernel, no re-binding
+        # (the bound values of parameters not passed, i.e. defaults, are kept with the entry)
         if not kwargs:
-            fast = (backend, target, tuple(_arg_key(a) for a in args))
+            fast = (backend, target, tuple(map(_arg_key, args)))
             hit = self._fast.get(fast)
             if hit is not None:
-                return hit.run(dict(zip(self._names, args)) if len(args) == len(self._names)
-                               else self._bind(args, {})[0])
+                ck, defaults = hit
+                bound = dict(zip(self._names, args))
+                if defaults:
+                    bound.update(defaults)
+                return ck.run(bound)
         bound, knob_values = self._bind(args, dict(kwargs))
         backend = self._pick_backend(backend, bound)
         if backend == "tilelang" and not _on_cuda(bound):
@@ -125,9 +129,9 @@ class Kernel:
                 f"{self.name}.compile(..., backend='tilelang') to get CUDA source and a cubin")
         ck = self._get(bound, knob_values, backend, target)
         if not kwargs and len(self._fast) < 4096:
-            self._fast[fast] = ck
+            defaults = {n: v for n, v in bound.items() if n not in self._names[:len(args)]}
+            self._fast[fast] = (ck, defaults)
         return ck.run(bound)
-
 
 def _arg_key(a):
     """What of an argument decides its compiled kernel: a tensor's shape, dtype and device (sizes
@@ -135,7 +139,7 @@ def _arg_key(a):
     runtime scalar); anything else (constexpr values, dtypes) itself."""
     shape = getattr(a, "shape", None)
     if shape is not None:
-        return (tuple(shape), a.dtype, a.device.type)
+        return (shape, a.dtype, a.device)
     if isinstance(a, bool):
         return ("bool", a)
     if isinstance(a, (int, float)):

@@ -1,0 +1,257 @@
+"""TMA (Hopper's tensor memory accelerator) for the tile loads of pipelined loops: which loads
+qualify, the descriptors they go through, and the source that loads through them.
+
+API choice: host-side ``triton.tools.tensor_descriptor.TensorDescriptor``, built by the generated
+launcher and passed as kernel arguments (``a_desc.load([mul, mul_1])`` in the kernel). It behaves
+the same in Triton 3.6 and the newest release (``tensordesc<bf16[128, 128]>`` in ahead-of-time
+signatures), needs no ``triton.set_allocator`` (device-side ``tl.make_tensor_descriptor`` does: it
+writes the descriptor to a global scratch buffer, and setting the process-wide allocator from
+generated code would overwrite the user's), and the driver encodes the ``CUtensorMap`` on the host.
+
+Semantics: a TMA load fills elements outside the tensor (index < 0 or >= size) with zeros, which is
+exactly the IR's bounds masking of a LOAD with ``other`` 0; so only windows with no user mask, no
+gather axis and ``other`` 0 qualify.
+
+What qualifies, decided at code generation (`plan`):
+  - the load is inside a pipelined loop (``td.pipelined`` / a FOR with ``stages``): that is where
+    the asynchronous copy feeds the tensor cores; one-off loads and stores stay pointer-based, so
+    the epilogue needs no extra shared-memory staging buffer the scheduler did not budget for;
+  - the tensor is not written in the kernel (TMA reads run in the async proxy, which is not
+    ordered with the same program's generic-proxy stores);
+  - the tensor has rank 2 or 3 and an element type TMA moves (no i1, no 64-bit types);
+  - every offset is a scalar integer; axes with shape None (dropped) become block dims of 1 and the
+    loaded block is reshaped;
+  - the block's last dim is at least 16 bytes, every block dim is at most 256 (TMA's box limit);
+  - the last-axis offset is provably a multiple of 16 bytes (Triton's rule for descriptor
+    offsets): `divisors` tracks known divisors of integer values.
+What is checked per call, in the launcher (`launch_check`): 16-byte aligned base, last stride 1,
+other strides multiples of 16 bytes, sizes in 1..2**31-1. A call whose tensors fail takes the
+pointer kernel, which the module always contains next to the TMA one. `spec_allows_tma` is the
+same check on a `TensorSpec`, for ahead-of-time compiles (pointers are taken to be aligned, as
+Triton's own signatures assume).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tiledsl.dtypes import DType
+from tiledsl.ir.nodes import Block, Function, Inst, Space, Value
+from tiledsl.ir.ops import Op
+from tiledsl.specs import TensorSpec
+
+from .analysis import resolve
+
+if TYPE_CHECKING:
+    from .codegen import Gen
+
+TMA_DTYPES = frozenset({DType.f32, DType.f16, DType.bf16, DType.f8e4m3, DType.f8e5m2, DType.i8,
+                        DType.u8, DType.i16, DType.i32})
+TMA_RANKS = (2, 3)
+MAX_BOX_DIM = 256  # elements per dim of one TMA box
+MIN_INNER_BYTES = 16
+
+@dataclass(frozen=True)
+class Access:
+    """One global-memory window that goes through a descriptor."""
+
+    tensor: Value
+    offsets: tuple[Value, ...]
+    block: tuple[int, ...]  # descriptor block shape: 1 on dropped axes
+    shape: tuple[int, ...]  # the tile the IR sees (dropped axes removed)
+
+    @property
+    def reshaped(self) -> bool:
+        return self.block != self.shape
+
+
+# --- which loads qualify ------------------------------------------------------------------------
+
+def _read_window(inst: Inst) -> tuple[Value, tuple[Value, ...], object] | None:
+    """(global tensor, offsets, shape attr) of a LOAD, or a COPY from global memory."""
+    ops = inst.operands
+    if inst.op is Op.LOAD and ops[0].type.space is Space.GLOBAL:
+        t = ops[0]
+        return t, tuple(ops[1:1 + t.type.rank]), inst.attr("shape")
+    if inst.op is Op.COPY and ops[0].type.space is Space.GLOBAL:
+        return ops[0], tuple(ops[2:]), inst.attr("shape") or ops[1].type.shape
+    return None
+
+
+def _written(inst: Inst) -> Value | None:
+    """The global tensor `inst` writes, if any."""
+    ops = inst.operands
+    if inst.op in (Op.STORE, Op.ATOMIC) and ops[0].type.space is Space.GLOBAL:
+        return ops[0]
+    if inst.op is Op.COPY and len(ops) > 1 and ops[1].type.space is Space.GLOBAL:
+        return ops[1]
+    return None
+
+
+def _qualifies(inst: Inst, tensor: Value, offsets, shape, divs: dict[str, int]) -> Access | None:
+    """The `Access` for `inst` when its window is one TMA can move, else None."""
+    if inst.attr("masked"):
+        return None
+    if inst.op is Op.LOAD and inst.attr("other") not in (None, 0, 0.0, False):
+        return None
+    dt = tensor.type.dtype
+    if dt not in TMA_DTYPES or tensor.type.rank not in TMA_RANKS:
+        return None
+    shape = tuple(shape) if shape is not None else (None,) * len(offsets)
+    if len(shape) != len(offsets):
+        return None
+    for off in offsets:
+        if off.type.rank != 0 or not off.type.dtype.is_int or off.type.dtype.itemsize > 4:
+            return None
+    block = tuple(1 if d is None else d for d in shape)
+    if not all(isinstance(d, int) and 0 < d <= MAX_BOX_DIM for d in block):
+        return None
+    if block[-1] * dt.itemsize < MIN_INNER_BYTES:
+        return None
+    step = divs.get(offsets[-1].name, 1)
+    if step != 0 and (step * dt.itemsize) % MIN_INNER_BYTES:
+        return None
+    return Access(tensor, tuple(offsets), block, tuple(d for d in shape if d is not None))
+
+
+def plan(fn: Function, knobs: dict[str, int]) -> dict[int, Access]:
+    """Loads (keyed by ``id(inst)``) that go through descriptors: see the module docstring."""
+    divs = divisors(fn)
+    found: dict[int, Access] = {}
+    written: set[str] = set()
+
+    def visit(block: Block, pipelined: bool) -> None:
+        for inst in block.insts:
+            w = _written(inst)
+            if w is not None:
+                written.add(w.name)
+            r = _read_window(inst) if pipelined else None
+            if r is not None:
+                acc = _qualifies(inst, r[0], r[1], resolve(r[2], knobs), divs)
+                if acc is not None:
+                    found[id(inst)] = acc
+            inner = pipelined or (inst.op is Op.FOR and inst.attr("stages") is not None)
+            for region in inst.regions:
+                visit(region, inner)
+
+    visit(fn.body, False)
+    return {k: a for k, a in found.items() if a.tensor.name not in written}
+
+
+# --- emission ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A kernel argument the launcher builds: ``TensorDescriptor(t, t.shape, t.stride(), block)``."""
+
+    name: str
+    tensor: Value
+    block: tuple[int, ...]
+
+
+def descriptor(g: Gen, acc: Access) -> str:
+    """The descriptor name for `acc`'s tensor and block shape (one per pair, first use names it)."""
+    key = (acc.tensor.name, acc.block)
+    d = g.descs.get(key)
+    if d is None:
+        name = g.fresh(f"{g.tensors[acc.tensor.name].host_name}_desc")
+        d = g.descs[key] = Descriptor(name, acc.tensor, acc.block)
+    return d.name
+
+
+def _coords(g: Gen, acc: Access) -> str:
+    return "[" + ", ".join(g.ref(o) for o in acc.offsets) + "]"
+
+
+def load_expr(g: Gen, acc: Access) -> str:
+    """``desc.load([...])``, reshaped to the IR's tile when axes were dropped."""
+    expr = f"{descriptor(g, acc)}.load({_coords(g, acc)})"
+    if acc.reshaped:
+        expr = f"tl.reshape({expr}, {_shape_text(acc.shape)})"
+    return expr
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+# --- known divisors of integer values ------------------------------------------------------------
+
+def _gcd_all(inst: Inst, divs: dict[str, int]) -> int:
+    return math.gcd(*(divs.get(v.name, 1) for v in inst.operands))
+
+
+def _mul(inst: Inst, divs: dict[str, int]) -> int:
+    a, b = (divs.get(v.name, 1) for v in inst.operands)
+    return a * b
+
+
+def _const_div(inst: Inst, divs: dict[str, int]) -> int:
+    v = inst.attr("value")
+    return abs(v) if isinstance(v, int) and not isinstance(v, bool) else 1
+
+
+_DIV_RULES = {
+    Op.CONST: _const_div, Op.ADD: _gcd_all, Op.SUB: _gcd_all, Op.MUL: _mul,
+    Op.MINIMUM: _gcd_all, Op.MAXIMUM: _gcd_all, Op.NEG: _gcd_all,
+    Op.CAST: lambda inst, divs: divs.get(inst.operands[0].name, 1)
+    if inst.operands[0].type.dtype.is_int else 1,
+}
+
+
+def divisors(fn: Function) -> dict[str, int]:
+    """For integer scalars: a number that provably divides the value (0: the value is 0).
+    Values not in the result are only known to be divisible by 1."""
+    divs: dict[str, int] = {}
+    _divisors_block(fn.body, divs)
+    return divs
+
+
+def _divisors_block(block: Block, divs: dict[str, int]) -> None:
+    for inst in block.insts:
+        rule = _DIV_RULES.get(inst.op)
+        if rule is not None and len(inst.results) == 1 and inst.result.type.dtype.is_int \
+                and inst.result.type.rank == 0:
+            d = rule(inst, divs)
+            if d != 1:
+                divs[inst.result.name] = d
+        if inst.op is Op.FOR and inst.regions:
+            start, step = inst.operands[0], inst.operands[2]
+            d = math.gcd(divs.get(start.name, 1), divs.get(step.name, 1))
+            if d != 1:
+                divs[inst.regions[0].args[0].name] = d
+        for region in inst.regions:
+            _divisors_block(region, divs)
+
+
+# --- per-call and ahead-of-time checks -----------------------------------------------------------
+
+def spec_allows_tma(spec: TensorSpec) -> str | None:
+    """None when a tensor of `spec` passes the launcher's `launch_check`, else why not (base pointers
+    are taken to be 16-byte aligned, as Triton's own ahead-of-time signatures assume)."""
+    strides = spec.effective_strides
+    if strides[-1] != 1:
+        return f"last stride is {strides[-1]}, not 1"
+    for ax, s in enumerate(strides[:-1]):
+        if (s * spec.dtype.itemsize) % 16:
+            return f"stride {s} of axis {ax} is not a multiple of 16 bytes"
+    if not all(0 < n < 2**31 for n in spec.shape):
+        return f"shape {spec.shape} has an empty or too large axis"
+    return None
+
+
+def launch_check(host: str, dtype: DType, rank: int) -> str:
+    """The launcher's condition (Python source) for host tensor `host` to go through a
+    descriptor; written out per tensor because a warm call pays for every function call."""
+    per16 = MIN_INNER_BYTES // dtype.itemsize
+    terms = [f"{host}.data_ptr() % 16 == 0", f"{host}.stride({rank - 1}) == 1"]
+    terms += [f"{host}.stride({ax}) % {per16} == 0" for ax in range(rank - 1)]
+    terms += [f"0 < {host}.shape[{ax}] < 2**31" for ax in range(rank)]
+    return " and ".join(terms)
+
+
+def signature_type(block: tuple[int, ...], sig_dtype: str) -> str:
+    """The ahead-of-time signature of a descriptor argument, e.g. ``tensordesc<bf16[128, 64]>``."""
+    return f"tensordesc<{sig_dtype}[{', '.join(str(b) for b in block)}]>"

@@ -1,6 +1,6 @@
 """Kernels shared by tests: the canonical GEMM and softmax from the design brief, and probes of
 the constructs the reference kernels need (paged online softmax, block-scaled FP8, grouped GEMM,
-dispatch with counters, a level-3 warp reduction)."""
+dispatch with counters, split-K with atomic accumulation, a level-3 warp reduction)."""
 
 import tiledsl as td
 from tiledsl.demo import matmul, softmax  # noqa: F401 - the brief's GEMM and softmax, shared with the demo
@@ -92,6 +92,23 @@ def dispatch_rows(x: td.Tensor, topk_idx: td.Tensor, expert_start: td.Tensor, co
                 dst = td.load(expert_start, (e,)) + slot
                 td.store(out, (dst, 0), row)
                 td.store(out_index, (t, k), dst)
+
+
+@td.kernel
+def splitk_gemm(a: td.Tensor, b: td.Tensor, c: td.Tensor, BM: td.constexpr = td.auto,
+                BN: td.constexpr = td.auto, BK: td.constexpr = td.auto,
+                SPLIT_K: td.constexpr = td.auto):
+    """c += a @ b (c f32, zeroed by the caller), the K loop split over SPLIT_K programs per tile
+    that add their partial sums atomically. K tiles past the end read as zeros."""
+    M, K = a.shape
+    N = b.shape[1]
+    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN), SPLIT_K) as (i, j, s):
+        per = td.cdiv(td.cdiv(K, BK), SPLIT_K)
+        acc = td.zeros((BM, BN), td.float32)
+        for kk in td.pipelined(per):
+            k = s * per + kk
+            acc += td.dot(td.load(a, (i * BM, k * BK), (BM, BK)), td.load(b, (k * BK, j * BN), (BK, BN)))
+        td.atomic_add(c, (i * BM, j * BN), acc)
 
 
 @td.kernel

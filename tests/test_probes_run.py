@@ -3,7 +3,7 @@ Triton's interpreter on CPU tensors) and match torch.
 
 Each probe exercises a construct a reference kernel needs: paged online-softmax attention,
 block-scaled FP8 accumulation, grouped GEMM with per-group row ranges, scatter with atomic
-counters, and a level-3 warp-shuffle reduction."""
+counters, split-K with atomic accumulation, and a level-3 warp-shuffle reduction."""
 
 import pytest
 import torch
@@ -89,6 +89,16 @@ def test_dispatch_with_atomic_counters_places_every_copy(backend):
             assert start[e] <= r < start[e] + counts[e] and r not in seen
             seen.add(r)
             assert torch.equal(out[r], x[t])
+
+
+@BACKENDS
+def test_split_k_with_atomic_accumulation(backend):
+    torch.manual_seed(0)
+    a, b = torch.randn(70, 300), torch.randn(300, 50)
+    c = torch.zeros(70, 50)
+    # 10 K tiles over 3 splits: the last split runs past K and must add nothing
+    K.splitk_gemm(a, b, c, BM=16, BN=16, BK=32, SPLIT_K=3, backend=backend)
+    torch.testing.assert_close(c, a @ b, atol=1e-4, rtol=1e-4)
 
 
 def test_level3_warp_shuffle_sum():

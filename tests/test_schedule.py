@@ -125,6 +125,19 @@ def test_canonical_choices_are_pinned(target):
     assert s.estimate.bound == "memory" and s.seconds < 1.0
 
 
+@pytest.mark.parametrize("mnk, split", [((256, 256, 65536), 8), ((64, 64, 8192), 16),
+                                        ((4096, 4096, 4096), 1)])
+def test_split_k_is_chosen_where_tiles_cannot_fill_the_gpu(mnk, split):
+    """Few output tiles and a long K: the cost model splits K to fill the SMs; a large GEMM has
+    tiles enough and keeps SPLIT_K=1."""
+    from tests.kernels_for_tests import splitk_gemm
+
+    m, n, k = mnk
+    sp = (TensorSpec((m, k), DType.bf16), TensorSpec((k, n), DType.bf16), TensorSpec((m, n), DType.f32))
+    s = schedule(splitk_gemm.ir(*sp), sp, "h100")
+    assert s.schedule.split == split, str(s.schedule)
+
+
 def test_h200_is_faster_than_h100_on_memory_bound_work():
     sp = specs((8192, 8192), dtype=DType.f32)
     fn = softmax.ir(*sp)

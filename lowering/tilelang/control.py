@@ -92,7 +92,7 @@ def _yield(em: Emitter, term: Inst, storage: list[Val]) -> None:
 def _snapshot(em: Emitter, v: Val, hint: str) -> Val:
     if isinstance(v, Tile):
         return em.materialize(v, hint=hint, into=em.alloc(hint, v.shape, v.dtype, em.default_scope()))
-    return em.cell(v.expr, v.dtype, hint)
+    return em.let(v.expr, v.dtype, hint)
 
 
 def for_(em: Emitter, inst: Inst) -> None:

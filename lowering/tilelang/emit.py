@@ -89,6 +89,16 @@ class Emitter:
             self.line(f"{buf}[0] = {expr}")
         return Scalar(f"{buf}[0]", dtype, reads=frozenset({buf}))
 
+    def let(self, expr: str, dtype, hint: str) -> Scalar:
+        """A scalar bound once, here (``m = masked_m[g]``, a TIR let): its value is fixed at this
+        point however its source changes later. Preferred to a `cell` for values that are never
+        reassigned: TileLang's warp specialisation gives a local buffer's write to the consumer
+        warps only, so a producer reading the cell (a branch around a pipelined loop) would see
+        it uninitialised; a let stays where it is, visible to both."""
+        name = self.name(hint)
+        self.line(f"{name} = {expr}")
+        return Scalar(name, dtype, reads=frozenset())
+
     def src_comment(self, inst: Inst) -> None:
         """A ``# src: file:line`` comment whenever the kernel line changes."""
         loc = inst.loc
@@ -104,7 +114,7 @@ class Emitter:
     def bind(self, v: Value, val: Val) -> None:
         if (isinstance(val, Scalar) and val.reads and self.uses[v.name] > 1
                 and not re.fullmatch(r"\w+\[0\]", val.expr)):
-            val = self.cell(val.expr, val.dtype, v.name)  # read memory once, not once per use
+            val = self.let(val.expr, val.dtype, v.name)  # read memory once, not once per use
         self.env[v.name] = val
         if isinstance(val, Tile) and not val.is_buffer and not val.cheap:
             if self.uses[v.name] > 1:  # recomputing a costly expression per use would be waste

@@ -149,7 +149,7 @@ def load(em: Emitter, inst: Inst) -> None:
         return elem if g is None else f"T.if_then_else({g}, {elem}, {other})"
 
     if not win.shape:  # a scalar: read once, here (the source may change later)
-        em.env[res.name] = em.cell(at(()), src.dtype, res.name)
+        em.env[res.name] = em.let(at(()), src.dtype, res.name)
         return
     em.bind(res, Tile(win.shape, src.dtype, at, reads=reads))
 
@@ -169,15 +169,48 @@ def store(em: Emitter, inst: Inst) -> None:
 
 
 def atomic(em: Emitter, inst: Inst) -> None:
+    """Tile atomics: one per element, spread over the block's threads by ``T.Parallel``. A scalar
+    atomic of a tile program happens once per program, so one thread issues it (TileLang runs a
+    block-level scalar statement on every thread); when its old value is used, that thread puts
+    it in shared memory and a barrier hands it to all (the branch is block-uniform: level-2
+    scalars are). Inside ``td.threads`` each thread's atomic is its own."""
     kind = inst.attr("kind")
-    if kind not in _ATOMIC_FN or em.uses[inst.result.name] > 0:
-        raise BackendError(f"the TileLang backend lowers atomic add/max/min whose old values are unused; "
-                           f"this atomic is {kind}{' and its result is used' if kind in _ATOMIC_FN else ''}",
-                           inst.loc, hint="use backend='triton' for this kernel")
+    used = em.uses[inst.result.name] > 0
     dst, win, val, mask = _parts(em, inst, value=True)
+    if kind not in _ATOMIC_FN or (used and win.shape):
+        what = f"atomic {kind}" if kind not in _ATOMIC_FN else "a tile atomic whose old values are used"
+        raise BackendError(f"the TileLang backend has no lowering for {what}", inst.loc,
+                           hint="use backend='triton' for this kernel")
     fn = _ATOMIC_FN[kind]
-    _scatter(em, win, val, mask, lambda addr, v: f"{fn}({dst.name}[{addr}], {v})")
-    em.env[inst.result.name] = Scalar("0", dst.dtype, 0)
+    res = inst.result
+    if win.shape:
+        _scatter(em, win, val, mask, lambda addr, v: f"{fn}({dst.name}[{addr}], {v})")
+        em.env[res.name] = Scalar("0", dst.dtype, 0)
+        return
+    call = f"{fn}({dst.name}[{', '.join(win.index(()))}], {val.expr}{', return_prev=True' if used else ''})"
+    guard = _guard(win, (), mask)
+    if em.threads_region:
+        if used:
+            em.env[res.name] = em.let(call if guard is None else f"T.if_then_else({guard}, {call}, 0)",
+                                      dst.dtype, res.name)
+        else:
+            _guarded(em, guard, call)
+            em.env[res.name] = Scalar("0", dst.dtype, 0)
+        return
+    tid = em.name("tid")
+    em.line(f"{tid} = T.get_thread_binding(0)")
+    one = f"{tid} == 0" if guard is None else f"T.And({tid} == 0, {guard})"
+    if not used:
+        _guarded(em, one, call)
+        em.env[res.name] = Scalar("0", dst.dtype, 0)
+        return
+    old = em.alloc(f"{res.name}_old", (1,), dst.dtype, "shared").buf
+    em.line(f"if {tid} == 0:")
+    em.indent += 1
+    em.line(f"{old}[0] = {call}" if guard is None else f"{old}[0] = T.if_then_else({guard}, {call}, 0)")
+    em.indent -= 1
+    em.line("T.sync_threads()")
+    em.env[res.name] = em.let(f"{old}[0]", dst.dtype, res.name)
 
 
 def _scatter(em: Emitter, win: _Window, val, mask, write) -> None:

@@ -138,6 +138,21 @@ def test_split_k_is_chosen_where_tiles_cannot_fill_the_gpu(mnk, split):
     assert s.schedule.split == split, str(s.schedule)
 
 
+def test_dot_tiles_must_split_over_the_warps():
+    from tests.kernels_for_tests import paged_decode
+    from tiledsl.schedule.cost import warp_partition
+
+    assert warp_partition(16, 16, 4) is None  # 4 warps x 16 rows > 16, 4 x 8 columns > 16
+    assert warp_partition(16, 16, 2) == (1, 2)
+    wm, wn = warp_partition(128, 128, 8)
+    assert wm * wn == 8 and 128 % (16 * wm) == 0 and 128 % (8 * wn) == 0
+    sp = (TensorSpec((4, 16, 128), DType.bf16), TensorSpec((64, 16, 128), DType.bf16),
+          TensorSpec((4, 8), DType.i32), TensorSpec((4,), DType.i32),
+          TensorSpec((4, 16, 128), DType.bf16), 0.1)
+    s = schedule(paged_decode.ir(*sp, D=128, DV=128), sp, "h100")
+    assert s.schedule.num_warps <= 2, str(s.schedule)  # 16x16 score tiles: at most 2 warps
+
+
 def test_h200_is_faster_than_h100_on_memory_bound_work():
     sp = specs((8192, 8192), dtype=DType.f32)
     fn = softmax.ir(*sp)

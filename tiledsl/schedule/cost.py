@@ -2,7 +2,8 @@
 
 Limits (`limits`) are what a compiler or the hardware would reject or what cannot run well at all:
 shared memory per block, registers per thread and per SM, threads per block, power-of-two tile
-sizes, tensor-core shapes and dtypes, tile size. Each broken limit is one sentence naming it.
+sizes, tensor-core shapes and dtypes, the split of a dot's tile over the warps, tile size. Each
+broken limit is one sentence naming it.
 
 Time (`estimate`) is a roofline with the usual corrections:
 - compute: per program, tensor-core cycles (wgmma where the tile allows it, else mma.sync, and
@@ -67,12 +68,25 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
     if a.max_numel > MAX_TILE_NUMEL:
         out.append(f"tile size: a tile of {a.max_numel} elements exceeds {MAX_TILE_NUMEL}")
     for d in a.dots:
-        out += _dot_limits(d, t)
+        out += _dot_limits(d, t, warps)
     return sorted(set(out))
 
 
-def _dot_limits(d, t: Target) -> list[str]:
+def warp_partition(m: int, n: int, warps: int) -> tuple[int, int] | None:
+    """(warps along M, warps along N) that split an m x n dot so each warp owns a multiple of 16
+    rows and 8 columns (the mma fragment), or None when no split does. TileLang refuses a gemm
+    without one; Triton would replicate work across warps."""
+    for wm in range(warps, 0, -1):
+        if warps % wm == 0 and m % (16 * wm) == 0 and n % (8 * (warps // wm)) == 0:
+            return wm, warps // wm
+    return None
+
+
+def _dot_limits(d, t: Target, warps: int) -> list[str]:
     out = []
+    if d.m >= 16 and d.n >= 16 and warp_partition(d.m, d.n, warps) is None:
+        out.append(f"warps: a {d.m}x{d.n} dot cannot be split over num_warps={warps} (each warp "
+                   f"needs a multiple of 16 rows and 8 columns; fewer warps or a larger tile)")
     if t.peak_tflops(d.dtype) <= 0:
         out.append(f"tensor cores: {t.name} has none for {d.dtype.value} dots")
     kmin = 32 if d.dtype.bits == 8 else 16

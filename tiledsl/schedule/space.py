@@ -2,7 +2,7 @@
 
 Each auto knob gets a value range from its role (`roles.knob_roles`) and the sizes it tiles:
 tensor-core blocks are 16..256 (K from 32 for 8-bit operands), other blocks powers of two up to the
-size they tile, stages 1..5, warps 1..16 (4..16 around a dot), group sizes 1 or 8, split factors
+size they tile, stages 1..5, warps 1..16, group sizes 1 or 8, split factors
 1..16. Explicit knob values are kept as they are. Every point of the product is checked against
 the target's hard limits and, when it passes, timed by the cost model; the ranking is by
 predicted time, ties broken by the values so the choice is deterministic.
@@ -44,7 +44,7 @@ def extent(k: KnobInfo, sizes: dict[str, int]) -> int | None:
     return max(vals) if vals else None
 
 
-def values_for(k: KnobInfo, sizes: dict[str, int], has_dot: bool) -> tuple[int, ...]:
+def values_for(k: KnobInfo, sizes: dict[str, int]) -> tuple[int, ...]:
     """The candidate values of one auto knob."""
     if k.role == BLOCK:
         ext = extent(k, sizes)
@@ -56,7 +56,7 @@ def values_for(k: KnobInfo, sizes: dict[str, int], has_dot: bool) -> tuple[int, 
     if k.role == STAGES:
         return (1, 2, 3, 4, 5)
     if k.role == WARPS:
-        return (4, 8, 16) if has_dot else (1, 2, 4, 8, 16)
+        return (1, 2, 4, 8, 16)
     if k.role == GROUP:
         return (1, 8)
     if k.role == SPLIT:
@@ -102,9 +102,8 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     fixed = dict(fixed or {})
     explicit = {k.name: k.value for k in knobs if k.value is not None}
     explicit.update(fixed)
-    has_dot = any(k.dot for k in knobs)
     free = [k for k in knobs if k.name not in explicit]
-    ranges = [values_for(k, sizes, has_dot) for k in free]
+    ranges = [values_for(k, sizes) for k in free]
     good: list[Point] = []
     closest: Point | None = None
     walk = Analyzer(fn, sizes)

@@ -4,6 +4,8 @@ dispatch with counters, split-K with atomic accumulation, a level-3 warp reducti
 
 import tiledsl as td
 from tiledsl.demo import matmul, softmax  # noqa: F401 - the brief's GEMM and softmax, shared with the demo
+from tiledsl.dtypes import DType
+from tiledsl.specs import TensorSpec as T
 
 NEG_INF = float("-inf")
 
@@ -122,3 +124,22 @@ def warp_sum(x: td.Tensor, out: td.Tensor):
                 v = v + td.shfl_xor(v, s)
             if tid == 0:
                 td.store(out, (pid,), v)
+
+
+# Serving-sized argument specs of each probe, for ahead-of-time compiles for Hopper (both backends):
+# name -> (kernel, specs, keyword arguments).
+HOPPER_CASES = {
+    "paged_decode": (paged_decode, (T((4, 16, 128), DType.bf16), T((64, 16, 128), DType.bf16),
+                                    T((4, 8), DType.i32), T((4,), DType.i32),
+                                    T((4, 16, 128), DType.bf16), 0.1), dict(D=128, DV=128)),
+    "grouped_gemm": (grouped_gemm_masked, (T((4, 256, 512), DType.bf16), T((4, 512, 512), DType.bf16),
+                                           T((4,), DType.i32), T((4, 256, 512), DType.bf16)), {}),
+    "fp8_gemm_nt": (fp8_gemm_nt, (T((512, 1024), DType.f8e4m3), T((512, 8), DType.f32),
+                                  T((512, 1024), DType.f8e4m3), T((4, 8), DType.f32),
+                                  T((512, 512), DType.bf16)), {}),
+    "splitk": (splitk_gemm, (T((256, 8192), DType.bf16), T((8192, 256), DType.bf16),
+                             T((256, 256), DType.f32)), {}),
+    "dispatch": (dispatch_rows, (T((128, 1024), DType.bf16), T((128, 8), DType.i32), T((64,), DType.i32),
+                                 T((64,), DType.i32), T((1024, 1024), DType.bf16), T((128, 8), DType.i32)),
+                 dict(H=1024)),
+}

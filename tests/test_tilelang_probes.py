@@ -17,23 +17,12 @@ from tiledsl.specs import TensorSpec as T
 
 needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on the PATH")
 
-CASES = {
-    "paged_decode": (K.paged_decode, (T((4, 16, 128), DType.bf16), T((64, 16, 128), DType.bf16),
-                                      T((4, 8), DType.i32), T((4,), DType.i32),
-                                      T((4, 16, 128), DType.bf16), 0.1), dict(D=128, DV=128)),
-    "grouped_gemm": (K.grouped_gemm_masked, (T((4, 256, 512), DType.bf16), T((4, 512, 512), DType.bf16),
-                                             T((4,), DType.i32), T((4, 256, 512), DType.bf16)), {}),
-    "fp8_gemm_nt": (K.fp8_gemm_nt, (T((512, 1024), DType.f8e4m3), T((512, 8), DType.f32),
-                                    T((512, 1024), DType.f8e4m3), T((4, 8), DType.f32),
-                                    T((512, 512), DType.bf16)), {}),
-    "splitk": (K.splitk_gemm, (T((256, 8192), DType.bf16), T((8192, 256), DType.bf16),
-                               T((256, 256), DType.f32)), {}),
-}
+CASES = K.HOPPER_CASES
 
 
 @needs_nvcc
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", sorted(set(CASES) - {"dispatch"}))
 def test_probe_compiles_for_hopper_without_spills(name):
     kernel, specs, kw = CASES[name]
     ck = kernel.compile(*specs, backend="tilelang", target="h100", **kw)
@@ -56,8 +45,7 @@ def test_scalar_read_before_warp_specialised_branch_reaches_both_roles():
     assert read and read.start() < split
 
 
-DISPATCH_SPECS = (T((128, 1024), DType.bf16), T((128, 8), DType.i32), T((64,), DType.i32),
-                  T((64,), DType.i32), T((1024, 1024), DType.bf16), T((128, 8), DType.i32))
+DISPATCH_SPECS = CASES["dispatch"][1]
 
 
 def test_scalar_atomic_is_issued_by_one_thread_and_its_old_value_shared():

@@ -12,7 +12,7 @@ from tiledsl.lowering.triton import tma as tma_mod
 from tiledsl.lowering.triton.codegen import generate
 from tiledsl.lowering.triton.loader import interpreting, load_module
 
-from tests.kernels_for_tests import fp8_gemm_nt, grouped_gemm_masked, softmax
+from tests.kernels_for_tests import HOPPER_CASES, fp8_gemm_nt, grouped_gemm_masked, softmax
 from tests.test_triton_fixtures import gemm_ir
 from tiledsl.demo import matmul
 from tiledsl.dtypes import DType
@@ -176,6 +176,16 @@ def test_aot_with_unaligned_rows_compiles_the_pointer_kernel():
     r = ck.report
     assert not r.uses_tma
     assert any("pointer kernel" in n and "16 bytes" in n for n in r.notes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(HOPPER_CASES))
+def test_probes_compile_for_hopper_without_spills(name):
+    """Every probe compiles ahead of time for sm_90a; the pipelined GEMM-like ones take TMA."""
+    kernel, specs, kw = HOPPER_CASES[name]
+    r = kernel.compile(*specs, backend="triton", target="h100", **kw).report
+    assert r.arch == "sm_90a" and r.registers and r.spill_stores == 0 and r.spill_loads == 0
+    assert r.uses_tma is (name in ("grouped_gemm", "fp8_gemm_nt", "splitk"))
 
 
 @pytest.mark.gpu

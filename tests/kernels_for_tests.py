@@ -1,6 +1,7 @@
 """Kernels shared by tests: the canonical GEMM and softmax from the design brief, and probes of
 the constructs the reference kernels need (paged online softmax, block-scaled FP8, grouped GEMM,
-dispatch with counters, split-K with atomic accumulation, a level-3 warp reduction)."""
+dispatch with counters, split-K with atomic accumulation, a level-3 warp reduction and a level-3
+warp-specialized GEMM)."""
 
 import tiledsl as td
 from tiledsl.demo import matmul, softmax  # noqa: F401 - the brief's GEMM and softmax, shared with the demo
@@ -124,6 +125,27 @@ def warp_sum(x: td.Tensor, out: td.Tensor):
                 v = v + td.shfl_xor(v, s)
             if tid == 0:
                 td.store(out, (pid,), v)
+
+
+@td.kernel
+def ws_gemm(a: td.Tensor, b: td.Tensor, c: td.Tensor, BM: td.constexpr = td.auto,
+            BN: td.constexpr = td.auto, BK: td.constexpr = td.auto):
+    """Level 3: a producer warp group copies the operand tiles into shared memory, the consumer
+    warp groups multiply them into an accumulator fragment updated in place."""
+    M, K = a.shape
+    N = b.shape[1]
+    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
+        a_s = td.alloc_shared((BM, BK), a.dtype)
+        b_s = td.alloc_shared((BK, BN), b.dtype)
+        acc = td.alloc_fragment((BM, BN), td.float32)
+        td.copy(td.zeros((BM, BN), td.float32), acc)
+        for k in td.pipelined(td.cdiv(K, BK), stages=2):
+            with td.producer():
+                td.copy(a, a_s, (i * BM, k * BK))
+                td.copy(b, b_s, (k * BK, j * BN))
+            with td.consumer():
+                acc += td.dot(a_s, b_s)
+        td.store(c, (i * BM, j * BN), acc.to(c.dtype))
 
 
 # Serving-sized argument specs of each probe, for ahead-of-time compiles for Hopper (both backends):

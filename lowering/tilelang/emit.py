@@ -43,6 +43,7 @@ class Emitter:
         self.env: dict[str, Val] = {}
         self.uses: Counter[str] = Counter(v.name for i in walk(fn.body) for v in i.operands)
         self.dot_operands = _dot_operands(fn.body)
+        self.copied_back = _copied_back(fn.body)
         self.lines: list[str] = []
         self.allocs: list[str] = []
         self.indent = 0
@@ -219,6 +220,22 @@ class Emitter:
             rule(self, inst)
             self.consume(inst)
         return None
+
+
+def _copied_back(body: Block) -> dict[str, str]:
+    """Results copied into a buffer by the very next inst (``%d = dot ..., %buf`` then ``copy %d,
+    %buf``): value name -> buffer name. A gemm whose result only goes back into its accumulator
+    buffer can write that buffer in place."""
+    out: dict[str, str] = {}
+    for inst in walk(body):
+        for region in inst.regions:
+            insts = region.insts
+            for first, nxt in zip(insts, insts[1:]):
+                if (nxt.op is Op.COPY and len(nxt.operands) == 2 and first.results
+                        and nxt.operands[0].name == first.results[0].name
+                        and nxt.operands[1].type.space.is_buffer):
+                    out[first.results[0].name] = nxt.operands[1].name
+    return out
 
 
 def _dot_operands(body: Block) -> set[str]:

@@ -255,6 +255,8 @@ def copy(em: Emitter, inst: Inst) -> None:
         buf = src if src.scope in ("shared", "fragment") else em.materialize(src, hint=inst.operands[0].name)
         em.line(f"T.copy({buf.buf}, {win.region()})")
     else:
+        if isinstance(src, Tile) and src.is_buffer and src.buf == dst.buf:
+            return  # already there (a gemm accumulated into the buffer in place)
         em.before_write(dst.buf)
         t = src if isinstance(src, Tile) else Tile(dst.shape, dst.dtype, lambda idx: src.expr)
         em.materialize(t if t.shape == dst.shape else _broadcast(t, dst.shape), into=dst)
@@ -274,7 +276,10 @@ def dot(em: Emitter, inst: Inst) -> None:
     clear = acc_v is None
     if acc_v is not None:
         acc = em.get(acc_v)
-        in_place = acc.scope == "fragment" and acc.shape == shape and em.uses[acc_v.name] == 1
+        in_place = acc.scope == "fragment" and acc.shape == shape and (
+            em.uses[acc_v.name] == 1  # the accumulator value dies here
+            or (acc.is_buffer and em.uses[res.name] == 1  # ``buf += dot``: result goes back into buf
+                and em.copied_back.get(res.name) == acc_v.name))
         if in_place:
             em.before_write(acc.buf, keep=acc_v.name)
             c = acc

@@ -79,6 +79,7 @@ class Analysis:
     max_numel: int = 0  # largest tile
     odd_tiles: set = field(default_factory=set)  # tile shapes with a size that is not a power of two
     unknown_trips: int = 0  # loops whose trip count could not be evaluated
+    warp_roles: int = 0  # producer / consumer regions (warp specialization)
 
     @property
     def programs(self) -> int:
@@ -241,8 +242,18 @@ def _for(w: _Walker, inst, mult, stages):
 
 
 def _if(w: _Walker, inst, mult, stages):
-    for r in inst.regions:
-        w.block(r, mult, stages)
+    return max((w.block(r, mult, stages) for r in inst.regions), default=0.0)
+
+
+def _threads(w: _Walker, inst, mult, stages):
+    """A thread region's body runs once per thread: its work counts `count` times."""
+    return w.block(inst.regions[0], mult * w.dim(inst.attr("count")), stages)
+
+
+def _warp_role(w: _Walker, inst, mult, stages):
+    """A producer / consumer region: its work is the program's (run by some of its warps)."""
+    w.a.warp_roles += 1
+    return w.block(inst.regions[0], mult, stages)
 
 
 def _load(w: _Walker, inst, mult, stages):
@@ -315,6 +326,7 @@ def _tile_reduce(w: _Walker, inst, mult, stages):
 
 
 _HANDLERS = {Op.CONST: _const, Op.DIM: _dimh, Op.GRID: _grid, Op.FOR: _for, Op.IF: _if,
+             Op.THREADS: _threads, Op.WARP_ROLE: _warp_role,
              Op.LOAD: _load, Op.STORE: _store, Op.ATOMIC: _store, Op.COPY: _copy,
              Op.ALLOC: _alloc, Op.DOT: _dot, Op.TILE_REDUCE: _tile_reduce}
 

@@ -63,6 +63,9 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
     elif regs * warps * 32 > t.regs_per_sm:
         out.append(f"registers: {regs} per thread x {warps * 32} threads exceed the "
                    f"{t.regs_per_sm} registers of an SM")
+    if a.warp_roles and (warps % 4 or warps < 8):
+        out.append(f"warp specialization: producer/consumer regions need whole warp groups, at least "
+                   f"two (num_warps a multiple of 4, >= 8); num_warps={warps}")
     for shape in sorted(a.odd_tiles):
         out.append(f"alignment: a tile of shape {shape} has a size that is not a power of two (tile sizes must be)")
     if a.max_numel > MAX_TILE_NUMEL:

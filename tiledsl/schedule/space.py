@@ -5,7 +5,7 @@ tensor-core blocks are 16..256 (K from 32 for 8-bit operands), other blocks powe
 size they tile, stages 1..5, warps 1..16, group sizes 1 or 8, split factors
 1..16. Explicit knob values are kept as they are. Every point of the product is checked against
 the target's hard limits and, when it passes, timed by the cost model; the ranking is by
-predicted time, ties broken by the values so the choice is deterministic.
+predicted time, ties broken towards 4 warps and then by the values, so the choice is deterministic.
 """
 
 from __future__ import annotations
@@ -123,7 +123,9 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     if not good:
         raise _no_fit(fn, target, explicit, closest, knobs)
     # ties (e.g. compute-bound points that differ only in L2 traffic) go to less DRAM traffic
-    good.sort(key=lambda p: (round(p.estimate.time_us, 6), round(p.estimate.bytes), p.schedule.values))
+    # ties (the model sees no difference) go to 4 warps, the usual default, then to the values
+    good.sort(key=lambda p: (round(p.estimate.time_us, 6), round(p.estimate.bytes),
+                             abs(p.schedule.num_warps.bit_length() - 3), p.schedule.values))
     return good[:top_n]
 
 

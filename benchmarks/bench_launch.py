@@ -8,7 +8,7 @@ a GPU: the same call paths with Triton's launch replaced by a no-op, which isola
 per-call cost; plus the runtime's warm-call dispatch (``kernel(...)`` up to the backend), and
 codegen and AOT compile latency for a 128x128x64 bf16 GEMM.
 
-    python benchmarks/bench_launch.py            # prints JSON
+    python benchmarks/bench_launch.py [--out results.json]   # prints JSON
 """
 
 from __future__ import annotations
@@ -142,6 +142,18 @@ def compile_latency() -> dict:
             "triton_compile_plus_ptxas_ms": round(compile_ms, 1), "report": report.lines()}
 
 
+def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", help="write the JSON here too")
+    ns = ap.parse_args()
+    text = json.dumps({"launch": launch_overhead(), "launch_gemm_tma": tma_launch_overhead(),
+                       "runtime": runtime_dispatch(), "compile": compile_latency()}, indent=2)
+    print(text)
+    if ns.out:
+        Path(ns.out).write_text(text + "\n")
+
+
 if __name__ == "__main__":
-    print(json.dumps({"launch": launch_overhead(), "launch_gemm_tma": tma_launch_overhead(),
-                      "runtime": runtime_dispatch(), "compile": compile_latency()}, indent=2))
+    main()

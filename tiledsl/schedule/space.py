@@ -122,8 +122,8 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
             closest = p
     if not good:
         raise _no_fit(fn, target, explicit, closest, knobs)
-    # ties (e.g. compute-bound points that differ only in L2 traffic) go to less DRAM traffic
-    # ties (the model sees no difference) go to 4 warps, the usual default, then to the values
+    # ties (e.g. compute-bound points that differ only in L2 traffic) go to less DRAM traffic,
+    # then to 4 warps (the usual default), then to the values
     good.sort(key=lambda p: (round(p.estimate.time_us, 6), round(p.estimate.bytes),
                              abs(p.schedule.num_warps.bit_length() - 3), p.schedule.values))
     return good[:top_n]

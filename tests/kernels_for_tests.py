@@ -148,6 +148,18 @@ def ws_gemm(a: td.Tensor, b: td.Tensor, c: td.Tensor, BM: td.constexpr = td.auto
         td.store(c, (i * BM, j * BN), acc.to(c.dtype))
 
 
+def check_gemm_on_gpu(kernel, m: int, n: int, k: int, backend: str) -> None:
+    """Run a (a, b, c) GEMM kernel on random bf16 CUDA tensors and compare with torch."""
+    import torch
+
+    a = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(k, n, device="cuda", dtype=torch.bfloat16)
+    c = torch.empty(m, n, device="cuda", dtype=torch.bfloat16)
+    kernel(a, b, c, backend=backend)
+    ref = a.float() @ b.float()
+    assert (c.float() - ref).abs().max().item() <= 2e-2 * ref.abs().max().item()
+
+
 # Serving-sized argument specs of each probe, for ahead-of-time compiles for Hopper (both backends):
 # name -> (kernel, specs, keyword arguments).
 HOPPER_CASES = {

@@ -13,7 +13,7 @@ import torch
 import tiledsl as td
 from tests.kernels_for_tests import check_gemm_on_gpu, ws_gemm
 from tiledsl.dtypes import DType
-from tiledsl.errors import BackendError
+from tiledsl.errors import BackendError, ScheduleError
 from tiledsl.ir import Op, walk
 from tiledsl.schedule import get_target
 from tiledsl.schedule.analysis import analyze, tensor_sizes
@@ -87,6 +87,23 @@ def test_tilelang_program_has_warp_groups_and_in_place_gemm():
     assert "with T.ws(1):  # consumer warp group" in src
     assert "T.gemm(a_s, b_s, acc)\n" in src  # accumulates in place: no clear, no second fragment
     assert src.count("T.alloc_fragment((") == 2  # the accumulator and its bf16 cast
+
+
+def test_three_warp_groups_one_producer_two_consumers():
+    """num_warps=12 (not a power of two) is valid here: one producer and two consumer warp
+    groups, the dot split over the 8 consumer warps."""
+    ck = ws_gemm.compile(*SPECS, backend="tilelang", target="h100", BM=128, BN=128, BK=64,
+                         num_warps=12)
+    src = ck.code("tilelang")
+    assert "threads=384" in src and "with T.ws(1, 2):  # consumer warp groups" in src
+    assert ck.schedule.num_warps == 12
+
+
+def test_non_power_of_two_warps_stay_refused_without_warp_roles():
+    from tests.kernels_for_tests import matmul
+
+    with pytest.raises(ScheduleError, match="power of two"):
+        matmul.compile(*SPECS, backend="tilelang", target="h100", num_warps=12)
 
 
 @needs_nvcc

@@ -52,6 +52,7 @@ class DotUse:
     k: int
     dtype: DType
     count: float  # executions per program
+    consumer: bool = False  # inside a consumer region: only the consumer warp groups run it
 
 
 @dataclass
@@ -108,6 +109,7 @@ class _Walker:
         self.taint: dict[str, frozenset[int]] = {}
         self.dot_feeds, self.aliases = dot_feeds
         self.smem_allocs: dict[str, int] = {}
+        self.role: str | None = None  # the warp-role region being walked
 
     # --- helpers --------------------------------------------------------------------------------
     def dim(self, d) -> int:
@@ -253,7 +255,11 @@ def _threads(w: _Walker, inst, mult, stages):
 def _warp_role(w: _Walker, inst, mult, stages):
     """A producer / consumer region: its work is the program's (run by some of its warps)."""
     w.a.warp_roles += 1
-    return w.block(inst.regions[0], mult, stages)
+    outer, w.role = w.role, inst.attr("role")
+    try:
+        return w.block(inst.regions[0], mult, stages)
+    finally:
+        w.role = outer
 
 
 def _load(w: _Walker, inst, mult, stages):
@@ -317,7 +323,8 @@ def _alloc(w: _Walker, inst, mult, stages):
 
 def _dot(w: _Walker, inst, mult, stages):
     a, b = inst.operands[0].type, inst.operands[1].type
-    w.a.dots.append(DotUse(w.dim(a.shape[0]), w.dim(b.shape[1]), w.dim(a.shape[1]), a.dtype, mult))
+    w.a.dots.append(DotUse(w.dim(a.shape[0]), w.dim(b.shape[1]), w.dim(a.shape[1]), a.dtype, mult,
+                           consumer=w.role == "consumer"))
 
 
 def _tile_reduce(w: _Walker, inst, mult, stages):

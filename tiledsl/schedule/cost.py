@@ -48,7 +48,11 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
             out.append(f"alignment: {k.name}={v} is not a power of two (tile sizes must be)")
         if k.role in ("stages", "group", "split") and v < 1:
             out.append(f"{k.name}={v} must be at least 1")
-    if warps < 1 or warps & (warps - 1) or warps > 32:
+    if a.warp_roles:
+        if warps % 4 or warps < 8 or warps > 32:
+            out.append(f"warp specialization: producer/consumer regions need whole warp groups, at "
+                       f"least two (num_warps a multiple of 4, >= 8); num_warps={warps}")
+    elif warps < 1 or warps & (warps - 1) or warps > 32:
         out.append(f"threads: num_warps={warps} must be a power of two from 1 to 32")
     if warps * 32 > t.max_threads_per_block:
         out.append(f"threads: num_warps={warps} gives {warps * 32} threads; {t.name} allows "
@@ -63,9 +67,6 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
     elif regs * warps * 32 > t.regs_per_sm:
         out.append(f"registers: {regs} per thread x {warps * 32} threads exceed the "
                    f"{t.regs_per_sm} registers of an SM")
-    if a.warp_roles and (warps % 4 or warps < 8):
-        out.append(f"warp specialization: producer/consumer regions need whole warp groups, at least "
-                   f"two (num_warps a multiple of 4, >= 8); num_warps={warps}")
     for shape in sorted(a.odd_tiles):
         out.append(f"alignment: a tile of shape {shape} has a size that is not a power of two (tile sizes must be)")
     if a.max_numel > MAX_TILE_NUMEL:
@@ -87,8 +88,11 @@ def warp_partition(m: int, n: int, warps: int) -> tuple[int, int] | None:
 
 def _dot_limits(d, t: Target, warps: int) -> list[str]:
     out = []
+    if d.consumer:  # the producer warp group does not take part
+        warps = max(warps - 4, 1)
     if d.m >= 16 and d.n >= 16 and warp_partition(d.m, d.n, warps) is None:
-        out.append(f"warps: a {d.m}x{d.n} dot cannot be split over num_warps={warps} (each warp "
+        who = "its consumer warps" if d.consumer else "num_warps"
+        out.append(f"warps: a {d.m}x{d.n} dot cannot be split over {who}={warps} (each warp "
                    f"needs a multiple of 16 rows and 8 columns; fewer warps or a larger tile)")
     if t.peak_tflops(d.dtype) <= 0:
         out.append(f"tensor cores: {t.name} has none for {d.dtype.value} dots")

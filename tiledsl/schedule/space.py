@@ -2,7 +2,7 @@
 
 Each auto knob gets a value range from its role (`roles.knob_roles`) and the sizes it tiles:
 tensor-core blocks are 16..256 (K from 32 for 8-bit operands), other blocks powers of two up to the
-size they tile, stages 1..5, warps 1..16, group sizes 1 or 8, split factors
+size they tile, stages 1..5, warps 1..16 (8, 12 or 16 with producer/consumer regions), group sizes 1 or 8, split factors
 1..16. Explicit knob values are kept as they are. Every point of the product is checked against
 the target's hard limits and, when it passes, timed by the cost model; the ranking is by
 predicted time, ties broken towards 4 warps and then by the values, so the choice is deterministic.
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from tiledsl.errors import ScheduleError
 from tiledsl.ir.nodes import Function
+from tiledsl.ir.nodes import walk as walk_ir
+from tiledsl.ir.ops import Op
 from tiledsl.schedule import cost
 from tiledsl.schedule.analysis import Analysis, Analyzer, analyze
 from tiledsl.schedule.records import Estimate, Schedule
@@ -44,8 +46,9 @@ def extent(k: KnobInfo, sizes: dict[str, int]) -> int | None:
     return max(vals) if vals else None
 
 
-def values_for(k: KnobInfo, sizes: dict[str, int]) -> tuple[int, ...]:
-    """The candidate values of one auto knob."""
+def values_for(k: KnobInfo, sizes: dict[str, int], warp_groups: bool = False) -> tuple[int, ...]:
+    """The candidate values of one auto knob (`warp_groups`: the kernel has producer/consumer
+    regions, so warps come in whole warp groups)."""
     if k.role == BLOCK:
         ext = extent(k, sizes)
         if k.dot:
@@ -56,7 +59,7 @@ def values_for(k: KnobInfo, sizes: dict[str, int]) -> tuple[int, ...]:
     if k.role == STAGES:
         return (1, 2, 3, 4, 5)
     if k.role == WARPS:
-        return (1, 2, 4, 8, 16)
+        return (8, 12, 16) if warp_groups else (1, 2, 4, 8, 16)
     if k.role == GROUP:
         return (1, 8)
     if k.role == SPLIT:
@@ -103,7 +106,8 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     explicit = {k.name: k.value for k in knobs if k.value is not None}
     explicit.update(fixed)
     free = [k for k in knobs if k.name not in explicit]
-    ranges = [values_for(k, sizes) for k in free]
+    warp_groups = any(i.op is Op.WARP_ROLE for i in walk_ir(fn.body))
+    ranges = [values_for(k, sizes, warp_groups) for k in free]
     good: list[Point] = []
     closest: Point | None = None
     walk = Analyzer(fn, sizes)

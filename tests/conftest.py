@@ -1,3 +1,5 @@
+import importlib.util
+import inspect
 import shutil
 
 import pytest
@@ -12,12 +14,25 @@ def _has_cuda() -> bool:
         return False
 
 
+def _uses_tilelang(item) -> bool:
+    """A GPU test that runs TileLang code (by its id or its source)."""
+    if "tilelang" in item.nodeid:
+        return True
+    try:
+        return "tilelang" in inspect.getsource(item.function)
+    except (OSError, TypeError):
+        return False
+
+
 def pytest_collection_modifyitems(config, items):
     cuda = _has_cuda()
     nvcc = shutil.which("nvcc") is not None
+    tilelang = importlib.util.find_spec("tilelang") is not None
     for item in items:
         if "gpu" in item.keywords and not cuda:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+        elif "gpu" in item.keywords and not tilelang and _uses_tilelang(item):
+            item.add_marker(pytest.mark.skip(reason="needs tilelang installed"))
         if "nvcc" in item.keywords and not nvcc:
             item.add_marker(pytest.mark.skip(reason="needs nvcc on the PATH"))
 

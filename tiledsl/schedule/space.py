@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from tiledsl.errors import ScheduleError
-from tiledsl.ir.nodes import Function
+from tiledsl.ir.nodes import Function, attr_syms
 from tiledsl.ir.nodes import walk as walk_ir
 from tiledsl.ir.ops import Op
 from tiledsl.schedule import cost
@@ -86,11 +86,15 @@ def _padding_ratio(knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: d
 
 
 def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: dict[str, int],
-             target: Target, walked: Analysis | None = None) -> Point:
+             target: Target, walked: Analysis | None = None, resolved: Analysis | None = None) -> Point:
     """Check and time one point (all knob values given); `walked` is the IR walk for these
-    values when the caller has it (it does not depend on stages and group knobs)."""
+    values when the caller has it (it does not depend on stages and group knobs), `resolved`
+    that walk already resolved for these values."""
     sched = Schedule(tuple((k.name, values[k.name]) for k in knobs), tuple((k.name, k.role) for k in knobs))
-    a = walked.resolve(values) if walked is not None else analyze(fn, sizes, values)
+    if resolved is not None:
+        a = resolved
+    else:
+        a = walked.resolve(values) if walked is not None else analyze(fn, sizes, values)
     regs = cost.registers(a, values, target)
     bad = cost.limits(a, knobs, values, target, regs)
     if bad:
@@ -112,14 +116,22 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     closest: Point | None = None
     walk = Analyzer(fn, sizes)
     walks: dict[tuple, Analysis] = {}
-    shape_knobs = [k.name for k in knobs if k.role not in _NO_WALK]
+    resolved: dict[tuple, Analysis] = {}
+    resolve_knobs = [k.name for k in knobs if k.role in _NO_WALK]
+    # the walk reads num_warps only where an attribute names it (e.g. a thread count)
+    named = {sym for inst in walk_ir(fn.body) for _, a in inst.attrs for sym in attr_syms(a)}
+    shape_knobs = [k.name for k in knobs if k.role not in _NO_WALK
+                   and (k.role != WARPS or k.name in named)]
     for combo in itertools.product(*ranges):
         values = dict(explicit)
         values.update(zip((k.name for k in free), combo))
         key = tuple(values.get(n) for n in shape_knobs)
         if key not in walks:
             walks[key] = walk(values)
-        p = evaluate(fn, knobs, values, sizes, target, walks[key])
+        rkey = key + tuple(values.get(n) for n in resolve_knobs)
+        if rkey not in resolved:  # the resolved walk differs only in stages and group values
+            resolved[rkey] = walks[key].resolve(values)
+        p = evaluate(fn, knobs, values, sizes, target, resolved=resolved[rkey])
         if p.estimate is not None:
             good.append(p)
         elif closest is None or len(p.violations) < len(closest.violations):

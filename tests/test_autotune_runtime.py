@@ -6,21 +6,13 @@ import warnings
 import pytest
 
 import tiledsl as td
+from tiledsl.demo import matmul
 from tiledsl.schedule.autotune import NO_GPU
 from tiledsl.schedule.cache import TuneCache, make_key
 from tiledsl.schedule.targets import get_target
 
-
-@td.kernel(autotune=True)
-def tuned_matmul(a: td.Tensor, b: td.Tensor, c: td.Tensor,
-                 BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = td.auto):
-    M, K = a.shape
-    N = b.shape[1]
-    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
-        acc = td.zeros((BM, BN), td.float32)
-        for k in td.pipelined(td.cdiv(K, BK), stages=td.auto):
-            acc += td.dot(td.load(a, (i * BM, k * BK), (BM, BK)), td.load(b, (k * BK, j * BN), (BK, BN)))
-        td.store(c, (i * BM, j * BN), acc.to(c.dtype))
+# the brief's GEMM (shared with the demo), opted into autotuning
+tuned_matmul = td.kernel(matmul.fn, autotune=True)
 
 
 def test_autotune_without_gpu_warns_and_uses_the_cost_model():

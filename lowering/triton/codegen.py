@@ -21,6 +21,7 @@ from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Block, Function, Inst, Loc, ParamKind, Space, Sym, Value, attr_syms, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.verify import verify
+from tiledsl.schedule.targets import get_target
 
 from .analysis import check_supported, nonneg_values, resolve
 from .names import Namer, check_identifier
@@ -175,10 +176,6 @@ class Gen:
     def value(self, attr):
         return resolve(attr, self.knobs)
 
-    def fn_value(self, name: str) -> Value:
-        """The parameter value of `fn` called `name`."""
-        return next(p.value for p in self.fn.params if p.value.name == name)
-
     def is_nonneg(self, v: Value) -> bool:
         return v.name in self.nonneg
 
@@ -261,7 +258,7 @@ def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
     verify(fn, "triton")
     host, grid = _split(fn)
     g = Gen(fn, target_name, interpret)
-    accesses = tma_mod.plan(fn, g.knobs) if tma and _target_has_tma(target_name) else {}
+    accesses = tma_mod.plan(fn, g.knobs) if tma and get_target(target_name).has_tma else {}
     entry = g.namer.take(f"{kname}_kernel")
     tma_entry = g.namer.take(f"{kname}_kernel_tma") if accesses else None
     launcher = g.namer.take("launch")
@@ -323,15 +320,6 @@ class _Emitted:
     params: list[tuple[str, str, tuple]]
     call_args: list[str]
     descs: tuple = ()
-
-
-def _target_has_tma(target_name: str) -> bool:
-    from tiledsl.schedule.targets import get_target
-
-    try:
-        return get_target(target_name).has_tma
-    except Exception:  # an unknown name is reported by whoever resolves the target
-        return False
 
 
 def _split(fn: Function) -> tuple[list[Inst], Inst]:
@@ -462,12 +450,8 @@ def _assemble(g: Gen, kname, launcher, launch_params, constexprs, host_lines, ke
     out += host_lines
     out.append(f"{INDENT}grid = {g.grid_launch}")
     if tma_kernel:
-        tensors = []
-        for d in tma_kernel.descs:
-            if d.tensor.name not in tensors:
-                tensors.append(d.tensor.name)
-        checks = [launch_check(g.names[t], g.fn_value(t).type.dtype, g.fn_value(t).type.rank)
-                  for t in tensors]
+        tensors = {d.tensor.name: d.tensor for d in tma_kernel.descs}  # first-use order, no repeats
+        checks = [launch_check(g.names[name], t.type.dtype, t.type.rank) for name, t in tensors.items()]
         out.append(f"{INDENT}if ({(' and' + chr(10) + INDENT * 3).join(checks)}):")
         for d in tma_kernel.descs:
             host = g.names[d.tensor.name]

@@ -15,7 +15,7 @@ import operator
 from tiledsl.dtypes import DType, promote
 from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError, LevelError, TypeCheckError
 from tiledsl.frontend.source import KernelSource
-from tiledsl.frontend.values import KnobRef, describe, is_const
+from tiledsl.frontend.values import KnobRef, Unbound, describe, is_const
 from tiledsl.ir.builder import Builder
 from tiledsl.ir.nodes import Function, Knob, Loc, Param, ParamKind, Space, Type, Value
 from tiledsl.ir.ops import Op
@@ -43,6 +43,14 @@ _UNSUPPORTED_HINT = {
     "Delete": "rebind the name instead",
     "Raise": "kernels cannot raise",
 }
+
+
+def int_min(dt: DType) -> int:
+    return 0 if dt is DType.u8 else -(2 ** (dt.bits - 1))
+
+
+def int_max(dt: DType) -> int:
+    return 2**dt.bits - 1 if dt is DType.u8 else 2 ** (dt.bits - 1) - 1
 
 
 class _Return(Exception):
@@ -220,16 +228,28 @@ class _Lowerer:
             dt = dtype or DType.i1
             val = x if dt is DType.i1 else (float(x) if dt.is_float else int(x))
         elif isinstance(x, int):
-            dt = dtype or (DType.i32 if -(2**31) <= x < 2**31 else DType.i64)
+            dt = dtype or self.const_dtype(x)
             val = float(x) if dt.is_float else (bool(x) if dt.is_bool else x)
         elif isinstance(x, float):
             dt = dtype or DType.f32
-            if not dt.is_float:
-                raise self.error(KernelTypeError, f"float constant {x} used where {dt.value} is needed")
             val = x
         else:
             raise self.error(KernelTypeError, f"expected a number or a value, got {describe(x)}")
+        self.check_fits(x, dt)
         return self.value(Op.CONST, (), {"value": val, "dtype": dt}, hint="c")
+
+    def check_fits(self, x, dtype: DType) -> None:
+        """A Python number adapts to the dtype it meets, but only if it is representable there:
+        a float in an int, or an int outside the int's range, is an error (never wrapped)."""
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            return
+        if isinstance(x, float) and not dtype.is_float:
+            raise self.error(KernelTypeError, f"float constant {x} used where {dtype.value} is needed",
+                             f"write an integer, or cast the other operand with .to(td.float32)")
+        if isinstance(x, int) and dtype.is_int and not int_min(dtype) <= x <= int_max(dtype):
+            raise self.error(KernelTypeError, f"the constant {x} does not fit in {dtype.value} "
+                             f"([{int_min(dtype)}, {int_max(dtype)}])",
+                             "use a wider dtype (td.int64), or a value in range")
 
     def cast(self, v: Value, dtype: DType) -> Value:
         if v.type.dtype is dtype:
@@ -258,7 +278,7 @@ class _Lowerer:
         if isinstance(x, bool):
             return DType.i1
         if isinstance(x, int):
-            return DType.i32
+            return DType.i32 if -(2**31) <= x < 2**31 else DType.i64
         if isinstance(x, float):
             return DType.f32
         raise self.error(KernelTypeError, f"expected a number or a value, got {describe(x)}")
@@ -412,34 +432,9 @@ class _Lowerer:
                              "use td.where for tiles")
         if not cond.type.dtype.is_bool:
             cond = self.binop(Op.NE, cond, 0)
-        before = dict(self.env)
-        envs, blocks = [], []
-        for body in (s.body, s.orelse):
-            self.env = dict(before)
-            with self.builder.block() as out:
-                self.block(body)
-                envs.append(self.env)
-            blocks.append(out)
-        names = [n for n in before if isinstance(before[n], Value)
-                 and (envs[0].get(n) is not before[n] or envs[1].get(n) is not before[n])]
-        # yields must be appended inside each region: rebuild the blocks with yields
-        regions = []
-        for env, out in zip(envs, blocks):
-            vals = []
-            for n in names:
-                v = env[n]
-                if not isinstance(v, Value) or v.type != before[n].type:
-                    raise self.error(KernelTypeError, f"`{n}` changes type in one branch of the `if`: "
-                                     f"{before[n].type} before, {describe(v)} after")
-                vals.append(v)
-            blk = out[0]
-            from tiledsl.ir.nodes import Block, Inst
+        from tiledsl.frontend.control import lower_if
 
-            regions.append(Block(blk.args, blk.insts + (Inst(Op.YIELD, (), tuple(vals), (), (), self.loc),)))
-        self.env = before
-        inst = self.emit(Op.IF, (cond,), {}, regions, result_types=tuple(before[n].type for n in names))
-        for n, r in zip(names, inst.results):
-            self.env[n] = r
+        lower_if(self, s, cond)
 
     def stmt_For(self, s: ast.For):
         if s.orelse:
@@ -486,37 +481,9 @@ class _Lowerer:
                 raise self.error(KernelTypeError, f"loop bounds must be integer scalars, got {b.type}")
         if not isinstance(s.target, ast.Name):
             raise self.error(FrontendError, "the loop variable must be a single name")
-        assigned = _assigned_names(s.body)
-        carried = [n for n in self.env if n in assigned and isinstance(self.env[n], Value)
-                   and not self.env[n].type.space.is_buffer and self.env[n].type.space is not Space.GLOBAL]
-        before = dict(self.env)
-        iv = self.builder.fresh(s.target.id, Type(bounds[0].type.dtype))
-        args_v = [self.builder.fresh(n, before[n].type) for n in carried]
-        self.env = dict(before)
-        self.env[s.target.id] = iv
-        for n, a in zip(carried, args_v):
-            self.env[n] = a
-        with self.builder.block((iv, *args_v)) as out:
-            self.block(s.body)
-            nxt = []
-            for n in carried:
-                v = self.env[n]
-                if not isinstance(v, Value):
-                    v = self.const(v, before[n].type.dtype)
-                if v.type != before[n].type:
-                    if v.type.shape == before[n].type.shape and v.type.space == before[n].type.space:
-                        v = self.cast(v, before[n].type.dtype)
-                    else:
-                        raise self.error(KernelTypeError, f"`{n}` changes type in the loop: {before[n].type} "
-                                         f"before, {v.type} after", "keep loop-carried values one shape and dtype")
-                nxt.append(v)
-            self.emit(Op.YIELD, tuple(nxt))
-        self.env = before
-        attrs = {"stages": stages}
-        inst = self.emit(Op.FOR, (*bounds, *(before[n] for n in carried)), attrs, (out[0],),
-                         hint=tuple(carried))
-        for n, r in zip(carried, inst.results):
-            self.env[n] = r
+        from tiledsl.frontend.control import lower_for
+
+        lower_for(self, s, bounds, stages)
 
     def stmt_With(self, s: ast.With):
         if len(s.items) != 1:
@@ -563,7 +530,10 @@ class _Lowerer:
 
     def lookup(self, name: str, node):
         if name in self.env:
-            return self.env[name]
+            v = self.env[name]
+            if isinstance(v, Unbound):
+                raise self.error(FrontendError, v.reason, v.hint, node=node)
+            return v
         if name in self.src.closure:
             return self.src.closure[name]
         if name in self.src.globals:
@@ -726,14 +696,3 @@ _FOLD = {Op.ADD: operator.add, Op.SUB: operator.sub, Op.MUL: operator.mul, Op.DI
          Op.SHL: operator.lshift, Op.SHR: operator.rshift, Op.EQ: operator.eq, Op.NE: operator.ne,
          Op.LT: operator.lt, Op.LE: operator.le, Op.GT: operator.gt, Op.GE: operator.ge,
          Op.MAXIMUM: py.max, Op.MINIMUM: py.min}
-
-
-def _assigned_names(stmts) -> set[str]:
-    out: set[str] = set()
-    for s in stmts:
-        for node in ast.walk(s):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                out.add(node.id)
-            elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-                out.add(node.target.id)
-    return out

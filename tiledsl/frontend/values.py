@@ -40,3 +40,16 @@ def describe(x) -> str:
     if isinstance(x, KnobRef):
         return repr(x)
     return f"{type(x).__name__} {x!r}"
+
+
+@dataclass(frozen=True)
+class Unbound:
+    """A name Python could leave unbound or bound to one of several compile-time things after a
+    runtime loop or branch (first assigned inside a loop, assigned in one branch only): looking
+    it up is an error that says why, never a stale value."""
+
+    reason: str
+    hint: str
+
+    def __repr__(self) -> str:
+        return "an unbound name"

@@ -6,6 +6,7 @@ Used by the front end, the scheduler's level-1 lowering and tests that write IR 
 from __future__ import annotations
 
 import contextlib
+import keyword
 import re
 from collections.abc import Iterator
 
@@ -14,6 +15,21 @@ from tiledsl.ir.nodes import Attr, Block, Inst, Loc, Type, Value
 from tiledsl.ir.ops import Op
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_]")
+_MAX_BASE = 48  # backends take identifiers of at most 64 characters; leave room for a suffix
+
+
+def name_base(hint: str) -> str:
+    """A hint made into a plain, non-keyword ASCII identifier without a leading ``__``: value
+    names reach generated Python (Triton) code, and op names such as ``and``/``if``/``not``
+    or user names are not always valid there."""
+    base = _NAME_OK.sub("_", hint or "")[:_MAX_BASE]
+    if base.startswith("__"):
+        base = base.lstrip("_")
+    if not base or base[0].isdigit():
+        base = "v" + base
+    if keyword.iskeyword(base):
+        base += "_"
+    return base
 
 
 class Builder:
@@ -24,9 +40,7 @@ class Builder:
 
     def fresh(self, hint: str = "v", type: Type | None = None) -> Value:
         """A new value with a unique name derived from `hint`."""
-        base = _NAME_OK.sub("_", hint) or "v"
-        if base[0].isdigit():
-            base = "v" + base
+        base = name_base(hint)
         name, n = base, 0
         while name in self._used:
             n += 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import builtins as py
 
-from tiledsl.dtypes import DType
+from tiledsl.dtypes import PUBLIC_NAME, DType
 from tiledsl.errors import FrontendError, KernelTypeError, LevelError
 from tiledsl.frontend.values import KnobRef, describe, is_const
 from tiledsl.ir.nodes import Space, Value
@@ -67,11 +67,29 @@ def _shape(low, what, shape, allow_none=False):
             out.append(d.sym)
         elif isinstance(d, int) and not isinstance(d, bool) and d > 0:
             out.append(d)
+        elif isinstance(d, Value):
+            raise low.error(KernelTypeError, f"{what} shape entry {len(out)} is `{d.name}`, a runtime "
+                            f"{d.type.dtype.value} value: tile shapes must be compile-time constants",
+                            "make the size a td.constexpr parameter (or td.auto, a knob) and mask the edge")
         else:
             raise low.error(KernelTypeError, f"{what} shape entries must be positive ints or knobs"
                             f"{' or None' if allow_none else ''}, got {d!r}",
                             "tile shapes are compile-time: use constexpr parameters")
     return tuple(out)
+
+
+def axis_arg(low, what: str, axis, rank: int, insert: bool = False) -> int:
+    """The one check of every axis argument: a compile-time int in [-rank, rank) ([-rank-1, rank]
+    where an axis is inserted), returned normalized to [0, rank)."""
+    n = rank + 1 if insert else rank
+    if axis is None or isinstance(axis, bool) or not isinstance(axis, int):
+        raise low.error(KernelTypeError, f"{what} axis must be a compile-time int, got {describe(axis)}",
+                        "write the axis as an int literal or constexpr, e.g. axis=-1 for the last")
+    if not -n <= axis < n:
+        what_val = f"a {rank}-D value" if rank else "a scalar"
+        raise low.error(KernelTypeError, f"{what}: axis {axis} is out of range for {what_val} "
+                        f"(valid: {-n} to {n - 1})", "axes count from 0; negative axes count from the end")
+    return axis % n
 
 
 def _in_grid(low, name):
@@ -140,13 +158,18 @@ def _reduce(kind):
             raise low.error(LevelError, f"td.{kind} of a whole tensor inside a tile program")
         if axis is None:
             if kind in ("argmax", "argmin") and x.type.rank > 1:
-                raise low.error(KernelTypeError, f"td.{kind} needs an axis for rank {x.type.rank}")
+                raise low.error(KernelTypeError, f"td.{kind} needs an axis for rank {x.type.rank}",
+                                f"pass axis=, e.g. td.{kind}(x, axis=-1)")
+            if op is Op.REDUCE and x.type.rank > 1:
+                raise low.error(KernelTypeError, f"td.{kind} of a whole rank-{x.type.rank} tensor over all its "
+                                "axes: a level-1 kernel reduces one axis",
+                                f"reduce one axis (td.{kind}(x, axis=-1)), or write a tile program "
+                                "(td.grid / td.load) for a full reduction")
             for ax in reversed(range(x.type.rank)):
                 x = low.value(op, (x,), {"kind": kind, "axis": ax, "keepdims": bool(keepdims)})
             return x
-        if not isinstance(axis, int):
-            raise low.error(KernelTypeError, f"td.{kind} axis must be an int, got {describe(axis)}")
-        return low.value(op, (x,), {"kind": kind, "axis": axis % x.type.rank, "keepdims": bool(keepdims)})
+        axis = axis_arg(low, f"td.{kind}", axis, x.type.rank)
+        return low.value(op, (x,), {"kind": kind, "axis": axis, "keepdims": bool(keepdims)})
     return h
 
 
@@ -177,7 +200,11 @@ def h_cast(low, args, kwargs):
 
 def h_cdiv(low, args, kwargs):
     a, b = _sig(low, "cdiv", args, kwargs, ("a", "b"), {})
+    if is_const(b) and b == 0:
+        raise low.error(KernelTypeError, "td.cdiv by zero", "the divisor of td.cdiv must be positive")
     if is_const(a) and is_const(b):
+        if not all(isinstance(v, int) for v in (a, b)):
+            raise low.error(KernelTypeError, f"td.cdiv takes integers, got {describe(a)} and {describe(b)}")
         return -(-a // b)
     return low.binop(Op.FLOORDIV, low.binop(Op.ADD, a, low.binop(Op.SUB, b, 1) if not is_const(b) else b - 1), b)
 
@@ -201,13 +228,15 @@ def _gather(low, x, idx, axis):
     if x.type.space is not Space.GLOBAL:
         raise low.error(KernelTypeError, "td.take gathers from whole tensors",
                         "in a tile program, td.load with a tile of indices as the offset")
-    return low.value(Op.GATHER, (x, idx), {"axis": axis % x.type.rank})
+    return low.value(Op.GATHER, (x, idx), {"axis": axis_arg(low, "td.take", axis, x.type.rank)})
 
 
 # --- shape ---------------------------------------------------------------------------------------------------
 def h_expand_dims(low, args, kwargs):
     x, axis = _sig(low, "expand_dims", args, kwargs, ("x", "axis"), {})
-    return low.value(Op.EXPAND_DIMS, (_need_value(low, "td.expand_dims", x),), {"axis": axis})
+    x = _need_value(low, "td.expand_dims", x)
+    axis = axis_arg(low, "td.expand_dims", axis, x.type.rank, insert=True)
+    return low.value(Op.EXPAND_DIMS, (x,), {"axis": axis})
 
 
 def h_trans(low, args, kwargs):
@@ -217,6 +246,10 @@ def h_trans(low, args, kwargs):
     perm = tuple(args[1:]) or tuple(reversed(range(x.type.rank)))
     if len(perm) == 1 and isinstance(perm[0], tuple):
         perm = perm[0]
+    perm = tuple(axis_arg(low, "td.trans", p, x.type.rank) for p in perm)
+    if sorted(perm) != list(range(x.type.rank)):
+        raise low.error(KernelTypeError, f"td.trans needs a permutation of the {x.type.rank} axes, got {perm}",
+                        "name every axis once, e.g. td.trans(x, 1, 0)")
     return low.value(Op.TRANSPOSE, (x,), {"perm": perm})
 
 
@@ -235,13 +268,22 @@ def h_cumsum(low, args, kwargs):
     x, axis = _sig(low, "cumsum", args, kwargs, ("x", "axis"), {"axis": 0})
     _in_grid(low, "cumsum")
     x = _need_value(low, "td.cumsum", x)
-    return low.value(Op.SCAN, (x,), {"kind": "sum", "axis": axis % py.max(x.type.rank, 1)})
+    if x.type.rank == 0:
+        raise low.error(KernelTypeError, "td.cumsum of a scalar", "td.cumsum takes a tile")
+    axis = axis_arg(low, "td.cumsum", axis, x.type.rank)
+    return low.value(Op.SCAN, (x,), {"kind": "sum", "axis": axis})
 
 
 def subscript(low, obj, sl: ast.expr):
     if isinstance(obj, tuple):
         idx = low.expr(sl)
-        if isinstance(idx, (int, py.slice)):
+        if isinstance(idx, py.slice):
+            return obj[idx]
+        if isinstance(idx, int) and not isinstance(idx, bool):
+            if not -len(obj) <= idx < len(obj):
+                seq = ast.unparse(low.node.value) if isinstance(low.node, ast.Subscript) else "a tuple"
+                raise low.error(KernelTypeError, f"index {idx} is out of range for {seq} of length {len(obj)}",
+                                "a tensor of rank n has x.shape[0] to x.shape[n - 1] (or x.shape[-1])")
             return obj[idx]
         raise low.error(KernelTypeError, f"a tuple is indexed by a constant, got {describe(idx)}")
     if not isinstance(obj, Value):
@@ -252,6 +294,10 @@ def subscript(low, obj, sl: ast.expr):
         if isinstance(idx, Value) and idx.type.rank >= 1:
             return _gather(low, obj, idx, 0)
     # tile indexing: `:` keeps an axis, None inserts one
+    kept = sum(1 for it in items if isinstance(it, ast.Slice))
+    if kept > obj.type.rank:
+        raise low.error(KernelTypeError, f"{kept} `:` entries index a {obj.type.rank}-D value",
+                        "one `:` per axis of the value; None inserts an axis")
     out, axis = obj, 0
     for it in items:
         if isinstance(it, ast.Slice) and it.lower is None and it.upper is None and it.step is None:
@@ -299,10 +345,11 @@ def h_load(low, args, kwargs):
     if mask is not None:
         operands.append(_need_value(low, "td.load mask", mask))
         attrs["masked"] = True
-    if not is_const(other) or isinstance(other, (DType, str)) or other is None:
-        raise low.error(KernelTypeError, "td.load other= must be a number")
+    if not is_const(other) or isinstance(other, (DType, str, tuple)) or other is None:
+        raise low.error(KernelTypeError, f"td.load other= must be a compile-time number, got {describe(other)}",
+                        "for a runtime fill, load with a mask and use td.where(mask, tile, v)")
     if other != 0:
-        attrs["other"] = float(other) if x.type.dtype.is_float else int(other)
+        attrs["other"] = fill_value(low, "td.load other=", other, x.type.dtype)
     return low.value(Op.LOAD, operands, attrs, hint=f"{x.name}_tile")
 
 
@@ -316,8 +363,10 @@ def _store_like(low, name, args, kwargs, kind=None):
     if value.type.rank and value.type.rank != sum(1 for d in shape if d is not None):
         raise low.error(KernelTypeError, f"td.{name} of a {value.type} value into a rank-{x.type.rank} tensor")
     if value.type.dtype is not x.type.dtype:
-        raise low.error(KernelTypeError, f"td.{name} of {value.type.dtype.value} into a {x.type.dtype.value} tensor",
-                        f"cast first: value.to({x.name}.dtype)")
+        narrows = " would narrow it" if narrowing(value.type.dtype, x.type.dtype) else ""
+        raise low.error(KernelTypeError, f"td.{name} of {value.type.dtype.value} into a {x.type.dtype.value} "
+                        f"tensor{narrows}: stores do not convert implicitly",
+                        f"cast explicitly with .to(...): value.to({x.name}.dtype)")
     attrs = {"shape": shape}
     if kind:
         attrs = {"kind": kind, **attrs}
@@ -326,6 +375,24 @@ def _store_like(low, name, args, kwargs, kind=None):
         operands.append(_need_value(low, f"td.{name} mask", mask))
         attrs["masked"] = True
     return low.emit(Op.ATOMIC if kind else Op.STORE, operands, attrs, hint="old")
+
+
+def narrowing(src: DType, dst: DType) -> bool:
+    """Whether converting `src` to `dst` can lose an integer value: a float or a wider int into
+    an int, or anything but a bool into a bool."""
+    if dst.is_bool:
+        return not src.is_bool
+    if dst.is_int:
+        return src.is_float or (src.is_int and src.bits > dst.bits) or (dst is DType.u8 and src is not DType.u8
+                                                                     and not src.is_bool)
+    return False
+
+
+def check_narrowing(low, what: str, src: DType, dst: DType) -> None:
+    """Implicit conversions into an int (or bool) buffer must not drop bits silently."""
+    if narrowing(src, dst):
+        raise low.error(KernelTypeError, f"{what} of an {src.value} value into an {dst.value} buffer would "
+                        "narrow it implicitly", f"cast explicitly with .to(td.{PUBLIC_NAME[dst]})")
 
 
 def _covered_window(offs, covered) -> tuple:
@@ -386,11 +453,28 @@ def h_zeros(low, args, kwargs):
 def _full(low, name, shape, value, dtype):
     _in_grid(low, name)
     dtype = _dtype(low, f"td.{name}", dtype)
-    if not is_const(value) or isinstance(value, (DType, str)) or value is None:
-        raise low.error(KernelTypeError, f"td.{name} fill value must be a number")
-    value = float(value) if dtype.is_float else (bool(value) if dtype.is_bool else int(value))
+    if not is_const(value) or isinstance(value, (DType, str, tuple)) or value is None:
+        raise low.error(KernelTypeError, f"td.{name} fill value must be a compile-time number, got {describe(value)}",
+                        "for a runtime value v, write td.zeros(shape, dtype) + v")
+    value = fill_value(low, f"td.{name}", value, dtype)
     return low.value(Op.FULL, (), {"shape": _shape(low, f"td.{name}", shape), "value": value, "dtype": dtype},
                      hint="zeros" if name == "zeros" else "full")
+
+
+def fill_value(low, what: str, value, dtype: DType):
+    """A Python number as an element of `dtype`: an integral float may fill an int tile; NaN, an
+    infinity, a fraction or an int outside the dtype's range is an error (never wrapped)."""
+    if dtype.is_int and isinstance(value, float):
+        if not value.is_integer():
+            raise low.error(KernelTypeError, f"{what}: {value} is not an integer, the dtype is {dtype.value}",
+                            "use a float dtype, or an integer value")
+        value = int(value)
+    if dtype.is_float:
+        return float(value)
+    if dtype.is_bool:
+        return bool(value)
+    low.check_fits(value, dtype)
+    return int(value)
 
 
 def _alloc(space):
@@ -424,6 +508,7 @@ def h_copy(low, args, kwargs):
     elif offsets is not None:
         raise low.error(KernelTypeError, "td.copy between on-chip values takes no offsets")
     elif src.type.dtype is not dst.type.dtype:
+        check_narrowing(low, "td.copy", src.type.dtype, dst.type.dtype)
         operands[0] = low.cast(src, dst.type.dtype)
     low.emit(Op.COPY, operands, attrs)
 
@@ -583,14 +668,23 @@ def call_builtin(low, fn, args, kwargs):
         return HANDLERS[name](low, args, kwargs)
     if fn in _PY_BUILTINS:
         return _PY_BUILTINS[fn](low, args, kwargs)
-    if fn in (py.int, py.float, py.bool) and len(args) == 1 and is_const(args[0]):
-        return fn(args[0])
+    if fn in (py.int, py.float, py.bool) and len(args) == 1 and is_const(args[0]) and not kwargs:
+        try:
+            return fn(args[0])
+        except (TypeError, ValueError, OverflowError) as e:
+            raise low.error(KernelTypeError, f"{fn.__name__}({args[0]!r}) fails: {e}",
+                            "convert compile-time numbers only") from None
+    if fn in (py.int, py.float, py.bool):
+        raise low.error(KernelTypeError, f"{fn.__name__}() in a kernel converts one compile-time number",
+                        f"convert a runtime value with .to(td.{'float32' if fn is py.float else 'int32'})")
     if fn is py.len and len(args) == 1 and isinstance(args[0], tuple):
         return len(args[0])
     if fn is py.range:
         raise low.error(FrontendError, "range(...) is used as `for i in range(...):`")
     if isinstance(fn, DType):
-        (x,) = args
-        return low.cast(_need_value(low, "cast", x), fn)
+        if len(args) != 1 or kwargs:
+            raise low.error(KernelTypeError, f"{fn!r}(...) casts one value, got {len(args) + len(kwargs)} arguments",
+                            f"write x.to({fn!r}) or {fn!r}(x)")
+        return low.cast(_need_value(low, "cast", args[0]), fn)
     raise low.error(FrontendError, f"cannot call {getattr(fn, '__name__', fn)!r} in a kernel",
                     "kernels call td.* builtins and @td.func helpers; decorate the helper with @td.func")

@@ -1,9 +1,10 @@
 """Python `ast` of a kernel -> IR at stage "ir".
 
-`build_function` binds the call's argument specs to the kernel's parameters, then `_Lowerer`
-walks the body statement by statement, keeping a name -> value environment. Python-level
-constants fold at compile time; everything else becomes IR through `tiledsl.ir.Builder`, which
-types each inst by the op rules. Builtins (`td.*`) are handled by the table in `builtins.py`.
+`function.build_function` binds the call's argument specs to the kernel's parameters, then
+`_Lowerer` walks the body statement by statement, keeping a name -> value environment.
+Python-level constants fold at compile time with Python's rules (`tables.py`); everything else
+becomes IR through `tiledsl.ir.Builder`, which types each inst by the op rules. Builtins (`td.*`)
+are handled by the table in `builtins.py`; runtime loops and branches by `control.py`.
 """
 
 from __future__ import annotations
@@ -15,135 +16,26 @@ import operator
 from tiledsl.dtypes import DType, promote
 from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError, LevelError, TypeCheckError
 from tiledsl.frontend.source import KernelSource
+from tiledsl.frontend.tables import (
+    BINOPS,
+    CMPOPS,
+    FOLD,
+    FOLD_HINT,
+    PYCMP,
+    TYPE_HINT,
+    TYPE_HINT_ANY,
+    UNSUPPORTED_HINT,
+    int_max,
+    int_min,
+)
 from tiledsl.frontend.values import KnobRef, Unbound, describe, is_const
 from tiledsl.ir.builder import Builder
-from tiledsl.ir.nodes import Function, Knob, Loc, Param, ParamKind, Space, Type, Value
+from tiledsl.ir.nodes import Knob, Loc, Param, Space, Value
 from tiledsl.ir.ops import Op
-from tiledsl.specs import ScalarSpec, TensorSpec
-
-_BINOPS = {ast.Add: Op.ADD, ast.Sub: Op.SUB, ast.Mult: Op.MUL, ast.Div: Op.DIV,
-           ast.FloorDiv: Op.FLOORDIV, ast.Mod: Op.MOD, ast.Pow: Op.POW, ast.BitAnd: Op.AND,
-           ast.BitOr: Op.OR, ast.BitXor: Op.XOR, ast.LShift: Op.SHL, ast.RShift: Op.SHR}
-_PYOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-          ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
-          ast.Pow: operator.pow, ast.BitAnd: operator.and_, ast.BitOr: operator.or_,
-          ast.BitXor: operator.xor, ast.LShift: operator.lshift, ast.RShift: operator.rshift}
-_CMPOPS = {ast.Eq: Op.EQ, ast.NotEq: Op.NE, ast.Lt: Op.LT, ast.LtE: Op.LE, ast.Gt: Op.GT,
-           ast.GtE: Op.GE}
-_PYCMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-          ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_,
-          ast.IsNot: operator.is_not}
-_UNSUPPORTED_HINT = {
-    "While": "use `for i in range(n)` with a bound, or td.pipelined",
-    "Try": "kernels cannot catch exceptions",
-    "FunctionDef": "define helpers outside the kernel and inline them by hand",
-    "Lambda": "write the expression out",
-    "ListComp": "build tiles with td.arange / td.full",
-    "Global": "pass values as parameters",
-    "Delete": "rebind the name instead",
-    "Raise": "kernels cannot raise",
-}
-
-
-def int_min(dt: DType) -> int:
-    return 0 if dt is DType.u8 else -(2 ** (dt.bits - 1))
-
-
-def int_max(dt: DType) -> int:
-    return 2**dt.bits - 1 if dt is DType.u8 else 2 ** (dt.bits - 1) - 1
 
 
 class _Return(Exception):
     pass
-
-
-def bind_params(src: KernelSource, args: tuple, kwargs: dict) -> dict:
-    """Map the call's arguments onto the kernel's parameters (by position, then name, then default)."""
-    names = [p.name for p in src.params]
-    if len(args) > len(names):
-        raise ArgumentError(f"{src.name}() takes {len(names)} arguments ({', '.join(names)}) "
-                            f"but {len(args)} were given")
-    bound = dict(zip(names, args))
-    for k, v in kwargs.items():
-        if k not in names:
-            raise ArgumentError(f"{src.name}() has no parameter {k!r}; parameters: {', '.join(names)}")
-        if k in bound:
-            raise ArgumentError(f"{src.name}() got {k!r} twice")
-        bound[k] = v
-    for p in src.params:
-        if p.name not in bound:
-            if p.default is not _EMPTY:
-                bound[p.name] = p.default
-            else:
-                missing = [q.name for q in src.params if q.name not in bound and q.default is _EMPTY]
-                raise ArgumentError(f"{src.name}() is missing argument(s): {', '.join(missing)}")
-    return bound
-
-
-import inspect as _inspect  # noqa: E402
-
-_EMPTY = _inspect.Parameter.empty
-
-
-def build_function(src: KernelSource, bound: dict, knob_values: dict | None = None) -> Function:
-    """The IR of `src` for the bound arguments (specs, numbers, dtypes, `td.auto`)."""
-    from tiledsl import language as L
-    from tiledsl.specs import spec as to_spec
-
-    low = _Lowerer(src)
-    params: list[Param] = []
-    knobs: list[Knob] = []
-    env: dict = {}
-    for p in src.params:
-        arg = bound[p.name]
-        if p.kind == "constexpr" or (p.kind == "any" and (arg is L.auto or isinstance(arg, (DType, KnobRef)))):
-            if arg is L.auto:
-                knobs.append(Knob(p.name, None))
-                env[p.name] = KnobRef(p.name)
-            elif isinstance(arg, int) and not isinstance(arg, bool):
-                knobs.append(Knob(p.name, arg))
-                env[p.name] = arg
-            elif is_const(arg):
-                env[p.name] = arg
-            else:
-                raise ArgumentError(f"{src.name}(): constexpr {p.name!r} must be an int, float, bool, "
-                                    f"dtype or td.auto, got {type(arg).__name__}")
-            low.builder.reserve(p.name)
-            continue
-        s = to_spec(arg) if not isinstance(arg, (TensorSpec, ScalarSpec)) else arg
-        if p.kind == "tensor" and not isinstance(s, TensorSpec):
-            raise ArgumentError(f"{src.name}(): parameter {p.name!r} is a td.Tensor but got {describe(arg)}")
-        if p.kind == "scalar" and not isinstance(s, ScalarSpec):
-            raise ArgumentError(f"{src.name}(): parameter {p.name!r} is a number but got a tensor")
-        if isinstance(s, TensorSpec):
-            dims = tuple(1 if d == 1 else f"{p.name}.{i}" for i, d in enumerate(s.shape))
-            v = Value(p.name, Type(s.dtype, dims, Space.GLOBAL))
-            params.append(Param(v, ParamKind.TENSOR))
-        else:
-            v = Value(p.name, Type(s.dtype))
-            params.append(Param(v, ParamKind.SCALAR))
-        low.builder.reserve(p.name)
-        env[p.name] = v
-    for name, value in (knob_values or {}).items():
-        if any(k.name == name for k in knobs):
-            knobs = [Knob(k.name, value) if k.name == name else k for k in knobs]
-        elif name == "num_warps":
-            pass
-        else:
-            raise ArgumentError(f"{src.name}(): unknown knob {name!r}")
-    knobs.append(Knob("num_warps", (knob_values or {}).get("num_warps")))
-    low.env = env
-    low.knobs = knobs
-    low.emit_dims(params)
-    low.run()
-    attrs = ()
-    if low.builder.unifier.assumptions:
-        attrs = (("assume", tuple(sorted(low.builder.unifier.assumptions))),)
-    from tiledsl.ir.nodes import Block
-
-    return Function(src.name, tuple(params), tuple(low.knobs), Block((), low.builder.top()),
-                    src.loc(src.tree), attrs)
-
 
 class _Lowerer:
     def __init__(self, src: KernelSource):
@@ -166,6 +58,8 @@ class _Lowerer:
             raise self.error(FrontendError, f"@td.func {func.__name__} nests 32 deep", "recursion is not supported")
         src = func.source
         try:
+            from tiledsl.frontend.function import bind_params
+
             bound = bind_params(src, tuple(args), kwargs)
         except ArgumentError as e:
             raise self.error(KernelTypeError, str(e)) from None
@@ -191,7 +85,7 @@ class _Lowerer:
         try:
             return self.builder.emit(op, operands, attrs, regions, self.loc, hint, result_types)
         except TypeCheckError as e:
-            raise self.error(KernelTypeError, str(e)) from None
+            raise self.error(KernelTypeError, str(e), TYPE_HINT.get(op, TYPE_HINT_ANY)) from None
 
     def value(self, op: Op, operands=(), attrs=None, hint=None) -> Value:
         return self.emit(op, operands, attrs, hint=hint).result
@@ -245,7 +139,7 @@ class _Lowerer:
             return
         if isinstance(x, float) and not dtype.is_float:
             raise self.error(KernelTypeError, f"float constant {x} used where {dtype.value} is needed",
-                             f"write an integer, or cast the other operand with .to(td.float32)")
+                             "write an integer, or cast the other operand with .to(td.float32)")
         if isinstance(x, int) and dtype.is_int and not int_min(dtype) <= x <= int_max(dtype):
             raise self.error(KernelTypeError, f"the constant {x} does not fit in {dtype.value} "
                              f"([{int_min(dtype)}, {int_max(dtype)}])",
@@ -290,11 +184,12 @@ class _Lowerer:
 
     # --- arithmetic -------------------------------------------------------------------------------
     def binop(self, op: Op, a, b):
-        if is_const(a) and is_const(b) and op in _FOLD:
+        if is_const(a) and is_const(b) and op in FOLD:
             try:
-                return _FOLD[op](a, b)
-            except Exception as e:
-                raise self.error(KernelTypeError, f"cannot compute {a!r} {op.ir_name} {b!r}: {e}") from None
+                return FOLD[op](a, b)
+            except (ArithmeticError, TypeError, ValueError) as e:
+                raise self.error(KernelTypeError, f"cannot compute {a!r} {op.ir_name} {b!r} at compile time: {e}",
+                                 FOLD_HINT) from None
         for x in (a, b):
             if isinstance(x, Value):
                 self.check_level(op.ir_name, x)
@@ -332,7 +227,7 @@ class _Lowerer:
         if handler is None:
             name = type(s).__name__
             raise self.error(FrontendError, f"`{name}` statements are not supported in a kernel",
-                             _UNSUPPORTED_HINT.get(name))
+                             UNSUPPORTED_HINT.get(name))
         handler(s)
 
     def stmt_Expr(self, s: ast.Expr):
@@ -358,12 +253,16 @@ class _Lowerer:
             raise self.error(FrontendError, "augmented assignment to something other than a name",
                              "write `x = x + y` with td.store for memory")
         cur = self.lookup(s.target.id, s.target)
-        op = _BINOPS.get(type(s.op))
+        op = BINOPS.get(type(s.op))
         if op is None:
             raise self.error(FrontendError, f"operator {type(s.op).__name__} is not supported")
         new = self.binop(op, cur, self.expr(s.value))
         if isinstance(cur, Value) and cur.type.space.is_buffer:
             # in-place update of on-chip storage: `acc += x` writes the buffer
+            from tiledsl.frontend.builtins import check_narrowing
+
+            check_narrowing(self, f"`{s.target.id} {ast.unparse(s)[len(s.target.id):].split()[0]}`",
+                            new.type.dtype, cur.type.dtype)
             self.emit(Op.COPY, (self.cast(new, cur.type.dtype), cur))
         else:
             self.assign(s.target, new)
@@ -520,7 +419,7 @@ class _Lowerer:
             if handler is None:
                 name = type(e).__name__
                 raise self.error(FrontendError, f"`{name}` expressions are not supported in a kernel",
-                                 _UNSUPPORTED_HINT.get(name))
+                                 UNSUPPORTED_HINT.get(name))
             return handler(e)
         finally:
             self.node = prev
@@ -591,7 +490,7 @@ class _Lowerer:
             from tiledsl.frontend.builtins import matmul
 
             return matmul(self, a, b)
-        op = _BINOPS.get(type(e.op))
+        op = BINOPS.get(type(e.op))
         if op is None:
             raise self.error(FrontendError, f"operator {type(e.op).__name__} is not supported")
         if isinstance(a, KnobRef) or isinstance(b, KnobRef):
@@ -601,8 +500,13 @@ class _Lowerer:
     def expr_UnaryOp(self, e: ast.UnaryOp):
         x = self.expr(e.operand)
         if is_const(x):
-            return {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_,
-                    ast.Invert: operator.invert}[type(e.op)](x)
+            fold = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_,
+                    ast.Invert: operator.invert}[type(e.op)]
+            try:
+                return fold(x)
+            except (ArithmeticError, TypeError, ValueError) as err:
+                raise self.error(KernelTypeError, f"cannot compute {ast.unparse(e)} at compile time: {err}",
+                                 FOLD_HINT) from None
         if isinstance(e.op, ast.UAdd):
             return x
         if isinstance(e.op, ast.USub):
@@ -619,9 +523,13 @@ class _Lowerer:
         for op_node, right_node in zip(e.ops, e.comparators):
             right = self.expr(right_node)
             if is_const(left) and is_const(right):
-                r = _PYCMP[type(op_node)](left, right)
+                try:
+                    r = PYCMP[type(op_node)](left, right)
+                except (ArithmeticError, TypeError, ValueError) as err:
+                    raise self.error(KernelTypeError, f"cannot compare {left!r} and {right!r} at compile time: {err}",
+                                     FOLD_HINT) from None
             else:
-                op = _CMPOPS.get(type(op_node))
+                op = CMPOPS.get(type(op_node))
                 if op is None:
                     raise self.error(FrontendError, f"comparison {type(op_node).__name__} on runtime values")
                 r = self.binop(op, left, right)
@@ -684,15 +592,3 @@ class _BoundMethod:
         if len(args) != 1 or not isinstance(args[0], DType):
             raise self.low.error(KernelTypeError, ".to() takes one dtype, e.g. x.to(td.float16)")
         return self.low.cast(self.v, args[0])
-
-
-def _safe_div(a, b):
-    return a / b
-
-
-_FOLD = {Op.ADD: operator.add, Op.SUB: operator.sub, Op.MUL: operator.mul, Op.DIV: _safe_div,
-         Op.FLOORDIV: operator.floordiv, Op.MOD: operator.mod, Op.POW: operator.pow,
-         Op.AND: operator.and_, Op.OR: operator.or_, Op.XOR: operator.xor,
-         Op.SHL: operator.lshift, Op.SHR: operator.rshift, Op.EQ: operator.eq, Op.NE: operator.ne,
-         Op.LT: operator.lt, Op.LE: operator.le, Op.GT: operator.gt, Op.GE: operator.ge,
-         Op.MAXIMUM: py.max, Op.MINIMUM: py.min}

@@ -33,9 +33,11 @@ class Unifier:
     Two different static sizes (ints or knobs) never agree.
     """
 
-    def __init__(self, assumptions: set[tuple[str, str]] | None = None, record: bool = True):
+    def __init__(self, assumptions: set[tuple[str, str]] | None = None, record: bool = True,
+                 sizes: dict[str, int] | None = None):
         self.assumptions: set[tuple[str, str]] = set(assumptions or ())
         self.record = record
+        self.sizes: dict[str, int] = dict(sizes or {})  # runtime sizes of the call being compiled
 
     def dim(self, a: Dim, b: Dim) -> Dim:
         if a == b or b == 1:
@@ -43,6 +45,9 @@ class Unifier:
         if a == 1:
             return b
         if isinstance(a, str) and isinstance(b, str) and "." in a and "." in b:
+            sa, sb = self.sizes.get(a), self.sizes.get(b)
+            if sa is not None and sb is not None and sa != sb:
+                raise TypeCheckError(f"size {a} ({sa} in this call) does not match size {b} ({sb})")
             pair = (a, b) if a < b else (b, a)
             if self.record:
                 self.assumptions.add(pair)
@@ -149,9 +154,9 @@ def _dim(ts, attrs, u):
 
 
 def _norm_axis(axis: int, rank: int) -> int:
-    if not -rank <= axis < max(rank, 1):
-        raise TypeCheckError(f"axis {axis} is out of range for rank {rank}")
-    return axis % rank if rank else 0
+    if isinstance(axis, bool) or not isinstance(axis, int) or not -rank <= axis < rank:
+        raise TypeCheckError(f"axis {axis!r} is out of range for rank {rank}")
+    return axis % rank
 
 
 def _reduce(ts, attrs, u):
@@ -180,6 +185,8 @@ def _scan(ts, attrs, u):
 def _expand_dims(ts, attrs, u):
     (x,) = ts
     axis = attrs["axis"]
+    if isinstance(axis, bool) or not isinstance(axis, int) or not -x.rank - 1 <= axis <= x.rank:
+        raise TypeCheckError(f"expand_dims axis {axis!r} is out of range for rank {x.rank}")
     axis = axis % (x.rank + 1)
     sp = x.space if x.space is Space.GLOBAL else Space.TILE
     return (Type(x.dtype, x.shape[:axis] + (1,) + x.shape[axis:], sp),)
@@ -228,9 +235,9 @@ def _matmul_shapes(a: Type, b: Type, u: Unifier, what: str):
         raise TypeCheckError(f"{what} needs 2-D operands, got shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)}")
     try:
         u.dim(a.shape[1], b.shape[0])
-    except TypeCheckError:
+    except TypeCheckError as e:
         raise TypeCheckError(
-            f"{what} inner sizes differ: {fmt_shape(a.shape)} @ {fmt_shape(b.shape)}") from None
+            f"{what} inner sizes differ: {fmt_shape(a.shape)} @ {fmt_shape(b.shape)} ({e})") from None
     return (a.shape[0], b.shape[1])
 
 

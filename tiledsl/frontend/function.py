@@ -1,0 +1,126 @@
+"""A kernel call's arguments bound to its parameters, and the IR built for them.
+
+`bind_params` maps a call (or a @td.func call) onto the parameters; `build_function` makes the
+parameters, knobs and environment, lowers the body with `lower._Lowerer`, and checks that the
+kernel does something (returns, or writes memory).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from tiledsl.dtypes import DType
+from tiledsl.errors import ArgumentError, FrontendError
+from tiledsl.frontend.lower import _Lowerer
+from tiledsl.frontend.source import KernelSource
+from tiledsl.frontend.values import KnobRef, describe, is_const
+from tiledsl.ir.nodes import Block, Function, Knob, Param, ParamKind, Space, Type, Value
+from tiledsl.ir.ops import Op
+from tiledsl.specs import ScalarSpec, TensorSpec
+
+_EMPTY = inspect.Parameter.empty
+
+
+def bind_params(src: KernelSource, args: tuple, kwargs: dict) -> dict:
+    """Map the call's arguments onto the kernel's parameters (by position, then name, then default)."""
+    names = [p.name for p in src.params]
+    if len(args) > len(names):
+        raise ArgumentError(f"{src.name}() takes {len(names)} arguments ({', '.join(names)}) "
+                            f"but {len(args)} were given")
+    bound = dict(zip(names, args))
+    for k, v in kwargs.items():
+        if k not in names:
+            raise ArgumentError(f"{src.name}() has no parameter {k!r}; parameters: {', '.join(names)}")
+        if k in bound:
+            raise ArgumentError(f"{src.name}() got {k!r} twice")
+        bound[k] = v
+    for p in src.params:
+        if p.name not in bound:
+            if p.default is not _EMPTY:
+                bound[p.name] = p.default
+            else:
+                missing = [q.name for q in src.params if q.name not in bound and q.default is _EMPTY]
+                raise ArgumentError(f"{src.name}() is missing argument(s): {', '.join(missing)}")
+    return bound
+
+
+def build_function(src: KernelSource, bound: dict, knob_values: dict | None = None) -> Function:
+    """The IR of `src` for the bound arguments (specs, numbers, dtypes, `td.auto`)."""
+    from tiledsl import language as L
+    from tiledsl.specs import spec as to_spec
+
+    low = _Lowerer(src)
+    params: list[Param] = []
+    knobs: list[Knob] = []
+    env: dict = {}
+    for p in src.params:
+        arg = bound[p.name]
+        if p.kind == "constexpr" or (p.kind == "any" and (arg is L.auto or isinstance(arg, (DType, KnobRef)))):
+            if arg is L.auto:
+                knobs.append(Knob(p.name, None))
+                env[p.name] = KnobRef(p.name)
+            elif isinstance(arg, int) and not isinstance(arg, bool):
+                knobs.append(Knob(p.name, arg))
+                env[p.name] = arg
+            elif is_const(arg):
+                env[p.name] = arg
+            else:
+                raise ArgumentError(f"{src.name}(): constexpr {p.name!r} must be an int, float, bool, "
+                                    f"dtype or td.auto, got {type(arg).__name__}")
+            low.builder.reserve(p.name)
+            continue
+        s = to_spec(arg) if not isinstance(arg, (TensorSpec, ScalarSpec)) else arg
+        if p.kind == "tensor" and not isinstance(s, TensorSpec):
+            raise ArgumentError(f"{src.name}(): parameter {p.name!r} is a td.Tensor but got {describe(arg)}")
+        if p.kind == "scalar" and not isinstance(s, ScalarSpec):
+            raise ArgumentError(f"{src.name}(): parameter {p.name!r} is a number but got a tensor")
+        if isinstance(s, TensorSpec):
+            dims = tuple(1 if d == 1 else f"{p.name}.{i}" for i, d in enumerate(s.shape))
+            # the call's sizes: two runtime sizes that must agree but differ are an error now
+            low.builder.unifier.sizes.update({f"{p.name}.{i}": d for i, d in enumerate(s.shape)
+                                              if isinstance(d, int)})
+            v = Value(p.name, Type(s.dtype, dims, Space.GLOBAL))
+            params.append(Param(v, ParamKind.TENSOR))
+        else:
+            v = Value(p.name, Type(s.dtype))
+            params.append(Param(v, ParamKind.SCALAR))
+        low.builder.reserve(p.name)
+        env[p.name] = v
+    for name, value in (knob_values or {}).items():
+        if any(k.name == name for k in knobs):
+            knobs = [Knob(k.name, value) if k.name == name else k for k in knobs]
+        elif name == "num_warps":
+            pass
+        else:
+            raise ArgumentError(f"{src.name}(): unknown knob {name!r}")
+    knobs.append(Knob("num_warps", (knob_values or {}).get("num_warps")))
+    low.env = env
+    low.knobs = knobs
+    low.emit_dims(params)
+    low.run()
+    _check_effect(low)
+    attrs = ()
+    if low.builder.unifier.assumptions:
+        attrs = (("assume", tuple(sorted(low.builder.unifier.assumptions))),)
+    return Function(src.name, tuple(params), tuple(low.knobs), Block((), low.builder.top()),
+                    src.loc(src.tree), attrs)
+
+
+_EFFECTS = (Op.RETURN, Op.STORE, Op.ATOMIC)
+
+
+def _has_effect(block) -> bool:
+    for inst in block.insts:
+        if inst.op in _EFFECTS or (inst.op is Op.COPY and inst.operands[1].type.space is Space.GLOBAL):
+            return True
+        if any(_has_effect(r) for r in inst.regions):
+            return True
+    return False
+
+
+def _check_effect(low: _Lowerer) -> None:
+    """A kernel that neither returns nor writes memory computes nothing anyone can see."""
+    if not _has_effect(Block((), low.builder.top())):
+        raise low.error(FrontendError, f"kernel {low.src.name}() has no effect: it returns nothing and writes "
+                        "no tensor", "return the result (level 1: `return x + y`) or write it with "
+                        "td.store / td.copy / td.atomic_* (level 2)", node=low.src.tree)

@@ -1,6 +1,7 @@
-"""What each `td.*` builtin builds. One handler per builtin name in `HANDLERS` (and `CONTEXTS`
-for the `with` forms); each checks its arguments and says what to write instead when they are
-wrong."""
+"""What each `td.*` builtin builds. One handler per builtin name in `HANDLERS` (the `with` forms
+are in `contexts.py`); each checks its arguments and says what to write instead when they are
+wrong. Every axis argument goes through `axis_arg`; numbers meeting a dtype through `fill_value`
+or `_Lowerer.check_fits`; implicit conversions into int buffers through `check_narrowing`."""
 
 from __future__ import annotations
 
@@ -547,81 +548,6 @@ def h_annotate_layout(low, args, kwargs):
     low.emit(Op.LAYOUT, (buf,), {"swizzle": swizzle})
 
 
-# --- contexts ------------------------------------------------------------------------------------------------------------
-def ctx_grid(low, s: ast.With, item, args, kwargs):
-    if low.in_grid:
-        raise low.error(LevelError, "td.grid inside a td.grid", "one grid per kernel body")
-    if kwargs or not 1 <= len(args) <= 3:
-        raise low.error(KernelTypeError, "td.grid takes 1 to 3 sizes")
-    sizes = [_need_value(low, "td.grid size", a) for a in args]
-    for v in sizes:
-        if v.type.space is not Space.SCALAR or not v.type.dtype.is_int:
-            raise low.error(KernelTypeError, f"grid sizes are integer scalars, got {v.type}")
-    names = _target_names(low, item, len(sizes))
-    pids = tuple(low.builder.fresh(n or f"pid{i}", sizes[0].type.with_(dtype=sizes[0].type.dtype))
-                 for i, n in enumerate(names))
-    before = dict(low.env)
-    for n, p in zip(names, pids):
-        if n:
-            low.env[n] = p
-    low.in_grid = True
-    try:
-        body = low.region_body(s.body, pids)
-    finally:
-        low.in_grid = False
-    low.env = before
-    low.emit(Op.GRID, sizes, {}, (body,))
-
-
-def ctx_threads(low, s, item, args, kwargs):
-    (count,) = _sig(low, "threads", args, kwargs, ("count",), {})
-    _in_grid(low, "threads")
-    if low.in_threads:
-        raise low.error(LevelError, "td.threads inside td.threads")
-    if not (isinstance(count, (int, KnobRef)) and not isinstance(count, bool)):
-        raise low.error(KernelTypeError, "td.threads count is a compile-time int")
-    names = _target_names(low, item, 1)
-    from tiledsl.ir.nodes import Type
-
-    tid = low.builder.fresh(names[0] or "tid", Type(DType.i32))
-    before = dict(low.env)
-    if names[0]:
-        low.env[names[0]] = tid
-    low.in_threads = True
-    try:
-        body = low.region_body(s.body, (tid,))
-    finally:
-        low.in_threads = False
-    low.env = before
-    low.emit(Op.THREADS, (), {"count": count.sym if isinstance(count, KnobRef) else count}, (body,))
-
-
-def _role(role):
-    def ctx(low, s, item, args, kwargs):
-        _sig(low, role, args, kwargs, (), {})
-        _in_grid(low, role)
-        if item.optional_vars is not None:
-            raise low.error(FrontendError, f"`with td.{role}()` binds no name")
-        body = low.region_body(s.body, ())
-        low.emit(Op.WARP_ROLE, (), {"role": role}, (body,))
-    return ctx
-
-
-def _target_names(low, item, n) -> list:
-    t = item.optional_vars
-    if t is None:
-        return [None] * n
-    if isinstance(t, ast.Name):
-        if n != 1:
-            raise low.error(FrontendError, f"this grid has {n} axes: bind `as ({', '.join('pid' + str(i) for i in range(n))})`")
-        return [t.id]
-    if isinstance(t, ast.Tuple) and all(isinstance(e, ast.Name) for e in t.elts):
-        if len(t.elts) != n:
-            raise low.error(FrontendError, f"{len(t.elts)} names for {n} axes")
-        return [e.id for e in t.elts]
-    raise low.error(FrontendError, "bind the program ids to plain names")
-
-
 # --- dispatch ------------------------------------------------------------------------------------------------------
 HANDLERS = {
     "where": h_where, "cast": h_cast, "cdiv": h_cdiv, "dot": h_dot, "matmul": h_matmul, "take": h_take,
@@ -635,7 +561,6 @@ HANDLERS.update({n: _unary(n) for n in _UNARY})
 HANDLERS.update({n: _reduce(n) for n in _REDUCE})
 HANDLERS.update({n: _atomic(n) for n in _ATOMIC})
 HANDLERS.update({n: _shuffle(n) for n in _SHUFFLE})
-CONTEXTS = {"grid": ctx_grid, "threads": ctx_threads, "producer": _role("producer"), "consumer": _role("consumer")}
 
 
 def _py_minmax(op, name):
@@ -661,7 +586,7 @@ def call_builtin(low, fn, args, kwargs):
         return low.inline(fn, args, kwargs)
     name = getattr(fn, "__tiledsl_builtin__", None)
     if name is not None:
-        if name in CONTEXTS:
+        if name in ("grid", "threads", "producer", "consumer"):
             raise low.error(FrontendError, f"td.{name} is used as `with td.{name}(...):`")
         if name == "pipelined":
             raise low.error(FrontendError, "td.pipelined is used as `for k in td.pipelined(n):`")

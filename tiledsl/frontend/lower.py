@@ -392,7 +392,7 @@ class _Lowerer:
         if not isinstance(call, ast.Call):
             raise self.error(FrontendError, "`with` takes td.grid(...), td.threads(...), td.producer() or td.consumer()")
         fn = self.expr(call.func)
-        from tiledsl.frontend.builtins import CONTEXTS
+        from tiledsl.frontend.contexts import CONTEXTS
 
         handler = CONTEXTS.get(getattr(fn, "__tiledsl_builtin__", None))
         if handler is None:

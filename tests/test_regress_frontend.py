@@ -350,3 +350,334 @@ def test_value_names_are_never_python_keywords():
     names = [r.name for i in _walk(fn.body) for r in i.results]
     names += [a.name for i in _walk(fn.body) for reg in i.regions for a in reg.args]
     assert names and not [n for n in names if keyword.iskeyword(n) or not n.isidentifier()]
+
+
+# --- 4-7. bad kernels: one tiledsl error with the source line and a hint ----------------------------------
+def _f(*shape):
+    return torch.zeros(*shape)
+
+
+def _i(*shape, dtype=torch.int32):
+    return torch.zeros(*shape, dtype=dtype)
+
+
+@td.kernel
+def bad_sum_axis(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        t = td.load(x, (0, 0), (4, 4))
+        td.store(y, (0,), td.sum(t, axis=5))  # MARK
+
+
+@td.kernel
+def bad_sum_axis_l1(x: td.Tensor) -> td.Tensor:
+    return td.sum(x, axis=-3)  # MARK
+
+
+@td.kernel
+def bad_argmax_axis(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        t = td.load(x, (0, 0), (4, 4))
+        td.store(y, (0,), td.argmax(t, axis=2).to(td.float32))  # MARK
+
+
+@td.kernel
+def bad_expand_dims(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        t = td.load(y, (0,), (4,))
+        td.store(x, (0, 0), td.expand_dims(t, 7))  # MARK
+
+
+@td.kernel
+def bad_expand_dims_float(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        t = td.load(y, (0,), (4,))
+        td.store(x, (0, 0), td.expand_dims(t, 1.5))  # MARK
+
+
+@td.kernel
+def bad_slices(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        t = td.load(y, (0,), (4,))
+        td.store(y, (0,), t[:, :, :])  # MARK
+
+
+@td.kernel
+def bad_trans(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        t = td.load(x, (0, 0), (4, 4))
+        td.store(x, (0, 0), td.trans(t, 0, 2))  # MARK
+
+
+@td.kernel
+def bad_cumsum_axis(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        t = td.load(y, (0,), (4,))
+        td.store(y, (0,), td.cumsum(t, axis=3))  # MARK
+
+
+@td.kernel
+def bad_cumsum_none(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        t = td.load(y, (0,), (4,))
+        td.store(y, (0,), td.cumsum(t, axis=None))  # MARK
+
+
+@td.kernel
+def bad_cumsum_scalar(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        t = td.load(y, (0,))
+        td.store(y, (0,), td.cumsum(t))  # MARK
+
+
+@td.kernel
+def bad_take_axis(x: td.Tensor, idx: td.Tensor) -> td.Tensor:
+    return td.take(x, idx, 4)  # MARK
+
+
+@td.kernel
+def bad_take_none(x: td.Tensor, idx: td.Tensor) -> td.Tensor:
+    return td.take(x, idx, axis=None)  # MARK
+
+
+@td.kernel
+def bad_shape_index(x: td.Tensor) -> td.Tensor:
+    n = x.shape[2]  # MARK
+    return x + n
+
+
+@td.kernel
+def bad_invert_float(x: td.Tensor) -> td.Tensor:
+    return x + ~1.5  # MARK
+
+
+@td.kernel
+def bad_compare_str(x: td.Tensor) -> td.Tensor:
+    if 1 < "a":  # MARK
+        return x
+    return x + 1
+
+
+@td.kernel
+def bad_cdiv_zero(x: td.Tensor) -> td.Tensor:
+    return x + td.cdiv(4, 0)  # MARK
+
+
+@td.kernel
+def bad_int_str(x: td.Tensor) -> td.Tensor:
+    return x + int("abc")  # MARK
+
+
+@td.kernel
+def bad_dtype_call(x: td.Tensor) -> td.Tensor:
+    return td.float32(1, 2)  # MARK
+
+
+@td.kernel
+def bad_full_nan(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        td.store(y, (0,), td.full((4,), float("nan"), td.int32))  # MARK
+
+
+@td.kernel
+def bad_full_huge(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        td.store(y, (0,), td.full((4,), 2**70, td.int32))  # MARK
+
+
+@td.kernel
+def bad_store_300_int8(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        td.store(y, (0,), 300)  # MARK
+
+
+@td.kernel
+def bad_store_i64_into_i32(x: td.Tensor, y: td.Tensor, v: int):
+    with td.grid(1) as p:
+        td.store(y, (0,), v)  # MARK
+
+
+@td.kernel
+def bad_atomic_i64_into_i32(x: td.Tensor, y: td.Tensor, v: int):
+    with td.grid(1) as p:
+        td.atomic_add(y, (0,), v)  # MARK
+
+
+@td.kernel
+def bad_buffer_narrowing(x: td.Tensor, y: td.Tensor, v: int):
+    with td.grid(1) as p:
+        b = td.alloc_fragment((4,), td.int32)
+        td.copy(td.zeros((4,), td.int32), b)
+        b += v  # MARK
+        td.copy(b, y, (0,))
+
+
+@td.kernel
+def bad_copy_narrowing(x: td.Tensor, y: td.Tensor, v: int):
+    with td.grid(1) as p:
+        b = td.alloc_fragment((4,), td.int32)
+        td.copy(td.zeros((4,), td.int64) + v, b)  # MARK
+        td.copy(b, y, (0,))
+
+
+@td.kernel
+def bad_load_other(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        td.store(y, (0,), td.load(y, (0,), (4,), other=2**40))  # MARK
+
+
+@td.kernel
+def bad_runtime_shape(x: td.Tensor, y: td.Tensor, n: int):
+    with td.grid(1) as p:
+        td.store(y, (0,), td.load(y, (0,), (n,)))  # MARK
+
+
+@td.kernel
+def bad_dot_k(x: td.Tensor, y: td.Tensor, BM: td.constexpr = td.auto, BN: td.constexpr = td.auto):
+    with td.grid(1) as p:
+        a = td.load(x, (0, 0), (BM, 32))
+        b = td.load(x, (0, 0), (16, BN))
+        td.store(x, (0, 0), td.dot(a, b))  # MARK
+
+
+@td.kernel
+def bad_broadcast(x: td.Tensor, y: td.Tensor):
+    with td.grid(1) as p:
+        a = td.load(x, (0, 0), (16, 32))
+        b = td.load(x, (0, 0), (16, 16))
+        td.store(x, (0, 0), a + b)  # MARK
+
+
+@td.kernel
+def bad_matmul_l1(a: td.Tensor, b: td.Tensor) -> td.Tensor:
+    return a @ b  # MARK
+
+
+@td.kernel
+def bad_full_reduce_l1(x: td.Tensor) -> td.Tensor:
+    return td.sum(x)  # MARK
+
+
+@td.kernel
+def bad_no_effect(x: td.Tensor, y: td.Tensor):  # MARK
+    z = x + 1
+
+
+@td.kernel
+def bad_no_effect_l2(x: td.Tensor, y: td.Tensor):  # MARK
+    with td.grid(1) as p:
+        t = td.load(y, (0,), (4,))
+
+
+BAD = [
+    (bad_sum_axis, lambda: (_f(8, 8), _f(8)), ["axis 5 is out of range", "2-D"]),
+    (bad_sum_axis_l1, lambda: (_f(8, 8),), ["axis -3 is out of range"]),
+    (bad_argmax_axis, lambda: (_f(8, 8), _f(8)), ["axis 2 is out of range"]),
+    (bad_expand_dims, lambda: (_f(8, 8), _f(8)), ["axis 7 is out of range", "-2 to 1"]),
+    (bad_expand_dims_float, lambda: (_f(8, 8), _f(8)), ["axis must be a compile-time int"]),
+    (bad_slices, lambda: (_f(8, 8), _f(8)), ["3 `:` entries index a 1-D value"]),
+    (bad_trans, lambda: (_f(8, 8), _f(8)), ["axis 2 is out of range"]),
+    (bad_cumsum_axis, lambda: (_f(8, 8), _f(8)), ["axis 3 is out of range"]),
+    (bad_cumsum_none, lambda: (_f(8, 8), _f(8)), ["axis must be a compile-time int"]),
+    (bad_cumsum_scalar, lambda: (_f(8, 8), _f(8)), ["td.cumsum of a scalar"]),
+    (bad_take_axis, lambda: (_f(8, 8), _i(3)), ["axis 4 is out of range"]),
+    (bad_take_none, lambda: (_f(8, 8), _i(3)), ["axis must be a compile-time int"]),
+    (bad_shape_index, lambda: (_f(8, 8),), ["index 2 is out of range for x.shape of length 2"]),
+    (bad_invert_float, lambda: (_f(8),), ["cannot compute ~1.5"]),
+    (bad_compare_str, lambda: (_f(8),), ["cannot compare 1 and 'a'"]),
+    (bad_cdiv_zero, lambda: (_f(8),), ["td.cdiv by zero"]),
+    (bad_int_str, lambda: (_f(8),), ["int('abc')"]),
+    (bad_dtype_call, lambda: (_f(8),), ["casts one value, got 2 arguments"]),
+    (bad_full_nan, lambda: (_f(8), _i(8)), ["nan is not an integer"]),
+    (bad_full_huge, lambda: (_f(8), _i(8)), [f"{2**70} does not fit in i32"]),
+    (bad_store_300_int8, lambda: (_f(8), _i(8, dtype=torch.int8)), ["300 does not fit in i8"]),
+    (bad_store_i64_into_i32, lambda: (_f(8), _i(8), 2**40 + 7), ["i64 into a i32 tensor would narrow", ".to("]),
+    (bad_atomic_i64_into_i32, lambda: (_f(8), _i(8), 2**40 + 7), ["i64 into a i32 tensor would narrow"]),
+    (bad_buffer_narrowing, lambda: (_f(8), _i(8), 2**40 + 7), ["i64 value into an i32 buffer", ".to(td.int32)"]),
+    (bad_copy_narrowing, lambda: (_f(8), _i(8), 5), ["i64 value into an i32 buffer"]),
+    (bad_load_other, lambda: (_f(8), _i(8)), ["does not fit in i32"]),
+    (bad_runtime_shape, lambda: (_f(8), _f(8), 4), ["`n`, a runtime i32 value", "compile-time constants"]),
+    (bad_dot_k, lambda: (_f(64, 64), _f(8)), ["inner sizes differ: (BM, 32) @ (16, BN)"]),
+    (bad_broadcast, lambda: (_f(64, 64), _f(8)), ["(16, 32) and (16, 16) do not broadcast"]),
+    (bad_matmul_l1, lambda: (_f(5, 6), _f(7, 3)), ["inner sizes differ", "a.1 (6 in this call)", "b.0 (7)"]),
+    (bad_full_reduce_l1, lambda: (_f(5, 6),), ["over all its axes"]),
+    (bad_no_effect, lambda: (_f(5, 6), _f(5, 6)), ["has no effect"]),
+    (bad_no_effect_l2, lambda: (_f(5, 6), _f(8)), ["has no effect"]),
+]
+
+
+@pytest.mark.parametrize("kernel, args, words", BAD, ids=[k.name for k, _, _ in BAD])
+def test_bad_kernel_raises_a_tiledsl_error_with_line_and_hint(kernel, args, words):
+    import inspect
+
+    with pytest.raises(td.TiledslError) as e:
+        kernel(*args(), backend="ir")
+    assert isinstance(e.value, (td.FrontendError, td.KernelTypeError)), type(e.value)
+    msg = str(e.value)
+    lines, first = inspect.getsourcelines(kernel.fn)
+    mark = next(first + i for i, text in enumerate(lines) if "# MARK" in text)
+    assert f"line {mark}," in msg and "# MARK" in msg, msg
+    assert "\nhint: " in msg, msg
+    assert "Value(" not in msg and "Type(" not in msg, msg
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+# --- valid axes, literals that fit, explicit casts ----------------------------------------------------------
+@td.kernel
+def axes_ok(x: td.Tensor, y: td.Tensor, BM: td.constexpr, BN: td.constexpr):
+    M, N = x.shape
+    with td.grid(1) as p:
+        r = td.arange(0, BM)
+        c = td.arange(0, BN)
+        t = td.load(x, (0, 0), (BM, BN), mask=(r < M)[:, None] & (c < N)[None, :])
+        s = td.sum(t, axis=-1)  # (BM,)
+        m = td.max(t, axis=-2)  # (BN,)
+        col = td.expand_dims(s, 1) + td.expand_dims(m, -2)  # (BM, 1) + (1, BN)
+        col = col + td.trans(t, -1, 0).T + td.cumsum(t, axis=-1)
+        td.store(y, (0, 0), col, mask=(r < M)[:, None] & (c < N)[None, :])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_negative_and_inserted_axes(backend):
+    x = torch.randn(8, 7)  # all 8 rows real: the column max sees no padding
+    y = torch.zeros(8, 7)
+    axes_ok(x, y, 8, 8, backend=backend)
+    ref = x.sum(-1)[:, None] + x.max(-2).values[None, :] + x + x.cumsum(-1)
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+
+
+@td.kernel
+def literals_fit(y8: td.Tensor, y32: td.Tensor, v: int):
+    with td.grid(1) as p:
+        td.store(y8, (0,), 100)
+        td.store(y8, (1,), -128)
+        td.store(y32, (0,), td.full((2,), 3.0, td.int32))
+        td.store(y32, (2,), v.to(td.int32))  # an explicit cast wraps, as torch's
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_literals_adapt_to_the_tensor_dtype_and_explicit_casts_narrow(backend):
+    y8 = torch.zeros(2, dtype=torch.int8)
+    y32 = torch.zeros(3, dtype=torch.int32)
+    literals_fit(y8, y32, 2**40 + 7, backend=backend)
+    assert y8.tolist() == [100, -128]
+    assert y32.tolist() == [3, 3, torch.tensor(2**40 + 7).to(torch.int32).item()]
+
+
+def test_discarded_attempts_leave_no_knobs_or_names_behind():
+    @td.kernel
+    def k(x: td.Tensor, out: td.Tensor, BK: td.constexpr):
+        N = x.shape[0]
+        with td.grid(1) as p:
+            acc = 0
+            for rep in range(2):
+                for kk in td.pipelined(td.cdiv(N, BK), stages=td.auto):
+                    acc += td.sum(td.load(x, (kk * BK,), (BK,)))
+            td.store(out, (0,), acc)
+
+    fn = k.ir(torch.zeros(32), torch.zeros(1), 16)
+    assert [kn.name for kn in fn.knobs] == ["BK", "stages", "num_warps"]
+    loops = _insts(fn, Op.FOR)
+    assert [len(f.results) for f in loops] == [1, 1]
+    assert [r.name for f in loops for r in f.results] == ["acc", "acc_1"] or all(
+        r.name.startswith("acc") for f in loops for r in f.results)

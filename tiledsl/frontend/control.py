@@ -86,6 +86,13 @@ def join(low, name: str, items: list, where: str) -> Type:
     return Type(dt, shape, space)
 
 
+def _join_or_none(low, name: str, items: list) -> Type | None:
+    try:
+        return join(low, name, items, "in the loop")
+    except KernelTypeError:
+        return None
+
+
 def _fmt(shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -185,7 +192,9 @@ def lower_for(low, s: ast.For, bounds: list[Value], stages) -> None:
     carry: dict[str, Type] = {n: before[n].type for n in assigned if isinstance(before.get(n), Value)
                               and carriable(before[n])}
     if keep_target:
-        carry[target] = join(low, target, [before[target], bounds[0]], "in the loop")
+        carry[target] = _join_or_none(low, target, [before[target], bounds[0]])
+        if carry[target] is None:
+            del carry[target]
     snap = _Snapshot.take(low)
     for _ in range(_MAX_ATTEMPTS):
         snap.restore(low)
@@ -209,9 +218,14 @@ def lower_for(low, s: ast.For, bounds: list[Value], stages) -> None:
         elif n not in carry and not same(before[n], end[n]):
             low.env[n] = Unbound(f"`{n}` is rebound to {describe(end[n])} inside a runtime loop",
                                  "only numbers, scalars and tiles are carried out of a loop")
-    if not keep_target:
-        low.env[target] = Unbound(f"`{target}` is the variable of a runtime loop that may run zero times",
-                                  f"assign `{target}` before the loop to use it after")
+    if target not in carry:
+        if target in before and not isinstance(before[target], Unbound):
+            low.env[target] = Unbound(f"`{target}` is {describe(before[target])} before the loop and the loop's "
+                                      "variable in it: after the loop it could be either",
+                                      "use another name for the loop variable")
+        else:
+            low.env[target] = Unbound(f"`{target}` is the variable of a runtime loop that may run zero times",
+                                      f"assign `{target}` before the loop to use it after")
 
 
 def _for_attempt(low, s: ast.For, iv_dtype: DType, before: dict, assigned: list[str], reads: set[str],
@@ -231,7 +245,14 @@ def _for_attempt(low, s: ast.For, iv_dtype: DType, before: dict, assigned: list[
         new = dict(carry)
         for n in (*assigned, target):
             e = end.get(n)
-            if n in carry:
+            if n == target and n in carry:
+                # the loop variable is carried only to be seen after the loop: if it cannot be, it is unbound there
+                t = _join_or_none(low, n, [carry[n], e]) if carriable(e) else None
+                if t is None:
+                    del new[n]
+                else:
+                    new[n] = t
+            elif n in carry:
                 if not carriable(e):
                     raise low.error(KernelTypeError, f"`{n}` is carried by the loop but becomes {describe(e)}",
                                     "keep a carried value a number, scalar or tile")

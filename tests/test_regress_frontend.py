@@ -553,6 +553,11 @@ def bad_matmul_l1(a: td.Tensor, b: td.Tensor) -> td.Tensor:
 
 
 @td.kernel
+def bad_broadcast_l1(a: td.Tensor, b: td.Tensor) -> td.Tensor:
+    return a + b  # MARK
+
+
+@td.kernel
 def bad_full_reduce_l1(x: td.Tensor) -> td.Tensor:
     return td.sum(x)  # MARK
 
@@ -599,6 +604,7 @@ BAD = [
     (bad_dot_k, lambda: (_f(64, 64), _f(8)), ["inner sizes differ: (BM, 32) @ (16, BN)"]),
     (bad_broadcast, lambda: (_f(64, 64), _f(8)), ["(16, 32) and (16, 16) do not broadcast"]),
     (bad_matmul_l1, lambda: (_f(5, 6), _f(7, 3)), ["inner sizes differ", "a.1 (6 in this call)", "b.0 (7)"]),
+    (bad_broadcast_l1, lambda: (_f(5, 6), _f(7, 6)), ["do not broadcast", "a.0 (5 in this call)", "b.0 (7)"]),
     (bad_full_reduce_l1, lambda: (_f(5, 6),), ["over all its axes"]),
     (bad_no_effect, lambda: (_f(5, 6), _f(5, 6)), ["has no effect"]),
     (bad_no_effect_l2, lambda: (_f(5, 6), _f(8)), ["has no effect"]),

@@ -178,6 +178,8 @@ def _unary(name):
     def h(low, args, kwargs):
         (x,) = _sig(low, name, args, kwargs, ("x",), {})
         if is_const(x) and name == "abs":
+            if isinstance(x, (DType, str, tuple)) or x is None:
+                raise low.error(KernelTypeError, f"abs of {describe(x)}", "abs takes a number or a value")
             return py.abs(x)
         return low.unary(_UNARY[name], x)
     return h
@@ -434,7 +436,8 @@ def h_arange(low, args, kwargs):
         start, end = 0, start
     for b in (start, end):
         if not (isinstance(b, (int, KnobRef)) and not isinstance(b, bool)):
-            raise low.error(KernelTypeError, f"td.arange bounds are compile-time ints or knobs, got {describe(b)}")
+            raise low.error(KernelTypeError, f"td.arange bounds are compile-time ints or knobs, got {describe(b)}",
+                            "use a constexpr (or td.auto) size and add a runtime offset: start + td.arange(0, B)")
     def sym(b):
         return b.sym if isinstance(b, KnobRef) else b
 

@@ -687,3 +687,29 @@ def test_discarded_attempts_leave_no_knobs_or_names_behind():
     assert [len(f.results) for f in loops] == [1, 1]
     assert [r.name for f in loops for r in f.results] == ["acc", "acc_1"] or all(
         r.name.startswith("acc") for f in loops for r in f.results)
+
+
+# --- Python semantics of folding, and runtime // and % ---------------------------------------------------
+@td.kernel
+def int_division(x: td.Tensor, y: td.Tensor, out: td.Tensor, fout: td.Tensor, BN: td.constexpr):
+    with td.grid(1) as p:
+        a = td.load(x, (0,), (BN,))
+        b = td.load(y, (0,), (BN,))
+        td.store(out, (0, 0), a // b)
+        td.store(out, (1, 0), a % b)
+        td.store(fout, (0,), 7 / 2)  # true division of ints folds to a float
+        td.store(fout, (1,), -7 // 2 + 0.0)
+        td.store(fout, (2,), -7 % 3 + 0.0)
+        td.store(fout, (3,), 7 % -3 + 2 ** -1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_folding_and_runtime_floor_division_follow_python(backend):
+    x = torch.tensor([7, -7, 7, -7, 0, 5, -1, 9], dtype=torch.int32)
+    y = torch.tensor([2, 2, -2, -2, 3, -5, 4, -4], dtype=torch.int32)
+    out = torch.zeros(2, 8, dtype=torch.int32)
+    fout = torch.zeros(4)
+    int_division(x, y, out, fout, 8, backend=backend)
+    assert out[0].tolist() == [a // b for a, b in zip(x.tolist(), y.tolist())]
+    assert out[1].tolist() == [a % b for a, b in zip(x.tolist(), y.tolist())]
+    assert fout.tolist() == [3.5, -4.0, 2.0, -1.5]

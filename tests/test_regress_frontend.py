@@ -573,6 +573,22 @@ def bad_no_effect_l2(x: td.Tensor, y: td.Tensor):  # MARK
         t = td.load(y, (0,), (4,))
 
 
+@td.kernel
+def bad_whole_tensor_loop(x: td.Tensor, n: int) -> td.Tensor:
+    y = x * 1
+    for i in range(n):  # MARK
+        y = y + x
+    return y
+
+
+@td.kernel
+def bad_whole_tensor_if(x: td.Tensor, flag: int) -> td.Tensor:
+    y = x * 2
+    if flag > 0:
+        y = x + 1
+    return y  # MARK
+
+
 BAD = [
     (bad_sum_axis, lambda: (_f(8, 8), _f(8)), ["axis 5 is out of range", "2-D"]),
     (bad_sum_axis_l1, lambda: (_f(8, 8),), ["axis -3 is out of range"]),
@@ -606,6 +622,8 @@ BAD = [
     (bad_matmul_l1, lambda: (_f(5, 6), _f(7, 3)), ["inner sizes differ", "a.1 (6 in this call)", "b.0 (7)"]),
     (bad_broadcast_l1, lambda: (_f(5, 6), _f(7, 6)), ["do not broadcast", "a.0 (5 in this call)", "b.0 (7)"]),
     (bad_full_reduce_l1, lambda: (_f(5, 6),), ["over all its axes"]),
+    (bad_whole_tensor_loop, lambda: (_f(4, 8), 3), ["whole tensors are not carried by loops"]),
+    (bad_whole_tensor_if, lambda: (_f(4, 8), 1), ["different global value in each branch", "td.where"]),
     (bad_no_effect, lambda: (_f(5, 6), _f(5, 6)), ["has no effect"]),
     (bad_no_effect_l2, lambda: (_f(5, 6), _f(8)), ["has no effect"]),
 ]

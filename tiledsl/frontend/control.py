@@ -261,12 +261,19 @@ def _for_attempt(low, s: ast.For, iv_dtype: DType, before: dict, assigned: list[
                 if carriable(before[n]) and carriable(e):
                     new[n] = join(low, n, [before[n], e], "in the loop")
                 elif n in reads:
-                    raise low.error(KernelTypeError, f"`{n}` is {describe(before[n])} before the loop and "
-                                    f"{describe(e)} inside it", "only numbers, scalars and tiles are carried by "
-                                    "a runtime loop; use another name inside the loop")
+                    raise _not_carried(low, n, before[n], e)
         if new == carry:
             low.emit(Op.YIELD, tuple(materialize(low, end[n], carry[n]) for n in names))
     return out[0], end, new
+
+
+def _not_carried(low, n: str, was, now) -> KernelTypeError:
+    if any(isinstance(v, Value) and v.type.space is Space.GLOBAL for v in (was, now)):
+        return low.error(KernelTypeError, f"`{n}` is a whole tensor rebound inside a runtime loop: whole tensors "
+                         "are not carried by loops", "write the loop in a tile program (td.grid / td.load / "
+                         "td.store), or unroll it over a compile-time tuple: for i in (0, 1, 2)")
+    return low.error(KernelTypeError, f"`{n}` is {describe(was)} before the loop and {describe(now)} inside it",
+                     "only numbers, scalars and tiles are carried by a runtime loop; use another name inside the loop")
 
 
 # --- if -------------------------------------------------------------------------------------------------------------
@@ -293,6 +300,10 @@ def lower_if(low, s: ast.If, cond: Value) -> None:
         elif carriable(a) and carriable(b):
             names.append(n)
             types.append(join(low, n, [a, b], "between the branches of the `if`"))
+        elif isinstance(a, Value) and isinstance(b, Value):
+            low.env[n] = Unbound(f"`{n}` is a different {a.type.space.value} value in each branch of a runtime "
+                                 "`if`: only numbers, scalars and tiles are joined after it",
+                                 "compute both and pick one with td.where(cond, a, b)")
         else:
             low.env[n] = Unbound(f"`{n}` is {describe(a)} in one branch of a runtime `if` and {describe(b)} "
                                  "in the other", "only numbers, scalars and tiles can differ between branches")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 
 from tiledsl.dtypes import DType
-from tiledsl.errors import KernelTypeError, LevelError
 from tiledsl.eager.ops import need_dtype, need_grid, static_shape
 from tiledsl.eager.values import (
     BUFFERS,
@@ -29,6 +28,7 @@ from tiledsl.eager.values import (
     store_into_buffer,
     up,
 )
+from tiledsl.errors import KernelTypeError, LevelError
 
 
 # --- windows -----------------------------------------------------------------------------------------

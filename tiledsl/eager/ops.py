@@ -10,7 +10,6 @@ import operator
 import torch
 
 from tiledsl.dtypes import DType
-from tiledsl.errors import FrontendError, KernelTypeError, LevelError
 from tiledsl.eager.values import (
     BUFFERS,
     FROM_TORCH,
@@ -36,6 +35,7 @@ from tiledsl.eager.values import (
     unify,
     up,
 )
+from tiledsl.errors import FrontendError, KernelTypeError, LevelError
 
 
 def need_grid(name: str) -> None:

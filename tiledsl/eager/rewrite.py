@@ -24,8 +24,8 @@ import inspect
 import textwrap
 import types
 
-from tiledsl.errors import FrontendError
 from tiledsl.eager.values import Loc
+from tiledsl.errors import FrontendError
 
 GRID_NAMES = frozenset({"grid"})
 THREAD_NAMES = frozenset({"threads"})

@@ -12,10 +12,10 @@ import torch
 import tiledsl
 from tiledsl import language as L
 from tiledsl.dtypes import DType
-from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError
 from tiledsl.eager import memory, ops, threads
 from tiledsl.eager.rewrite import compile_function, referenced_names
 from tiledsl.eager.values import FROM_TORCH, STATE, Val, describe, number_val
+from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError
 
 KNOB_DEFAULT = 32  # a constexpr left as td.auto: a block size that suits most kernels on CPU
 

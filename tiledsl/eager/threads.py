@@ -24,9 +24,9 @@ import threading
 import torch
 
 from tiledsl.dtypes import DType
-from tiledsl.errors import FrontendError, InterpreterError, KernelTypeError, LevelError
 from tiledsl.eager.ops import need_grid, need_val
 from tiledsl.eager.values import STATE, TORCH, Loc, Val, describe, fail, user_frame
+from tiledsl.errors import FrontendError, InterpreterError, KernelTypeError, LevelError
 
 WARP = 32
 MAX_THREADS = 1024

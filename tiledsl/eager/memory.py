@@ -22,6 +22,7 @@ from tiledsl.eager.values import (
     cast_t,
     const_t,
     describe,
+    device,
     fail,
     is_num,
     read,
@@ -248,7 +249,7 @@ def _apply(dst: torch.Tensor, pos: tuple, vals: torch.Tensor, combine, may_repea
     olds = torch.empty_like(vals)
     if not vals.numel():
         return olds
-    rank = _occurrence(_keys(pos, dst.shape)) if may_repeat else torch.zeros(vals.shape, dtype=torch.long)
+    rank = _occurrence(_keys(pos, dst.shape)) if may_repeat else torch.zeros(vals.shape, dtype=torch.long, device=vals.device)
     for r in range(int(rank.max()) + 1):
         sel = rank == r
         p = tuple(ix[sel] for ix in pos)
@@ -266,10 +267,11 @@ def _poison(shape: tuple, dt: DType) -> torch.Tensor:
     """Fresh buffers hold garbage on a GPU: NaN (floats) or a marker (ints) here, so a kernel
     that reads a buffer before writing it shows it."""
     if dt.is_float:
-        return torch.full(shape, float("nan"), dtype=TORCH[dt])
+        return torch.full(shape, float("nan"), dtype=TORCH[dt], device=device())
     if dt.is_bool:
-        return torch.zeros(shape, dtype=torch.bool)
-    return torch.full(shape, 0xA5 if dt is DType.u8 else torch.iinfo(TORCH[dt]).min + 0x5A, dtype=TORCH[dt])
+        return torch.zeros(shape, dtype=torch.bool, device=device())
+    marker = 0xA5 if dt is DType.u8 else torch.iinfo(TORCH[dt]).min + 0x5A
+    return torch.full(shape, marker, dtype=TORCH[dt], device=device())
 
 
 def _alloc(space: str):

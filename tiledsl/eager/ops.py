@@ -22,6 +22,7 @@ from tiledsl.eager.values import (
     cast_t,
     cast_val,
     check_level,
+    device,
     compute_dtype,
     const_t,
     describe,
@@ -351,7 +352,7 @@ def arange(start, end=None):
             raise fail(KernelTypeError, f"td.arange bounds are compile-time ints or knobs, got {describe(v)}")
     if end <= start:
         raise fail(KernelTypeError, f"td.arange({start}, {end}) is empty")
-    return Val(torch.arange(start, end, dtype=torch.int32), DType.i32, "tile")
+    return Val(torch.arange(start, end, dtype=torch.int32, device=device()), DType.i32, "tile")
 
 
 def full(shape, value, dtype):

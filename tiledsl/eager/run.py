@@ -241,13 +241,15 @@ def run_kernel(kernel, args: tuple, kwargs: dict):
     bound = bind(name, fn, args, kwargs)
     values = [convert(name, p, kinds[p], v) for p, v in bound.items()]
     f = make_function(fn)
-    saved = (STATE.in_grid, STATE.in_threads, STATE.block, STATE.tid)
+    tensors = [v.t for v in values if isinstance(v, Val) and v.kind == "global"]
+    saved = (STATE.in_grid, STATE.in_threads, STATE.block, STATE.tid, STATE.device)
     STATE.in_grid, STATE.in_threads, STATE.block, STATE.tid = False, False, None, None
+    STATE.device = tensors[0].device if tensors else None
     try:
         out = f(*values)
     finally:
-        STATE.in_grid, STATE.in_threads, STATE.block, STATE.tid = saved
-    return _outputs(name, out, [v.t for v in values if isinstance(v, Val) and v.kind == "global"])
+        STATE.in_grid, STATE.in_threads, STATE.block, STATE.tid, STATE.device = saved
+    return _outputs(name, out, tensors)
 
 
 missing = set(L.BUILTINS) - set(BUILTINS)

@@ -140,6 +140,7 @@ class Block:
         self.answers: list = [None] * count
         self.error: BaseException | None = None
         self.finished = False
+        self.device = STATE.device
 
     # --- worker side (called with the condition held unless said otherwise) ------------------------
     def _wait_turn(self, tid: int) -> None:
@@ -198,6 +199,7 @@ class Block:
 
     def _worker(self, tid: int, body, env: dict) -> None:
         STATE.in_grid, STATE.in_threads, STATE.block, STATE.tid = True, True, self, tid
+        STATE.device = self.device
         try:
             with self.cv:
                 self._wait_turn(tid)

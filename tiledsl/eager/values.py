@@ -40,6 +40,11 @@ class _State(threading.local):
     in_threads = False
     block = None
     tid = None
+    device = None  # where tiles are made: the device of the call's tensors
+
+
+def device() -> torch.device:
+    return STATE.device or torch.device("cpu")
 
 
 STATE = _State()
@@ -283,10 +288,11 @@ def cast_t(t: torch.Tensor, src: DType, dt: DType) -> torch.Tensor:
 
 def const_t(x, dt: DType, shape=()) -> torch.Tensor:
     """A Python number as a tensor of `dt` (ints wrap into narrower types, floats round)."""
+    dev = device() if shape else None  # scalars stay on the CPU (torch mixes them with any device)
     if dt is DType.i1:
-        return torch.full(shape, bool(x), dtype=torch.bool)
+        return torch.full(shape, bool(x), dtype=torch.bool, device=dev)
     if dt.is_float:
-        return cast_t(torch.full(shape, float(x), dtype=torch.float64), DType.f64, dt)
+        return cast_t(torch.full(shape, float(x), dtype=torch.float64, device=dev), DType.f64, dt)
     if isinstance(x, float):
         raise fail(KernelTypeError, f"float constant {x} used where {dt.value} is needed")
     v = int(x)
@@ -294,7 +300,7 @@ def const_t(x, dt: DType, shape=()) -> torch.Tensor:
         raise fail(KernelTypeError, f"integer constant {v} does not fit in {dt.value}")
     if v >= 2**63:
         v -= 2**64
-    return torch.full(shape, v, dtype=torch.int64).to(TORCH[dt])
+    return torch.full(shape, v, dtype=torch.int64, device=dev).to(TORCH[dt])
 
 
 def weak_dtype(x) -> DType:

@@ -151,12 +151,12 @@ class Val:
     # --- Python protocol ---------------------------------------------------------------------
     def _scalar(self, what: str):
         if self.t.dim() != 0:
-            hint = "use td.where(mask, a, b) for tiles" if what == "a truth value" else None
+            hint = "use td.where(mask, a, b) for tiles" if what == "truth value" else None
             raise fail(KernelTypeError, f"{describe(self)} has no single {what}", hint)
         return self.t.item()
 
     def __bool__(self):
-        return bool(self._scalar("a truth value"))
+        return bool(self._scalar("truth value"))
 
     def __int__(self):
         return int(self._scalar("int value"))
@@ -424,7 +424,10 @@ def binop(op: str, a, b):
         return NotImplemented
     for x in (a, b):
         if not isinstance(x, Val) and not is_num(x):
-            return NotImplemented
+            if op in ("eq", "ne"):
+                return NotImplemented  # `v == None` and the like: Python's identity comparison
+            raise fail(KernelTypeError, f"{op} of {describe(a)} and {describe(b)}",
+                       "kernel values combine with values and Python numbers")
     check_level(op, (a, b))
     dt = unify((a, b), float_result=op in ("div", "pow"))
     if dt.is_bool and op in _NUMERIC_ONLY:

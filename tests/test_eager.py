@@ -555,3 +555,31 @@ def test_scalars_shapes_and_program_ids():
     scalars(x, y, 2, 0.5, backend=E)
     torch.testing.assert_close(y[:3], x[:, 0] * 0.5 + 2 + 5)
     assert y[3:].tolist() == [0.0, 1.5, 3.0]
+
+
+@td.kernel
+def constructors(y: td.Tensor, yi: td.Tensor, yb: td.Tensor):
+    with td.grid(1) as p:
+        td.store(y, (0,), td.zeros(4) + td.full(4, 2.5, td.float32))  # int shapes, zeros' f32 default
+        td.store(yi, (0,), td.arange(4) * 2 + td.full((4,), 2.7, td.int32))  # arange(n); 2.7 -> 2
+        td.store(yb, (0,), td.full((4,), 3, td.bool_))
+
+
+def test_constructor_forms():
+    y, yi, yb = torch.zeros(4), torch.zeros(4, dtype=torch.int32), torch.zeros(4, dtype=torch.bool)
+    constructors(y, yi, yb, backend=E)
+    assert y.tolist() == [2.5] * 4 and yi.tolist() == [2, 4, 6, 8] and yb.all()
+
+
+@td.kernel
+def int_extremes(a: td.Tensor, b: td.Tensor):
+    return td.max(a, axis=0, keepdims=True), td.min(b, axis=0, keepdims=True), td.sum(b, axis=0)
+
+
+def test_reductions_of_uint8_and_bool_over_ragged_axes():
+    torch.manual_seed(1)
+    a = torch.randint(0, 255, (5, 12), dtype=torch.uint8)
+    b = torch.rand(5, 12) > 0.3
+    mx, mn, s = int_extremes(a, b, backend=E)
+    assert torch.equal(mx, a.amax(0, keepdim=True)) and torch.equal(mn, b.amin(0, keepdim=True))
+    assert s.dtype == torch.bool and torch.equal(s, b.any(0))  # a sum of bools is a bool (any)

@@ -11,21 +11,19 @@ import torch
 
 from tiledsl.dtypes import DType
 from tiledsl.eager.values import (
-    BUFFERS,
     FROM_TORCH,
     STATE,
     TORCH,
     Val,
-    as_val,
     binop,
     bshape,
     cast_t,
     cast_val,
     check_level,
-    device,
     compute_dtype,
     const_t,
     describe,
+    device,
     fail,
     is_num,
     number_val,
@@ -478,5 +476,3 @@ def call_maybe_dtype(fn, *args, **kwargs):
         return cast(args[0], fn)
     return fn(*args, **kwargs)
 
-
-_ = (BUFFERS, as_val, check_level)

@@ -583,3 +583,17 @@ def test_reductions_of_uint8_and_bool_over_ragged_axes():
     mx, mn, s = int_extremes(a, b, backend=E)
     assert torch.equal(mx, a.amax(0, keepdim=True)) and torch.equal(mn, b.amin(0, keepdim=True))
     assert s.dtype == torch.bool and torch.equal(s, b.any(0))  # a sum of bools is a bool (any)
+
+
+@td.kernel
+def scale_by(x: td.Tensor, y: td.Tensor, S: td.constexpr):
+    with td.grid(1) as p:
+        td.store(y, (0,), td.load(x, (0,), (4,)) * S)
+
+
+def test_constexprs_passed_positionally_are_used_as_given_on_every_call():
+    x = torch.ones(4)
+    for s in (2, 3, 2.5):
+        y = torch.zeros(4)
+        scale_by(x, y, s, backend=E)
+        assert y.tolist() == [float(s)] * 4

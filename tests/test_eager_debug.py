@@ -259,6 +259,9 @@ def test_runtime_hooks():
     a = torch.randn(8, 8)
     with pytest.raises(td.ArgumentError, match="compiles nothing"):
         K.matmul.compile(a, a, a, backend=E)
+    c = torch.zeros(8, 8)
+    K.matmul(a, a, c)  # no backend, no setting: never eager (CPU tensors: the IR interpreter)
+    assert any(key[2] == "ir" for key in K.matmul._compiled)
     td.configure(backend="eager")  # what TILEDSL_BACKEND=eager sets
     try:
         c = torch.zeros(8, 8)

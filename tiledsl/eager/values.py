@@ -113,8 +113,8 @@ class Val:
     # --- attributes -----------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
-        if self.kind == "global":  # runtime sizes: i32 scalars, like the compiled kernel's
-            return tuple(Val(torch.tensor(int(d), dtype=torch.int32), DType.i32, "scalar") for d in self.t.shape)
+        if self.kind == "global":  # runtime sizes: i32 scalars (i64 past 2**31), like the compiled kernel's
+            return tuple(number_val(int(d)) for d in self.t.shape)
         return tuple(int(d) for d in self.t.shape)
 
     @property

@@ -111,12 +111,7 @@ def make_function(fn) -> types.FunctionType:
     """`fn` with its rewritten body and eager globals (built per call: module globals may change)."""
     code = _code(fn)
     g = dict(fn.__globals__)
-    closure = {}
-    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
-        try:
-            closure[name] = cell.cell_contents
-        except ValueError:  # a cell not filled yet
-            pass
+    closure = _closure(fn)
     for name in _NAMES[code]:
         if name in closure:
             g[name] = substitute(closure[name])
@@ -129,6 +124,16 @@ def make_function(fn) -> types.FunctionType:
                            tuple(substitute(d) for d in fn.__defaults__) if fn.__defaults__ else None)
     f.__kwdefaults__ = fn.__kwdefaults__
     return f
+
+
+def _closure(fn) -> dict:
+    out = {}
+    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+        try:
+            out[name] = cell.cell_contents
+        except ValueError:  # a cell not filled yet
+            pass
+    return out
 
 
 # --- arguments ---------------------------------------------------------------------------------------------
@@ -148,7 +153,7 @@ def _kinds(fn) -> dict[str, str]:
         a = ann.get(p.name, inspect.Parameter.empty)
         if isinstance(a, str):
             try:
-                a = eval(a, dict(fn.__globals__))  # noqa: S307 - the kernel module's own annotation
+                a = eval(a, dict(fn.__globals__), _closure(fn))  # noqa: S307 - the kernel's own annotation
             except Exception:
                 raise FrontendError(f"cannot resolve annotation {a!r} of parameter {p.name!r}") from None
         if a is inspect.Parameter.empty:

@@ -17,7 +17,7 @@ from tiledsl.frontend import bind_params, build_function, read_kernel
 from tiledsl.ir.nodes import Function, ParamKind
 from tiledsl.specs import ScalarSpec, TensorSpec, spec
 
-BACKENDS = ("ir", "triton", "tilelang")
+BACKENDS = ("ir", "triton", "tilelang", "eager")
 _CALL_KEYWORDS = ("backend", "target", "num_warps")
 
 
@@ -98,7 +98,12 @@ class Kernel:
     def _pick_backend(self, backend, bound, compile_only=False) -> str:
         from tiledsl.settings import settings
 
+        if compile_only and backend == "eager":
+            raise ArgumentError(f"{self.name}: eager mode runs the kernel's Python body and compiles nothing; "
+                                "call the kernel with backend='eager', or compile for 'ir', 'triton' or 'tilelang'")
         backend = backend or self.default_backend or settings().backend
+        if compile_only and backend == "eager":
+            backend = None  # an eager default (decorator or TILEDSL_BACKEND) leaves compiles to the usual pick
         if backend is None:
             if compile_only:
                 return "triton"
@@ -109,6 +114,10 @@ class Kernel:
 
     # --- call ----------------------------------------------------------------------------------------
     def __call__(self, *args, backend: str | None = None, target=None, **kwargs):
+        if backend == "eager" or (backend is None and _default_backend(self) == "eager"):
+            from tiledsl.eager import run_kernel
+
+            return run_kernel(self, args, kwargs)
         # warm path: positional tensors/numbers seen before -> the compiled kernel, no re-binding
         # (the bound values of parameters not passed, i.e. defaults, are kept with the entry)
         if not kwargs:
@@ -132,6 +141,13 @@ class Kernel:
             defaults = {n: v for n, v in bound.items() if n not in self._names[:len(args)]}
             self._fast[fast] = (ck, defaults)
         return ck.run(bound)
+
+
+def _default_backend(k: Kernel) -> str | None:
+    from tiledsl.settings import settings
+
+    return k.default_backend or settings().backend
+
 
 def _arg_key(a):
     """What of an argument decides its compiled kernel: a tensor's shape, dtype and device (sizes

@@ -46,6 +46,12 @@ def is_level1(fn: Function) -> bool:
     return Op.GRID not in ops and (Op.RETURN in ops or any(o.group is Group.DATAFLOW for o in ops))
 
 
+def _trivial(inst: Inst) -> bool:
+    """A reduction over an axis of size 1 (the specs specialize size-1 axes to the int 1): it
+    reduces nothing, so it is replayed on its tile like an elementwise op (no class, no mask)."""
+    return inst.op is Op.REDUCE and inst.operands[0].type.shape[inst.attr("axis")] == 1
+
+
 def _identity(kind: str, dtype: DType):
     if kind in ("sum",):
         return 0.0 if dtype.is_float else 0
@@ -114,7 +120,7 @@ def _plan(fn: Function, insts: list[Inst], cls: _Classes, sizes: dict[str, int],
         if inst.op.group not in (Group.CORE, Group.MATH, Group.SHAPE, Group.DATAFLOW):
             raise _fail(f"{inst.op.ir_name} mixes level 2/3 into level-1 code", inst, fn)
     mms = [i for i in insts if i.op is Op.MATMUL]
-    reds = [i for i in insts if i.op is Op.REDUCE]
+    reds = [i for i in insts if i.op is Op.REDUCE and not _trivial(i)]
     if len(mms) > 1:
         raise _fail("more than one matmul in one level-1 kernel", mms[1], fn)
     if mms and reds:
@@ -232,6 +238,9 @@ class _Emitter:
         return out
 
     def replay(self, inst: Inst) -> Value:
+        if _trivial(inst):  # the tile has extent 1 on that axis: nothing to mask
+            return self.b.emit(Op.TILE_REDUCE, (self.emit(inst.operands[0]),), dict(inst.attrs), loc=inst.loc,
+                               hint=inst.result.name).result
         if inst.op is Op.REDUCE and self.plan.one_pass:
             return self.reduce_tile(inst, self.win[self.plan.reduce_class][0])
         if inst.op not in _REPLAY:
@@ -393,7 +402,7 @@ def _body_rows(e: _Emitter, rets, outs) -> None:
         for v, out in zip(rets, outs):
             e.store(out, e.emit(v))
         return
-    for inst in (i for i in e.fn.body.insts if i.op is Op.REDUCE):
+    for inst in (i for i in e.fn.body.insts if i.op is Op.REDUCE and not _trivial(i)):
         e.scopes[-1][inst.result.name] = _reduce_loop(e, inst, rc)
     row_shaped = [(v, o) for v, o in zip(rets, outs) if _has_class(e, v, rc)]
     for v, out in zip(rets, outs):

@@ -97,3 +97,103 @@ def test_softmax_and_layernorm_over_size_one_rows(backend, shape):
     w, b = torch.randn(shape[-1:]), torch.randn(shape[-1:])
     torch.testing.assert_close(layernorm(x, w, b, backend=backend), _layernorm_ref(x, w, b),
                                rtol=1e-5, atol=1e-5)
+
+
+# --- 2. f16/bf16 transcendentals and sums compute in f32 and round once (torch's rule) ---------------------
+@td.kernel
+def row_sum(x: td.Tensor) -> td.Tensor:
+    return td.sum(x, axis=-1, keepdims=True)
+
+
+@td.kernel
+def unary_tiles(x: td.Tensor, e: td.Tensor, lg: td.Tensor, th: td.Tensor, BLOCK: td.constexpr = td.auto):
+    with td.grid(td.cdiv(x.shape[0], BLOCK)) as i:
+        t = td.load(x, (i * BLOCK,), (BLOCK,))
+        td.store(e, (i * BLOCK,), td.exp(t))
+        td.store(lg, (i * BLOCK,), td.log(td.abs(t) + 1.0))
+        td.store(th, (i * BLOCK,), td.tanh(t))
+
+
+@td.kernel
+def tile_row_sum(x: td.Tensor, out: td.Tensor, BLOCK: td.constexpr = td.auto):
+    with td.grid(x.shape[0]) as i:
+        acc = td.zeros((BLOCK,), x.dtype)
+        for k in range(0, td.cdiv(x.shape[1], BLOCK)):
+            acc += td.load(x, (i, k * BLOCK), (None, BLOCK))
+        td.store(out, (i,), td.sum(acc, 0))
+
+
+LOW = [torch.float16, torch.bfloat16]
+
+
+def _backend_low(backend: str, dtype: torch.dtype, triton_rounds: bool = False) -> list:
+    """(backend, dtype) cases. Triton's CPU interpreter keeps some 16-bit results wider than their
+    type (bf16 arithmetic; an f16 `x - tl.max(x)` is not rounded to f16 before a later cast to f32):
+    those cases are xfail(strict=False) until the Triton side rounds them."""
+    marks = [pytest.mark.skipif(backend == "triton" and not HAS_TRITON, reason="needs triton")]
+    if backend == "triton" and (dtype is torch.bfloat16 or triton_rounds):
+        marks.append(pytest.mark.xfail(strict=False, reason="16-bit rounding in Triton's interpreter"))
+    return pytest.param(backend, dtype, marks=marks, id=f"{backend}-{str(dtype)[6:]}")
+
+
+LOW_CASES = [_backend_low(b, d) for b in ("ir", "triton") for d in LOW]
+LOW_CASES_SUB_MAX = [_backend_low(b, d, triton_rounds=True) for b in ("ir", "triton") for d in LOW]
+
+
+def _ulps(dtype: torch.dtype) -> float:
+    return {torch.float16: 2.0 ** -10, torch.bfloat16: 2.0 ** -7}[dtype]
+
+
+def _close(got, ref, dtype, ulps=1.0):
+    """Within `ulps` units in the last place of `dtype` (relative), after torch's own rounding."""
+    torch.testing.assert_close(got.float(), ref.float(), rtol=ulps * _ulps(dtype), atol=1e-6)
+
+
+@pytest.mark.parametrize(("backend", "dtype"), LOW_CASES_SUB_MAX)
+@pytest.mark.parametrize("cols", [64, 1000, 20000])
+def test_low_precision_softmax_matches_torch_op_by_op(backend, dtype, cols):
+    """The kernel's own ops evaluated by torch in `dtype`: `x - max` and `e / s` round once each,
+    exp and the sum compute in f32 and round once."""
+    gen = torch.Generator().manual_seed(cols)
+    x = (torch.randn(3, cols, generator=gen) * 3).to(dtype)
+    e = torch.exp(x - x.amax(-1, keepdim=True))
+    ref = e / e.sum(-1, keepdim=True)
+    _close(softmax(x, backend=backend), ref, dtype)
+
+
+@pytest.mark.parametrize(("backend", "dtype"), LOW_CASES)
+def test_low_precision_layernorm_matches_torch(backend, dtype):
+    x = torch.randn(6, 300).to(dtype)
+    w, b = torch.randn(300).to(dtype), torch.randn(300).to(dtype)
+    _close(layernorm(x, w, b, backend=backend), _layernorm_ref(x, w, b), dtype)
+
+
+@pytest.mark.parametrize(("backend", "dtype"), LOW_CASES)
+def test_low_precision_sum_accumulates_in_f32(backend, dtype):
+    """Sums of 4096 values (one pass) and of 200000 (a loop over chunks, whose running total was
+    kept in the narrow dtype, several ulps off): torch sums in f32 and rounds once."""
+    x = (torch.rand(2, 4096) + 0.5).to(dtype)
+    _close(row_sum(x, backend=backend), x.sum(-1, keepdim=True), dtype)
+    v = 1.03125 if dtype is torch.bfloat16 else 0.2578125  # exact in the dtype; fp16 stays finite
+    x = torch.full((2, 200_000), v, dtype=dtype)
+    _close(row_sum(x, backend=backend), x.sum(-1, keepdim=True), dtype)
+
+
+@pytest.mark.parametrize(("backend", "dtype"), LOW_CASES)
+def test_low_precision_tile_transcendentals_round_once(backend, dtype):
+    x = (torch.randn(1000) * 4).to(dtype)
+    e, lg, th = (torch.empty_like(x) for _ in range(3))
+    unary_tiles(x, e, lg, th, backend=backend)
+    _close(e, torch.exp(x), dtype)
+    _close(lg, torch.log(torch.abs(x) + 1.0), dtype)
+    _close(th, torch.tanh(x), dtype)
+
+
+@pytest.mark.parametrize(("backend", "dtype"), LOW_CASES)
+def test_low_precision_tile_sum_of_narrow_accumulator(backend, dtype):
+    """A level-2 tile sum of a narrow tile: the tile reduction itself sums in f32 (the explicit
+    `acc +=` in the narrow dtype rounds per add, as the kernel says)."""
+    x = (torch.rand(3, 64) + 0.5).to(dtype)
+    out = torch.empty(3, dtype=dtype)
+    tile_row_sum(x, out, BLOCK=64, backend=backend)
+    _close(out, x.sum(-1), dtype)

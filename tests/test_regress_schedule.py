@@ -197,3 +197,57 @@ def test_low_precision_tile_sum_of_narrow_accumulator(backend, dtype):
     out = torch.empty(3, dtype=dtype)
     tile_row_sum(x, out, BLOCK=64, backend=backend)
     _close(out, x.sum(-1), dtype)
+
+
+# --- 6. interpreter semantics: //, % of negatives, NaN in reductions, casts ------------------------------
+@td.kernel
+def floordiv_mod(a: td.Tensor, b: td.Tensor):
+    return a // b, a % b
+
+
+@td.kernel
+def cast_to(x: td.Tensor, dt: td.constexpr) -> td.Tensor:
+    return x.to(dt)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.float32])
+def test_floordiv_and_mod_follow_python(backend, dtype):
+    a = torch.tensor([[-7, 7, -7, 7, 0, -1, 9, -9]], dtype=dtype)
+    b = torch.tensor([[2, -2, -2, 2, 3, 5, -4, -4]], dtype=dtype)
+    q, r = floordiv_mod(a, b, backend=backend)
+    torch.testing.assert_close(q, a // b)
+    torch.testing.assert_close(r, a % b)
+    # the documented meaning, checked against Python itself
+    assert q.tolist() == [[x // y for x, y in zip(*a.tolist(), *b.tolist())]]
+    assert r.tolist() == [[x % y for x, y in zip(*a.tolist(), *b.tolist())]]
+
+
+NAN = float("nan")
+
+
+TRITON_NAN = pytest.param("triton", marks=[
+    pytest.mark.skipif(not HAS_TRITON, reason="needs triton"),
+    pytest.mark.xfail(strict=False, reason="the Triton lowering's tl.max/tl.argmax drop NaN")])
+
+
+@pytest.mark.parametrize("backend", ["ir", TRITON_NAN])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_nan_propagates_through_max_min_and_arg_reductions(backend, dtype):
+    x = torch.tensor([[1.0, NAN, 5.0, NAN], [3.0, 2.0, 1.0, 0.0], [NAN, 9.0, -9.0, 1.0]], dtype=dtype)
+    for kind, ref in (("max", x.amax(1)), ("min", x.amin(1)), ("argmax", x.argmax(1)), ("argmin", x.argmin(1))):
+        got = REDUCE[kind](x, axis=1, keep=False, backend=backend)
+        torch.testing.assert_close(got.to(ref.dtype), ref, equal_nan=True, msg=kind)
+
+
+@pytest.mark.parametrize("backend", ["ir"])
+def test_fp8_e4m3_cast_saturates_as_torch(backend):
+    x = torch.tensor([[1000.0, -1000.0, float("inf"), NAN, 448.0, 464.0, 0.3]])
+    got = cast_to(x, dt=td.float8_e4m3, backend=backend)
+    torch.testing.assert_close(got.float(), x.to(torch.float8_e4m3fn).float(), equal_nan=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float_to_int_truncates_toward_zero(backend):
+    x = torch.tensor([[2.7, -2.7, 0.5, -0.5, 1e9, -1e9]])
+    torch.testing.assert_close(cast_to(x, dt=td.int32, backend=backend), x.to(torch.int32))

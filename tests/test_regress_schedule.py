@@ -251,3 +251,23 @@ def test_fp8_e4m3_cast_saturates_as_torch(backend):
 def test_float_to_int_truncates_toward_zero(backend):
     x = torch.tensor([[2.7, -2.7, 0.5, -0.5, 1e9, -1e9]])
     torch.testing.assert_close(cast_to(x, dt=td.int32, backend=backend), x.to(torch.int32))
+
+
+# --- 5. the random-IR property test found: a tile mask on a scalar access was accepted ---------------------
+def test_a_mask_must_broadcast_to_the_window():
+    """The strategy built ``atomic x[c] (scalar) mask=tile<i1[1]>``; the shape rule accepted it and
+    the interpreter crashed in torch (`expand` of [1] to []). The rule now rejects it."""
+    from tiledsl.dtypes import DType
+    from tiledsl.errors import TypeCheckError
+    from tiledsl.ir import Builder, Op, Space, Type
+
+    b = Builder()
+    x = b.fresh("x", Type(DType.i32, ("x.0",), Space.GLOBAL))
+    c = b.value(Op.CONST, (), {"value": 0})
+    ok = b.value(Op.ARANGE, (), {"start": 0, "end": 1})
+    m = b.value(Op.LT, (ok, c))
+    with pytest.raises(TypeCheckError, match="does not broadcast"):
+        b.emit(Op.ATOMIC, (x, c, c, m), {"shape": (None,), "kind": "add", "masked": True})
+    with pytest.raises(TypeCheckError, match="does not broadcast"):
+        b.emit(Op.LOAD, (x, c, m), {"shape": (None,), "masked": True})
+    b.emit(Op.LOAD, (x, c, m), {"shape": (1,), "masked": True})  # a [1] mask on a [1] window is fine

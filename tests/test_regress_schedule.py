@@ -271,3 +271,73 @@ def test_a_mask_must_broadcast_to_the_window():
     with pytest.raises(TypeCheckError, match="does not broadcast"):
         b.emit(Op.LOAD, (x, c, m), {"shape": (None,), "masked": True})
     b.emit(Op.LOAD, (x, c, m), {"shape": (1,), "masked": True})  # a [1] mask on a [1] window is fine
+
+
+# --- 4. schedule errors point at the offending line, not the kernel's def ------------------------------------
+@td.kernel
+def gemm_tiles(a: td.Tensor, b: td.Tensor, c: td.Tensor, BM: td.constexpr = td.auto,
+               BN: td.constexpr = td.auto, BK: td.constexpr = td.auto):
+    with td.grid(td.cdiv(a.shape[0], BM), td.cdiv(b.shape[1], BN)) as (i, j):
+        acc = td.zeros((BM, BN), td.float32)
+        for k in td.pipelined(td.cdiv(a.shape[1], BK), stages=td.auto):
+            acc += td.dot(td.load(a, (i * BM, k * BK), (BM, BK)), td.load(b, (k * BK, j * BN), (BK, BN)))
+        td.store(c, (i * BM, j * BN), acc.to(c.dtype))
+
+
+@td.kernel
+def four_sizes(a: td.Tensor, b: td.Tensor, c: td.Tensor, d: td.Tensor) -> td.Tensor:
+    ab = a[:, None] + b[None, :]
+    abc = ab[:, :, None] + c[None, None, :]
+    return abc[:, :, :, None] + d[None, None, None, :]
+
+
+@td.kernel
+def mystery_knob(x: td.Tensor, y: td.Tensor, FOO: td.constexpr = td.auto):
+    with td.grid(x.shape[0]) as i:
+        n = i * FOO
+        td.store(y, (i,), td.load(x, (n,), None))
+
+
+@td.kernel
+def matvec(a: td.Tensor, v: td.Tensor) -> td.Tensor:
+    return a @ v
+
+
+def _error_line(call) -> int:
+    from tiledsl.errors import ScheduleError
+
+    with pytest.raises(ScheduleError) as e:
+        call()
+    assert e.value.loc is not None, str(e.value)
+    return e.value.loc.line
+
+
+def _source_line(marker: str) -> int:
+    import inspect
+    import sys
+
+    src, _ = inspect.findsource(sys.modules[__name__])
+    return next(n + 1 for n, s in enumerate(src) if marker in s and "_source_line" not in s)
+
+
+def test_explicit_values_that_do_not_fit_point_at_their_use():
+    a, b, c = torch.randn(512, 512), torch.randn(512, 512), torch.empty(512, 512)
+    line = _error_line(lambda: gemm_tiles.compile(a, b, c, BM=256, BN=256, BK=256, backend="ir"))
+    assert line == _source_line("acc = td.zeros((BM, BN), td.float32)")  # registers: the biggest tile
+
+
+def test_too_many_sizes_points_at_the_line_bringing_the_fourth():
+    xs = [torch.randn(n) for n in (2, 3, 4, 5)]
+    line = _error_line(lambda: four_sizes(*xs, backend="ir"))
+    assert line == _source_line("return abc[:, :, :, None] + d[None, None, None, :]")
+
+
+def test_knob_without_a_role_points_at_its_use():
+    x, y = torch.randn(8), torch.empty(8)
+    line = _error_line(lambda: mystery_knob(x, y, backend="ir"))
+    assert line == _source_line("n = i * FOO")
+
+
+def test_matvec_error_points_at_the_matmul():
+    line = _error_line(lambda: matvec(torch.randn(6, 4), torch.randn(4, 1), backend="ir"))
+    assert line == _source_line("return a @ v")

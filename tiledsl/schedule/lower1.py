@@ -26,10 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tiledsl.dtypes import DType
-from tiledsl.errors import ScheduleError
+from tiledsl.errors import ScheduleError, TypeCheckError
 from tiledsl.ir.builder import Builder
 from tiledsl.ir.infer import Unifier
-from tiledsl.ir.nodes import Block, Function, Inst, Knob, Param, ParamKind, Space, Sym, Type, Value, walk
+from tiledsl.ir.nodes import Block, Function, Inst, Knob, Loc, Param, ParamKind, Space, Sym, Type, Value, walk
 from tiledsl.ir.ops import BINARY, UNARY, Group, Op
 from tiledsl.schedule.analysis import tensor_sizes
 from tiledsl.schedule.targets import Target
@@ -172,15 +172,32 @@ def _rows_plan(fn, insts, reds, cls, sizes, target) -> _Plan:
 def _elementwise_plan(fn, insts, cls) -> _Plan:
     grid = _value_classes(insts, cls)
     if len(grid) > 3:
-        raise _fail(f"an elementwise kernel over {len(grid)} distinct sizes (at most 3)", None, fn)
+        # the first inst whose values bring in a fourth size
+        tiled = [i for i in insts if i.op is not Op.DIM]  # reading a size tiles nothing
+        culprit = next((i for n, i in enumerate(tiled) if len(_value_classes(tiled[:n + 1], cls)) > 3), None)
+        raise _fail(f"an elementwise kernel over {len(grid)} distinct sizes (at most 3)", culprit, fn)
     names = {0: [], 1: ["BLOCK"], 2: ["BLOCK_M", "BLOCK_N"], 3: ["BLOCK_B", "BLOCK_M", "BLOCK_N"]}[len(grid)]
     return _Plan("elementwise", grid, dict(zip(grid, names)), knobs=list(names))
+
+
+class _LocBuilder(Builder):
+    """A builder whose insts carry the loc of the level-1 inst being lowered (`loc`) unless given
+    one: loads, masks and index math then point at the user's line, in errors and in the
+    generated code's ``# src:`` comments."""
+
+    loc: Loc | None = None
+
+    def emit(self, op: Op, operands=(), attrs=None, regions=(), loc=None, hint=None, result_types=None) -> Inst:
+        try:
+            return super().emit(op, operands, attrs, regions, loc or self.loc, hint, result_types)
+        except TypeCheckError as e:
+            raise ScheduleError(f"lowering {op.ir_name} to tiles: {e}", loc or self.loc, _HINT) from None
 
 
 class _Emitter:
     def __init__(self, fn: Function, plan: _Plan, cls: _Classes):
         self.fn, self.plan, self.cls = fn, plan, cls
-        self.b = Builder(Unifier({tuple(p) for p in fn.attr("assume") or ()}))
+        self.b = _LocBuilder(Unifier({tuple(p) for p in fn.attr("assume") or ()}))
         self.defs: dict[str, Inst] = {v.name: i for i in walk(fn.body) for v in i.results}
         self.params = {p.value.name: p.value for p in fn.params}
         for name in self.params:
@@ -238,6 +255,13 @@ class _Emitter:
         return out
 
     def replay(self, inst: Inst) -> Value:
+        outer, self.b.loc = self.b.loc, inst.loc or self.b.loc
+        try:
+            return self._replay(inst)
+        finally:
+            self.b.loc = outer
+
+    def _replay(self, inst: Inst) -> Value:
         if _trivial(inst):  # the tile has extent 1 on that axis: nothing to mask
             return self.b.emit(Op.TILE_REDUCE, (self.emit(inst.operands[0]),), dict(inst.attrs), loc=inst.loc,
                                hint=inst.result.name).result
@@ -248,6 +272,10 @@ class _Emitter:
         # DIM reads a size of the whole tensor: its operand stays the parameter
         operands = inst.operands if inst.op is Op.DIM else tuple(self.emit(o) for o in inst.operands)
         return self.b.emit(inst.op, operands, dict(inst.attrs), loc=inst.loc, hint=inst.result.name).result
+
+    def cur(self) -> Inst | None:
+        """A stand-in inst carrying the current loc (for errors raised outside a replay)."""
+        return Inst(Op.CONST, loc=self.b.loc) if self.b.loc is not None else None
 
     def window(self, t: Type, inst: Inst | None = None) -> tuple[tuple[Value, ...], tuple]:
         offsets, shape = [], []
@@ -266,11 +294,11 @@ class _Emitter:
         return tuple(offsets), tuple(shape)
 
     def load(self, p: Value) -> Value:
-        offsets, shape = self.window(p.type)
+        offsets, shape = self.window(p.type, self.cur())
         return self.b.value(Op.LOAD, (p, *offsets), {"shape": shape}, hint=f"{p.name}_tile")
 
     def store(self, out: Value, value: Value) -> None:
-        offsets, shape = self.window(out.type)
+        offsets, shape = self.window(out.type, self.cur())
         self.b.emit(Op.STORE, (out, *offsets, value), {"shape": shape})
 
     def valid(self, c: str, rank: int, axis: int) -> Value:
@@ -341,7 +369,9 @@ def lower_level1(fn: Function, specs, target: Target) -> Function:
     with e.b.block(pids) as region:
         for c, pid in zip(plan.grid, pids):
             e.win[c] = (e.b.value(Op.MUL, (pid, e.knob(plan.block[c])), hint="off"), plan.block[c])
+        e.b.loc = rets[0].loc  # the stores serve the return; replayed values take their own line
         _BODY[plan.kind](e, rets[0].operands, outs)
+        e.b.loc = None
     attrs = {"group_m": Sym("GROUP_M")} if plan.kind == "gemm" else {}
     e.b.emit(Op.GRID, grid_sizes, attrs, regions=(region[0],), loc=fn.loc)
     knobs = _knobs(fn, plan, e)

@@ -341,3 +341,89 @@ def test_knob_without_a_role_points_at_its_use():
 def test_matvec_error_points_at_the_matmul():
     line = _error_line(lambda: matvec(torch.randn(6, 4), torch.randn(4, 1), backend="ir"))
     assert line == _source_line("return a @ v")
+
+
+# --- 3. level-1 gathers: x[idx] and td.take(x, idx, axis) ---------------------------------------------------
+@td.kernel
+def take(x: td.Tensor, idx: td.Tensor, axis: td.constexpr) -> td.Tensor:
+    return td.take(x, idx, axis=axis)
+
+
+@td.kernel
+def index_rows(x: td.Tensor, idx: td.Tensor) -> td.Tensor:
+    return x[idx]
+
+
+@td.kernel
+def embed_scale_sum(w: td.Tensor, idx: td.Tensor, s: td.Tensor):
+    e = w[idx] * s
+    return e, td.sum(e, axis=-1, keepdims=True)
+
+
+@td.kernel
+def take_argmax_rows(x: td.Tensor, y: td.Tensor) -> td.Tensor:
+    return td.take(y, td.argmax(x, axis=1), axis=0)
+
+
+def _take_ref(x, idx, axis):
+    """torch's x.index_select with negative indices counting from the end and out-of-range rows
+    reading 0 (the documented rule)."""
+    n = x.shape[axis]
+    i = idx.long()
+    i = torch.where(i < 0, i + n, i)
+    ok = (i >= 0) & (i < n)
+    out = x.index_select(axis, torch.where(ok, i, 0))
+    shape = [1] * x.dim()
+    shape[axis] = -1
+    return torch.where(ok.reshape(shape), out, torch.zeros((), dtype=x.dtype))
+
+
+IDX_DTYPES = [torch.int32, torch.int64, torch.int16, torch.int8, torch.uint8]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(37,), (37, 5), (6, 37), (3, 37, 4), (1, 37)], ids=str)
+@pytest.mark.parametrize("idx_dtype", IDX_DTYPES, ids=str)
+def test_take_along_every_axis_matches_torch(backend, shape, idx_dtype):
+    gen = torch.Generator().manual_seed(sum(shape))
+    x = torch.randn(shape, generator=gen)
+    for axis in range(len(shape)):
+        n = shape[axis]
+        idx = torch.randint(0, n, (23,), generator=gen).to(idx_dtype)
+        got = take(x, idx, axis=axis, backend=backend)
+        torch.testing.assert_close(got, x.index_select(axis, idx.long()), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_negative_indices_count_from_the_end_and_out_of_range_reads_zero(backend):
+    x = torch.randn(5, 3)
+    idx = torch.tensor([0, -1, -5, 4, 5, -6, 100, -100])
+    torch.testing.assert_close(index_rows(x, idx, backend=backend), _take_ref(x, idx, 0), rtol=0, atol=0)
+    torch.testing.assert_close(index_rows(x, idx[:4], backend=backend), x[idx[:4]], rtol=0, atol=0)  # torch's x[idx]
+    y = torch.randn(2, 5)
+    torch.testing.assert_close(take(y, idx, axis=1, backend=backend), _take_ref(y, idx, 1), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("rows", [1, 7, 300])
+def test_gather_fuses_with_elementwise_and_reductions(backend, rows):
+    w = torch.randn(50, 33)
+    idx = torch.randint(0, 50, (rows,))
+    s = torch.randn(33)
+    e, tot = embed_scale_sum(w, idx, s, backend=backend)
+    torch.testing.assert_close(e, w[idx] * s)
+    torch.testing.assert_close(tot, (w[idx] * s).sum(-1, keepdim=True), rtol=1e-5, atol=1e-5)
+    x, y = torch.randn(9, 4), torch.randn(4, 6)
+    torch.testing.assert_close(take_argmax_rows(x, y, backend=backend), y[x.argmax(1)], rtol=0, atol=0)
+
+
+def test_unscheduled_gathers_name_the_level2_way():
+    from tiledsl.errors import ScheduleError
+
+    @td.kernel
+    def take2d(x: td.Tensor, idx: td.Tensor) -> td.Tensor:
+        return td.take(x, idx, axis=0)
+
+    with pytest.raises(ScheduleError, match="2-D index tensor") as e:
+        take2d(torch.randn(5, 3), torch.zeros(2, 2, dtype=torch.int64), backend="ir")
+    assert "level 2" in str(e.value)

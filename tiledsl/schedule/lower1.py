@@ -114,7 +114,7 @@ def _classes(fn: Function, insts: list[Inst]) -> _Classes:
 
 def _plan(fn: Function, insts: list[Inst], cls: _Classes, sizes: dict[str, int], target: Target) -> _Plan:
     for inst in insts:
-        if inst.op in (Op.GATHER, Op.RESHAPE, Op.TRANSPOSE, Op.BROADCAST_TO) and \
+        if inst.op in (Op.RESHAPE, Op.TRANSPOSE, Op.BROADCAST_TO) and \
                 inst.result.type.space is Space.GLOBAL:
             raise _fail(f"{inst.op.ir_name} of whole tensors is not scheduled automatically", inst, fn)
         if inst.op.group not in (Group.CORE, Group.MATH, Group.SHAPE, Group.DATAFLOW):
@@ -139,11 +139,22 @@ def _plan(fn: Function, insts: list[Inst], cls: _Classes, sizes: dict[str, int],
     return _elementwise_plan(fn, insts, cls)
 
 
+def _shapes(inst: Inst):
+    """The shapes an inst's tiles have: a gather does not tile the axis it gathers along."""
+    if inst.op is Op.DIM:  # reading a size tiles nothing
+        return ()
+    if inst.op is Op.GATHER:
+        x, idx = inst.operands
+        ax = inst.attr("axis")
+        return (x.type.shape[:ax] + x.type.shape[ax + 1:], idx.type.shape, inst.result.type.shape)
+    return tuple(v.type.shape for v in (*inst.operands, *inst.results))
+
+
 def _value_classes(insts: list[Inst], cls: _Classes) -> list[str]:
     out: list[str] = []
     for inst in insts:
-        for v in (*inst.operands, *inst.results):
-            for d in v.type.shape:
+        for shape in _shapes(inst):
+            for d in shape:
                 if isinstance(d, str) and cls.find(d) not in out:
                     out.append(cls.find(d))
     return out
@@ -173,8 +184,7 @@ def _elementwise_plan(fn, insts, cls) -> _Plan:
     grid = _value_classes(insts, cls)
     if len(grid) > 3:
         # the first inst whose values bring in a fourth size
-        tiled = [i for i in insts if i.op is not Op.DIM]  # reading a size tiles nothing
-        culprit = next((i for n, i in enumerate(tiled) if len(_value_classes(tiled[:n + 1], cls)) > 3), None)
+        culprit = next((i for n, i in enumerate(insts) if len(_value_classes(insts[:n + 1], cls)) > 3), None)
         raise _fail(f"an elementwise kernel over {len(grid)} distinct sizes (at most 3)", culprit, fn)
     names = {0: [], 1: ["BLOCK"], 2: ["BLOCK_M", "BLOCK_N"], 3: ["BLOCK_B", "BLOCK_M", "BLOCK_N"]}[len(grid)]
     return _Plan("elementwise", grid, dict(zip(grid, names)), knobs=list(names))
@@ -267,6 +277,8 @@ class _Emitter:
                                hint=inst.result.name).result
         if inst.op is Op.REDUCE and self.plan.one_pass:
             return self.reduce_tile(inst, self.win[self.plan.reduce_class][0])
+        if inst.op is Op.GATHER:
+            return self.gather(inst)
         if inst.op not in _REPLAY:
             raise _fail(f"{inst.op.ir_name} cannot be fused here", inst, self.fn)
         # DIM reads a size of the whole tensor: its operand stays the parameter
@@ -292,6 +304,38 @@ class _Emitter:
             offsets.append(off)
             shape.append(self.shape_attr(blk))
         return tuple(offsets), tuple(shape)
+
+    def gather(self, inst: Inst) -> Value:
+        """x[idx] along `axis`: a load whose offset on that axis is the tile of indices (its other
+        axes are windows as for any load). Negative indices count from the end (Python's
+        x[-1]); indices outside [-n, n) read 0, as every load outside a tensor does."""
+        x, idx = inst.operands
+        axis = inst.attr("axis")
+        if x.name not in self.params:
+            raise _fail("gathering from a computed whole tensor (gather from a kernel argument, then "
+                        "compute on the gathered values)", inst, self.fn)
+        if idx.type.rank != 1:
+            raise _fail(f"a gather with a {idx.type.rank}-D index tensor (1-D indices are scheduled; "
+                        "flatten the indices, or load with a 1-D index tile per program at level 2)", inst, self.fn)
+        it = self.emit(idx)
+        wide = DType.i64 if it.type.dtype is DType.i64 else _I32  # 64-bit indices keep 64-bit offsets
+        if it.type.dtype is not wide:
+            it = self.b.value(Op.CAST, (it,), {"dtype": wide}, hint="idx")
+        d = x.type.shape[axis]
+        if isinstance(d, int):  # a specialized size (1)
+            n = self.const(d, wide)
+        else:
+            n = self.b.value(Op.DIM, (x,), {"axis": axis}, hint=f"{x.name}_{axis}")
+            if wide is not _I32:
+                n = self.b.value(Op.CAST, (n,), {"dtype": wide}, hint="n")
+        neg = self.b.value(Op.LT, (it, self.const(0, wide)), hint="neg")
+        it = self.b.value(Op.WHERE, (neg, self.b.value(Op.ADD, (it, n), hint="idx"), it), hint="idx")
+        rest = Type(x.type.dtype, x.type.shape[:axis] + x.type.shape[axis + 1:])
+        offs, shape = self.window(rest, inst)
+        blk = self.win[self.cls.find(idx.type.shape[0])][1] if idx.type.shape[0] != 1 else 1
+        offs = offs[:axis] + (it,) + offs[axis:]
+        shape = shape[:axis] + (self.shape_attr(blk),) + shape[axis:]
+        return self.b.value(Op.LOAD, (x, *offs), {"shape": shape}, hint=inst.result.name)
 
     def load(self, p: Value) -> Value:
         offsets, shape = self.window(p.type, self.cur())

@@ -427,3 +427,22 @@ def test_unscheduled_gathers_name_the_level2_way():
     with pytest.raises(ScheduleError, match="2-D index tensor") as e:
         take2d(torch.randn(5, 3), torch.zeros(2, 2, dtype=torch.int64), backend="ir")
     assert "level 2" in str(e.value)
+
+
+# --- 7. data-dependent loop trip counts and warps in the cost model ------------------------------------------
+@pytest.mark.parametrize(("heads", "least"), [(16, 2), (64, 4)])
+def test_paged_decode_probe_gets_enough_warps(heads, least):
+    """The decode loop runs `cdiv(seqlen, PAGE)` times, a loaded value: priced as UNKNOWN_TRIPS
+    iterations (not 1), and a program's warps must cover the SM's 4 schedulers. 16 heads give
+    16x16 score tiles, which split over at most 2 warps; 64 heads allow 32-row tiles on 4 warps."""
+    from tests.kernels_for_tests import paged_decode
+    from tiledsl.dtypes import DType
+    from tiledsl.schedule import schedule
+    from tiledsl.schedule.analysis import UNKNOWN_TRIPS
+    from tiledsl.specs import TensorSpec
+
+    assert UNKNOWN_TRIPS == 64
+    sp = (TensorSpec((4, heads, 128), DType.bf16), TensorSpec((64, 16, 128), DType.bf16),
+          TensorSpec((4, 8), DType.i32), TensorSpec((4,), DType.i32), TensorSpec((4, heads, 128), DType.bf16), 0.1)
+    s = schedule(paged_decode.ir(*sp, D=128, DV=128), sp, "h100")
+    assert s.schedule.num_warps >= least, str(s.schedule)

@@ -8,10 +8,8 @@ broken limit is one sentence naming it.
 Time (`estimate`) is a roofline with the usual corrections:
 - compute: per program, tensor-core cycles (wgmma where the tile allows it, else mma.sync, and
   never faster than shared memory can feed the operands), ALU cycles, loop and program overheads;
-  programs are spread over SMs, so partial waves cost a whole program time, and an SM computes
-  at full rate only when the warps resident on it cover its 4 schedulers (one 1-warp program
-  uses a quarter); a loop whose trip count is data-dependent counts `analysis.UNKNOWN_TRIPS`
-  (64) iterations;
+  programs are spread over SMs, so partial waves cost a whole program time; a loop whose trip
+  count is data-dependent counts `analysis.UNKNOWN_TRIPS` (64) iterations;
 - memory: DRAM bytes after L2 reuse: programs resident together (one *wave*) share every window
   whose offsets do not depend on the grid axes they differ in, and the launch order (row-major or
   grouped by ``group_m``) decides how many distinct windows a wave touches; a second read of the
@@ -33,7 +31,6 @@ from tiledsl.schedule.targets import Target
 PROGRAM_OVERHEAD_CLK = 400  # launch of a program, address setup, epilogue
 LOOP_OVERHEAD_CLK = 24  # per loop iteration: barriers, pointer bumps
 LAUNCH_US = 2.5  # kernel launch
-SUBPARTITIONS = 4  # warp schedulers per SM (Volta onwards)
 REG_BASE = 32  # registers a program needs besides its tiles
 MAX_TILE_NUMEL = 1 << 20  # Triton's limit on the elements of one tile
 HBM_EFF, L2_HIT_COST = 0.9, 0.25
@@ -205,10 +202,7 @@ def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio:
     reduce = a.reduces * (24 + 16 * math.log2(max(warps, 1)))
     prog_clk = tc + alu + reduce + a.loop_iters * LOOP_OVERHEAD_CLK + PROGRAM_OVERHEAD_CLK
     per_sm = math.ceil(a.programs / t.sms)
-    # an SM issues from 4 sub-partitions, one warp scheduler (and tensor core) each: the warps of
-    # the programs resident at once must cover them, or part of the SM idles (1 warp: a quarter)
-    busy = min(1.0, warps * min(occ, per_sm) / SUBPARTITIONS)
-    compute_s = per_sm * prog_clk / (t.clock_ghz * 1e9) / busy
+    compute_s = per_sm * prog_clk / (t.clock_ghz * 1e9)
 
     resident = t.sms * occ
     dram, ideal_bytes = dram_bytes(a, resident, t)

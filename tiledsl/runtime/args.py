@@ -3,12 +3,19 @@ are cached under.
 
 Two keys, one rule: a key holds everything of an argument that can change the compiled kernel.
 
-- `arg_key` (the warm path, per positional argument, no binding): a tensor's shape, dtype, device
-  and strides; a runtime number's compiled dtype (``i1``, ``i32``, ``i64``, ``f32``); a constexpr's
-  type and value. Anything else raises `NoFastKey` and the call takes the slow path, which checks it.
-- `compile_key` (the slow path, on bound arguments): the same per parameter, plus what only the
-  ahead-of-time signature specialises on (an int scalar divisible by 16), the knob values, backend,
-  target and the settings that change generated code.
+- `arg_key` (the warm path, per positional argument, no binding): a tensor's shape, dtype and
+  device; a runtime number's compiled dtype (``i1``, ``i32``, ``i64``, ``f32``); a constexpr's type
+  and value. Anything else raises `NoFastKey` and the call takes the slow path, which checks it.
+- `compile_key` (the slow path, on bound arguments): the same per parameter plus strides, and an int
+  scalar's divisibility by 16, the knob values, backend, target and the settings that change
+  generated code (`Kernel.__call__` drops its warm entries when the settings change).
+
+Strides and divisibility are in the slow key only: what they change is the ahead-of-time signature
+(`kernel.compile(...)`: strides of 1 and multiples of 16 are specialised, the TMA kernel is chosen
+by the specs) and TileLang's program (contiguous tensors only). A run does not depend on them: the
+Triton and IR kernels take strides as arguments, the Triton launcher checks TMA alignment per call
+and Triton's JIT specialises per call, and TileLang's `execute` checks contiguity per call. Keeping
+them out of the warm key keeps a warm call from reading every tensor's strides.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 
 from tiledsl.dtypes import DType
 from tiledsl.errors import ArgumentError
+from tiledsl.language import auto
 from tiledsl.specs import I32_RANGE, I64_RANGE, ScalarSpec, TensorSpec, spec
 
 CONSTEXPR_KINDS = "an int, float, bool, dtype (td.float16, ...) or td.auto"
@@ -28,14 +36,18 @@ class NoFastKey(Exception):
 
 
 def is_auto(x) -> bool:
-    from tiledsl.language import auto
-
     return x is auto
+
+
+# torch.Tensor and the subclasses seen so far: the warm path's first test (torch imported lazily)
+_TENSOR_TYPES: set[type] = set()
 
 
 def arg_key(a: Any, const: bool) -> Any:
     """Warm-path key of one positional argument; `const` when its parameter is a constexpr."""
     t = type(a)
+    if t in _TENSOR_TYPES:  # strides left out: see the module docstring
+        return (a.shape, a.dtype, a.device)
     if t is int:
         if const:
             return (int, a)
@@ -46,13 +58,11 @@ def arg_key(a: Any, const: bool) -> Any:
         raise NoFastKey
     if t is float or t is bool:  # not isinstance: True == 1 == 1.0 hash alike
         return (t, a) if const else _RUNTIME_NUMBER[t]
-    if t is DType:
+    if t is DType or a is auto:
         return (t, a)
-    shape = getattr(a, "shape", None)
-    if shape is not None:
-        return (shape, a.dtype, a.device, a.stride())
-    if is_auto(a):
-        return (t, a)
+    if _is_torch_tensor(a):
+        _TENSOR_TYPES.add(t)
+        return arg_key(a, const)
     raise NoFastKey
 
 

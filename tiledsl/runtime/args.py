@@ -28,7 +28,6 @@ from tiledsl.language import auto
 from tiledsl.specs import I32_RANGE, I64_RANGE, ScalarSpec, TensorSpec, spec
 
 CONSTEXPR_KINDS = "an int, float, bool, dtype (td.float16, ...) or td.auto"
-_RUNTIME_NUMBER = {bool: "i1", float: "f32"}
 
 
 class NoFastKey(Exception):
@@ -56,8 +55,10 @@ def arg_key(a: Any, const: bool) -> Any:
         if I64_RANGE[0] <= a <= I64_RANGE[1]:
             return "i64"
         raise NoFastKey
-    if t is float or t is bool:  # not isinstance: True == 1 == 1.0 hash alike
-        return (t, a) if const else _RUNTIME_NUMBER[t]
+    if t is float:  # repr: -0.0 == 0.0, and nan != nan
+        return (t, repr(a)) if const else "f32"
+    if t is bool:  # not isinstance: True == 1 == 1.0 hash alike
+        return (t, a) if const else "i1"
     if t is DType or a is auto:
         return (t, a)
     if _is_torch_tensor(a):
@@ -71,7 +72,7 @@ def is_constexpr(kind: str, value: Any) -> bool:
     return kind == "constexpr" or (kind == "any" and (is_auto(value) or isinstance(value, DType)))
 
 
-def compile_key(params, bound: dict, knob_values: dict, backend: str, target: str) -> tuple:
+def compile_key(params, bound: dict, knob_values: dict, backend: str, target) -> tuple:
     """Slow-path key: every parameter's compile-relevant facts, knobs, backend, target, settings."""
     from tiledsl.settings import settings
 
@@ -83,7 +84,7 @@ def compile_key(params, bound: dict, knob_values: dict, backend: str, target: st
 
 def _param_key(kind: str, v: Any) -> tuple:
     if is_constexpr(kind, v):
-        return ("c", type(v), v)
+        return ("c", type(v), repr(v) if type(v) is float else v)
     s = spec(v)
     if isinstance(s, TensorSpec):
         return ("t", s.shape, s.dtype, s.device, s.effective_strides)
@@ -121,10 +122,21 @@ def _check_constexpr(name: str, pname: str, v: Any) -> None:
     hint = ""
     if isinstance(v, str) and _is_number_text(v):
         hint = f"; to pass the number, write {pname}={v.strip()}"
+    elif type(v).__module__ == "torch" and type(v).__name__ == "dtype":
+        hint = f"; for {v}, pass {_td_dtype_name(v)}"
     elif hasattr(v, "item") and getattr(v, "shape", ()) == ():
         hint = f"; for a numpy or torch scalar, pass {pname}.item()"
     raise ArgumentError(f"{name}(): constexpr {pname!r} got {type(v).__name__} {v!r}; pass "
                         f"{CONSTEXPR_KINDS}{hint}")
+
+
+def _td_dtype_name(torch_dtype) -> str:
+    from tiledsl.dtypes import PUBLIC_NAME, from_torch
+
+    try:
+        return f"td.{PUBLIC_NAME[from_torch(torch_dtype)]}"
+    except KeyError:
+        return "a td dtype (td.float16, td.bfloat16, td.float32, ...)"
 
 
 def _is_number_text(s: str) -> bool:

@@ -64,7 +64,7 @@ class Kernel:
         return bound, knob_values
 
     def _key(self, bound: dict, knob_values: dict, backend: str, target) -> tuple:
-        return compile_key(self.source.params, bound, knob_values, backend, str(target))
+        return compile_key(self.source.params, bound, knob_values, backend, target)
 
     def ir(self, *args, **kwargs) -> Function:
         """The IR at stage "ir" for these arguments (tensors, specs, numbers, constexprs)."""
@@ -83,7 +83,7 @@ class Kernel:
         from tiledsl.settings import settings
 
         tgt = get_target(target or _device_target(bound) or settings().target)
-        key = self._key(bound, knob_values, backend, tgt.name)
+        key = self._key(bound, knob_values, backend, tgt)
         ck = self._compiled.get(key)
         if ck is None:
             with self._lock:
@@ -114,10 +114,10 @@ class Kernel:
         if not kwargs and len(args) <= len(self._const):
             try:
                 fast = (backend, target, tuple(map(arg_key, args, self._const)))
-                hit = self._fast.get(fast) if _SETTINGS._current is self._fast_settings else None
-            except (NoFastKey, AttributeError, TypeError):  # a numpy array, a Target...: slow path
+                hit = self._fast.get(fast)
+            except (NoFastKey, AttributeError, TypeError):  # a numpy array, a list...: slow path
                 fast = hit = None
-            if hit is not None:
+            if hit is not None and _SETTINGS._current is self._fast_settings:
                 ck, defaults = hit
                 bound = dict(zip(self._names, args))
                 if defaults:

@@ -35,6 +35,9 @@ class Target:
     smem_bytes_per_clk: int = 128  # shared-memory bandwidth of one SM
     dram_latency_ns: float = 700.0  # load-to-use latency the pipeline has to hide
 
+    def __hash__(self) -> int:  # the figures' dict is not hashable; equal targets share a name
+        return hash((self.name, self.arch))
+
     @property
     def sm_arch(self) -> str:
         return f"sm_{self.arch}{self.arch_suffix}"

@@ -147,17 +147,19 @@ class Kernel:
             self._fast[fast] = (ck, defaults)
 
 
-
 def _on_cuda(bound: dict) -> bool:
     return any(getattr(getattr(v, "device", None), "type", None) == "cuda" for v in bound.values())
 
 
 def _device_target(bound: dict):
-    if not _on_cuda(bound):
+    """The name of the GPU the tensors are on (the first CUDA tensor's device), or None."""
+    dev = next((v.device for v in bound.values()
+                if getattr(getattr(v, "device", None), "type", None) == "cuda"), None)
+    if dev is None:
         return None
     import torch
 
-    return torch.cuda.get_device_name()
+    return torch.cuda.get_device_name(dev)
 
 
 @dataclass

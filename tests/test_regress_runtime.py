@@ -439,3 +439,15 @@ def test_integer_gemm_on_triton_is_a_backend_error_and_runs_on_ir(dtype, out):
     c = torch.empty(16, 16, dtype=out)
     matmul(a, b, c, backend="ir")
     torch.testing.assert_close(c, (a.long() @ b.long()).to(out))
+
+
+def test_generated_modules_are_keyed_by_their_own_text():
+    from tiledsl.lowering.triton.loader import load_module, module_path
+
+    src_a = "import triton\n\ndef launch():\n    return 'a'\n"
+    src_b = src_a.replace("'a'", "'b'")
+    assert module_path(src_a) != module_path(src_b)
+    for interpret in (False, True):
+        assert load_module(src_a, interpret=interpret).launch() == "a"
+        assert load_module(src_b, interpret=interpret).launch() == "b"
+    assert load_module(src_a, interpret=True) is not load_module(src_a, interpret=False)

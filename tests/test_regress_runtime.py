@@ -410,6 +410,16 @@ def test_bad_arguments_give_one_argument_error(call, match):
         call(x)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_numpy_float_scalars_are_still_numbers(backend):
+    x = torch.randn(4, 8)
+    for _ in range(2):
+        torch.testing.assert_close(scale(x, np.float64(0.5), backend=backend), x * 0.5)
+        torch.testing.assert_close(mul(x, np.float64(0.25), backend=backend), x * 0.25)
+    with pytest.raises(ArgumentError, match=r"'s'.*numpy\.int64.*s\.item\(\)"):
+        mul(x, np.int64(3), backend=backend)
+
+
 def test_meta_tensors_still_compile():
     ck = softmax.compile(torch.empty(64, 128, device="meta"), backend="triton")
     assert "triton" in ck.stages[:4]

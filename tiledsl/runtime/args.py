@@ -84,7 +84,7 @@ def compile_key(params, bound: dict, knob_values: dict, backend: str, target) ->
 
 def _param_key(kind: str, v: Any) -> tuple:
     if is_constexpr(kind, v):
-        return ("c", type(v), repr(v) if type(v) is float else v)
+        return ("c", type(v), repr(v) if isinstance(v, float) else v)
     s = spec(v)
     if isinstance(s, TensorSpec):
         return ("t", s.shape, s.dtype, s.device, s.effective_strides)
@@ -117,7 +117,7 @@ def check_bound(name: str, params, bound: dict, running: bool) -> None:
 
 
 def _check_constexpr(name: str, pname: str, v: Any) -> None:
-    if type(v) in (int, float, bool) or isinstance(v, DType) or is_auto(v):
+    if isinstance(v, (int, float, DType)) or is_auto(v):  # bool is an int; np.float64 a float
         return
     hint = ""
     if isinstance(v, str) and _is_number_text(v):
@@ -151,12 +151,12 @@ def _check_value(name: str, pname: str, kind: str, v: Any) -> str | None:
     """A tensor or runtime number: its device (tensors), or an error."""
     if isinstance(v, (TensorSpec, ScalarSpec)) or _is_shape_dtype_pair(v):
         return None  # a spec names a device type only; tensors decide
-    if type(v) is int:
+    if isinstance(v, int) and not isinstance(v, bool):
         if not I64_RANGE[0] <= v <= I64_RANGE[1]:
             raise ArgumentError(f"{name}(): {pname}={v} does not fit in a 64-bit integer; pass a value "
                                 f"from {I64_RANGE[0]} to {I64_RANGE[1]}, or a float")
         return None
-    if type(v) in (float, bool):
+    if isinstance(v, (float, bool)):  # np.float64 is a float
         return None
     if _is_torch_tensor(v):
         return _check_tensor(name, pname, v)
@@ -164,12 +164,10 @@ def _check_value(name: str, pname: str, kind: str, v: Any) -> str | None:
         "a torch tensor or a number"
     tname = f"{type(v).__module__}.{type(v).__name__}" if type(v).__module__ != "builtins" else type(v).__name__
     hint = ""
-    if hasattr(v, "__array__") and hasattr(v, "shape"):
+    if hasattr(v, "__array__") and getattr(v, "shape", ()) != ():
         hint = f" (torch.from_numpy({pname}) or torch.as_tensor({pname}))"
-    elif isinstance(v, int) and not isinstance(v, bool):
-        hint = f" (int({pname}))"
-    elif isinstance(v, float):
-        hint = f" (float({pname}))"
+    elif hasattr(v, "item"):
+        hint = f" ({pname}.item() for a numpy or torch scalar)"
     raise ArgumentError(f"{name}(): parameter {pname!r} got {tname}; pass {want}{hint}")
 
 

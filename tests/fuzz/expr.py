@@ -186,7 +186,7 @@ def float_ex(draw, env: Env, depth: int) -> Ex:
         ptt = f"({n.pt} {sym} {a.pt})" if left else f"({a.pt} {sym} {n.pt})"
         bound = a.bound * n.bound if sym == "*" else (a.bound / n.bound if sym == "/" else a.bound + n.bound)
         return _mk(tdt, ptt, "f", bound, (a, n), "num-" + {"+": "add", "-": "sub", "*": "mul", "/": "div"}[sym])
-    if choice == "where":
+    if choice == "where" and any(lf.kind in ("f", "i") and lf.rank > 0 for lf in env.leaves):
         c = cond_ex(draw, env)
         a = float_ex(draw, env, depth - 1)
         b = float_ex(draw, env, depth - 1) if draw(st.booleans()) else number_ex(draw)
@@ -199,7 +199,7 @@ def float_ex(draw, env: Env, depth: int) -> Ex:
         if i is None:
             return _float_leaf(draw, env)
         if draw(st.booleans()):
-            return _mk(f"{i.td}.to(td.float32)", f"{i.pt}.to(torch.float32)", "f", i.bound, (i,), "int-to-float")
+            return _int_to_float(i)
         a = float_ex(draw, env, depth - 1)
         return _mk(f"({a.td} + {i.td})", f"({a.pt} + {i.pt})", "f", a.bound + i.bound, (a, i), "mixed-int-float")
     if choice == "reduce" and env.reductions:
@@ -213,12 +213,19 @@ def _float_leaf(draw, env: Env) -> Ex:
         cands = env.leaves
     lf = draw(st.sampled_from(cands))
     ex = leaf_ex(lf, draw)
-    if ex.kind == "i":
-        return _mk(f"{ex.td}.to(td.float32)", f"{ex.pt}.to(torch.float32)", "f", ex.bound, (ex,), "int-to-float")
-    return ex
+    return _int_to_float(ex) if ex.kind == "i" else ex
+
+
+def _int_to_float(i: Ex) -> Ex:
+    """A float from an int expression: a cast for tensors; a Python number has no `.to`."""
+    if i.rank == 0:
+        return _mk(f"({i.td} * 1.0)", f"({i.pt} * 1.0)", "f", i.bound, (i,), "int-num-to-float")
+    return _mk(f"{i.td}.to(td.float32)", f"{i.pt}.to(torch.float32)", "f", i.bound, (i,), "int-to-float")
 
 
 def _cast(draw, a: Ex) -> Ex:
+    if a.rank == 0:  # a Python number has no `.to`
+        return a
     if draw(st.integers(0, 3)) == 0:
         name = draw(st.sampled_from(sorted(FP8_CASTS)))
         tname, lim = FP8_CASTS[name]

@@ -58,6 +58,28 @@ def tensor_spec(draw, shape, kind: str, nan: bool, rank_layouts: bool = True) ->
             "seed": draw(st.integers(0, 2**16)), "nan": nan and kind == "f"}
 
 
+def call_tags(calls: list) -> set[str]:
+    """Tags of how a case calls its kernel: several calls, constexprs passed positionally."""
+    tags = {"multi-call"} if len(calls) > 1 else set()
+    if any(a.get("cx") for c in calls for a in c.args):
+        tags.add("cx-positional")
+    return tags
+
+
+def vary_constexprs(draw, calls: list, names: list[str], change) -> list:
+    """Sometimes append a call with the last call's tensors and new constexpr values, passed the
+    same way (positionally or by keyword): the compiled kernel must not be reused."""
+    if not calls or draw(st.integers(0, 2)):
+        return calls
+    last = calls[-1]
+    cx_pos = [i for i, a in enumerate(last.args) if a.get("cx")]
+    if not cx_pos and not last.kwargs:
+        return calls
+    args = [dict(a, value=change(a["value"])) if a.get("cx") else a for a in last.args]
+    kwargs = {k: dict(v, value=change(v["value"])) for k, v in last.kwargs.items()}
+    return calls + [Call(args, kwargs)]
+
+
 # --- level 1 -------------------------------------------------------------------------------------
 
 @st.composite
@@ -111,13 +133,22 @@ def level1_case(draw) -> Case:
     sig = ", ".join(params)
     source = ("import tiledsl as td\n\n\n@td.kernel\n"
               f"def kern({sig}):\n" + "".join(ln + "\n" for ln in pre_td) + f"    return {root.td}\n")
-    ref = ("import torch\n\n\n"
+    ref = ("import torch\n\n\n" + SOFTMAX_REF +
            f"def ref({', '.join(p.split(':')[0] for p in params)}):\n"
            + "".join(ln + "\n" for ln in pre_pt) + f"    return {root.pt}\n")
     calls = [_l1_call(draw, rank, used, "s: float" in params, "k: int" in params, use_c, nan)
              for _ in range(draw(st.integers(1, 3)))]
-    tags |= set(root.tags) | ({"bad-axis"} if bad_axis else set()) | {f"rank{rank}"}
+    calls = vary_constexprs(draw, calls, ["C"], lambda v: (v + 1) % 5)
+    tags |= set(root.tags) | ({"bad-axis"} if bad_axis else set()) | {f"rank{rank}"} | call_tags(calls)
     return Case(1, source, ref, calls, [], sorted(root.casts), sorted(tags))
+
+
+SOFTMAX_REF = """def _softmax(x, dim):
+    out = x.dtype if x.dtype.is_floating_point else torch.float32
+    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+
+
+"""
 
 
 def _uses(text: str, name: str) -> bool:
@@ -144,7 +175,8 @@ def _l1_root(draw, env: Env) -> tuple[Ex, bool]:
         return _softmax(draw, a)
     kind = draw(st.sampled_from(["argmax", "argmin"])) if how == "arg" else \
         draw(st.sampled_from(["sum", "max", "min", "prod", "sum", "max"]))
-    return reduction(draw, a, kind, keepdims=draw(st.booleans()), allow_bad_axis=True)
+    # a rank-1 result keeps its axis: a 0-d torch tensor would not promote like tiledsl's value
+    return reduction(draw, a, kind, keepdims=a.rank == 1 or draw(st.booleans()), allow_bad_axis=True)
 
 
 def _softmax(draw, a: Ex) -> tuple[Ex, bool]:
@@ -153,7 +185,7 @@ def _softmax(draw, a: Ex) -> tuple[Ex, bool]:
     axis = draw(st.integers(-a.rank, a.rank - 1))
     td_ = (f"td.exp({a.td} - td.max({a.td}, axis={axis}, keepdims=True))")
     text = f"(({td_}) / td.sum({td_}, axis={axis}, keepdims=True))"
-    pt = f"torch.softmax(({a.pt}).float(), dim={axis}).to(({a.pt}).dtype)"
+    pt = f"_softmax({a.pt}, {axis})"
     return Ex(text, pt, "f", 1.0, a.rank, a.casts, a.tags | {"softmax"}, a.has_nan), False
 
 
@@ -172,7 +204,7 @@ def _l1_call(draw, rank: int, used, has_s: bool, has_k: bool, has_c: bool, nan: 
     if has_c:
         c = {"kind": "num", "value": draw(st.integers(0, 4))}
         if draw(st.booleans()):
-            args.append(c)
+            args.append(dict(c, cx=True))
         else:
             kwargs["C"] = c
     return Call(args, kwargs)

@@ -170,7 +170,7 @@ def check_case(case: Case, bes: tuple[str, ...] | None = None) -> tuple[list[Fin
     findings: list[Finding] = []
     ran = 0
     for ci, call in enumerate(case.calls):
-        def args():
+        def args(call=call):
             return [make_arg(s) for s in call.args], {k: make_arg(s) for k, s in call.kwargs.items()}
 
         a, kw = args()
@@ -210,17 +210,30 @@ def _judge(case: Case, call, ci: int, ref: Outcome, outs: dict) -> list[Finding]
     if errs and not oks:
         e = next(iter(errs.values()))
         add("rejects-valid", f"{e.error}|{_norm(e.message)}", f"all backends raised {e.error}: {e.message}")
-    bad = {}
+    bad, dts = {}, {}
     for be, o in oks.items():
         why = _diff(case, call, o.values, ref.values)
         if why:
             bad[be] = why
+        dt = _dtype_diff(o.values, ref.values)
+        if dt:
+            dts.setdefault(dt, []).append(be)
     if bad:
         dt = "/".join(str(v.dtype).removeprefix("torch.") for v in ref.values)
         nan = "nan" if any("NaN" in w for w in bad.values()) else "value"
         add("wrong", f"{'+'.join(sorted(bad))}|L{case.level}|{dt}|{nan}",
             "; ".join(f"{be}: {w}" for be, w in bad.items()))
+    for dt, bes in dts.items():
+        add("dtype", f"{'+'.join(sorted(bes))}|L{case.level}|{dt}", f"{', '.join(bes)}: result dtype {dt} (got vs torch)")
     return found
+
+
+def _dtype_diff(got: tuple, want: tuple) -> str | None:
+    """Result dtypes that differ from torch's (tiledsl's argmax/argmin give int32 by design)."""
+    for g, w in zip(got, want):
+        if g.dtype != w.dtype and not (w.dtype == torch.int64 and g.dtype == torch.int32):
+            return f"{str(g.dtype).removeprefix('torch.')} vs {str(w.dtype).removeprefix('torch.')}"
+    return None
 
 
 def _diff(case: Case, call, got: tuple, want: tuple) -> str | None:
@@ -228,8 +241,6 @@ def _diff(case: Case, call, got: tuple, want: tuple) -> str | None:
         return f"{len(got)} results vs {len(want)}"
     tol = tolerance(case, call, want)
     for g, w in zip(got, want):
-        if g.dtype != w.dtype and not (w.dtype == torch.int64 and g.dtype == torch.int32):
-            return f"dtype {g.dtype} vs {w.dtype}"
         why = compare(g, w, tol)
         if why:
             return why

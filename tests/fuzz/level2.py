@@ -19,7 +19,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from tests.fuzz.expr import Env, Ex, Leaf, cond_ex, float_ex, leaf_ex
-from tests.fuzz.gen import Call, Case, tensor_spec
+from tests.fuzz.gen import Call, Case, call_tags, tensor_spec, vary_constexprs
 
 SIZES = (1, 2, 3, 5, 16, 17, 33, 64)
 BLOCKS = (1, 2, 4, 8, 16, 32, 64)
@@ -210,7 +210,15 @@ def map_case(draw) -> Case:
               "n: int", "flag: int", "s: float", "BM: td.constexpr", "BN: td.constexpr", "K: td.constexpr"]
     src, ref, names = _finish(lines, head_td, head_pt, params)
     calls = [_map_call(draw, names, kinds, nan) for _ in range(draw(st.integers(1, 3)))]
-    return Case(2, src, ref, calls, [names.index("out")], sorted(e.casts), sorted(lines.tags | {"map"}))
+    calls = vary_constexprs(draw, calls, names, _bigger)
+    return Case(2, src, ref, calls, [names.index("out")], sorted(e.casts), sorted(lines.tags | {"map"} | call_tags(calls)))
+
+
+def _bigger(v: int) -> int:
+    """Another valid value of a block size (BM, BN: twice, up to 64) or of K (0..3)."""
+    if v in (0, 3):
+        return 1 if v == 0 else 2
+    return v * 2 if v * 2 <= 64 else v
 
 
 def _blocks(draw, m: int, n: int) -> tuple[int, int]:
@@ -224,7 +232,7 @@ def _constexprs(draw, names: list[str], values: dict) -> tuple[list, dict]:
     """Constexprs positionally (all, or a prefix) and the rest by keyword."""
     cx = [n for n in names if n in values]
     n_pos = draw(st.integers(0, len(cx)))
-    pos = [{"kind": "num", "value": values[n]} for n in cx[:n_pos]]
+    pos = [{"kind": "num", "value": values[n], "cx": True} for n in cx[:n_pos]]
     kw = {n: {"kind": "num", "value": values[n]} for n in cx[n_pos:]}
     return pos, kw
 
@@ -318,7 +326,8 @@ def reduce_case(draw) -> Case:
     params = ["x0: td.Tensor", "out: td.Tensor", "s: float", "BM: td.constexpr", "BN: td.constexpr"]
     src, ref, names = _finish(lines, head_td, head_pt, params)
     calls = [_reduce_call(draw, names, kind, ax, xkind, nan) for _ in range(draw(st.integers(1, 3)))]
-    return Case(2, src, ref, calls, [names.index("out")], sorted(e.casts), sorted(lines.tags | {"reduce"}))
+    calls = vary_constexprs(draw, calls, names, _bigger)
+    return Case(2, src, ref, calls, [names.index("out")], sorted(e.casts), sorted(lines.tags | {"reduce"} | call_tags(calls)))
 
 
 def _reduce_call(draw, names: list[str], kind: str, ax: int, xkind: str, nan: bool) -> Call:

@@ -159,7 +159,7 @@ def int_ex(draw, env: Env, depth: int) -> Ex | None:
 def float_ex(draw, env: Env, depth: int) -> Ex:
     """A float expression over the environment's leaves."""
     if depth <= 0 or draw(st.integers(0, 3)) == 0:
-        return _float_leaf(draw, env)
+        return float_leaf(draw, env)
     choice = draw(st.sampled_from(["unary", "unary", "binary", "binary", "number", "where", "cast",
                                    "int", "reduce"]))
     if choice == "unary":
@@ -197,17 +197,17 @@ def float_ex(draw, env: Env, depth: int) -> Ex:
     if choice == "int":
         i = int_ex(draw, env, depth - 1)
         if i is None:
-            return _float_leaf(draw, env)
+            return float_leaf(draw, env)
         if draw(st.booleans()):
             return _int_to_float(i)
         a = float_ex(draw, env, depth - 1)
         return _mk(f"({a.td} + {i.td})", f"({a.pt} + {i.pt})", "f", a.bound + i.bound, (a, i), "mixed-int-float")
     if choice == "reduce" and env.reductions:
         return reduce_keepdims(draw, float_ex(draw, env, depth - 1))
-    return _float_leaf(draw, env)
+    return float_leaf(draw, env)
 
 
-def _float_leaf(draw, env: Env) -> Ex:
+def float_leaf(draw, env: Env) -> Ex:
     cands = [lf for lf in env.leaves if lf.kind in ("f", "f8", "n")]
     if not cands:
         cands = env.leaves

@@ -71,9 +71,9 @@ KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
     "bad-axis": (
         "an out-of-range reduction axis wraps around instead of raising",
         lambda c, f: f.kind == "accepts-invalid"),
-    "bf16-softmax": (
-        "bf16 softmax computed in bf16",
-        lambda c, f: f.kind in WRONG and "softmax" in c.tags and "bfloat16" in _dtypes(c)),
+    "half-softmax": (
+        "bf16 (and fp16) softmax computed in bf16 (fp16), not in fp32 with one rounding",
+        lambda c, f: f.kind in WRONG and "softmax" in c.tags and bool({"bfloat16", "float16"} & _dtypes(c))),
     # found by this fuzzer (tests/fuzz/FINDINGS.md), not fixed yet
     "scalar-promotes": (
         "numbers promote f16/bf16 tensors to f32 where torch keeps the tensor's dtype: a runtime `float`/`int` "

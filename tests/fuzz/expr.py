@@ -224,8 +224,12 @@ def _int_to_float(i: Ex) -> Ex:
 
 
 def _cast(draw, a: Ex) -> Ex:
-    if a.rank == 0:  # a Python number has no `.to`
-        return a
+    if a.rank == 0:  # a number has no `.to`: td.cast
+        name = draw(st.sampled_from(sorted(FLOAT_CASTS)))
+        if a.bound > FLOAT_CASTS[name]:
+            return a
+        return _mk(f"td.cast({a.td}, td.{name})", f"torch.as_tensor({a.pt}).to(torch.{name})", "f", a.bound * 1.01,
+                   (a,), "cast-number", frozenset({name}))
     if draw(st.integers(0, 3)) == 0:
         name = draw(st.sampled_from(sorted(FP8_CASTS)))
         tname, lim = FP8_CASTS[name]

@@ -121,6 +121,13 @@ def level1_case(draw) -> Case:
     if root.rank == 0:
         root = Ex(f"({root.td} + {tensors[0][0]})", f"({root.pt} + {tensors[0][0]})", root.kind, root.bound,
                   tensors[0][2], root.casts, root.tags)
+    ret_td, ret_pt = f"    return {root.td}\n", f"    return {root.pt}\n"
+    if root.kind == "f" and draw(st.integers(0, 3)) == 0:  # names: an alias rebound keeps the original
+        step = draw(st.sampled_from([("v = v + 1.0", "v = v + 1.0"), ("v += 1.0", "v = v + 1.0"),
+                                     ("v = td.abs(v)", "v = torch.abs(v)")]))
+        ret_td = f"    u = {root.td}\n    v = u\n    {step[0]}\n    return v + u\n"
+        ret_pt = f"    u = {root.pt}\n    v = u\n    {step[1]}\n    return v + u\n"
+        tags.add("alias")
     used = [t for t in tensors if _uses(root.td, t[0])] or tensors[:1]
     for name, *_ in used:
         params.append(f"{name}: td.Tensor")
@@ -133,10 +140,10 @@ def level1_case(draw) -> Case:
         params.append("C: td.constexpr")
     sig = ", ".join(params)
     source = ("import tiledsl as td\n\n\n@td.kernel\n"
-              f"def kern({sig}):\n" + "".join(ln + "\n" for ln in pre_td) + f"    return {root.td}\n")
+              f"def kern({sig}):\n" + "".join(ln + "\n" for ln in pre_td) + ret_td)
     ref = ("import torch\n\n\n" + SOFTMAX_REF +
            f"def ref({', '.join(p.split(':')[0] for p in params)}):\n"
-           + "".join(ln + "\n" for ln in pre_pt) + f"    return {root.pt}\n")
+           + "".join(ln + "\n" for ln in pre_pt) + ret_pt)
     calls = [_l1_call(draw, rank, used, "s: float" in params, "k: int" in params, use_c, nan)
              for _ in range(draw(st.integers(1, 3)))]
     calls = vary_constexprs(draw, calls, ["C"], lambda v: (v + 1) % 5)

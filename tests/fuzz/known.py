@@ -43,7 +43,7 @@ KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
         "in a loop is rejected; a number updated in a loop or branch keeps its first value)",
         lambda c, f: bool(CARRY & set(c.tags)) and (
             f.kind in WRONG + ("dtype",)
-            or (f.kind == "rejects-valid" and re.search(r"has no attribute|not defined before this use", f.text)))),
+            or (f.kind == "rejects-valid" and "has no attribute" in f.text))),
     "loop-variable": (
         "loop variables: not defined after the loop; reassigning one in the body changes the iteration",
         lambda c, f: ("loopvar-after" in c.tags and f.kind == "rejects-valid" and "is not defined" in f.text)
@@ -80,6 +80,13 @@ KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
         "argument, and td math on a number (`td.sigmoid(C) + x`)",
         lambda c, f: f.kind == "dtype" and re.search(r"\b\w+: (float|int|td.constexpr)\b", c.source) is not None
         and re.search(r"float32 vs (b?float16)", f.text) is not None),
+    "alias-rebind": (
+        "`v = u` then rebinding `v` (`v = v + 1`) breaks `u`: VerifyError 'operand %u is not defined'",
+        lambda c, f: f.kind in ("rejects-valid", "error-split") and "is not defined before this use" in f.text),
+    "triton-scalar-cast": (
+        "Triton: casting a scalar value (a runtime argument `td.cast(s, td.float16)`, or an int carried "
+        "through a loop added to a tile) calls `.to` on a Python number: AttributeError",
+        lambda c, f: f.kind == "raw" and _triton(f) and "has no attribute 'to'" in f.text),
     "triton-prod": (
         "td.prod has no Triton lowering (the IR interpreter runs it)",
         lambda c, f: f.kind == "error-split" and "tile reduction 'prod'" in f.text),

@@ -62,7 +62,7 @@ def _range(draw, lo_zero_ok: bool = True) -> tuple[str, str]:
 def _stanza(draw, out: Lines, cur: str, nxt: str, ind: int) -> float:
     """Statements computing tile `nxt` from tile `cur`; returns the factor the bound grows by."""
     kind = draw(st.sampled_from(["loop-sum", "loop-num", "loopvar-reassign", "loopvar-after", "if-flag",
-                                 "if-load", "tuple-loop", "constexpr-if"]))
+                                 "if-load", "tuple-loop", "constexpr-if", "alias"]))
     out.tags.add(kind)
     if kind == "loop-sum":
         rng, tag = _range(draw)
@@ -118,6 +118,13 @@ def _stanza(draw, out: Lines, cur: str, nxt: str, ind: int) -> float:
         out.both(ind, draw(st.sampled_from(["if sv > 0.0:", "if sv < 0.5:"])))
         out.both(ind + 4, f"{nxt} = {cur} * -1.0")
         return 1.0
+    if kind == "alias":  # a second name for a tile, then rebound: the first name keeps its value
+        out.both(ind, f"w2 = {cur}")
+        out.both(ind, draw(st.sampled_from(["w2 = w2 * 0.5", "w2 += 1.0", "w2 = td.abs(w2)"])),
+                 None)
+        out.pt[-1] = out.pt[-1].replace("td.abs", "torch.abs").replace("w2 += 1.0", "w2 = w2 + 1.0")
+        out.both(ind, f"{nxt} = w2 + {cur}")
+        return 2.0
     if kind == "tuple-loop":
         out.both(ind, f"u = {cur}")
         out.both(ind, f"for wt in {draw(st.sampled_from(['(0.5, 2.0)', '(1, 2, 3)', '(0.25,)']))}:")

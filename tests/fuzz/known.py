@@ -33,6 +33,20 @@ def _nan(c: Case) -> bool:
     return any(a.get("nan") for call in c.calls for a in call.args)
 
 
+def _reuses_positional(c: Case, k: int) -> bool:
+    """Call k passes constexprs positionally with other values than an earlier call whose
+    tensors have the same shapes and dtypes (what the runtime's fast path keys on)."""
+    def key(call):
+        return [(tuple(a["shape"]), a["dtype"]) for a in call.args if a["kind"] == "tensor"]
+
+    def cx(call):
+        return [a["value"] for a in call.args if a.get("cx")]
+
+    if k >= len(c.calls) or not cx(c.calls[k]):
+        return False
+    return any(key(p) == key(c.calls[k]) and cx(p) != cx(c.calls[k]) for p in c.calls[:k])
+
+
 def _triton(f: Finding) -> bool:
     return "triton" in f.signature.split("|")[1]
 
@@ -50,7 +64,7 @@ KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
         or ({"loopvar-reassign", "loopvar-after"} & set(c.tags) and f.kind in WRONG)),
     "positional-constexpr": (
         "a constexpr passed positionally is ignored on the next call with the same tensor shapes",
-        lambda c, f: "cx-positional" in c.tags and "multi-call" in c.tags and f.kind in WRONG),
+        lambda c, f: f.kind in WRONG and _reuses_positional(c, f.call)),
     "triton-bf16": (
         "Triton's interpreter: bf16 arithmetic gives garbage, and a kernel called with fp16 then bf16 "
         "reuses the fp16 interpreter module",
@@ -76,10 +90,10 @@ KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
         lambda c, f: f.kind in WRONG and "softmax" in c.tags and bool({"bfloat16", "float16"} & _dtypes(c))),
     # found by this fuzzer (tests/fuzz/FINDINGS.md), not fixed yet
     "scalar-promotes": (
-        "numbers promote f16/bf16 tensors to f32 where torch keeps the tensor's dtype: a runtime `float`/`int` "
-        "argument, and td math on a number (`td.sigmoid(C) + x`)",
+        "numbers promote f16/bf16 (int8) tensors to f32 (int32) where torch keeps the tensor's dtype: a "
+        "runtime `float`/`int` argument, and td math on a number (`td.sigmoid(C) + x`)",
         lambda c, f: f.kind == "dtype" and re.search(r"\b\w+: (float|int|td.constexpr)\b", c.source) is not None
-        and re.search(r"float32 vs (b?float16)", f.text) is not None),
+        and re.search(r"float32 vs b?float16|int32 vs int8", f.text) is not None),
     "alias-rebind": (
         "`v = u` then rebinding `v` (`v = v + 1`) breaks `u`: VerifyError 'operand %u is not defined'",
         lambda c, f: f.kind in ("rejects-valid", "error-split") and "is not defined before this use" in f.text),
@@ -87,6 +101,9 @@ KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
         "Triton: casting a scalar value (a runtime argument `td.cast(s, td.float16)`, or an int carried "
         "through a loop added to a tile) calls `.to` on a Python number: AttributeError",
         lambda c, f: f.kind == "raw" and _triton(f) and "has no attribute 'to'" in f.text),
+    "triton-int-to-fp8": (
+        "Triton: casting an int tile to fp8 (`td.where(m, C, C).to(td.float8_e5m2)`) fails in the interpreter",
+        lambda c, f: f.kind == "raw" and _triton(f) and re.search(r"cannot cast .* fp8", f.text, re.S) is not None),
     "triton-prod": (
         "td.prod has no Triton lowering (the IR interpreter runs it)",
         lambda c, f: f.kind == "error-split" and "tile reduction 'prod'" in f.text),

@@ -160,7 +160,7 @@ def _minimal(c: Case, fd: Finding, bes) -> Case:
             continue
         small = Case(c.level, c.source, c.ref, calls, c.outputs, c.casts, c.tags)
         try:
-            if fd.signature in {x.signature for x in check_case(small, bes)[0]}:
+            if bug_key(c, fd) in {bug_key(small, x) for x in check_case(small, bes)[0]}:
                 return small
         except Exception:  # noqa: BLE001 - keep the full case then
             pass
@@ -182,13 +182,13 @@ def bug_key(c: Case, fd: Finding) -> str:
     return f"known:{name}" if name else fd.signature
 
 
-def write_regression(c: Case, fd: Finding, key: str, d: Path) -> Path:
+def write_regression(c: Case, fd: Finding, key: str, d: Path, variant: str = "") -> Path:
     """A standalone pytest file: the case, and the assertion that all backends and torch agree."""
     d.mkdir(parents=True, exist_ok=True)
     init = d / "__init__.py"
     if not init.exists():
         init.write_text("")
-    h = hashlib.sha1(key.encode()).hexdigest()[:8]
+    h = hashlib.sha1((key + variant).encode()).hexdigest()[:8]
     kind = (key.removeprefix("known:") if key.startswith("known:") else fd.kind).replace("-", "_")
     path = d / f"test_{kind}_{h}.py"
     data = c.to_dict()
@@ -197,7 +197,7 @@ def write_regression(c: Case, fd: Finding, key: str, d: Path) -> Path:
     body = [
         f'"""Fuzzer finding ({fd.kind}), written by tests/fuzz/run.py.',
         "",
-        *[ln.replace('"""', "'''") for ln in fd.text.splitlines()[:6]],
+        *[_doc_line(ln) for ln in fd.text.splitlines()[:6]],
         '"""',
         "",
         "import pytest",
@@ -217,6 +217,11 @@ def write_regression(c: Case, fd: Finding, key: str, d: Path) -> Path:
     ]
     path.write_text("\n".join(body))
     return path
+
+
+def _doc_line(line: str) -> str:
+    """A line of a finding's text made safe and short for a docstring."""
+    return line.replace('"""', "'''").replace("\\", "/")[:200].rstrip()
 
 
 def _literal(text: str) -> str:

@@ -24,7 +24,8 @@ from tiledsl.ir.verify import verify
 from tiledsl.schedule.targets import get_target
 
 from .analysis import check_supported, nonneg_values, resolve
-from .names import Namer, check_identifier
+from .helpers import LOW_FLOATS, helpers_source
+from .names import Namer, legalize
 
 TL_DTYPE: dict[DType, str] = {
     DType.f64: "tl.float64", DType.f32: "tl.float32", DType.f16: "tl.float16",
@@ -34,6 +35,15 @@ TL_DTYPE: dict[DType, str] = {
 }
 
 INDENT = "    "
+
+
+def _round_value(value, dtype: DType) -> float:
+    """`value` rounded to `dtype` the way the IR rounds a constant (fp8 saturating)."""
+    import torch
+
+    from tiledsl.interp.values import constant
+
+    return constant(value, dtype).to(torch.float64).item()
 
 
 def literal(value, dtype: DType) -> str:
@@ -156,9 +166,9 @@ class Gen:
         typed scalar, e.g. loop-carried values), else its name."""
         const = self.consts.get(v.name)
         if const is not None:
-            text = literal(const.attr("value"), v.type.dtype)
+            text = self.literal(const.attr("value"), v.type.dtype)
             if materialize:
-                return f"tl.full((), {text}, {TL_DTYPE[v.type.dtype]})"
+                return f"tl.full((), {text}, {self.tl_dtype(v.type.dtype)})"
             return text
         if self.in_kernel and v.name in self.host_values:
             self.kernel_uses.setdefault(v.name, v)
@@ -178,6 +188,33 @@ class Gen:
 
     def is_nonneg(self, v: Value) -> bool:
         return v.name in self.nonneg
+
+    # --- dtypes the interpreter build holds as f32 (see `helpers`) ---------------------------
+    def held_as_f32(self, dt: DType) -> bool:
+        """True in interpreter builds for bf16/fp8: such values are f32 tensors there."""
+        return self.interpret and dt in LOW_FLOATS
+
+    def tl_dtype(self, dt: DType) -> str:
+        """The Triton dtype a value of IR dtype `dt` has in this build."""
+        return "tl.float32" if self.held_as_f32(dt) else TL_DTYPE[dt]
+
+    def literal(self, value, dt: DType) -> str:
+        """A constant of `dt`; interpreter builds round bf16/fp8 constants here, as the IR does."""
+        if self.held_as_f32(dt) and not isinstance(value, bool):
+            value = _round_value(value, dt)
+        return literal(value, dt)
+
+    def rounded(self, expr: str, dt: DType) -> str:
+        """`expr` (computed in f32) rounded to `dt` where this build holds `dt` as f32."""
+        return f"{LOW_FLOATS[dt]['round']}({expr})" if self.held_as_f32(dt) else expr
+
+    def decoded(self, expr: str, dt: DType) -> str:
+        """A loaded tile of a `dt` tensor as this build holds it."""
+        return f"{LOW_FLOATS[dt]['decode']}({expr})" if self.held_as_f32(dt) else expr
+
+    def encoded(self, expr: str, dt: DType) -> str:
+        """A value to store into a `dt` tensor, as the tensor's own element type."""
+        return f"{LOW_FLOATS[dt]['encode']}({expr})" if self.held_as_f32(dt) else expr
 
     # --- memory windows -------------------------------------------------------------------------
     def window(self, src: Value, offsets, shape_attr, loc) -> tuple[str, list[str]]:
@@ -249,11 +286,7 @@ def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
     from . import tma as tma_mod
     from .rules import HOST_RULES, KERNEL_RULES
 
-    kname = check_identifier(fn.name, "kernel name")
-    for p in fn.params:  # before anything else looks at them: names reach the module text
-        check_identifier(p.value.name, "argument name")
-    for k in fn.knobs:
-        check_identifier(k.name, "knob name")
+    kname = legalize(fn.name)  # every name reaching the module text is legalized (`names`)
     check_supported(fn)
     verify(fn, "triton")
     host, grid = _split(fn)
@@ -438,6 +471,9 @@ def _assemble(g: Gen, kname, launcher, launch_params, constexprs, host_lines, ke
         out.append("from triton.language.extra import libdevice")
     if tma_kernel:
         out.append("from triton.tools.tensor_descriptor import TensorDescriptor")
+    helpers = helpers_source(body, g.interpret)
+    if helpers:
+        out += helpers.rstrip("\n").split("\n")
     if tma_kernel:
         out += _kernel_source(g, tma_kernel, constexprs)
     out += _kernel_source(g, kernel, constexprs)

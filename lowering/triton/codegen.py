@@ -23,7 +23,7 @@ from tiledsl.ir.ops import Op
 from tiledsl.ir.verify import verify
 from tiledsl.schedule.targets import get_target
 
-from .analysis import check_supported, nonneg_values, resolve
+from .analysis import check_supported, nonneg_values, offsets_need_int64, resolve
 from .helpers import LOW_FLOATS, helpers_source
 from .names import Namer, legalize
 
@@ -70,6 +70,7 @@ class TensorArg:
     sizes: list[str]
     strides: list[str]
     host_name: str
+    int64: bool = False  # element offsets can exceed int32: index * stride computed in int64
 
 
 @dataclass
@@ -98,7 +99,7 @@ class Gen:
         self.namer = Namer()
         self.names: dict[str, str] = {}
         self.consts: dict[str, Inst] = {}
-        self.nonneg = nonneg_values(fn)
+        self.nonneg = nonneg_values(fn, self.knobs)
         self.tensors: dict[str, TensorArg] = {}
         self.buffers: set[str] = set()
         self.lines: list[str] = []
@@ -243,7 +244,7 @@ class Gen:
             if blk:
                 idx = idx + _bcast(pos, rank)
                 pos += 1
-            terms.append(f"{idx} * {t.strides[ax]}")
+            terms.append(f"{_int64(idx) if t.int64 else idx} * {t.strides[ax]}")
             masks.append(f"({idx} < {t.sizes[ax]})")
             if not self.is_nonneg(offsets[ax]):
                 masks.append(f"({idx} >= 0)")
@@ -266,6 +267,14 @@ class Gen:
         return name
 
 
+def _int64(idx: str) -> str:
+    """An index as int64, so its product with a stride cannot wrap (literals: a typed scalar)."""
+    text = idx.strip("()")
+    if text.lstrip("-").isdigit():
+        return idx if int(text) == 0 else f"tl.full((), {idx}, tl.int64)"
+    return f"{idx}.to(tl.int64)"
+
+
 def _bcast(pos: int, rank: int) -> str:
     """Indexing that puts a 1-D vector at axis `pos` of a rank-`rank` block (``[:, None]``)."""
     if rank <= 1:
@@ -276,8 +285,12 @@ def _bcast(pos: int, rank: int) -> str:
 # --- the module ------------------------------------------------------------------------------
 
 def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
-             tma: bool = True) -> Module:
+             tma: bool = True, specs: tuple | None = None) -> Module:
     """Scheduled IR (stage "triton") -> the source of a Python module with kernel and launcher.
+
+    `specs` (one per parameter, as `Backend.lower` receives them) bound each tensor's largest
+    element offset: tensors whose offsets can pass int32 are addressed with int64 products, the
+    others keep int32. Without specs, a tensor with a runtime size gets int64 (conservative).
 
     With `tma` on a target that has TMA, loads of pipelined loops that fit (`tma.plan`) get a
     second kernel that reads them through descriptors; the launcher takes it when the call's
@@ -295,7 +308,7 @@ def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
     entry = g.namer.take(f"{kname}_kernel")
     tma_entry = g.namer.take(f"{kname}_kernel_tma") if accesses else None
     launcher = g.namer.take("launch")
-    launch_params = _declare_params(g)
+    launch_params = _declare_params(g, specs)
     constexprs = _declare_knobs(g)
     for inst in walk(fn.body):
         if inst.op is Op.CONST:
@@ -365,10 +378,12 @@ def _split(fn: Function) -> tuple[list[Inst], Inst]:
     return host, grids[0]
 
 
-def _declare_params(g: Gen) -> list[str]:
+def _declare_params(g: Gen, specs: tuple | None) -> list[str]:
     """Name each parameter's kernel arguments; return the launcher's parameter names."""
     out = []
-    for p in g.fn.params:
+    if specs is not None and len(specs) != len(g.fn.params):
+        specs = None  # not this function's: fall back to the IR's own shapes
+    for i, p in enumerate(g.fn.params):
         v = p.value
         host = g.namer.take(v.name, "argument name")
         g.names[v.name] = host
@@ -379,7 +394,8 @@ def _declare_params(g: Gen) -> list[str]:
         sizes = [str(d) if isinstance(d, int) else g.namer.take(f"{host}_size_{ax}")
                  for ax, d in enumerate(v.type.shape)]
         strides = [g.namer.take(f"{host}_stride_{ax}") for ax in range(v.type.rank)]
-        g.tensors[v.name] = TensorArg(ptr, sizes, strides, host)
+        wide = offsets_need_int64(tuple(v.type.shape), specs[i] if specs else None)
+        g.tensors[v.name] = TensorArg(ptr, sizes, strides, host, wide)
     return out
 
 

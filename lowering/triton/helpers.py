@@ -33,7 +33,25 @@ _COMBINE = {
 }
 
 HELPER_NAMES = frozenset(n for row in LOW_FLOATS.values() for n in row.values()) | \
-    {"_td_round_fp8", *_COMBINE}
+    {"_td_round_fp8", "_td_pow", *_COMBINE}
+
+# pow for interpreter builds (libdevice does not run there): in f64, with C's / torch's cases for
+# negative bases (integer exponents keep the sign of odd powers, others give NaN), zero bases,
+# x ** 0 == 1 and 1 ** y == 1 (NaN included). The caller rounds the f64 result once.
+_POW = '''
+
+@triton.jit
+def _td_pow(a, b):
+    x = a.to(tl.float64)
+    y = b.to(tl.float64)
+    ax = tl.abs(x)
+    mag = tl.exp2(y * tl.log2(tl.where(ax == 0, 1.0, ax)))
+    mag = tl.where(ax == 0, tl.where(y < 0, float("inf"), 0.0), mag)
+    whole = tl.floor(y) == y
+    odd = tl.abs(y - 2.0 * tl.floor(y * 0.5)) == 1.0
+    r = tl.where(x < 0, tl.where(whole, tl.where(odd, -mag, mag), float("nan")), mag)
+    return tl.where(y == 0, 1.0, tl.where(x == 1, 1.0, r))  # no `|`: x or y may be a scalar
+'''
 
 _BF16 = '''
 
@@ -131,6 +149,8 @@ def helpers_source(body: str, interpret: bool) -> str:
             out += f"\n\n@triton.jit\ndef {name}(a, b):\n    return {expr}\n"
     if not interpret:
         return out
+    if "_td_pow(" in body:
+        out += _POW
     if "_bf16(" in body:
         out += _BF16
     if "_e4m3(" in body or "_e5m2(" in body:

@@ -203,10 +203,41 @@ def _mod(g: Gen, inst: Inst) -> None:
         _assign(g, inst, f"tl.where(({r} != 0) & (({r} < 0) != ({y} < 0)), {r} + {y}, {r})")
 
 
+# x ** n for small integer constants n: products (what torch does for 2 and 3), in every build.
+_POW_INT = {0: "1", 1: "{x}", 2: "{x} * {x}", 3: "{x} * {x} * {x}", 4: "({x} * {x}) * ({x} * {x})",
+            -1: "1.0 / {x}", -2: "1.0 / ({x} * {x})"}
+
+
 def _pow(g: Gen, inst: Inst) -> None:
+    """``a ** b`` with torch's semantics: small integer constant exponents as products; otherwise
+    libdevice's pow on GPUs and, in interpreter builds (where libdevice does not run), `_td_pow`
+    in f64 rounded once."""
     a, b = inst.operands
-    dt = a.type.dtype
+    dt = inst.result.type.dtype
+    n = _int_constant(g, b)
+    if n in _POW_INT and (n >= 0 or dt.is_float):
+        x = _wide(g, a, dt) if dt.is_float else g.ref(a, True)
+        if n == 0:
+            _assign(g, inst, f"tl.full({_shape_text(inst.result.type.shape)}, 1, {g.tl_dtype(dt)})")
+            return
+        _assign(g, inst, _narrow(g, f"({_POW_INT[n].format(x=x)})", dt) if dt.is_float else
+                _POW_INT[n].format(x=x))
+        return
+    if g.interpret:
+        expr = f"_td_pow({g.ref(a, True)}, {g.ref(b, True)})"
+        out = "tl.float32" if g.held_as_f32(dt) else TL_DTYPE[dt]
+        _assign(g, inst, f"{expr}.to({out})")
+        return
     _assign(g, inst, _narrow(g, f"libdevice.pow({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
+
+
+def _int_constant(g: Gen, v) -> int | None:
+    """The value of `v` when it is a constant with an integer value, else None."""
+    const = g.consts.get(v.name)
+    value = None if const is None else const.attr("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return int(value) if float(value).is_integer() else None
 
 
 def _where(g: Gen, inst: Inst) -> None:
@@ -423,6 +454,14 @@ def _dot(g: Gen, inst: Inst) -> None:
         args.append(acc_text)
     if a.type.dtype is DType.f32 or held:
         args.append('input_precision="ieee"')
+    if DType.f64 in (a.type.dtype, b.type.dtype) and out.dtype is not DType.f64:
+        # f64 products accumulate in f64 (Triton would take the f32 accumulator's precision,
+        # and its interpreter gets such mixed dots badly wrong), rounded once per dot
+        if acc is not None:
+            args[2] = f"{args[2]}.to(tl.float64)"
+        args.append("out_dtype=tl.float64")
+        _assign(g, inst, f"tl.dot({', '.join(args)}).to({g.tl_dtype(out.dtype)})")
+        return
     if out.dtype not in (DType.f32, DType.i32) and not g.held_as_f32(out.dtype):
         args.append(f"out_dtype={TL_DTYPE[out.dtype]}")
     _assign(g, inst, f"tl.dot({', '.join(args)})")

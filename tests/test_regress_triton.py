@@ -326,6 +326,16 @@ def test_legalize_is_deterministic_and_collision_free():
 
 
 @td.kernel
+def keyword_values(x: td.Tensor) -> td.Tensor:
+    return td.where((x > 0) & (x < 1), x, -x)  # the front end names the mask %and
+
+
+def test_ir_values_named_like_keywords_are_renamed_not_refused():
+    x = _randn(4, 32)
+    _same(keyword_values(x, backend="triton"), torch.where((x > 0) & (x < 1), x, -x))
+
+
+@td.kernel
 def names_clash(tl, triton, launch, grid):
     lambda_ = tl + triton
     return lambda_ * launch - grid
@@ -514,13 +524,15 @@ def scan_rows(x: td.Tensor, out: td.Tensor):
 
 
 @pytest.mark.parametrize("dt", [torch.float32, torch.float16, torch.bfloat16, torch.int32])
-def test_cumsum_matches_torch(dt):
+def test_cumsum_matches_torch_and_ir(dt):
     x = _randn(4, 64).clamp(-3, 3)
     x = (x * 3).round().to(dt) if dt is torch.int32 else x.to(dt)
-    out = torch.empty_like(x)
+    out, ir = torch.empty_like(x), torch.empty_like(x)
     scan_rows(x, out, backend="triton")
+    scan_rows(x, ir, backend="ir")
     ref = torch.cumsum(x.float() if dt.is_floating_point else x, dim=-1).to(dt)
     _close(out, ref, 0 if dt is torch.int32 else _REL[dt] * 20)
+    _close(out, ir, 0 if dt is torch.int32 else _REL[dt] * 20)
 
 
 @td.kernel
@@ -546,14 +558,16 @@ def _cast_ref(x: torch.Tensor, dst: torch.dtype) -> torch.Tensor:
 
 @pytest.mark.parametrize("src", _CAST_DTYPES)
 @pytest.mark.parametrize("dst", _CAST_DTYPES)
-def test_cast_sweep_matches_torch(src, dst):
+def test_cast_sweep_matches_torch_and_ir(src, dst):
     x = _randn(300, scale=40.0)
     if not dst.is_floating_point or not src.is_floating_point:
         x = x.clamp(-100, 100)  # int8 range, and floats whose truncation is defined
     x = x.to(src) if src.is_floating_point else x.trunc().to(src)
-    out = torch.empty(300, dtype=dst)
+    out, ir = torch.empty(300, dtype=dst), torch.empty(300, dtype=dst)
     cast_to(x, out, backend="triton")
+    cast_to(x, ir, backend="ir")
     _same(out, _cast_ref(x, dst))
+    _same(ir, _cast_ref(x, dst))
 
 
 @td.kernel
@@ -569,10 +583,11 @@ def int_div_mod(a: td.Tensor, b: td.Tensor, q: td.Tensor, r: td.Tensor):
 def test_floor_division_and_modulo_of_negative_numbers_follow_python(dt):
     a = torch.tensor([7, -7, 7, -7, 0, 6, -6, 5, -1, 1] * 7, dtype=dt)
     b = torch.tensor([2, 2, -2, -2, 3, -3, 3, -5, 4, -4] * 7, dtype=dt)
-    q, r = torch.empty_like(a), torch.empty_like(a)
-    int_div_mod(a, b, q, r, backend="triton")
-    assert q.tolist() == torch.div(a, b, rounding_mode="floor").tolist()
-    assert r.tolist() == torch.remainder(a, b).tolist()
+    for backend in ("triton", "ir"):
+        q, r = torch.empty_like(a), torch.empty_like(a)
+        int_div_mod(a, b, q, r, backend=backend)
+        assert q.tolist() == torch.div(a, b, rounding_mode="floor").tolist(), backend
+        assert r.tolist() == torch.remainder(a, b).tolist(), backend
 
 
 @td.kernel
@@ -581,8 +596,9 @@ def select(c: td.Tensor, x: td.Tensor, y: td.Tensor) -> td.Tensor:
 
 
 @pytest.mark.parametrize("dt", [torch.float32, torch.bfloat16, torch.int32])
-def test_where_matches_torch(dt):
+def test_where_matches_torch_and_ir(dt):
     c, x, y = _randn(8, 32), _randn(8, 32, seed=1), _randn(8, 32, seed=2)
     x, y = (x * 10).to(dt), (y * 10).to(dt)
     _same(select(c, x, y, backend="triton"), torch.where(c > 0, x, y))
+    _same(select(c, x, y, backend="ir"), torch.where(c > 0, x, y))
 

@@ -97,6 +97,37 @@ def test_bf16_special_values_and_subnormals_survive():
 
 
 @td.kernel
+def bf16_row_sum(x: td.Tensor, out: td.Tensor):
+    with td.grid(1) as i:
+        s = td.zeros((64,), td.bfloat16)
+        for k in range(x.shape[0]):  # a loop-carried bf16 tile, a scalar row index
+            s = s + td.load(x, (k, 0), (None, 64))
+        td.store(out, (0,), s)
+
+
+def test_bf16_loop_carried_sum_rounds_every_step_like_torch():
+    x = _randn(5, 64, dtype=torch.bfloat16)
+    out = torch.empty(64, dtype=torch.bfloat16)
+    bf16_row_sum(x, out, backend="triton")
+    ref = x[0]
+    for k in range(1, 5):
+        ref = ref + x[k]
+    _same(out, ref)
+
+
+@td.kernel
+def bf16_atomic(x: td.Tensor, out: td.Tensor):
+    with td.grid(1) as i:
+        td.atomic_add(out, (0,), td.load(x, (0,), (64,)))
+
+
+def test_bf16_atomics_in_the_interpreter_say_so():
+    x = _randn(64, dtype=torch.bfloat16)
+    with pytest.raises(Exception, match="atomics on bf16 tensors do not run in Triton's interpreter"):
+        bf16_atomic(x, torch.zeros(64, dtype=torch.bfloat16), backend="triton")
+
+
+@td.kernel
 def scale_to(x: td.Tensor, out: td.Tensor, s: float):
     with td.grid(td.cdiv(x.shape[0], 64)) as i:
         v = td.load(x, (i * 64,), (64,))

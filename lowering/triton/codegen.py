@@ -244,7 +244,7 @@ class Gen:
             if blk:
                 idx = idx + _bcast(pos, rank)
                 pos += 1
-            terms.append(f"{_int64(idx) if t.int64 else idx} * {t.strides[ax]}")
+            terms.append(f"{_int64(idx, blk) if t.int64 else idx} * {t.strides[ax]}")
             masks.append(f"({idx} < {t.sizes[ax]})")
             if not self.is_nonneg(offsets[ax]):
                 masks.append(f"({idx} >= 0)")
@@ -267,12 +267,13 @@ class Gen:
         return name
 
 
-def _int64(idx: str) -> str:
-    """An index as int64, so its product with a stride cannot wrap (literals: a typed scalar)."""
+def _int64(idx: str, block: bool) -> str:
+    """An index as int64, so its product with a stride cannot wrap. A scalar index may be a plain
+    Python int (a literal, or a loop counter in Triton's interpreter): ``tl.cast`` takes both."""
     text = idx.strip("()")
-    if text.lstrip("-").isdigit():
-        return idx if int(text) == 0 else f"tl.full((), {idx}, tl.int64)"
-    return f"{idx}.to(tl.int64)"
+    if text.lstrip("-").isdigit() and int(text) == 0:
+        return idx
+    return f"{idx}.to(tl.int64)" if block else f"tl.cast({idx}, tl.int64)"
 
 
 def _bcast(pos: int, rank: int) -> str:

@@ -23,7 +23,8 @@ from tiledsl.schedule.targets import get_target
 from tiledsl.specs import TensorSpec
 
 H100 = get_target("h100")
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::RuntimeWarning")]  # numpy on inf/NaN inputs
 
 
 def _randn(*shape, dtype=torch.float32, seed=0, scale=1.0):
@@ -311,6 +312,44 @@ def test_max_keeps_nan_on_gpu_too():
     src = row_max.compile(x, backend="triton").code("triton")
     assert "propagate_nan=tl.PropagateNan.ALL" in src
     assert "max.NaN.f32" in _ptx(row_max, x)
+
+
+# TileLang: the same semantics in its program text, compiled for sm_90a (no GPU needed)
+
+def _tilelang(kernel, *specs):
+    return kernel.compile(*specs, backend="tilelang", target="h100")
+
+
+_F32 = TensorSpec((32, 64), DType.f32)
+
+
+def test_tilelang_max_min_and_maximum_propagate_nan():
+    src = _tilelang(row_max, _F32).code("tilelang")
+    assert "T.reduce_max(" in src and 'T.float32(float("nan"))' in src and "_nans" in src
+    src = _tilelang(pair_max, _F32, _F32).code("tilelang")
+    assert "T.if_then_else(x_tile[i0, i1] != x_tile[i0, i1], x_tile[i0, i1]" in src
+
+
+def test_tilelang_prod_is_a_serial_product_per_row():
+    src = _tilelang(row_prod, _F32).code("tilelang")
+    assert "for r in T.serial(64):" in src and "* T.cast(" in src
+
+
+@pytest.mark.nvcc
+@pytest.mark.slow
+@pytest.mark.parametrize("kernel, nargs", [(row_max, 1), (row_min, 1), (row_prod, 1), (pair_max, 2)])
+def test_tilelang_nan_and_prod_reductions_compile_for_sm90_without_spills(kernel, nargs):
+    r = _tilelang(kernel, *([_F32] * nargs)).report
+    assert r.arch == "sm_90a" and r.spill_stores == 0 and r.spill_loads == 0
+
+
+def test_tilelang_argmax_points_to_a_backend_that_has_it():
+    from tiledsl.errors import BackendError
+
+    with pytest.raises(BackendError, match="backend='triton'"):
+        _tilelang(row_argmax, _F32).code("tilelang")
+    x = _randn(4, 64)  # and that backend does have it
+    assert row_argmax(x, backend="triton").tolist() == torch.argmax(x, dim=-1).tolist()
 
 
 # --- 6. 64-bit offsets -----------------------------------------------------------------------------

@@ -343,6 +343,14 @@ def test_tilelang_nan_and_prod_reductions_compile_for_sm90_without_spills(kernel
     assert r.arch == "sm_90a" and r.spill_stores == 0 and r.spill_loads == 0
 
 
+def test_tilelang_16_bit_transcendentals_and_float_divmod_follow_the_ir():
+    h = TensorSpec((32, 64), DType.f16)
+    assert 'T.cast(T.exp(T.cast(x_tile[i0, i1], "float32")), "float16")' in _tilelang(k_exp, h).code("tilelang")
+    v = TensorSpec((256,), DType.f32)
+    src = _tilelang(int_div_mod, v, v, v, v).code("tilelang")
+    assert "T.fmod(" in src and "T.floordiv" not in src and "T.floormod" not in src
+
+
 def test_tilelang_argmax_points_to_a_backend_that_has_it():
     from tiledsl.errors import BackendError
 
@@ -658,6 +666,24 @@ def test_floor_division_and_modulo_of_negative_numbers_follow_python(dt):
         int_div_mod(a, b, q, r, backend=backend)
         assert q.tolist() == torch.div(a, b, rounding_mode="floor").tolist(), backend
         assert r.tolist() == torch.remainder(a, b).tolist(), backend
+
+
+@pytest.mark.parametrize("dt", [torch.float32, torch.float16, torch.bfloat16])
+def test_float_floor_division_and_remainder_follow_torch(dt):
+    """From fmod, as torch: 1.0 // 0.1 is 9 and 1.0 % 0.1 is 0.0999..., not floor(1.0 / 0.1)."""
+    a = torch.tensor([1.0, -1.0, 1.0, 5.5, -5.5, 0.3, 7.0, 1e4, 3.0, -3.0, 0.0, 2.0] * 6, dtype=dt)
+    b = torch.tensor([0.1, 0.1, -0.1, 2.0, 2.0, 0.1, -0.7, 3.0, _INF, _INF, -2.0, 0.0] * 6, dtype=dt)
+    for backend in ("triton", "ir"):
+        q, r = torch.empty_like(a), torch.empty_like(a)
+        int_div_mod(a, b, q, r, backend=backend)
+        _same(q, torch.div(a.float(), b.float(), rounding_mode="floor").to(dt))
+        _same(r, torch.remainder(a.float(), b.float()).to(dt))
+
+
+@pytest.mark.slow
+def test_float_floor_division_compiles_for_sm90():
+    a = torch.empty(256)
+    assert "div.rn.f32" in _ptx(int_div_mod, a, a, a, a)
 
 
 @td.kernel

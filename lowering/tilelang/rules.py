@@ -41,18 +41,44 @@ _FOLD = {Op.ADD: lambda a, b: a + b, Op.SUB: lambda a, b: a - b, Op.MUL: lambda 
 _FP8_MAX = {DType.f8e4m3: 448.0, DType.f8e5m2: 57344.0}
 
 
+# Transcendentals of 16-bit floats compute in f32 and round once (the IR's semantics; CUDA's half
+# intrinsics are approximations of their own). The others are exact in any precision.
+_EXACT_UNARY = frozenset({Op.FLOOR, Op.CEIL, Op.ABS})
+
+
 def _unary_text(op: Op, x: str, dtype: DType) -> str:
     if op is Op.NEG:
         return f"(-{x})"
     if op is Op.NOT:
         return f"T.Not({x})" if dtype is DType.i1 else f"(~{x})"
+    if dtype in (DType.f16, DType.bf16) and op not in _EXACT_UNARY:
+        return f"T.cast({_UNARY_FN[op]}(T.cast({x}, \"float32\")), \"{TL_DTYPE[dtype]}\")"
     return f"{_UNARY_FN[op]}({x})"
+
+
+def _float_divmod(op: Op, a: str, b: str, dtype: DType) -> str:
+    """Float ``//`` and ``%`` as torch computes them (from fmod: 1.0 // 0.1 is 9, not
+    floor(1.0 / 0.1) = 10), in f32 for 16-bit floats."""
+    cd = DType.f64 if dtype is DType.f64 else DType.f32
+    if dtype is not cd:
+        a, b = (f"T.cast({v}, \"{TL_DTYPE[cd]}\")" for v in (a, b))
+    zero, one, half = (literal(v, cd) for v in (0, 1, 0.5))
+    mod = f"T.fmod({a}, {b})"
+    flip = f"T.if_then_else({mod} != {zero}, ({b} < {zero}) != ({mod} < {zero}), False)"
+    if op is Op.MOD:
+        out = f"T.if_then_else({flip}, {mod} + {b}, {mod})"
+    else:
+        div = f"(({a} - {mod}) / {b} - T.if_then_else({flip}, {one}, {zero}))"
+        out = f"T.if_then_else({b} == {zero}, {a} / {b}, T.floor({div} + {half}))"
+    return out if dtype is cd else f"T.cast({out}, \"{TL_DTYPE[dtype]}\")"
 
 
 def _binary_text(op: Op, a: str, b: str, dtype: DType) -> str:
     if op in (Op.MAXIMUM, Op.MINIMUM) and dtype.is_float:
         # torch.maximum / minimum propagate NaN; CUDA's fmaxf / fminf drop it
         return f"T.if_then_else({a} != {a}, {a}, T.if_then_else({b} != {b}, {b}, {_BINARY_FN[op]}({a}, {b})))"
+    if op in (Op.FLOORDIV, Op.MOD) and dtype.is_float:
+        return _float_divmod(op, a, b, dtype)
     if op in (Op.AND, Op.OR):
         if dtype is DType.i1:
             return f"T.{'And' if op is Op.AND else 'Or'}({a}, {b})"

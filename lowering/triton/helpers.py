@@ -32,8 +32,33 @@ _COMBINE = {
     "_td_min_nan": "tl.minimum(a, b, propagate_nan=tl.PropagateNan.ALL)",
 }
 
+# Float // and % as torch computes them (c10's div_floor_floating and remainder): from fmod, so
+# 1.0 // 0.1 is 9 and 1.0 % 0.1 is 0.09999999 (floor(a / b) rounds the quotient first: 10 and 0).
+# Triton's float ``%`` is fmod on GPUs (frem) and in the interpreter (np.fmod).
+_FLOAT_DIV = {
+    "_td_floordiv": '''
+
+@triton.jit
+def _td_floordiv(a, b):
+    mod = a % b
+    div = (a - mod) / b
+    div = tl.where(mod != 0, tl.where((b < 0) != (mod < 0), div - 1.0, div), div)
+    fl = tl.floor(div)
+    fl = tl.where(div - fl > 0.5, fl + 1.0, fl)
+    fl = tl.where(div != 0, fl, 0.0 * (a / b))
+    return tl.where(b == 0, a / b, fl)
+''',
+    "_td_remainder": '''
+
+@triton.jit
+def _td_remainder(a, b):
+    mod = a % b
+    return tl.where(mod != 0, tl.where((b < 0) != (mod < 0), mod + b, mod), mod)
+''',
+}
+
 HELPER_NAMES = frozenset(n for row in LOW_FLOATS.values() for n in row.values()) | \
-    {"_td_round_fp8", "_td_pow", *_COMBINE}
+    {"_td_round_fp8", "_td_pow", *_COMBINE, *_FLOAT_DIV}
 
 # pow for interpreter builds (libdevice does not run there): in f64, with C's / torch's cases for
 # negative bases (integer exponents keep the sign of odd powers, others give NaN), zero bases,
@@ -147,6 +172,9 @@ def helpers_source(body: str, interpret: bool) -> str:
     for name, expr in _COMBINE.items():
         if name in body:
             out += f"\n\n@triton.jit\ndef {name}(a, b):\n    return {expr}\n"
+    for name, text in _FLOAT_DIV.items():
+        if f"{name}(" in body:
+            out += text
     if not interpret:
         return out
     if "_td_pow(" in body:

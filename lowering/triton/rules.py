@@ -179,8 +179,9 @@ def _floordiv(g: Gen, inst: Inst) -> None:
     """Python's floor division. Triton's ``//`` truncates, which agrees on non-negative ints."""
     a, b = inst.operands
     x, y = g.ref(a), g.ref(b)
-    if a.type.dtype.is_float:
-        _assign(g, inst, f"tl.floor({x} / {y})")
+    if a.type.dtype.is_float:  # torch's algorithm (`helpers`), in f32 for 16-bit floats
+        dt = a.type.dtype
+        _assign(g, inst, _narrow(g, f"_td_floordiv({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
     elif g.is_nonneg(a) and g.is_nonneg(b):
         _assign(g, inst, f"{x} // {y}")
     else:
@@ -194,7 +195,8 @@ def _mod(g: Gen, inst: Inst) -> None:
     a, b = inst.operands
     x, y = g.ref(a), g.ref(b)
     if a.type.dtype.is_float:
-        _assign(g, inst, f"{x} - {y} * tl.floor({x} / {y})")
+        dt = a.type.dtype
+        _assign(g, inst, _narrow(g, f"_td_remainder({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
     elif g.is_nonneg(a) and g.is_nonneg(b):
         _assign(g, inst, f"{x} % {y}")
     else:

@@ -385,6 +385,24 @@ def test_offset_width_from_shapes_and_strides():
     assert offsets_need_int64(("m",), None) and not offsets_need_int64((1024, 1024), None)
 
 
+@td.kernel
+def wrapped_index(x: td.Tensor, out: td.Tensor):
+    with td.grid(1) as i:
+        k = (i + 4294967295).to(td.int32)  # wraps to -1 in 32 bits
+        td.store(out, (0,), td.load(x, (k,), None))
+
+
+def test_index_that_wraps_negative_keeps_its_lower_bound_mask():
+    """An i32 constant is its wrapped value (-1, not 4294967295), so the `>= 0` half of the mask
+    stays and the load reads `other` instead of the element before the buffer."""
+    x = torch.arange(1.0, 65.0)
+    for backend in ("triton", "ir"):
+        out = torch.full((1,), 7.0)
+        wrapped_index(x, out, backend=backend)
+        assert out.tolist() == [0.0], backend
+    assert "(k >= 0)" in wrapped_index.compile(x, out, backend="triton").code("triton")
+
+
 def test_big_tensor_gemm_compiles_for_sm90_with_64_bit_offsets():
     fn = gemm_ir(DType.bf16, bm=128, bn=128, bk=64, stages=3, warps=8)
     specs = _gemm_specs(65536, 128, 65536)

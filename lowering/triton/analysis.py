@@ -84,9 +84,23 @@ def _any(inst: Inst, known: set[str]) -> bool:
     return any(v.name in known for v in inst.operands)
 
 
+def wrap_int(value: int, dtype) -> int:
+    """`value` wrapped into `dtype`'s width, as the IR's integer semantics wrap (4294967295 as
+    an i32 is -1)."""
+    bits = dtype.bits
+    if dtype.is_bool or bits >= 128:
+        return int(value)
+    value = int(value) & ((1 << bits) - 1)
+    signed = dtype.value.startswith("i")
+    return value - (1 << bits) if signed and value >= 1 << (bits - 1) else value
+
+
 def _const(inst: Inst, known: set[str]) -> bool:
     v = inst.attr("value")
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    dt = inst.result.type.dtype
+    return (wrap_int(v, dt) if dt.is_int and isinstance(v, int) else v) >= 0
 
 
 def _arange(inst: Inst, known: set[str], knobs: dict[str, int]) -> bool:

@@ -23,7 +23,7 @@ from tiledsl.ir.ops import Op
 from tiledsl.ir.verify import verify
 from tiledsl.schedule.targets import get_target
 
-from .analysis import check_supported, nonneg_values, offsets_need_int64, resolve
+from .analysis import check_supported, nonneg_values, offsets_need_int64, resolve, wrap_int
 from .helpers import LOW_FLOATS, helpers_source
 from .names import Namer, legalize
 
@@ -51,7 +51,7 @@ def literal(value, dtype: DType) -> str:
     if dtype.is_bool:
         return "True" if value else "False"
     if dtype.is_int:
-        text = str(int(value))
+        text = str(wrap_int(value, dtype))
     else:
         v = float(value)
         if v != v:

@@ -21,10 +21,14 @@ _MAX_LEN = 64
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 _ILLEGAL = re.compile(r"[^A-Za-z0-9_]")
 
-# Names the generated module defines or relies on; user names that equal one get a suffix.
+# Names the generated module defines or relies on, and the keyword arguments Triton's launch
+# takes for itself (a kernel parameter so named would collide); user names equal to one get a
+# suffix.
 RESERVED = frozenset({
     "tl", "triton", "libdevice", "range", "float", "int", "bool", "min", "max", "abs", "len",
     "print", "grid", "self", "None", "True", "False", "math", "TensorDescriptor", *HELPER_NAMES,
+    "num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion", "warmup", "debug",
+    "launch_cooperative_grid", "launch_pdl",
 })
 
 

@@ -84,6 +84,12 @@ def test_bf16_elementwise_rounds_like_torch():
     _same(gelu(x, backend="triton"), 0.5 * x * (1.0 + torch.erf(x * 0.70703125)))
 
 
+def test_f16_elementwise_rounds_like_torch():
+    x, y = _randn(16, 96, dtype=torch.float16), _randn(16, 96, dtype=torch.float16, seed=1)
+    _same(add_mul(x, y, backend="triton"), (x + y) * y)
+    _same(half_of(x, backend="triton"), 0.5 * x)
+
+
 def test_bf16_matmul_bias_matches_torch():
     a, b = _randn(40, 48, dtype=torch.bfloat16), _randn(48, 24, dtype=torch.bfloat16, seed=1)
     bias = _randn(24, dtype=torch.bfloat16, seed=2)

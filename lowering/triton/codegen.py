@@ -5,9 +5,14 @@ grid) and one GRID whose region is the tile program. The region becomes the kern
 becomes ``launch(...)``, which computes the grid from the arguments and calls ``kernel[grid](...)``.
 Each inst is written by the rule for its op in `rules.KERNEL_RULES` / `rules.HOST_RULES`.
 
-Codegen is a pure function of (IR, target, interpret flag): names come from the IR (validated),
-nothing depends on dict order of unordered sets, ids or time, so the same input gives the same
-bytes.
+Codegen is a pure function of (IR, target, interpret flag, specs): names come from the IR
+(legalized, see `names`), nothing depends on dict order of unordered sets, ids or time, so the
+same input gives the same bytes.
+
+Interpreter builds differ from GPU builds only where Triton's interpreter needs it: bf16 and fp8
+values are held as f32 and converted by the helpers in `helpers` (the interpreter does integer
+math on their raw bits), and pow avoids libdevice. Every such difference goes through the
+`Gen.held_as_f32` / `Gen.interpret` checks, so a GPU build never sees them.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from tiledsl.ir.ops import Op
 
 from . import tma
 from .codegen import TL_DTYPE, Gen, literal
+from .reductions import REDUCE_RULES
 
 Rule = Callable[[Gen, Inst], None]
 
@@ -482,62 +483,13 @@ def _reduce(g: Gen, inst: Inst) -> None:
     max/min propagate NaN, argmax/argmin give the first NaN or else the first extreme index."""
     (x,) = inst.operands
     kind = inst.attr("kind")
-    rule = _REDUCE_RULES.get(kind)
+    rule = REDUCE_RULES.get(kind)
     if rule is None:
         raise BackendError(f"tile reduction {kind!r} has no Triton lowering", loc=inst.loc,
-                           hint=f"use one of {', '.join(_REDUCE_RULES)}, or backend='ir'")
+                           hint=f"use one of {', '.join(REDUCE_RULES)}, or backend='ir'")
     axis = inst.attr("axis") % x.type.rank
     keep = ", keep_dims=True" if inst.attr("keepdims") else ""
     _assign(g, inst, rule(g, x, inst.result.type.dtype, f"axis={axis}{keep}"))
-
-
-def _accumulate(fn: str):
-    """sum / prod: 16-bit floats accumulate in f32 (the IR's semantics; Triton's interpreter needs
-    it too), and the result is brought back to the IR dtype (Triton widens small int sums)."""
-    def rule(g: Gen, x, out: DType, args: str) -> str:
-        src = g.ref(x)
-        if out in (DType.f16, DType.bf16) and not g.held_as_f32(out):
-            src = f"{src}.to(tl.float32)"
-        expr = f"{fn.format(src)[:-1]}, {args})"
-        if out not in (DType.f32, DType.f64, DType.i32, DType.i64) and not g.held_as_f32(out):
-            expr = f"{expr}.to({TL_DTYPE[out]})"
-        return expr
-    return rule
-
-
-def _extreme(fn: str, combine: str):
-    """max / min: NaN propagates as in torch (Triton's ``tl.max`` ignores it), through a
-    combine function with ``propagate_nan=ALL``."""
-    def rule(g: Gen, x, out: DType, args: str) -> str:
-        if x.type.dtype.is_float:
-            return f"tl.reduce({g.ref(x)}, combine_fn={combine}, {args})"
-        return f"{fn}({g.ref(x)}, {args})"
-    return rule
-
-
-def _arg_extreme(fn: str):
-    """argmax / argmin: the first index of the extreme value (Triton breaks ties to the lowest
-    index); a NaN counts as the extreme, as in torch, so NaNs are replaced by +inf (argmax) or
-    -inf (argmin) and a row holding a NaN reports its first NaN instead."""
-    big = 'float("inf")' if fn == "tl.argmax" else '(-float("inf"))'
-
-    def rule(g: Gen, x, out: DType, args: str) -> str:
-        src = g.ref(x)
-        if not x.type.dtype.is_float:
-            return f"{fn}({src}, {args})"
-        isnan = f"({src} != {src})"
-        first_nan = f"tl.argmax({isnan}.to(tl.int32), {args})"
-        has_nan = f"(tl.max({isnan}.to(tl.int32), {args}) > 0)"
-        plain = f"{fn}(tl.where({isnan}, {big}, {src}), {args})"
-        return f"tl.where({has_nan}, {first_nan}, {plain})"
-    return rule
-
-
-_REDUCE_RULES = {
-    "sum": _accumulate("tl.sum({})"), "prod": _accumulate("tl.reduce({}, combine_fn=_td_mul)"),
-    "max": _extreme("tl.max", "_td_max_nan"), "min": _extreme("tl.min", "_td_min_nan"),
-    "argmax": _arg_extreme("tl.argmax"), "argmin": _arg_extreme("tl.argmin"),
-}
 
 
 def _scan(g: Gen, inst: Inst) -> None:

@@ -474,12 +474,6 @@ def _launch_call(k: _Emitted, kw: list[str], depth: int) -> list[str]:
     return out + [f"{pad}{INDENT}{', '.join(kw)},", f"{pad})"]
 
 
-def _param_dtypes(g: Gen) -> str:
-    """The parameters' dtypes. They are part of the text so that modules differing only in the
-    interpreter build (bf16/fp8 decoding) never share one source string, which keys launchers."""
-    return ", ".join(f"{g.names[p.value.name]}: {p.value.type.dtype.value}" for p in g.fn.params)
-
-
 def _assemble(g: Gen, kname, launcher, launch_params, constexprs, host_lines, kernel: _Emitted,
               tma_kernel: _Emitted | None, num_warps: int, num_stages: int | None) -> str:
     from .tma import launch_check
@@ -510,8 +504,7 @@ def _assemble(g: Gen, kname, launcher, launch_params, constexprs, host_lines, ke
         kw.append(f"num_stages={num_stages}")
     doc = f"`{tma_kernel.entry}` or `{kernel.entry}`" if tma_kernel else f"`{kernel.entry}`"
     out += ["", "", f"def {launcher}({', '.join(launch_params)}):",
-            f'{INDENT}"""Compute the grid from the arguments and launch {doc}.', "",
-            f"{INDENT}Built for {_param_dtypes(g)}.", f'{INDENT}"""']
+            f'{INDENT}"""Compute the grid from the arguments and launch {doc}."""']
     out += host_lines
     out.append(f"{INDENT}grid = {g.grid_launch}")
     if tma_kernel:

@@ -16,18 +16,29 @@ import tempfile
 import time
 from pathlib import Path
 
+from tiledsl.lowering.escape import file_component
+
 from tiledsl.errors import BackendError
 from tiledsl.runtime.report import Report, parse_ptxas_verbose, scan_ptx
 from tiledsl.schedule.targets import Target
-from tiledsl.settings import settings
+from tiledsl.settings import usable_cache_dir
 
 _loaded: dict[str, object] = {}  # program hash -> prim_func
 
 
 def program_dir() -> Path:
-    d = Path(settings().cache_dir) / "tilelang"
+    """``<cache>/tilelang``, in the cache directory `usable_cache_dir` picked (it falls back to a
+    private temporary one when the configured directory cannot be written)."""
+    d = usable_cache_dir() / "tilelang"
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def artifact_path(entry: str, source: str, suffix: str) -> Path:
+    # `suffix` is tiledsl's own (".py", "_sm_90a.cubin"), never user text
+    """A file of the program's cache: named by a sanitised entry name (no separators, no ``..``,
+    bounded length) and the hash of the program text, always directly inside `program_dir`."""
+    return program_dir() / f"{file_component(entry)}_{source_hash(source)}{suffix}"
 
 
 def source_hash(source: str) -> str:
@@ -38,12 +49,12 @@ def prim_func(source: str, entry: str):
     """The ``T.prim_func`` the program text defines (imported from its cache file)."""
     key = source_hash(source)
     if key not in _loaded:
-        path = program_dir() / f"{entry}_{key}.py"
+        path = artifact_path(entry, source, ".py")
         if not path.exists() or path.read_text() != source:
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(source)
             tmp.replace(path)
-        spec = importlib.util.spec_from_file_location(f"tiledsl_tilelang_{entry}_{key}", path)
+        spec = importlib.util.spec_from_file_location(f"tiledsl_tilelang_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)

@@ -119,9 +119,8 @@ def _load_tilelang(fn: Function, specs) -> str:
 def test_ir_text_location_cannot_inject_into_triton(marker, which):
     payload = _payloads(marker)[which]
     fn, specs, x, out = _scheduled()
-    src = _run_triton(_with_locs(fn, payload), specs, x, out)
+    _run_triton(_with_locs(fn, payload), specs, x, out)
     assert not marker.exists()
-    assert "__import__" not in src or "\\" in src  # only ever inside an escaped comment/docstring
 
 
 @pytest.mark.parametrize("which", range(15))

@@ -29,8 +29,8 @@ _loaded: dict[str, object] = {}  # program hash -> prim_func
 def program_dir() -> Path:
     """``<cache>/tilelang``, in the cache directory `usable_cache_dir` picked (it falls back to a
     private temporary one when the configured directory cannot be written)."""
-    d = usable_cache_dir() / "tilelang"
-    d.mkdir(parents=True, exist_ok=True)
+    d = usable_cache_dir("tilelang")
+    d.mkdir(parents=True, exist_ok=True)  # again: it may have been removed since it was checked
     return d
 
 

@@ -292,3 +292,28 @@ def test_loc_is_escaped_on_the_node_level_too():
 
     fn2 = dataclasses.replace(fn, loc=Loc('x"\n\u2028', 1, 0))
     assert parse_ir(print_ir(fn2)) == fn2
+
+
+# --- attr spellings ---------------------------------------------------------------------------
+
+TOUCH = f"__import__('pathlib').Path('{MARK}').touch()"
+HOSTILE_ATTRS = [
+    ("{axis=0}", '{axis="0) or ' + TOUCH.replace('"', "'") + ' #"}'),
+    ("value=127, dtype=i32", 'value="1 if ' + TOUCH.replace('"', "'") + ' else 2", dtype=i32'),
+    ("value=127, dtype=i32", 'value=127, dtype="tl.int32 if ' + TOUCH.replace('"', "'") + ' else 0"'),
+    ("{shape=(128,)}", '{shape=("x.0) if ' + TOUCH.replace('"', "'") + ' else (1",)}'),
+    ("{shape=(128,)}", '{shape=(128,), masked="true"}'),
+    ("{shape=(128,)}", '{shape=(128,), other="0.0 if ' + TOUCH.replace('"', "'") + ' else 1"}'),
+]
+
+
+@pytest.mark.parametrize("old,new", HOSTILE_ATTRS)
+def test_attr_spellings_cannot_reach_generated_code(marker, old, new):
+    fn, specs, x, out = _scheduled()
+    text = print_ir(fn)
+    assert old in text
+    hostile = parse_ir(text.replace(old, new))
+    for lower in (lambda f: _run_triton(f, specs, x, out), lambda f: _load_tilelang(f, specs)):
+        with pytest.raises(TiledslError):
+            lower(hostile)
+    assert not marker.exists()

@@ -9,6 +9,7 @@ for an op are left alone (passes may add hints); listed ones must have their for
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from tiledsl.dtypes import DType
@@ -48,7 +49,8 @@ _BOOL: Check = lambda a: isinstance(a, bool)  # noqa: E731
 _DTYPE: Check = lambda a: isinstance(a, DType)  # noqa: E731
 _NUMBER: Check = lambda a: type(a) in (int, float, bool)  # noqa: E731
 _AXIS = _int_in(-64, 64)
-_DIM = lambda d: _knob_int(1)(d) or isinstance(d, str)  # noqa: E731 - a size, a #knob or "x.0"
+_SIZE_SYM = re.compile(r"[A-Za-z0-9_.]+\.\d+")  # a tensor axis size, "x.0" (parameter name, axis)
+_DIM = lambda d: _knob_int(1)(d) or (isinstance(d, str) and _SIZE_SYM.fullmatch(d) is not None)  # noqa: E731
 _SHAPE = _tuple_of(_DIM)
 _WINDOW = _optional(_tuple_of(lambda d: d is None or _DIM(d)))
 
@@ -127,8 +129,9 @@ _RESULTS: dict[Op, int] = {Op.STORE: 0, Op.COPY: 0, Op.YIELD: 0, Op.RETURN: 0, O
                            Op.THREADS: 0, Op.BARRIER: 0, Op.LAYOUT: 0, Op.WARP_ROLE: 0}
 
 
-def check_inst(inst: Inst) -> str | None:
-    """None if `inst` has the operand count and attr forms its op needs, else what is wrong."""
+def check_inst(inst: Inst, static: bool = False) -> str | None:
+    """None if `inst` has the operand count and attr forms its op needs, else what is wrong.
+    With `static` (after scheduling) shape attrs may not name tensor sizes."""
     lo, hi = ARITY[inst.op]
     n = len(inst.operands)
     if n < lo or (hi is not None and n > hi):
@@ -146,6 +149,8 @@ def check_inst(inst: Inst) -> str | None:
         check, what = _FORMS[form]
         if not check(attrs[name]):
             return f"attr {name}={attrs[name]!r} must be {what}"
+        if static and form in ("shape", "window") and any(isinstance(d, str) for d in attrs[name] or ()):
+            return f"attr {name}={attrs[name]!r} names a tensor size; tile shapes are static after scheduling"
     want_results = _RESULTS.get(inst.op)
     if want_results is not None and len(inst.results) != want_results:
         return f"has {len(inst.results)} result(s); it produces none"

@@ -107,7 +107,7 @@ class _Verifier:
         op = inst.op
         if op.group not in self.allowed:
             self.fail(inst, f"{op.group.value} ops may not remain at stage {self.stage}")
-        problem = schema.check_inst(inst)  # operand count and attr forms, before any rule reads them
+        problem = schema.check_inst(inst, static=self.scheduled)  # operand count and attr forms, before any rule reads them
         if problem is not None:
             self.fail(inst, problem)
         for v in inst.operands:

@@ -22,6 +22,7 @@ from collections import Counter
 from tiledsl.lowering import escape
 from tiledsl.lowering.tilelang.values import TL_DTYPE, Global, Scalar, Tile, Val, buffer_tile
 
+from tiledsl.dtypes import DType
 from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Block, Function, Inst, Loc, Param, ParamKind, Sym, Value, walk
 from tiledsl.ir.ops import Op
@@ -118,7 +119,11 @@ class Emitter:
             val = self.let(val.expr, val.dtype, v.name)  # read memory once, not once per use
         self.env[v.name] = val
         if isinstance(val, Tile) and not val.is_buffer and not val.cheap:
-            if self.uses[v.name] > 1:  # recomputing a costly expression per use would be waste
+            # Masks (i1 tiles) are recomputed per use rather than stored: TVM's CUDA code cannot
+            # spell the vectorised bool stores a fragment write becomes ("Cannot convert type
+            # boolx16"), and a comparison costs no more than the load of a stored one would.
+            # `before_write` still materialises one whose inputs change while it is live.
+            if self.uses[v.name] > 1 and val.dtype is not DType.i1:  # a costly expression: store it once
                 val = self.materialize(val, hint=v.name)
                 self.env[v.name] = val
             else:

@@ -166,6 +166,7 @@ HOSTILE_FILE_NAMES = [
     "k\u2028__import__('pathlib').Path('{m}').touch()\u2028.py",
     "k\\\\.py",
     "ké漢.py",
+    "k" * 200 + ".py",
 ]
 
 
@@ -221,6 +222,17 @@ def test_tilelang_function_names_are_mangled(tmp_path, monkeypatch, name):
         build.prim_func(lowered.source, lowered.entry)
         written = [p for p in tmp_path.rglob("*") if p.is_file()]
         assert written and all(cache in p.parents for p in written), written
+
+
+@pytest.mark.parametrize("name", ["launch", "tl", "triton", "T", "grid", "libdevice", "print", "x"])
+def test_kernels_named_like_the_generated_modules_globals(tmp_path, name):
+    path = tmp_path / f"k_{name}.py"
+    path.write_text(KERNEL_FILE.format(name=name))
+    k = _import_kernel(path, name)
+    x, out = torch.randn(300), torch.empty(300)
+    k(x, out, backend="triton")
+    torch.testing.assert_close(out, x + 1)
+    _assert_safe_python(k.compile(x, out, backend="tilelang").code("tilelang"))
 
 
 @pytest.mark.skipif(not HAS_TILELANG, reason="needs tilelang")

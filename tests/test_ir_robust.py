@@ -237,3 +237,12 @@ def test_mutated_ir_text_gives_only_parse_or_verify_errors(text):
         check(text)
     except (ParseError, VerifyError):
         pass
+
+
+def test_negative_knob_values_are_verify_errors():
+    verify_error(gemm_text().replace("knobs(BM=64,", "knobs(BM=-64,"), "knob BM=-64")
+
+
+def test_function_level_errors_name_the_function_location():
+    text = gemm_text().replace("num_warps=4)", 'num_warps=4) attrs{assume=5} loc("k.py":3:0)')
+    assert "function at" in verify_error(text, "assume")

@@ -172,4 +172,7 @@ def check_function(fn: Function) -> str | None:
     knobs = [k.name for k in fn.knobs]
     if len(set(knobs)) != len(knobs):
         return "a knob is declared twice"
+    for k in fn.knobs:
+        if k.value is not None and not _int_in(0)(k.value):
+            return f"knob {k.name}={k.value!r} must be auto or an integer from 0 to {MAX_DIM}"
     return None

@@ -59,6 +59,8 @@ class _Verifier:
             where = f" (using %{inst.operands[0].name})"
         elif inst is not None:
             where = f" (inst {' > '.join(str(n + 1) for n in self.position)} of the function body)"
+        elif self.fn.loc is not None:
+            where = f" (function at {self.fn.loc})"
         what = f"{inst.op.ir_name}: " if inst is not None else ""
         raise VerifyError(f"{self.fn.name}: {what}{msg}{where}")
 

@@ -16,15 +16,12 @@ Output rows that are padding (contiguous) or past ``masked_m[g]`` (masked) are u
 
 from __future__ import annotations
 
-import functools
-
 import torch
+from tiledsl.kernels._knobs import scheduled_knobs
 from tiledsl.kernels._validate import FP8_DTYPES, INDEX_DTYPES, Validator, cdiv
-from tiledsl.kernels.fp8 import SCALE_BLOCK, check_fp8_operand, dequantize
+from tiledsl.kernels.fp8 import SCALE_BLOCK, check_fp8_operand, dequantize, fp8_block_knobs
 
 import tiledsl as td
-from tiledsl.dtypes import from_torch
-from tiledsl.specs import TensorSpec
 
 M_ALIGN = 128  # group starts in the contiguous layout (DeepGEMM's m alignment)
 BF16 = (torch.bfloat16,)
@@ -153,28 +150,6 @@ def _check_masked(v: Validator, masked_m: torch.Tensor, expected_m: int, G: int,
         v.index_range("masked_m", masked_m, 0, M_max)
 
 
-# --- block size for the masked layout ----------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=256)
-def _block_m(kernel: td.Kernel, specs: tuple[TensorSpec, ...], target: str | None) -> int:
-    """The BM the cost model picks for these argument specs (scheduling only, nothing compiled)."""
-    return kernel.compile(*specs, backend="ir", target=target).schedule["BM"]
-
-
-def _steered_bm(kernel: td.Kernel, args: tuple[torch.Tensor, ...], expected_m: int) -> int:
-    """Schedule `kernel` as if every [G, M_max, ...] argument had `expected_m` rows per group."""
-    specs = []
-    M_max = args[0].shape[1]
-    for t in args:
-        shape = tuple(t.shape)
-        if t.dim() == 3 and shape[1] == M_max:
-            shape = (shape[0], min(expected_m, max(M_max, 1)), shape[2])
-        specs.append(TensorSpec(shape, from_torch(t.dtype)))
-    target = torch.cuda.get_device_name(args[0].device) if args[0].is_cuda else None
-    return _block_m(kernel, tuple(specs), target)
-
-
 # --- public entry points -----------------------------------------------------------------------
 
 
@@ -213,8 +188,9 @@ def m_grouped_fp8_gemm_nt_contiguous(a: torch.Tensor, sfa: torch.Tensor, b: torc
     if c.numel():
         # BM, BN, BK are explicit: the scheduler cannot yet be told "BN divides the 128-wide scale
         # block" or "BM divides the 128-row group alignment".
-        grouped_fp8_contiguous_kernel(a, sfa, b, sfb, m_indices, c, BM=M_ALIGN, BN=SCALE_BLOCK,
-                                      BK=SCALE_BLOCK, backend=backend, **knobs)
+        knobs = {**fp8_block_knobs(grouped_fp8_contiguous_kernel, (), BM=M_ALIGN), **knobs}
+        grouped_fp8_contiguous_kernel(a, sfa, b, sfb, m_indices, c, BN=SCALE_BLOCK, BK=SCALE_BLOCK,
+                                      backend=backend, **knobs)
     return c
 
 
@@ -230,8 +206,10 @@ def m_grouped_gemm_nt_masked(a: torch.Tensor, b: torch.Tensor, masked_m: torch.T
     _check_masked(v, masked_m, expected_m, G, M_max)
     c = torch.empty(G, M_max, N, dtype=torch.bfloat16, device=v.same_device(a=a, b=b, masked_m=masked_m))
     if c.numel() and K:
-        if "BM" not in knobs:
-            knobs["BM"] = _steered_bm(grouped_masked_kernel, (a, b, masked_m, c), expected_m)
+        # block sizes and warps for expected_m rows per group (M_max only bounds the grid);
+        # the pipeline depth is left to the call's own schedule (it cannot be passed by name)
+        steer = scheduled_knobs(grouped_masked_kernel, (a, b, masked_m, c), expected_m, **knobs)
+        knobs = {**{k: steer[k] for k in ("BM", "BN", "BK", "num_warps")}, **knobs}
         grouped_masked_kernel(a, b, masked_m, c, backend=backend, **knobs)
     return c
 
@@ -253,8 +231,8 @@ def m_grouped_fp8_gemm_nt_masked(a: torch.Tensor, sfa: torch.Tensor, b: torch.Te
     c = torch.empty(G, M_max, N, dtype=torch.bfloat16,
                     device=v.same_device(a=a, sfa=sfa, b=b, sfb=sfb, masked_m=masked_m))
     if c.numel() and K:
-        if "BM" not in knobs:
-            knobs["BM"] = _steered_bm(grouped_fp8_masked_kernel, (a, sfa, b, sfb, masked_m, c), expected_m)
+        knobs = {**fp8_block_knobs(grouped_fp8_masked_kernel, (a, sfa, b, sfb, masked_m, c), expected_m,
+                                   BM=knobs.get("BM")), **knobs}
         grouped_fp8_masked_kernel(a, sfa, b, sfb, masked_m, c, BN=SCALE_BLOCK, BK=SCALE_BLOCK,
                                   backend=backend, **knobs)
     return c

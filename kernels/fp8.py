@@ -69,9 +69,9 @@ def per_token_cast_to_fp8(x: torch.Tensor, group: int = 128, *, backend: str | N
 def per_token_cast_to_fp8_ref(x: torch.Tensor, group: int = 128):
     """Torch reference (DeepGEMM's ``per_token_cast_to_fp8``, ragged K padded with zeros)."""
     M, K = x.shape
-    xp = torch.nn.functional.pad(x.float(), (0, cdiv(K, group) * group - K)).view(M, -1, group)
+    xp = torch.nn.functional.pad(x.float(), (0, cdiv(K, group) * group - K)).view(M, cdiv(K, group), group)
     amax = xp.abs().amax(dim=2).clamp(min=AMAX_FLOOR)
-    q = (xp * _inverse_scale(amax).unsqueeze(2)).to(torch.float8_e4m3fn).view(M, -1)[:, :K]
+    q = (xp * _inverse_scale(amax).unsqueeze(2)).to(torch.float8_e4m3fn).flatten(1)[:, :K]
     return q.contiguous(), amax / FP8_MAX
 
 

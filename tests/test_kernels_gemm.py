@@ -13,9 +13,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tiledsl.kernels import fp8_gemm_nt, gemm, per_block_cast_to_fp8, per_token_cast_to_fp8
 
 from tiledsl.errors import ArgumentError
-from tiledsl.kernels import fp8_gemm_nt, gemm, per_block_cast_to_fp8, per_token_cast_to_fp8
 
 F = importlib.import_module("tiledsl.kernels.fp8")
 G = importlib.import_module("tiledsl.kernels.gemm")

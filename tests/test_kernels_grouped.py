@@ -14,14 +14,14 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from tiledsl.errors import ArgumentError
 from tiledsl.kernels import (
     m_grouped_fp8_gemm_nt_contiguous,
     m_grouped_fp8_gemm_nt_masked,
     m_grouped_gemm_nt_contiguous,
     m_grouped_gemm_nt_masked,
 )
+
+from tiledsl.errors import ArgumentError
 
 F = importlib.import_module("tiledsl.kernels.fp8")
 GR = importlib.import_module("tiledsl.kernels.grouped")

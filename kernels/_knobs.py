@@ -9,6 +9,7 @@ a wrapper adjusts the scheduler's pick (see `tiledsl.kernels.fp8.fp8_block_knobs
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 
 import torch
 
@@ -39,3 +40,21 @@ def _scheduled_fixed(kernel: td.Kernel, specs: tuple, target: str | None, fixed_
     return kernel.compile(*specs, backend="ir", target=target, **dict(fixed_items)).schedule.as_dict()
 
 
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One call of a kernel as a wrapper makes it: the kernel, its arguments and the knob values
+    the wrapper fixes. Wrappers run it; tests and benchmarks compile the same launch ahead of time
+    (arguments may be meta tensors: only shapes and dtypes are read)."""
+
+    kernel: td.Kernel
+    args: tuple[torch.Tensor, ...]
+    knobs: dict[str, int] = field(default_factory=dict)
+
+    def run(self, backend: str | None = None) -> None:
+        self.kernel(*self.args, backend=backend, **self.knobs)
+
+    def compile(self, backend: str = "triton", target: str | None = "h100"):
+        specs = tuple(TensorSpec(tuple(t.shape), from_torch(t.dtype)) for t in self.args)
+        return self.kernel.compile(*specs, backend=backend, target=target, **self.knobs)

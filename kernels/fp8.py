@@ -12,7 +12,7 @@ it is added to the fp32 accumulator, so the inputs are never dequantized.
 from __future__ import annotations
 
 import torch
-from tiledsl.kernels._knobs import scheduled_knobs
+from tiledsl.kernels._knobs import Launch, scheduled_knobs
 from tiledsl.kernels._validate import FLOAT_DTYPES, FP8_DTYPES, Validator, cdiv
 
 import tiledsl as td
@@ -165,11 +165,17 @@ def fp8_gemm_nt(a: torch.Tensor, sfa: torch.Tensor, b: torch.Tensor, sfb: torch.
         return c
     if K == 0:
         return c.zero_()
-    # BN and BK are passed explicitly: the language has no way yet to say "BN divides 128" to the
-    # scheduler, which could otherwise pick BN=256 and apply one b scale to 256 columns.
-    knobs = {**fp8_block_knobs(fp8_gemm_nt_kernel, (a, sfa, b, sfb, c), BM=knobs.get("BM")), **knobs}
-    fp8_gemm_nt_kernel(a, sfa, b, sfb, c, BN=SCALE_BLOCK, BK=SCALE_BLOCK, backend=backend, **knobs)
+    fp8_gemm_nt_launch(a, sfa, b, sfb, c, **knobs).run(backend)
     return c
+
+
+def fp8_gemm_nt_launch(a, sfa, b, sfb, c, **knobs) -> Launch:
+    """The kernel call `fp8_gemm_nt` makes: BN and BK fixed at the scale block (passed explicitly:
+    the language cannot yet tell the scheduler "BN divides 128", and it would otherwise pick BN=256
+    and apply one b scale to 256 columns), BM and warps from `fp8_block_knobs` unless given."""
+    args = (a, sfa, b, sfb, c)
+    knobs = {**fp8_block_knobs(fp8_gemm_nt_kernel, args, BM=knobs.get("BM")), **knobs}
+    return Launch(fp8_gemm_nt_kernel, args, {"BN": SCALE_BLOCK, "BK": SCALE_BLOCK, **knobs})
 
 
 MAX_FP8_BM = 128  # two fp32 (BM, 128) tiles live per K step; see `fp8_block_knobs`

@@ -8,6 +8,7 @@ the warp count are left to the scheduler. Ragged edges are masked by the tile lo
 from __future__ import annotations
 
 import torch
+from tiledsl.kernels._knobs import Launch
 from tiledsl.kernels._validate import FLOAT_DTYPES, Validator
 
 import tiledsl as td
@@ -48,8 +49,13 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = No
         return c
     if a.shape[1] == 0:  # an empty sum: the kernel would have no K tile to run
         return c.zero_()
-    gemm_kernel(a, b, c, backend=backend, **knobs)
+    gemm_launch(a, b, c, **knobs).run(backend)
     return c
+
+
+def gemm_launch(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> Launch:
+    """The kernel call `gemm` makes: every knob left to the scheduler unless given."""
+    return Launch(gemm_kernel, (a, b, c), knobs)
 
 
 def gemm_ref(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = None) -> torch.Tensor:

@@ -17,7 +17,7 @@ Output rows that are padding (contiguous) or past ``masked_m[g]`` (masked) are u
 from __future__ import annotations
 
 import torch
-from tiledsl.kernels._knobs import scheduled_knobs
+from tiledsl.kernels._knobs import Launch, scheduled_knobs
 from tiledsl.kernels._validate import FP8_DTYPES, INDEX_DTYPES, Validator, cdiv
 from tiledsl.kernels.fp8 import SCALE_BLOCK, check_fp8_operand, dequantize, fp8_block_knobs
 
@@ -165,7 +165,7 @@ def m_grouped_gemm_nt_contiguous(a: torch.Tensor, b: torch.Tensor, m_indices: to
     _no_knob(v, knobs, "BM", M_ALIGN)
     c = torch.empty(M, N, dtype=torch.bfloat16, device=v.same_device(a=a, b=b, m_indices=m_indices))
     if c.numel():
-        grouped_contiguous_kernel(a, b, m_indices, c, BM=M_ALIGN, backend=backend, **knobs)
+        contiguous_launch(a, b, m_indices, c, **knobs).run(backend)
     return c
 
 
@@ -186,11 +186,7 @@ def m_grouped_fp8_gemm_nt_contiguous(a: torch.Tensor, sfa: torch.Tensor, b: torc
     c = torch.empty(M, N, dtype=torch.bfloat16,
                     device=v.same_device(a=a, sfa=sfa, b=b, sfb=sfb, m_indices=m_indices))
     if c.numel():
-        # BM, BN, BK are explicit: the scheduler cannot yet be told "BN divides the 128-wide scale
-        # block" or "BM divides the 128-row group alignment".
-        knobs = {**fp8_block_knobs(grouped_fp8_contiguous_kernel, (), BM=M_ALIGN), **knobs}
-        grouped_fp8_contiguous_kernel(a, sfa, b, sfb, m_indices, c, BN=SCALE_BLOCK, BK=SCALE_BLOCK,
-                                      backend=backend, **knobs)
+        fp8_contiguous_launch(a, sfa, b, sfb, m_indices, c, **knobs).run(backend)
     return c
 
 
@@ -206,11 +202,7 @@ def m_grouped_gemm_nt_masked(a: torch.Tensor, b: torch.Tensor, masked_m: torch.T
     _check_masked(v, masked_m, expected_m, G, M_max)
     c = torch.empty(G, M_max, N, dtype=torch.bfloat16, device=v.same_device(a=a, b=b, masked_m=masked_m))
     if c.numel() and K:
-        # block sizes and warps for expected_m rows per group (M_max only bounds the grid);
-        # the pipeline depth is left to the call's own schedule (it cannot be passed by name)
-        steer = scheduled_knobs(grouped_masked_kernel, (a, b, masked_m, c), expected_m, **knobs)
-        knobs = {**{k: steer[k] for k in ("BM", "BN", "BK", "num_warps")}, **knobs}
-        grouped_masked_kernel(a, b, masked_m, c, backend=backend, **knobs)
+        masked_launch(a, b, masked_m, c, expected_m, **knobs).run(backend)
     return c
 
 
@@ -231,11 +223,39 @@ def m_grouped_fp8_gemm_nt_masked(a: torch.Tensor, sfa: torch.Tensor, b: torch.Te
     c = torch.empty(G, M_max, N, dtype=torch.bfloat16,
                     device=v.same_device(a=a, sfa=sfa, b=b, sfb=sfb, masked_m=masked_m))
     if c.numel() and K:
-        knobs = {**fp8_block_knobs(grouped_fp8_masked_kernel, (a, sfa, b, sfb, masked_m, c), expected_m,
-                                   BM=knobs.get("BM")), **knobs}
-        grouped_fp8_masked_kernel(a, sfa, b, sfb, masked_m, c, BN=SCALE_BLOCK, BK=SCALE_BLOCK,
-                                  backend=backend, **knobs)
+        fp8_masked_launch(a, sfa, b, sfb, masked_m, c, expected_m, **knobs).run(backend)
     return c
+
+
+# --- the kernel calls the wrappers make ----------------------------------------------------------
+# Knobs tied to the layout are passed explicitly: the language cannot yet tell the scheduler "BM
+# divides the 128-row group alignment" or "BN divides the 128-wide scale block".
+
+
+def contiguous_launch(a, b, m_indices, c, **knobs) -> Launch:
+    return Launch(grouped_contiguous_kernel, (a, b, m_indices, c), {"BM": M_ALIGN, **knobs})
+
+
+def fp8_contiguous_launch(a, sfa, b, sfb, m_indices, c, **knobs) -> Launch:
+    args = (a, sfa, b, sfb, m_indices, c)
+    fixed = {"BN": SCALE_BLOCK, "BK": SCALE_BLOCK, **fp8_block_knobs(grouped_fp8_contiguous_kernel, args, BM=M_ALIGN)}
+    return Launch(grouped_fp8_contiguous_kernel, args, {**fixed, **knobs})
+
+
+def masked_launch(a, b, masked_m, c, expected_m: int, **knobs) -> Launch:
+    """Block sizes and warps scheduled for expected_m rows per group (M_max only bounds the grid);
+    the pipeline depth is left to the call's own schedule (it cannot be passed by name)."""
+    args = (a, b, masked_m, c)
+    steer = scheduled_knobs(grouped_masked_kernel, args, expected_m, **knobs)
+    return Launch(grouped_masked_kernel, args, {**{k: steer[k] for k in ("BM", "BN", "BK", "num_warps")},
+                                                **knobs})
+
+
+def fp8_masked_launch(a, sfa, b, sfb, masked_m, c, expected_m: int, **knobs) -> Launch:
+    args = (a, sfa, b, sfb, masked_m, c)
+    fixed = {"BN": SCALE_BLOCK, "BK": SCALE_BLOCK,
+             **fp8_block_knobs(grouped_fp8_masked_kernel, args, expected_m, BM=knobs.get("BM"))}
+    return Launch(grouped_fp8_masked_kernel, args, {**fixed, **knobs})
 
 
 def _no_knob(v: Validator, knobs: dict, name: str, fixed: int) -> None:

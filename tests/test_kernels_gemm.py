@@ -191,22 +191,15 @@ def _meta(*shape, dtype=torch.bfloat16):
     return torch.empty(*shape, dtype=dtype, device="meta")
 
 
-def _specs(tensors):
-    from tiledsl.dtypes import from_torch
-    from tiledsl.specs import TensorSpec
-
-    return tuple(TensorSpec(tuple(t.shape), from_torch(t.dtype)) for t in tensors)
-
-
 def gemm_case(m, n, k):
-    return G.gemm_kernel, _specs((_meta(m, k), _meta(k, n), _meta(m, n))), {}
+    return G.gemm_launch(_meta(m, k), _meta(k, n), _meta(m, n))
 
 
 def fp8_case(m, n, k):
     e4m3, f32 = torch.float8_e4m3fn, torch.float32
-    args = (_meta(m, k, dtype=e4m3), _meta(m, -(-k // 128), dtype=f32), _meta(n, k, dtype=e4m3),
-            _meta(-(-n // 128), -(-k // 128), dtype=f32), _meta(m, n))
-    return F.fp8_gemm_nt_kernel, _specs(args), dict(BN=128, BK=128, **F.fp8_block_knobs(F.fp8_gemm_nt_kernel, args))
+    return F.fp8_gemm_nt_launch(_meta(m, k, dtype=e4m3), _meta(m, -(-k // 128), dtype=f32),
+                                _meta(n, k, dtype=e4m3), _meta(-(-n // 128), -(-k // 128), dtype=f32),
+                                _meta(m, n))
 
 
 CASES = {f"{name}-{label}": (make, shape) for name, make in (("gemm", gemm_case), ("fp8", fp8_case))
@@ -216,8 +209,7 @@ CASES = {f"{name}-{label}": (make, shape) for name, make in (("gemm", gemm_case)
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_compiles_for_h100_with_tensor_cores_and_no_spills(name):
     make, shape = CASES[name]
-    kernel, specs, kw = make(*shape)
-    ck = kernel.compile(*specs, backend="triton", target="h100", **kw)
+    ck = make(*shape).compile("triton", "h100")
     r = ck.report
     assert r.arch == "sm_90a" and r.uses_mma and r.uses_tma
     assert r.registers and r.spill_stores == 0 and r.spill_loads == 0
@@ -228,7 +220,7 @@ def test_compiles_for_h100_with_tensor_cores_and_no_spills(name):
 
 def test_fp8_blocks_never_span_two_scale_blocks():
     for m in (1, 128, 4096):
-        _, _, kw = fp8_case(m, 7168, 2048)
+        kw = fp8_case(m, 7168, 2048).knobs
         assert kw["BN"] == 128 and kw["BK"] == 128 and kw["BM"] <= 128
 
 
@@ -236,8 +228,7 @@ def test_fp8_blocks_never_span_two_scale_blocks():
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on the PATH")
 @pytest.mark.parametrize("make", [gemm_case, fp8_case])
 def test_compiles_for_h100_through_tilelang(make):
-    kernel, specs, kw = make(*DSV3)
-    r = kernel.compile(*specs, backend="tilelang", target="h100", **kw).report
+    r = make(*DSV3).compile("tilelang", "h100").report
     assert r.arch == "sm_90a" and r.uses_wgmma and r.spill_stores == 0 and r.spill_loads == 0
 
 

@@ -237,41 +237,28 @@ def test_masked_rejects_bad_input():
 # --- ahead-of-time compiles for Hopper ---------------------------------------------------------
 
 
-def _specs(tensors):
-    from tiledsl.dtypes import from_torch
-    from tiledsl.specs import TensorSpec
-
-    return tuple(TensorSpec(tuple(t.shape), from_torch(t.dtype)) for t in tensors)
-
-
 E4M3, F32, I32 = torch.float8_e4m3fn, torch.float32, torch.int32
 
 
 def contiguous_case(G, m, n, k, fp8):
     kb = -(-k // 128)
     if not fp8:
-        args = (_meta(m, k), _meta(G, n, k), _meta(m, dtype=I32), _meta(m, n))
-        return GR.grouped_contiguous_kernel, args, dict(BM=128)
-    args = (_meta(m, k, dtype=E4M3), _meta(m, kb, dtype=F32), _meta(G, n, k, dtype=E4M3),
-            _meta(G, -(-n // 128), kb, dtype=F32), _meta(m, dtype=I32), _meta(m, n))
-    kernel = GR.grouped_fp8_contiguous_kernel
-    return kernel, args, dict(BN=128, BK=128, **F.fp8_block_knobs(kernel, args, BM=128))
+        return GR.contiguous_launch(_meta(m, k), _meta(G, n, k), _meta(m, dtype=I32), _meta(m, n))
+    return GR.fp8_contiguous_launch(_meta(m, k, dtype=E4M3), _meta(m, kb, dtype=F32), _meta(G, n, k, dtype=E4M3),
+                                    _meta(G, -(-n // 128), kb, dtype=F32), _meta(m, dtype=I32), _meta(m, n))
 
 
-def masked_case_specs(G, m, n, k, fp8):
+def masked_launch_case(G, m, n, k, fp8):
     kb = -(-k // 128)
     if not fp8:
-        args = (_meta(G, m, k), _meta(G, n, k), _meta(G, dtype=I32), _meta(G, m, n))
-        steer = KN.scheduled_knobs(GR.grouped_masked_kernel, args, m)
-        return GR.grouped_masked_kernel, args, {x: steer[x] for x in ("BM", "BN", "BK", "num_warps")}
-    args = (_meta(G, m, k, dtype=E4M3), _meta(G, m, kb, dtype=F32), _meta(G, n, k, dtype=E4M3),
-            _meta(G, -(-n // 128), kb, dtype=F32), _meta(G, dtype=I32), _meta(G, m, n))
-    kernel = GR.grouped_fp8_masked_kernel
-    return kernel, args, dict(BN=128, BK=128, **F.fp8_block_knobs(kernel, args, m))
+        return GR.masked_launch(_meta(G, m, k), _meta(G, n, k), _meta(G, dtype=I32), _meta(G, m, n), m)
+    return GR.fp8_masked_launch(_meta(G, m, k, dtype=E4M3), _meta(G, m, kb, dtype=F32),
+                                _meta(G, n, k, dtype=E4M3), _meta(G, -(-n // 128), kb, dtype=F32),
+                                _meta(G, dtype=I32), _meta(G, m, n), m)
 
 
 AOT = {f"{layout}-{'fp8' if fp8 else 'bf16'}-{label}": (make, shape, fp8)
-       for layout, make in (("contiguous", contiguous_case), ("masked", masked_case_specs))
+       for layout, make in (("contiguous", contiguous_case), ("masked", masked_launch_case))
        for fp8 in (False, True)
        for label, shape in (("dsv3", (4, 1024, 7168, 2048)), ("small", (2, 256, 256, 256)))}
 
@@ -281,8 +268,7 @@ def test_compiles_for_h100_without_spills(name):
     make, (G, m, n, k), fp8 = AOT[name]
     if name.startswith("contiguous"):
         m *= G
-    kernel, args, kw = make(G, m, n, k, fp8)
-    ck = kernel.compile(*_specs(args), backend="triton", target="h100", **kw)
+    ck = make(G, m, n, k, fp8).compile("triton", "h100")
     r = ck.report
     assert r.arch == "sm_90a" and r.uses_mma and r.registers and r.spill_stores == 0 and r.spill_loads == 0
     if "dsv3" in name:
@@ -293,8 +279,7 @@ def test_compiles_for_h100_without_spills(name):
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on the PATH")
 @pytest.mark.parametrize("fp8", [False, True])
 def test_masked_compiles_for_h100_through_tilelang(fp8):
-    kernel, args, kw = masked_case_specs(4, 1024, 7168, 2048, fp8)
-    r = kernel.compile(*_specs(args), backend="tilelang", target="h100", **kw).report
+    r = masked_launch_case(4, 1024, 7168, 2048, fp8).compile("tilelang", "h100").report
     assert r.arch == "sm_90a" and r.uses_wgmma and r.spill_stores == 0 and r.spill_loads == 0
 
 

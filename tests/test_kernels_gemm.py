@@ -1,8 +1,6 @@
-"""Reference kernels `gemm`, FP8 quantization and `fp8_gemm_nt` against torch, on CPU through the
-IR interpreter and Triton's interpreter; input validation; ahead-of-time compiles for Hopper.
-
-Triton's interpreter rounds fp32 -> bf16 towards zero, and fp32 -> e4m3 wrongly (see the xfail
-below), so bf16 GEMM outputs are checked on "ir" and fp16 ones on "triton"."""
+"""Reference kernels `gemm`, FP8 quantization and `fp8_gemm_nt` against torch, on CPU through eager
+mode, the IR interpreter and Triton's interpreter; input validation; ahead-of-time compiles for
+Hopper."""
 
 from __future__ import annotations
 
@@ -21,16 +19,16 @@ F = importlib.import_module("tiledsl.kernels.fp8")
 G = importlib.import_module("tiledsl.kernels.gemm")
 calc_diff = F.calc_diff
 
-BACKENDS = pytest.mark.parametrize("backend", ["ir", "triton"])
+EXECUTORS = ["eager", "ir", "triton"]
+BACKENDS = pytest.mark.parametrize("backend", EXECUTORS)
 HYP = settings(max_examples=10, derandomize=True, deadline=None)
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 # --- gemm --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend,dtype", [("ir", torch.float32), ("ir", torch.bfloat16),
-                                           ("ir", torch.float16), ("triton", torch.float16),
-                                           ("triton", torch.float32)])
+@BACKENDS
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_gemm_matches_torch_at_ragged_sizes(backend, dtype):
     torch.manual_seed(0)
     a, b = torch.randn(70, 45).to(dtype), torch.randn(45, 33).to(dtype)
@@ -43,7 +41,7 @@ def test_gemm_matches_torch_at_ragged_sizes(backend, dtype):
         assert calc_diff(c, exact) < 1e-5
 
 
-@pytest.mark.parametrize("backend", ["ir", "triton"])
+@BACKENDS
 @HYP
 @given(m=st.integers(1, 80), n=st.integers(1, 80), k=st.integers(1, 80))
 def test_gemm_any_shape(backend, m, n, k):
@@ -78,32 +76,26 @@ def test_gemm_rejects_bad_input(args, match):
 
 # --- quantization --------------------------------------------------------------------------------
 
-_CAST_BROKEN = pytest.mark.xfail(
-    reason="Triton's interpreter casts fp32 to e4m3 wrongly (127.0 -> 64.0, ties away from zero)",
-    strict=False)
-CAST_BACKENDS = pytest.mark.parametrize("backend", ["ir", pytest.param("triton", marks=_CAST_BROKEN)])
-
-
 def _cast_input() -> torch.Tensor:
     torch.manual_seed(0)
-    x = torch.randn(70, 300) * torch.logspace(-3, 3, 70)[:, None]  # rows of very different size
+    x = torch.randn(24, 300) * torch.logspace(-3, 3, 24)[:, None]  # rows of very different size
     x[3, 128:256] = 0  # an all-zero group: amax floors at 1e-4
     return x.bfloat16()
 
 
-@CAST_BACKENDS
+@BACKENDS
 def test_per_token_cast_matches_deepgemm(backend):
     x = _cast_input()
     q, s = per_token_cast_to_fp8(x, backend=backend)
     qr, sr = F.per_token_cast_to_fp8_ref(x)
-    assert q.dtype == torch.float8_e4m3fn and s.shape == (70, 3)
+    assert q.dtype == torch.float8_e4m3fn and s.shape == (24, 3)
     torch.testing.assert_close(s, sr, rtol=0, atol=0)
     assert s[3, 1] == 1e-4 / 448
     torch.testing.assert_close(q.float(), qr.float(), rtol=0, atol=0)
     assert calc_diff(F.dequantize(q, s, 1, 128), x.float()) < 1e-3
 
 
-@CAST_BACKENDS
+@BACKENDS
 def test_per_block_cast_matches_deepgemm(backend):
     x = _cast_input()
     q, s = per_block_cast_to_fp8(x, backend=backend)
@@ -154,7 +146,7 @@ def test_fp8_gemm_applies_each_scale_to_its_own_block(backend):
     torch.testing.assert_close(c, expected, rtol=1e-6, atol=0)
 
 
-@pytest.mark.parametrize("backend", ["ir", "triton"])
+@BACKENDS
 @HYP
 @given(m=st.integers(1, 70), n=st.integers(1, 200), k=st.integers(1, 300))
 def test_fp8_gemm_any_shape(backend, m, n, k):

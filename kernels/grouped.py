@@ -12,6 +12,9 @@ typical ``masked_m``) is the M the block sizes are chosen for: the cost model sc
 as if each group had ``expected_m`` rows, since ``M_max`` is only an upper bound.
 
 Output rows that are padding (contiguous) or past ``masked_m[g]`` (masked) are unspecified.
+Checks that read index values (the range and layout of ``m_indices``, the range of ``masked_m``)
+run for CPU tensors only: on CUDA they would synchronize with the device on every call, so there
+the caller is trusted, as DeepGEMM trusts it.
 """
 
 from __future__ import annotations

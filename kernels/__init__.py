@@ -1,0 +1,18 @@
+"""Reference kernels written in the tiledsl language, each with its torch reference beside it."""
+
+# --- GEMM, FP8 block-scaled GEMM, MoE grouped GEMM (gemm.py, fp8.py, grouped.py) ---
+from tiledsl.kernels.fp8 import fp8_gemm_nt, per_block_cast_to_fp8, per_token_cast_to_fp8
+from tiledsl.kernels.gemm import gemm
+from tiledsl.kernels.grouped import (
+    m_grouped_fp8_gemm_nt_contiguous,
+    m_grouped_fp8_gemm_nt_masked,
+    m_grouped_gemm_nt_contiguous,
+    m_grouped_gemm_nt_masked,
+)
+
+__all__ = [
+    # GEMM, FP8 block-scaled GEMM, MoE grouped GEMM
+    "gemm", "per_token_cast_to_fp8", "per_block_cast_to_fp8", "fp8_gemm_nt",
+    "m_grouped_gemm_nt_contiguous", "m_grouped_fp8_gemm_nt_contiguous",
+    "m_grouped_gemm_nt_masked", "m_grouped_fp8_gemm_nt_masked",
+]

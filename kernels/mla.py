@@ -10,7 +10,7 @@ Structure (the way FlashMLA does it):
   program takes `BM` of those rows, so each latent page of the cache is loaded once for `BM` query
   heads and used twice: its first 512 dims are the "nope" part of K *and* all of V, its last 64
   dims the rope part of K. QK is `q[:, :512] @ c.T + q[:, 512:] @ k_pe.T`, PV is `p @ c`.
-* `mla_split_kv` (pass 1): grid `(b * h_kv, row blocks, splits)`; each program walks its share of
+* `mla_split_kv` (pass 1): grid `(row blocks, b * h_kv, splits)`; each program walks its share of
   the sequence's pages through the block table with an fp32 online softmax and writes a partial
   output and the partial log-sum-exp of its split (`-inf` for a split with no key).
 * `mla_combine` (pass 2): merges the splits of each row with the usual log-sum-exp weights.
@@ -49,7 +49,9 @@ def mla_split_kv(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
     h_kv, DV + DR], o_part [b * h_kv, splits, R, DV], lse_part [b * h_kv, splits, R]."""
     R = q.shape[2]
     NSPLIT = o_part.shape[1]
-    with td.grid(q.shape[0] * h_kv, td.cdiv(R, BM), NSPLIT) as (bh, rb, sp):
+    # row blocks vary fastest in launch order: the programs that share a KV head's pages run
+    # together, so the second one finds the pages in L2 (HBM reads each page once)
+    with td.grid(td.cdiv(R, BM), q.shape[0] * h_kv, NSPLIT) as (rb, bh, sp):
         b = bh // h_kv
         hk = bh % h_kv
         n = td.load(seqlens, (b,))

@@ -45,13 +45,14 @@ def mla_split_kv(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
                  h_kv: int, groups: int, s_q: int, causal: int,
                  DV: td.constexpr = 512, DR: td.constexpr = 64, PAGE: td.constexpr = 64,
                  BM: td.constexpr = 64):
-    """Pass 1. q [b, h_kv, R, DV + DR] (R = s_q * groups rows per KV head), kv [blocks, PAGE,
+    """Pass 1. q [b * h_kv, R, DV + DR] (R = s_q * groups rows per KV head), kv [blocks, PAGE,
     h_kv, DV + DR], o_part [b * h_kv, splits, R, DV], lse_part [b * h_kv, splits, R]."""
-    R = q.shape[2]
+    BH, R, _ = q.shape
     NSPLIT = o_part.shape[1]
     # row blocks vary fastest in launch order: the programs that share a KV head's pages run
     # together, so the second one finds the pages in L2 (HBM reads each page once)
-    with td.grid(td.cdiv(R, BM), q.shape[0] * h_kv, NSPLIT) as (rb, bh, sp):
+    # (the grid's sizes come from tensor shapes: the cost model sees them at compile time)
+    with td.grid(td.cdiv(R, BM), BH, NSPLIT) as (rb, bh, sp):
         b = bh // h_kv
         hk = bh % h_kv
         n = td.load(seqlens, (b,))
@@ -62,8 +63,8 @@ def mla_split_kv(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
         per = td.cdiv(pages, NSPLIT)
         first = sp * per
         last = td.minimum(first + per, pages)
-        q_c = td.load(q, (b, hk, rb * BM, 0), (None, None, BM, DV))
-        q_r = td.load(q, (b, hk, rb * BM, DV), (None, None, BM, DR))
+        q_c = td.load(q, (bh, rb * BM, 0), (None, BM, DV))
+        q_r = td.load(q, (bh, rb * BM, DV), (None, BM, DR))
         m = td.full((BM,), NEG_INF, td.float32)
         l = td.zeros((BM,), td.float32)
         acc = td.zeros((BM, DV), td.float32)
@@ -218,7 +219,7 @@ def mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torch.Tenso
                                   block_table.shape[1], _sms(q.device, target))
     # rows of one KV head contiguous: [b, s_q, h_kv, G, d] -> [b, h_kv, s_q * G, d] (a view when
     # s_q == 1 or h_kv == 1, a copy of q otherwise, as FlashMLA)
-    q_rows = q.view(b, s_q, h_kv, groups, d).transpose(1, 2).reshape(b, h_kv, rows, d)
+    q_rows = q.view(b, s_q, h_kv, groups, d).transpose(1, 2).reshape(b * h_kv, rows, d)
     out_rows = torch.empty(b * h_kv, rows, head_dim_v, dtype=q.dtype, device=q.device)
     lse_rows = torch.empty(b * h_kv, rows, dtype=torch.float32, device=q.device)
     common = dict(DV=head_dim_v, DR=d - head_dim_v, PAGE=PAGE_SIZE, BM=bm, backend=backend, target=target)
@@ -251,24 +252,27 @@ def mla_decode_ref(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torch.T
                    cache_seqlens: torch.Tensor, head_dim_v: int = HEAD_DIM_V,
                    softmax_scale: float | None = None, causal: bool = False
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Torch reference: gather each sequence's keys, softmax in fp32, one sequence at a time."""
+    """Torch reference: gather each sequence's keys, softmax in fp32, one sequence at a time (on
+    the tensors' device)."""
     b, s_q, h_q, d = q.shape
     h_kv = kv_cache.shape[2]
     groups = h_q // h_kv
     scale = softmax_scale if softmax_scale is not None else d ** -0.5
-    out = torch.zeros(b, s_q, h_q, head_dim_v, dtype=torch.float32)
-    lse = torch.full((b, h_q, s_q), POS_INF, dtype=torch.float32)
+    dev = q.device
+    out = torch.zeros(b, s_q, h_q, head_dim_v, dtype=torch.float32, device=dev)
+    lse = torch.full((b, h_q, s_q), POS_INF, dtype=torch.float32, device=dev)
+    lens = cache_seqlens.tolist()
     for i in range(b):
-        n = int(cache_seqlens[i])
+        n = lens[i]
         if n == 0:
             continue
-        pages = block_table[i, : (n + PAGE_SIZE - 1) // PAGE_SIZE].long().cpu()
-        keys = kv_cache.cpu()[pages].float().reshape(-1, h_kv, d)[:n]  # [n, h_kv, d]
+        pages = block_table[i, : (n + PAGE_SIZE - 1) // PAGE_SIZE].long()
+        keys = kv_cache[pages].float().reshape(-1, h_kv, d)[:n]  # [n, h_kv, d]
         keys = keys.repeat_interleave(groups, dim=1).transpose(0, 1)  # [h_q, n, d]
-        scores = torch.einsum("shd,hnd->hsn", q[i].cpu().float(), keys) * scale  # [h_q, s_q, n]
+        scores = torch.einsum("shd,hnd->hsn", q[i].float(), keys) * scale  # [h_q, s_q, n]
         if causal:
-            seen = n - s_q + torch.arange(s_q)[:, None] + 1  # keys < seen per query position
-            scores = scores.masked_fill(torch.arange(n)[None, :] >= seen, NEG_INF)
+            seen = n - s_q + torch.arange(s_q, device=dev)[:, None] + 1  # keys < seen per query
+            scores = scores.masked_fill(torch.arange(n, device=dev)[None, :] >= seen, NEG_INF)
         row_lse = torch.logsumexp(scores, dim=-1)  # [h_q, s_q]
         p = torch.exp(scores - row_lse[..., None]).nan_to_num(0.0)  # rows with no key: all 0
         out[i] = torch.einsum("hsn,hnv->shv", p, keys[..., :head_dim_v])

@@ -184,7 +184,7 @@ def _split_specs(b=128, h_q=128):
     from tiledsl.dtypes import DType
     from tiledsl.specs import TensorSpec as T
 
-    return ((T((b, 1, h_q, D), DType.bf16), T((8 * b, PAGE, 1, D), DType.bf16), T((b, 64), DType.i32),
+    return ((T((b, h_q, D), DType.bf16), T((8 * b, PAGE, 1, D), DType.bf16), T((b, 64), DType.i32),
              T((b,), DType.i32), T((b, 1, h_q, DV), DType.bf16), T((b, 1, h_q), DType.f32),
              D ** -0.5, float("inf"), 1, h_q, 1, 0), dict(DV=DV, DR=D - DV, PAGE=PAGE, BM=64))
 

@@ -219,7 +219,7 @@ def mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torch.Tenso
                                   block_table.shape[1], _sms(q.device, target))
     # rows of one KV head contiguous: [b, s_q, h_kv, G, d] -> [b, h_kv, s_q * G, d] (a view when
     # s_q == 1 or h_kv == 1, a copy of q otherwise, as FlashMLA)
-    q_rows = q.view(b, s_q, h_kv, groups, d).transpose(1, 2).reshape(b * h_kv, rows, d)
+    q_rows = q.reshape(b, s_q, h_kv, groups, d).transpose(1, 2).reshape(b * h_kv, rows, d)
     out_rows = torch.empty(b * h_kv, rows, head_dim_v, dtype=q.dtype, device=q.device)
     lse_rows = torch.empty(b * h_kv, rows, dtype=torch.float32, device=q.device)
     common = dict(DV=head_dim_v, DR=d - head_dim_v, PAGE=PAGE_SIZE, BM=bm, backend=backend, target=target)

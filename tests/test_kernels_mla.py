@@ -91,6 +91,14 @@ def test_grouped_kv_heads_and_explicit_scale(backend):
           splits=2, scale=0.3)
 
 
+def test_non_contiguous_query_and_cache():
+    q, kv, table, lens = make_case([70, 3], s_q=2, h_q=16, seed=6)
+    q = q.transpose(1, 2).contiguous().transpose(1, 2)  # same values, [b, h_q, s_q, d] memory order
+    kv = torch.cat([kv, kv], dim=-1)[..., :D]  # rows 2 * D apart
+    assert not q.is_contiguous() and not kv.is_contiguous()
+    check((q, kv, table, lens), causal=True)
+
+
 def test_splits_more_than_pages_leave_empty_splits_harmless():
     check(make_case([65, 0], s_q=1, h_q=16, seed=4), splits=7)
 

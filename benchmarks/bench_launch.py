@@ -59,7 +59,7 @@ def launch_overhead() -> dict:
     if not cuda:
         setattr(mod, lowered.entry, _NoLaunch())
     tiledsl_us = _per_call_us(lambda: BACKEND.execute(lowered, fn, args) if cuda else
-                              BACKEND._launchers[(lowered.source, True)](*args))
+                              launch(*args))
     kernel = getattr(mod, lowered.entry)
 
     def by_hand():

@@ -46,3 +46,21 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
     monkeypatch.setattr(s, "_current", s.Settings(cache_dir=cache))
     yield
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hypothesis profiles (scheduler/interpreter tests). `ci`, loaded by default: derandomized (the same
+# examples every run, no example database), a fixed example budget, no deadline, and no shrinking
+# (a failure reports the example as found instead of spending minutes minimizing it).
+# HYPOTHESIS_PROFILE=dev: random examples, ten times the budget, full shrinking, for local runs.
+# A test's own @settings(max_examples=...) still applies on top of the loaded profile.
+import os  # noqa: E402
+
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
+
+settings.register_profile(
+    "ci", derandomize=True, database=None, max_examples=25, deadline=None,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target),
+    suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -654,7 +654,7 @@ def _random_args(fn: Function, n: int) -> list:
     return args
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(suppress_health_check=list(HealthCheck))  # examples, seed, shrinking: the profile (conftest.py)
 @given(st.data(), st.integers(1, 4))
 def test_random_scheduled_programs_run_deterministically(data, n):
     """Any valid scheduled IR runs (or stops with an InterpreterError that names a real fault of

@@ -38,6 +38,21 @@ class ScalarSpec:
 
 ArgSpec = TensorSpec | ScalarSpec
 
+I32_RANGE = (-(2**31), 2**31 - 1)  # inclusive bounds of the integer scalar dtypes
+I64_RANGE = (-(2**63), 2**63 - 1)
+
+
+def int_dtype(x: int) -> DType:
+    """The scalar dtype an int argument compiles to: i32 where it fits, else i64."""
+    if I32_RANGE[0] <= x <= I32_RANGE[1]:
+        return DType.i32
+    if I64_RANGE[0] <= x <= I64_RANGE[1]:
+        return DType.i64
+    from tiledsl.errors import ArgumentError
+
+    raise ArgumentError(f"integer {x} does not fit in 64 bits; kernels take integers from "
+                        f"{I64_RANGE[0]} to {I64_RANGE[1]}")
+
 
 def spec(x, dtype=None) -> ArgSpec:
     """A spec of `x`: a torch tensor, a Python number, a spec, or a (shape, dtype) pair."""
@@ -55,7 +70,7 @@ def spec(x, dtype=None) -> ArgSpec:
     if isinstance(x, bool):
         return ScalarSpec(DType.i1, x)
     if isinstance(x, int):
-        return ScalarSpec(DType.i32 if -(2**31) <= x < 2**31 else DType.i64, x)
+        return ScalarSpec(int_dtype(x), x)
     if isinstance(x, float):
         return ScalarSpec(DType.f32, x)
     if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], DType):

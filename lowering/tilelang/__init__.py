@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tiledsl.errors import CannotExecuteError
+from tiledsl.errors import BackendError, CannotExecuteError
 from tiledsl.ir.nodes import Function
 from tiledsl.ir.verify import verify
 from tiledsl.runtime.backend import Lowered
@@ -69,9 +69,21 @@ class TileLangBackend:
 
     def execute(self, lowered: Lowered, fn: Function, args: list[Any]) -> None:
         self.check_executable(args)
+        check_contiguous(fn, args)
         from tiledsl.lowering.tilelang import run
 
         run.launch(lowered, args)
+
+
+def check_contiguous(fn: Function, args: list[Any]) -> None:
+    """The program indexes its tensors as contiguous (see `emit._param_decl`); a call that reuses
+    it with a strided view (same shape, so the same compiled kernel) must not run it."""
+    for p, a in zip(fn.params, args):
+        is_contiguous = getattr(a, "is_contiguous", None)
+        if is_contiguous is not None and not is_contiguous():
+            raise BackendError(f"argument {p.value.name} is not contiguous (strides {tuple(a.stride())}); "
+                               "the TileLang backend specialises on contiguous tensors",
+                               hint="pass x.contiguous(), or use backend='triton'")
 
 
 BACKEND = TileLangBackend()

@@ -64,6 +64,7 @@ def signature(lowered: Lowered, specs: tuple[ArgSpec, ...],
     consts: dict = {}
     attrs: dict = {}
     rows = lowered.extra["kernel_args"] if kernel_args is None else kernel_args
+    _check_specs_cover(rows, specs)
     for index, (name, info) in enumerate(rows):
         kind = info[0]
         if kind == "desc":
@@ -88,6 +89,16 @@ def signature(lowered: Lowered, specs: tuple[ArgSpec, ...],
         sig[name] = "constexpr"
         consts[name] = value
     return sig, consts, attrs
+
+
+def _check_specs_cover(rows, specs) -> None:
+    """Kernel args index the specs of every parameter of the scheduled function, outputs included
+    (a level-1 kernel's returned tensor is such an output)."""
+    needed = max((info[1] + 1 for _, info in rows if info[0] in ("ptr", "desc", "size", "stride", "scalar")),
+                 default=0)
+    if len(specs) < needed:
+        raise ValueError(f"ahead-of-time signature needs specs of {needed} parameters (outputs included), "
+                         f"got {len(specs)}")
 
 
 def compile_aot(lowered: Lowered, fn: Function, specs: tuple[ArgSpec, ...],

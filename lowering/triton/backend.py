@@ -4,7 +4,9 @@
   loads qualify, see `tma`), plus the interpreter build of the same module (which differs only
   where Triton's interpreter needs a workaround, e.g. bf16 ``tl.dot``).
 - `execute`: CUDA tensors run the compiled kernel; CPU tensors run it in Triton's interpreter. The
-  loaded launcher is cached by the source string, so a warm call is a dict lookup and a call.
+  loaded launcher is cached by the text it was loaded from (the GPU source, or the interpreter
+  build: two calls whose GPU sources agree may differ there, e.g. fp16 and bf16 dots), so a warm
+  call is a dict lookup and a call.
 - `compile`: ahead of time for a target with no GPU (`aot.compile_aot`).
 """
 
@@ -12,7 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tiledsl.ir.nodes import Function
+from tiledsl.dtypes import DType
+from tiledsl.errors import BackendError
+from tiledsl.ir.nodes import Block, Function
+from tiledsl.ir.ops import Op
 from tiledsl.runtime.backend import Lowered
 from tiledsl.runtime.report import Report
 from tiledsl.schedule.targets import Target
@@ -39,6 +44,7 @@ class TritonBackend:
         from tiledsl.settings import settings
 
         tma = settings().tma
+        _check_dots(fn.body)
         gpu = generate(fn, target.name, interpret=False, tma=tma)
         interp = generate(fn, target.name, interpret=True, tma=tma)
         return Lowered("triton", gpu.source, gpu.entry, _extra(gpu, interp))
@@ -46,7 +52,7 @@ class TritonBackend:
     def execute(self, lowered: Lowered, fn: Function, args: list[Any]) -> None:
         """Run on `args` in `fn.params` order (outputs included, already allocated)."""
         interpret = not _on_cuda(args)
-        launch = self._launchers.get((lowered.source, interpret))
+        launch = self._launchers.get(_loaded_text(lowered, interpret))
         if launch is None:
             launch = self._load(lowered, interpret)
         if interpret:
@@ -59,16 +65,16 @@ class TritonBackend:
 
     def launcher(self, lowered: Lowered, interpret: bool = False):
         """The generated ``launch`` function itself (for benchmarks and tests)."""
-        launch = self._launchers.get((lowered.source, interpret))
+        launch = self._launchers.get(_loaded_text(lowered, interpret))
         return launch if launch is not None else self._load(lowered, interpret)
 
     def _load(self, lowered: Lowered, interpret: bool):
         from .loader import load_module
 
-        source = lowered.extra["interpret_source"] if interpret else lowered.source
-        mod = load_module(source, interpret=interpret)
+        key = _loaded_text(lowered, interpret)
+        mod = load_module(key[0], interpret=interpret)
         launch = getattr(mod, lowered.extra["launcher"])
-        self._launchers[(lowered.source, interpret)] = launch
+        self._launchers[key] = launch
         return launch
 
     def compile(self, lowered: Lowered, fn: Function, specs: tuple[ArgSpec, ...],
@@ -77,6 +83,40 @@ class TritonBackend:
         from .aot import compile_aot
 
         return compile_aot(lowered, fn, specs, target)
+
+
+def _loaded_text(lowered: Lowered, interpret: bool) -> tuple[str, bool]:
+    """The launcher cache key: exactly the text that is loaded and run, and how."""
+    return (lowered.extra["interpret_source"] if interpret else lowered.source), interpret
+
+
+# What Triton's ``tl.dot`` takes (triton/language/semantic.py: ``dot`` asserts these)
+_DOT_DTYPES = frozenset({DType.f16, DType.bf16, DType.f32, DType.f64, DType.i8, DType.u8,
+                         DType.f8e4m3, DType.f8e5m2})
+
+
+def _check_dots(block: Block) -> None:
+    """A dot on operands Triton's ``tl.dot`` rejects is a `BackendError` here, at its kernel line,
+    rather than an assertion inside Triton at launch or compile."""
+    from tiledsl.ir.nodes import walk
+
+    for inst in walk(block):
+        if inst.op is not Op.DOT:
+            continue
+        for x in inst.operands[:2]:
+            dt = x.type.dtype
+            if dt not in _DOT_DTYPES:
+                raise BackendError(
+                    f"Triton's tl.dot does not take {_public(dt)} operands", loc=inst.loc,
+                    hint=f"run this kernel with backend='ir', or pass float tensors (e.g. "
+                         f"x.to(torch.float32)); Triton's dot takes "
+                         f"{', '.join(sorted(_public(d) for d in _DOT_DTYPES))}")
+
+
+def _public(dt: DType) -> str:
+    from tiledsl.dtypes import PUBLIC_NAME
+
+    return PUBLIC_NAME[dt]
 
 
 def _on_cuda(args) -> bool:

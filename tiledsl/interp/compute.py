@@ -176,11 +176,12 @@ def _gather(inst: Inst, ctx: Ctx) -> Kernel:
     axis = inst.attr("axis") % x_t.rank
 
     def gather(x, idx):
-        flat = idx.reshape(-1).long()
         n = x.shape[axis]
-        if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= n):
-            bad = flat[(flat < 0) | (flat >= n)][0]
+        raw = idx.reshape(-1).long()
+        if raw.numel() and (int(raw.min()) < -n or int(raw.max()) >= n):
+            bad = raw[(raw < -n) | (raw >= n)][0]
             ctx.fail(inst, f"index {int(bad)} is out of range for axis {axis} of size {n}")
+        flat = torch.where(raw < 0, raw + n, raw)  # negative indices count from the end, as x[-1]
         out = x.index_select(axis, flat)
         return out.reshape(tuple(x.shape[:axis]) + tuple(idx.shape) + tuple(x.shape[axis + 1:]))
     return gather

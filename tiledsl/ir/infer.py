@@ -313,11 +313,22 @@ def _split_mask(ts, attrs, n_fixed: int):
     return src, offsets, rest[src.rank:]
 
 
+def _check_mask(ts, attrs, shape, u, what: str) -> None:
+    """A mask broadcasts to the window (a tile mask on a scalar access has no element to pick)."""
+    if not attrs.get("masked"):
+        return
+    m = ts[-1].shape
+    if len(m) > len(shape) or tuple(u.shapes(m, shape)) != tuple(shape):
+        raise TypeCheckError(f"{what} mask of shape {fmt_shape(m)} does not broadcast to its "
+                             f"{fmt_shape(shape)} window")
+
+
 def _load(ts, attrs, u):
     src, offsets, rest = _split_mask(ts, attrs, 0)
     if rest:
         raise TypeCheckError("load takes a tensor, its offsets and an optional mask")
     shape = _window(src, offsets, attrs, "load")
+    _check_mask(ts, attrs, shape, u, "load")
     return (Type(src.dtype, shape, Space.TILE if shape else Space.SCALAR),)
 
 
@@ -328,6 +339,7 @@ def _store_like(what):
             raise TypeCheckError(f"{what} takes a tensor, its offsets, a value and an optional mask")
         (value,) = rest
         shape = _window(dst, offsets, attrs, what)
+        _check_mask(ts, attrs, shape, u, what)
         if value.rank and tuple(u.shapes(value.shape, shape)) != tuple(shape):
             raise TypeCheckError(f"{what} of a {fmt_shape(value.shape)} value into a {fmt_shape(shape)} window")
         if value.dtype is not dst.dtype:

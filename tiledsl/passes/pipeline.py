@@ -20,6 +20,7 @@ def schedule_passes(top_n: int, forced: tuple = ()) -> list:
     from tiledsl.passes.scheduling import (
         ChooseKnobs,
         Cleanup,
+        ComputeInF32,
         FuseDotAcc,
         LowerLevel1,
         Rasterize,
@@ -27,7 +28,11 @@ def schedule_passes(top_n: int, forced: tuple = ()) -> list:
     )
 
     return [
-        # level 1 -> level 2 first: every later pass sees only tile programs, and the knobs it
+        # torch's numerics first (f16/bf16 exp, log, ..., sums compute in f32 and round once), on
+        # the user's IR at every level: the level-1 lowering then builds f32 accumulators and
+        # masks, the cost model prices the f32 tiles, and every backend emits the same casts
+        ComputeInF32(),
+        # level 1 -> level 2 next: every later pass sees only tile programs, and the knobs it
         # creates (block sizes of the fused program) are chosen with the user's own
         LowerLevel1(),
         # a hand-written 2-D GEMM grid gets a grouped launch order whose group size is a knob;

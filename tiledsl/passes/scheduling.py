@@ -28,6 +28,20 @@ from tiledsl.schedule.substitute import substitute_knobs
 
 @register
 @dataclass(frozen=True)
+class ComputeInF32:
+    """Transcendentals and sums/products/scans of f16/bf16/fp8 values compute in f32 and round
+    once (`tiledsl.passes.numerics`)."""
+
+    name = "compute_in_f32"
+
+    def __call__(self, fn: Function, ctx: PassContext) -> Function:
+        from tiledsl.passes.numerics import compute_in_f32
+
+        return compute_in_f32(fn)
+
+
+@register
+@dataclass(frozen=True)
 class LowerLevel1:
     """Whole-tensor (level-1) code -> one fused tile program with auto knobs; level 2/3 code
     passes through unchanged."""

@@ -7,6 +7,7 @@ front end + pipeline + lowering -> allocate outputs -> run on the chosen backend
 from __future__ import annotations
 
 import functools
+import importlib
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,9 +16,12 @@ from tiledsl.dtypes import DType
 from tiledsl.errors import ArgumentError, CannotExecuteError
 from tiledsl.frontend import bind_params, build_function, read_kernel
 from tiledsl.ir.nodes import Function, ParamKind
-from tiledsl.specs import ScalarSpec, TensorSpec, spec
+from tiledsl.runtime.args import NoFastKey, arg_key, check_bound, check_num_warps, compile_key
+from tiledsl.specs import TensorSpec, spec
 
-BACKENDS = ("ir", "triton", "tilelang")
+_SETTINGS = importlib.import_module("tiledsl.settings")  # `_current`: the settings object in force
+
+BACKENDS = ("ir", "triton", "tilelang", "eager")
 _CALL_KEYWORDS = ("backend", "target", "num_warps")
 
 
@@ -36,7 +40,9 @@ class Kernel:
         self.default_backend = backend
         self._compiled: dict = {}
         self._fast: dict = {}  # (backend, target, per-argument key) -> CompiledKernel
+        self._fast_settings = None  # the settings `_fast` was filled under (cleared when they change)
         self._names = [p.name for p in self.source.params]
+        self._const = tuple(p.kind == "constexpr" for p in self.source.params)
         self._lock = threading.Lock()
         functools.update_wrapper(self, fn)
 
@@ -48,25 +54,17 @@ class Kernel:
         return f"<tiledsl kernel {self.name} at {self.source.file}:{self.source.first_line}>"
 
     # --- binding --------------------------------------------------------------------------------
-    def _bind(self, args, kwargs):
+    def _bind(self, args, kwargs, running: bool = False):
         knob_values = {}
         if "num_warps" in kwargs:
             knob_values["num_warps"] = kwargs.pop("num_warps")
+            check_num_warps(self.name, knob_values)
         bound = bind_params(self.source, args, kwargs)
+        check_bound(self.name, self.source.params, bound, running)
         return bound, knob_values
 
     def _key(self, bound: dict, knob_values: dict, backend: str, target) -> tuple:
-        def one(v):
-            s = v if isinstance(v, (TensorSpec, ScalarSpec)) else None
-            if s is None and hasattr(v, "shape") and hasattr(v, "dtype"):
-                return ("t", tuple(v.shape), str(v.dtype), v.device.type)
-            if s is not None and isinstance(s, TensorSpec):
-                return ("t", s.shape, s.dtype.value, s.device)
-            if isinstance(v, (int, float, bool)):
-                return ("s", type(v).__name__, v if isinstance(v, bool) else None)
-            return ("c", repr(v))
-        return (tuple(one(bound[p.name]) if p.kind != "constexpr" else ("c", repr(bound[p.name]))
-                      for p in self.source.params), tuple(sorted(knob_values.items())), backend, str(target))
+        return compile_key(self.source.params, bound, knob_values, backend, target)
 
     def ir(self, *args, **kwargs) -> Function:
         """The IR at stage "ir" for these arguments (tensors, specs, numbers, constexprs)."""
@@ -85,7 +83,7 @@ class Kernel:
         from tiledsl.settings import settings
 
         tgt = get_target(target or _device_target(bound) or settings().target)
-        key = self._key(bound, knob_values, backend, tgt.name)
+        key = self._key(bound, knob_values, backend, tgt)
         ck = self._compiled.get(key)
         if ck is None:
             with self._lock:
@@ -98,7 +96,12 @@ class Kernel:
     def _pick_backend(self, backend, bound, compile_only=False) -> str:
         from tiledsl.settings import settings
 
+        if compile_only and backend == "eager":
+            raise ArgumentError(f"{self.name}: eager mode runs the kernel's Python body and compiles nothing; "
+                                "call the kernel with backend='eager', or compile for 'ir', 'triton' or 'tilelang'")
         backend = backend or self.default_backend or settings().backend
+        if compile_only and backend == "eager":
+            backend = None  # an eager default (decorator or TILEDSL_BACKEND) leaves compiles to the usual pick
         if backend is None:
             if compile_only:
                 return "triton"
@@ -109,18 +112,27 @@ class Kernel:
 
     # --- call ----------------------------------------------------------------------------------------
     def __call__(self, *args, backend: str | None = None, target=None, **kwargs):
+        if backend == "eager" or (backend is None and _default_backend(self) == "eager"):
+            from tiledsl.eager import run_kernel
+
+            return run_kernel(self, args, kwargs)
         # warm path: positional tensors/numbers seen before -> the compiled kernel, no re-binding
-        # (the bound values of parameters not passed, i.e. defaults, are kept with the entry)
-        if not kwargs:
-            fast = (backend, target, tuple(map(_arg_key, args)))
-            hit = self._fast.get(fast)
-            if hit is not None:
+        # (the bound values of parameters not passed, i.e. defaults, are kept with the entry).
+        # `arg_key` keys what decides the compiled kernel; entries die when the settings change.
+        fast = None
+        if not kwargs and len(args) <= len(self._const):
+            try:
+                fast = (backend, target, tuple(map(arg_key, args, self._const)))
+                hit = self._fast.get(fast)
+            except (NoFastKey, AttributeError, TypeError):  # a numpy array, a list...: slow path
+                fast = hit = None
+            if hit is not None and _SETTINGS._current is self._fast_settings:
                 ck, defaults = hit
                 bound = dict(zip(self._names, args))
                 if defaults:
                     bound.update(defaults)
                 return ck.run(bound)
-        bound, knob_values = self._bind(args, dict(kwargs))
+        bound, knob_values = self._bind(args, dict(kwargs), running=True)
         backend = self._pick_backend(backend, bound)
         if backend == "tilelang" and not _on_cuda(bound):
             raise CannotExecuteError(
@@ -128,23 +140,26 @@ class Kernel:
                 "run with backend='ir' or backend='triton' on CPU, or use "
                 f"{self.name}.compile(..., backend='tilelang') to get CUDA source and a cubin")
         ck = self._get(bound, knob_values, backend, target)
-        if not kwargs and len(self._fast) < 4096:
-            defaults = {n: v for n, v in bound.items() if n not in self._names[:len(args)]}
-            self._fast[fast] = (ck, defaults)
+        if fast is not None:
+            self._remember(fast, ck, bound, len(args))
         return ck.run(bound)
 
-def _arg_key(a):
-    """What of an argument decides its compiled kernel: a tensor's shape, dtype and device (sizes
-    of 1 are specialised, and the schedule depends on sizes); a number's type (its value is a
-    runtime scalar); anything else (constexpr values, dtypes) itself."""
-    shape = getattr(a, "shape", None)
-    if shape is not None:
-        return (shape, a.dtype, a.device)
-    if isinstance(a, bool):
-        return ("bool", a)
-    if isinstance(a, (int, float)):
-        return type(a)
-    return ("c", a) if isinstance(a, (str, DType, tuple)) or a is None else ("c", id(a))
+    def _remember(self, fast: tuple, ck: CompiledKernel, bound: dict, n_args: int) -> None:
+        from tiledsl.settings import settings
+
+        current = settings()
+        if current is not self._fast_settings:  # entries made under other settings are stale
+            self._fast = {}
+            self._fast_settings = current
+        if len(self._fast) < 4096:
+            defaults = {n: v for n, v in bound.items() if n not in self._names[:n_args]}
+            self._fast[fast] = (ck, defaults)
+
+
+def _default_backend(k: Kernel) -> str | None:
+    from tiledsl.settings import settings
+
+    return k.default_backend or settings().backend
 
 
 def _on_cuda(bound: dict) -> bool:
@@ -152,11 +167,14 @@ def _on_cuda(bound: dict) -> bool:
 
 
 def _device_target(bound: dict):
-    if not _on_cuda(bound):
+    """The name of the GPU the tensors are on (the first CUDA tensor's device), or None."""
+    dev = next((v.device for v in bound.values()
+                if getattr(getattr(v, "device", None), "type", None) == "cuda"), None)
+    if dev is None:
         return None
     import torch
 
-    return torch.cuda.get_device_name()
+    return torch.cuda.get_device_name(dev)
 
 
 @dataclass
@@ -174,6 +192,7 @@ class CompiledKernel:
     scheduled: Any  # tiledsl.schedule.Scheduled
     specs: tuple
     lowered: Any = None
+    lower_specs: tuple = ()  # specs of every param of the scheduled function, outputs included
     _texts: dict = field(default_factory=dict)
     _report: Any = None
     _plan: Any = None
@@ -193,7 +212,8 @@ class CompiledKernel:
         if backend != "ir":
             from tiledsl.runtime.backend import get_backend
 
-            ck.lowered = get_backend(backend).lower(scheduled.fn, ck._all_specs(bound), target)
+            ck.lower_specs = ck._all_specs(bound)
+            ck.lowered = get_backend(backend).lower(scheduled.fn, ck.lower_specs, target)
         return ck
 
     def _all_specs(self, bound: dict) -> tuple:
@@ -247,7 +267,7 @@ class CompiledKernel:
             from tiledsl.runtime.backend import get_backend
 
             texts, report = get_backend(self.backend).compile(self.lowered, self.scheduled.fn,
-                                                              self.lowered.extra.get("specs", self.specs),
+                                                              self.lowered.extra.get("specs", self.lower_specs),
                                                               self.target)
             self._texts["backend"] = texts
             self._report = report

@@ -101,6 +101,13 @@ class Analysis:
             stages=max((depth(s) for s in self.stage_attrs), default=1))
 
 
+# A loop whose trip count depends on data (e.g. ``range(cdiv(seqlen, PAGE))`` with the length
+# loaded from memory) is priced as this many iterations: a typical decode length in pages, so the
+# loop body's work and traffic dominate the per-program setup as they do at run time (counting
+# one iteration made such kernels look tiny and drew num_warps=1).
+UNKNOWN_TRIPS = 64
+
+
 class _Walker:
     def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: set[str]):
         self.fn, self.sizes, self.values = fn, sizes, values
@@ -226,7 +233,7 @@ def _grid(w: _Walker, inst, mult, stages):
 def _for(w: _Walker, inst, mult, stages):
     start, stop, step = (w.env.get(v.name) for v in inst.operands[:3])
     if None in (start, stop, step) or step == 0:
-        trips, w.a.unknown_trips = 1, w.a.unknown_trips + 1
+        trips, w.a.unknown_trips = UNKNOWN_TRIPS, w.a.unknown_trips + 1
     else:
         trips = max(0, -(-(stop - start) // step))
     s = inst.attr("stages")

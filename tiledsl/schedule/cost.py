@@ -8,7 +8,8 @@ broken limit is one sentence naming it.
 Time (`estimate`) is a roofline with the usual corrections:
 - compute: per program, tensor-core cycles (wgmma where the tile allows it, else mma.sync, and
   never faster than shared memory can feed the operands), ALU cycles, loop and program overheads;
-  programs are spread over SMs, so partial waves cost a whole program time;
+  programs are spread over SMs, so partial waves cost a whole program time; a loop whose trip
+  count is data-dependent counts `analysis.UNKNOWN_TRIPS` (64) iterations;
 - memory: DRAM bytes after L2 reuse: programs resident together (one *wave*) share every window
   whose offsets do not depend on the grid axes they differ in, and the launch order (row-major or
   grouped by ``group_m``) decides how many distinct windows a wave touches; a second read of the

@@ -26,10 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tiledsl.dtypes import DType
-from tiledsl.errors import ScheduleError
+from tiledsl.errors import ScheduleError, TypeCheckError
 from tiledsl.ir.builder import Builder
 from tiledsl.ir.infer import Unifier
-from tiledsl.ir.nodes import Block, Function, Inst, Knob, Param, ParamKind, Space, Sym, Type, Value, walk
+from tiledsl.ir.nodes import Block, Function, Inst, Knob, Loc, Param, ParamKind, Space, Sym, Type, Value, walk
 from tiledsl.ir.ops import BINARY, UNARY, Group, Op
 from tiledsl.schedule.analysis import tensor_sizes
 from tiledsl.schedule.targets import Target
@@ -44,6 +44,12 @@ def is_level1(fn: Function) -> bool:
     """Whole-tensor code to schedule: dataflow ops or a RETURN, and no tile program yet."""
     ops = {i.op for i in walk(fn.body)}
     return Op.GRID not in ops and (Op.RETURN in ops or any(o.group is Group.DATAFLOW for o in ops))
+
+
+def _trivial(inst: Inst) -> bool:
+    """A reduction over an axis of size 1 (the specs specialize size-1 axes to the int 1): it
+    reduces nothing, so it is replayed on its tile like an elementwise op (no class, no mask)."""
+    return inst.op is Op.REDUCE and inst.operands[0].type.shape[inst.attr("axis")] == 1
 
 
 def _identity(kind: str, dtype: DType):
@@ -108,13 +114,13 @@ def _classes(fn: Function, insts: list[Inst]) -> _Classes:
 
 def _plan(fn: Function, insts: list[Inst], cls: _Classes, sizes: dict[str, int], target: Target) -> _Plan:
     for inst in insts:
-        if inst.op in (Op.GATHER, Op.RESHAPE, Op.TRANSPOSE, Op.BROADCAST_TO) and \
+        if inst.op in (Op.RESHAPE, Op.TRANSPOSE, Op.BROADCAST_TO) and \
                 inst.result.type.space is Space.GLOBAL:
             raise _fail(f"{inst.op.ir_name} of whole tensors is not scheduled automatically", inst, fn)
         if inst.op.group not in (Group.CORE, Group.MATH, Group.SHAPE, Group.DATAFLOW):
             raise _fail(f"{inst.op.ir_name} mixes level 2/3 into level-1 code", inst, fn)
     mms = [i for i in insts if i.op is Op.MATMUL]
-    reds = [i for i in insts if i.op is Op.REDUCE]
+    reds = [i for i in insts if i.op is Op.REDUCE and not _trivial(i)]
     if len(mms) > 1:
         raise _fail("more than one matmul in one level-1 kernel", mms[1], fn)
     if mms and reds:
@@ -133,11 +139,22 @@ def _plan(fn: Function, insts: list[Inst], cls: _Classes, sizes: dict[str, int],
     return _elementwise_plan(fn, insts, cls)
 
 
+def _shapes(inst: Inst):
+    """The shapes an inst's tiles have: a gather does not tile the axis it gathers along."""
+    if inst.op is Op.DIM:  # reading a size tiles nothing
+        return ()
+    if inst.op is Op.GATHER:
+        x, idx = inst.operands
+        ax = inst.attr("axis")
+        return (x.type.shape[:ax] + x.type.shape[ax + 1:], idx.type.shape, inst.result.type.shape)
+    return tuple(v.type.shape for v in (*inst.operands, *inst.results))
+
+
 def _value_classes(insts: list[Inst], cls: _Classes) -> list[str]:
     out: list[str] = []
     for inst in insts:
-        for v in (*inst.operands, *inst.results):
-            for d in v.type.shape:
+        for shape in _shapes(inst):
+            for d in shape:
                 if isinstance(d, str) and cls.find(d) not in out:
                     out.append(cls.find(d))
     return out
@@ -166,15 +183,31 @@ def _rows_plan(fn, insts, reds, cls, sizes, target) -> _Plan:
 def _elementwise_plan(fn, insts, cls) -> _Plan:
     grid = _value_classes(insts, cls)
     if len(grid) > 3:
-        raise _fail(f"an elementwise kernel over {len(grid)} distinct sizes (at most 3)", None, fn)
+        # the first inst whose values bring in a fourth size
+        culprit = next((i for n, i in enumerate(insts) if len(_value_classes(insts[:n + 1], cls)) > 3), None)
+        raise _fail(f"an elementwise kernel over {len(grid)} distinct sizes (at most 3)", culprit, fn)
     names = {0: [], 1: ["BLOCK"], 2: ["BLOCK_M", "BLOCK_N"], 3: ["BLOCK_B", "BLOCK_M", "BLOCK_N"]}[len(grid)]
     return _Plan("elementwise", grid, dict(zip(grid, names)), knobs=list(names))
+
+
+class _LocBuilder(Builder):
+    """A builder whose insts carry the loc of the level-1 inst being lowered (`loc`) unless given
+    one: loads, masks and index math then point at the user's line, in errors and in the
+    generated code's ``# src:`` comments."""
+
+    loc: Loc | None = None
+
+    def emit(self, op: Op, operands=(), attrs=None, regions=(), loc=None, hint=None, result_types=None) -> Inst:
+        try:
+            return super().emit(op, operands, attrs, regions, loc or self.loc, hint, result_types)
+        except TypeCheckError as e:
+            raise ScheduleError(f"lowering {op.ir_name} to tiles: {e}", loc or self.loc, _HINT) from None
 
 
 class _Emitter:
     def __init__(self, fn: Function, plan: _Plan, cls: _Classes):
         self.fn, self.plan, self.cls = fn, plan, cls
-        self.b = Builder(Unifier({tuple(p) for p in fn.attr("assume") or ()}))
+        self.b = _LocBuilder(Unifier({tuple(p) for p in fn.attr("assume") or ()}))
         self.defs: dict[str, Inst] = {v.name: i for i in walk(fn.body) for v in i.results}
         self.params = {p.value.name: p.value for p in fn.params}
         for name in self.params:
@@ -232,13 +265,29 @@ class _Emitter:
         return out
 
     def replay(self, inst: Inst) -> Value:
+        outer, self.b.loc = self.b.loc, inst.loc or self.b.loc
+        try:
+            return self._replay(inst)
+        finally:
+            self.b.loc = outer
+
+    def _replay(self, inst: Inst) -> Value:
+        if _trivial(inst):  # the tile has extent 1 on that axis: nothing to mask
+            return self.b.emit(Op.TILE_REDUCE, (self.emit(inst.operands[0]),), dict(inst.attrs), loc=inst.loc,
+                               hint=inst.result.name).result
         if inst.op is Op.REDUCE and self.plan.one_pass:
             return self.reduce_tile(inst, self.win[self.plan.reduce_class][0])
+        if inst.op is Op.GATHER:
+            return self.gather(inst)
         if inst.op not in _REPLAY:
             raise _fail(f"{inst.op.ir_name} cannot be fused here", inst, self.fn)
         # DIM reads a size of the whole tensor: its operand stays the parameter
         operands = inst.operands if inst.op is Op.DIM else tuple(self.emit(o) for o in inst.operands)
         return self.b.emit(inst.op, operands, dict(inst.attrs), loc=inst.loc, hint=inst.result.name).result
+
+    def cur(self) -> Inst | None:
+        """A stand-in inst carrying the current loc (for errors raised outside a replay)."""
+        return Inst(Op.CONST, loc=self.b.loc) if self.b.loc is not None else None
 
     def window(self, t: Type, inst: Inst | None = None) -> tuple[tuple[Value, ...], tuple]:
         offsets, shape = [], []
@@ -256,12 +305,44 @@ class _Emitter:
             shape.append(self.shape_attr(blk))
         return tuple(offsets), tuple(shape)
 
+    def gather(self, inst: Inst) -> Value:
+        """x[idx] along `axis`: a load whose offset on that axis is the tile of indices (its other
+        axes are windows as for any load). Negative indices count from the end (Python's
+        x[-1]); indices outside [-n, n) read 0, as every load outside a tensor does."""
+        x, idx = inst.operands
+        axis = inst.attr("axis")
+        if x.name not in self.params:
+            raise _fail("gathering from a computed whole tensor (gather from a kernel argument, then "
+                        "compute on the gathered values)", inst, self.fn)
+        if idx.type.rank != 1:
+            raise _fail(f"a gather with a {idx.type.rank}-D index tensor (1-D indices are scheduled; "
+                        "flatten the indices, or load with a 1-D index tile per program at level 2)", inst, self.fn)
+        it = self.emit(idx)
+        wide = DType.i64 if it.type.dtype is DType.i64 else _I32  # 64-bit indices keep 64-bit offsets
+        if it.type.dtype is not wide:
+            it = self.b.value(Op.CAST, (it,), {"dtype": wide}, hint="idx")
+        d = x.type.shape[axis]
+        if isinstance(d, int):  # a specialized size (1)
+            n = self.const(d, wide)
+        else:
+            n = self.b.value(Op.DIM, (x,), {"axis": axis}, hint=f"{x.name}_{axis}")
+            if wide is not _I32:
+                n = self.b.value(Op.CAST, (n,), {"dtype": wide}, hint="n")
+        neg = self.b.value(Op.LT, (it, self.const(0, wide)), hint="neg")
+        it = self.b.value(Op.WHERE, (neg, self.b.value(Op.ADD, (it, n), hint="idx"), it), hint="idx")
+        rest = Type(x.type.dtype, x.type.shape[:axis] + x.type.shape[axis + 1:])
+        offs, shape = self.window(rest, inst)
+        blk = self.win[self.cls.find(idx.type.shape[0])][1] if idx.type.shape[0] != 1 else 1
+        offs = offs[:axis] + (it,) + offs[axis:]
+        shape = shape[:axis] + (self.shape_attr(blk),) + shape[axis:]
+        return self.b.value(Op.LOAD, (x, *offs), {"shape": shape}, hint=inst.result.name)
+
     def load(self, p: Value) -> Value:
-        offsets, shape = self.window(p.type)
+        offsets, shape = self.window(p.type, self.cur())
         return self.b.value(Op.LOAD, (p, *offsets), {"shape": shape}, hint=f"{p.name}_tile")
 
     def store(self, out: Value, value: Value) -> None:
-        offsets, shape = self.window(out.type)
+        offsets, shape = self.window(out.type, self.cur())
         self.b.emit(Op.STORE, (out, *offsets, value), {"shape": shape})
 
     def valid(self, c: str, rank: int, axis: int) -> Value:
@@ -332,7 +413,9 @@ def lower_level1(fn: Function, specs, target: Target) -> Function:
     with e.b.block(pids) as region:
         for c, pid in zip(plan.grid, pids):
             e.win[c] = (e.b.value(Op.MUL, (pid, e.knob(plan.block[c])), hint="off"), plan.block[c])
+        e.b.loc = rets[0].loc  # the stores serve the return; replayed values take their own line
         _BODY[plan.kind](e, rets[0].operands, outs)
+        e.b.loc = None
     attrs = {"group_m": Sym("GROUP_M")} if plan.kind == "gemm" else {}
     e.b.emit(Op.GRID, grid_sizes, attrs, regions=(region[0],), loc=fn.loc)
     knobs = _knobs(fn, plan, e)
@@ -393,7 +476,7 @@ def _body_rows(e: _Emitter, rets, outs) -> None:
         for v, out in zip(rets, outs):
             e.store(out, e.emit(v))
         return
-    for inst in (i for i in e.fn.body.insts if i.op is Op.REDUCE):
+    for inst in (i for i in e.fn.body.insts if i.op is Op.REDUCE and not _trivial(i)):
         e.scopes[-1][inst.result.name] = _reduce_loop(e, inst, rc)
     row_shaped = [(v, o) for v, o in zip(rets, outs) if _has_class(e, v, rc)]
     for v, out in zip(rets, outs):

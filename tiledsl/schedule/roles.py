@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from tiledsl.errors import ScheduleError
 from tiledsl.ir.nodes import Function, Space, Sym, walk
 from tiledsl.ir.ops import Op
+from tiledsl.schedule.blame import knob_use_loc
 
 BLOCK, STAGES, WARPS, GROUP, SPLIT = "block", "stages", "warps", "group", "split"
 
@@ -109,7 +110,7 @@ def knob_roles(fn: Function) -> tuple[KnobInfo, ...]:
                 where = "scalar arithmetic only" if k.name in c.scalar_use else "nowhere in a tile shape"
                 raise ScheduleError(
                     f"cannot tell what knob {k.name!r} of {fn.name} is for: it is used in {where}",
-                    fn.loc, f"give {k.name} an explicit value, or use it as a tile size, a "
+                    knob_use_loc(fn, {k.name}), f"give {k.name} an explicit value, or use it as a tile size, a "
                     f"td.pipelined stages= value, or name it GROUP_* / SPLIT_*")
         out.append(KnobInfo(k.name, role, k.value, tuple(sorted(c.dims.get(k.name, ()))),
                             "".join(sorted(c.dot.get(k.name, ()))), c.dot_dtype.get(k.name, "")))

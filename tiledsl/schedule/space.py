@@ -157,4 +157,11 @@ def _no_fit(fn: Function, target: Target, explicit: dict[str, int], closest: Poi
     else:
         msg = f"{fn.name}: no schedule fits {target.name}: {broken}"
         hint = "split the kernel or write it at level 2 with smaller tiles"
-    return ScheduleError(msg, fn.loc, hint)
+    from tiledsl.schedule.blame import knob_use_loc, violation_loc
+
+    named = {k.name for k in knobs if k.name in explicit}
+    if closest is None:
+        loc = knob_use_loc(fn, named) if named else fn.loc
+    else:
+        loc = violation_loc(fn, closest.violations, closest.schedule.as_dict(), named)
+    return ScheduleError(msg, loc, hint)

@@ -6,6 +6,7 @@ memory sizes in bytes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from tiledsl.dtypes import DType
@@ -33,6 +34,9 @@ class Target:
     max_blocks_per_sm: int = 32
     smem_bytes_per_clk: int = 128  # shared-memory bandwidth of one SM
     dram_latency_ns: float = 700.0  # load-to-use latency the pipeline has to hide
+
+    def __hash__(self) -> int:  # the figures' dict is not hashable; equal targets share a name
+        return hash((self.name, self.arch))
 
     @property
     def sm_arch(self) -> str:
@@ -74,11 +78,30 @@ TARGETS: dict[str, Target] = {
 }
 
 
+# Other spellings a user may write: an arch names the first row of that arch ("sm_90" is an H100).
+_ARCH_RE = re.compile(r"^sm_?(\d+)a?$")
+
+
 def get_target(name_or_target) -> Target:
+    """The row for a name ("h100", "H100"), an arch ("sm_90", "sm90", "sm_90a") or a CUDA device
+    name ("NVIDIA H100 80GB HBM3"). Anything else is an `ArgumentError` listing the known names."""
     if isinstance(name_or_target, Target):
         return name_or_target
-    key = str(name_or_target).lower().replace("nvidia ", "").split()[0] if name_or_target else "h100"
-    for name, t in TARGETS.items():
-        if key.startswith(name):
-            return t
-    raise ValueError(f"unknown target {name_or_target!r}; known targets: {', '.join(TARGETS)}")
+    if not name_or_target:
+        return TARGETS["h100"]
+    key = str(name_or_target).strip().lower().removeprefix("nvidia ").strip()
+    if key in TARGETS:
+        return TARGETS[key]
+    arch = _ARCH_RE.match(key)
+    if arch is not None:
+        for t in TARGETS.values():
+            if t.arch == int(arch.group(1)):
+                return t
+    first = re.split(r"[\s\-_/]+", key, maxsplit=1)[0]  # "h100 80gb hbm3", "a100-sxm4-80gb"
+    if first in TARGETS:
+        return TARGETS[first]
+    from tiledsl.errors import ArgumentError
+
+    arches = ", ".join(sorted({f"sm_{t.arch}" for t in TARGETS.values()}))
+    raise ArgumentError(f"unknown target {name_or_target!r}; known targets: {', '.join(TARGETS)} "
+                        f"(or an arch: {arches}). A new GPU is a row in tiledsl/schedule/targets.py")

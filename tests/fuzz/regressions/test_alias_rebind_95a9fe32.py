@@ -1,0 +1,52 @@
+"""Fuzzer finding (rejects-valid), written by tests/fuzz/run.py.
+
+all backends raised VerifyError: kern: add: operand %u is not defined before this use (at /tmp/tiledsl-fuzz-f0vmqc3h/fz_kernel_3028.py:9:11)
+"""
+
+import pytest
+
+from tests.fuzz.harness import check_case_dict
+
+SIGNATURE = "known:alias-rebind"
+SOURCE = '''\
+import tiledsl as td
+
+
+@td.kernel
+def kern(a0: td.Tensor):
+    u = (a0 / 0.5)
+    v = u
+    v += 1.0
+    return v + u
+'''
+REF = '''\
+import torch
+
+
+def _softmax(x, dim):
+    out = x.dtype if x.dtype.is_floating_point else torch.float32
+    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+
+
+def ref(a0):
+    u = (a0 / 0.5)
+    v = u
+    v = v + 1.0
+    return v + u
+'''
+CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
+                          'kind': 'tensor',
+                          'layout': 'contig',
+                          'nan': False,
+                          'seed': 339,
+                          'shape': [5, 1, 5]}],
+                'kwargs': {}}],
+     'casts': [],
+     'level': 1,
+     'outputs': [],
+     'tags': ['alias', 'leaf-f', 'num-div', 'pynum', 'rank3']})
+
+
+@pytest.mark.xfail(strict=True, reason="`v = u` then rebinding `v` (`v = v + 1`) breaks `u`: VerifyError 'operand %u is not defined'")
+def test_fuzz_alias_rebind_95a9fe32():
+    check_case_dict(CASE)

@@ -1,0 +1,46 @@
+"""Fuzzer finding (accepts-invalid), written by tests/fuzz/run.py.
+
+the oracle raised IndexError: Dimension out of range (expected to be in range of [-1, 0], but got 1), but ir, triton ran
+"""
+
+import pytest
+
+from tests.fuzz.harness import check_case_dict
+
+SIGNATURE = "known:bad-axis"
+SOURCE = '''\
+import tiledsl as td
+
+
+@td.kernel
+def kern(a2: td.Tensor):
+    return td.sum(a2, 1, keepdims=True)
+'''
+REF = '''\
+import torch
+
+
+def _softmax(x, dim):
+    out = x.dtype if x.dtype.is_floating_point else torch.float32
+    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+
+
+def ref(a2):
+    return torch.sum(a2, dim=1, keepdim=True)
+'''
+CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
+                          'kind': 'tensor',
+                          'layout': 'contig',
+                          'nan': False,
+                          'seed': 2,
+                          'shape': [8]}],
+                'kwargs': {}}],
+     'casts': [],
+     'level': 1,
+     'outputs': [],
+     'tags': ['axis', 'bad-axis', 'leaf-f', 'rank1', 'red-sum']})
+
+
+@pytest.mark.xfail(strict=True, reason="an out-of-range reduction axis wraps around instead of raising")
+def test_fuzz_bad_axis_18198845():
+    check_case_dict(CASE)

@@ -1,0 +1,46 @@
+"""Fuzzer finding (raw), written by tests/fuzz/run.py.
+
+ir raised KeyError: 1
+"""
+
+import pytest
+
+from tests.fuzz.harness import check_case_dict
+
+SIGNATURE = "known:size1-reduce"
+SOURCE = '''\
+import tiledsl as td
+
+
+@td.kernel
+def kern(a0: td.Tensor):
+    return td.argmax(a0, 0)
+'''
+REF = '''\
+import torch
+
+
+def _softmax(x, dim):
+    out = x.dtype if x.dtype.is_floating_point else torch.float32
+    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+
+
+def ref(a0):
+    return torch.argmax(a0, dim=0)
+'''
+CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
+                          'kind': 'tensor',
+                          'layout': 'strided',
+                          'nan': False,
+                          'seed': 1,
+                          'shape': [1, 2]}],
+                'kwargs': {}}],
+     'casts': [],
+     'level': 1,
+     'outputs': [],
+     'tags': ['axis', 'leaf-f', 'rank2', 'red-argmax']})
+
+
+@pytest.mark.xfail(strict=True, reason="reductions over a size-1 axis raise KeyError")
+def test_fuzz_size1_reduce_28820550():
+    check_case_dict(CASE)

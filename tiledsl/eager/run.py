@@ -1,0 +1,261 @@
+"""Running a kernel eagerly: bind the call's arguments, build the eager globals, call the
+rewritten body, hand back what a level-1 kernel returns."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import types
+
+import torch
+
+import tiledsl
+from tiledsl import language as L
+from tiledsl.dtypes import DType
+from tiledsl.eager import memory, ops, threads
+from tiledsl.eager.rewrite import compile_function, referenced_names
+from tiledsl.eager.values import FROM_TORCH, STATE, Val, describe, number_val
+from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError
+
+KNOB_DEFAULT = 32  # a constexpr left as td.auto: a block size that suits most kernels on CPU
+
+BUILTINS: dict[str, object] = {
+    **ops.UNARY_BUILTINS, **ops.REDUCTIONS, **memory.ATOMICS, **memory.ALLOCS, **threads.SHUFFLES,
+    **threads.ROLES,
+    "maximum": ops.maximum, "minimum": ops.minimum, "where": ops.where, "cast": ops.cast, "cdiv": ops.cdiv,
+    "cumsum": ops.cumsum, "expand_dims": ops.expand_dims, "trans": ops.trans, "reshape": ops.reshape,
+    "broadcast_to": ops.broadcast_to, "dot": ops.dot, "matmul": ops.matmul, "take": ops.take,
+    "grid": threads.GRID, "pipelined": ops.pipelined, "load": memory.load, "store": memory.store,
+    "arange": ops.arange, "zeros": ops.zeros, "full": ops.full, "copy": memory.copy,
+    "threads": threads.THREADS, "barrier": threads.barrier, "annotate_layout": memory.annotate_layout,
+}
+HELPERS = {"_td_grid": threads.grid, "_td_run_threads": threads.run_threads, "_td_chain": ops.chain,
+           "_td_not": ops.not_, "_td_ifexp": ops.ifexp, "_td_call": ops.call_maybe_dtype}
+_NO_PROXY = frozenset({"torch", "numpy", "math", "builtins", "operator", "functools", "itertools", "typing"})
+
+
+class _EagerTD(types.ModuleType):
+    """`td` inside an eager kernel: the eager builtins; every other name is tiledsl's own."""
+
+    def __getattr__(self, name):
+        return getattr(tiledsl, name)
+
+
+TD = _EagerTD("tiledsl (eager)")
+for _n, _f in BUILTINS.items():
+    setattr(TD, _n, _f)
+TD.abs_ = BUILTINS["abs"]
+
+
+class _ModuleProxy:
+    """A module seen from an eager kernel: its `td.*` builtins and @td.func helpers are eager."""
+
+    def __init__(self, mod: types.ModuleType):
+        object.__setattr__(self, "_mod", mod)
+
+    def __getattr__(self, name):
+        return substitute(getattr(self._mod, name))
+
+    def __repr__(self) -> str:
+        return f"<eager view of {self._mod!r}>"
+
+
+class EagerFunc:
+    """A @td.func helper called from an eager kernel: its own body, rewritten the same way."""
+
+    def __init__(self, func: L.Func):
+        self.func = func
+        self.__name__ = func.__name__
+
+    def __call__(self, *args, **kwargs):
+        return make_function(self.func.fn)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<eager @td.func {self.__name__}>"
+
+
+def substitute(v):
+    """What a global or closure value of kernel code is in eager mode."""
+    if v is tiledsl or v is L:
+        return TD
+    if isinstance(v, L.Func):
+        return EagerFunc(v)
+    if isinstance(v, types.ModuleType):
+        return v if v.__name__.split(".")[0] in _NO_PROXY else _ModuleProxy(v)
+    if isinstance(v, types.FunctionType):
+        name = getattr(v, "__tiledsl_builtin__", None)
+        if name is not None:
+            return BUILTINS[name]
+    return v
+
+
+# --- the rewritten function ----------------------------------------------------------------------------
+_CODES: dict = {}
+_NAMES: dict = {}
+_LOCK = threading.Lock()
+
+
+def _code(fn) -> types.CodeType:
+    code = _CODES.get(fn.__code__)
+    if code is None:
+        with _LOCK:
+            code = _CODES.get(fn.__code__)
+            if code is None:
+                code = compile_function(fn)
+                _NAMES[code] = referenced_names(code)
+                _CODES[fn.__code__] = code
+    return code
+
+
+def make_function(fn) -> types.FunctionType:
+    """`fn` with its rewritten body and eager globals (built per call: module globals may change)."""
+    code = _code(fn)
+    g = dict(fn.__globals__)
+    closure = _closure(fn)
+    for name in _NAMES[code]:
+        if name in closure:
+            g[name] = substitute(closure[name])
+        elif name in g:
+            g[name] = substitute(g[name])
+        elif name in ops.PY_SHADOWS:
+            g[name] = ops.PY_SHADOWS[name]
+    g.update(HELPERS)
+    f = types.FunctionType(code, g, fn.__name__,
+                           tuple(substitute(d) for d in fn.__defaults__) if fn.__defaults__ else None)
+    f.__kwdefaults__ = fn.__kwdefaults__
+    return f
+
+
+def _closure(fn) -> dict:
+    out = {}
+    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+        try:
+            out[name] = cell.cell_contents
+        except ValueError:  # a cell not filled yet
+            pass
+    return out
+
+
+# --- arguments ---------------------------------------------------------------------------------------------
+_KINDS: dict = {}
+
+
+def _kinds(fn) -> dict[str, str]:
+    """Each parameter's kind from its annotation: tensor, scalar, constexpr or any."""
+    kinds = _KINDS.get(fn.__code__)
+    if kinds is not None:
+        return kinds
+    kinds = {}
+    ann = getattr(fn, "__annotations__", {}) or {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise FrontendError("kernels take named parameters only (no *args / **kwargs)")
+        a = ann.get(p.name, inspect.Parameter.empty)
+        if isinstance(a, str):
+            try:
+                a = eval(a, dict(fn.__globals__), _closure(fn))  # noqa: S307 - the kernel's own annotation
+            except Exception:
+                raise FrontendError(f"cannot resolve annotation {a!r} of parameter {p.name!r}") from None
+        if a is inspect.Parameter.empty:
+            kinds[p.name] = "any"
+        elif a is L.Tensor:
+            kinds[p.name] = "tensor"
+        elif a is L.constexpr:
+            kinds[p.name] = "constexpr"
+        elif a in (int, float, bool):
+            kinds[p.name] = "scalar"
+        else:
+            raise FrontendError(f"parameter {p.name!r} has annotation {a!r}",
+                                hint="annotate with td.Tensor, td.constexpr, int, float or bool")
+    _KINDS[fn.__code__] = kinds
+    return kinds
+
+
+def bind(name: str, fn, args: tuple, kwargs: dict) -> dict:
+    """The call's arguments by parameter name: by position, then keyword, then default."""
+    params = list(inspect.signature(fn).parameters.values())
+    names = [p.name for p in params]
+    if len(args) > len(names):
+        raise ArgumentError(f"{name}() takes {len(names)} arguments ({', '.join(names)}) but {len(args)} were given")
+    bound = dict(zip(names, args))
+    for k, v in kwargs.items():
+        if k not in names:
+            raise ArgumentError(f"{name}() has no parameter {k!r}; parameters: {', '.join(names)}")
+        if k in bound:
+            raise ArgumentError(f"{name}() got {k!r} twice")
+        bound[k] = v
+    missing = [p.name for p in params if p.name not in bound and p.default is inspect.Parameter.empty]
+    if missing:
+        raise ArgumentError(f"{name}() is missing argument(s): {', '.join(missing)}")
+    return {p.name: bound[p.name] if p.name in bound else p.default for p in params}
+
+
+def _scalar(name: str, pname: str, v):
+    if isinstance(v, (bool, int, float)):
+        return number_val(v)
+    raise ArgumentError(f"{name}(): parameter {pname!r} is a number but got {type(v).__name__}")
+
+
+def _tensor(name: str, pname: str, v):
+    if not isinstance(v, torch.Tensor):
+        raise ArgumentError(f"{name}(): parameter {pname!r} is a td.Tensor but got {type(v).__name__}")
+    if v.dtype not in FROM_TORCH:
+        raise ArgumentError(f"{name}(): tensors of dtype {v.dtype} are not supported")
+    return Val(v, FROM_TORCH[v.dtype], "global")
+
+
+def convert(name: str, pname: str, kind: str, v):
+    """A bound argument as the kernel body sees it."""
+    if v is L.auto and kind in ("constexpr", "any"):
+        return KNOB_DEFAULT
+    if kind == "constexpr" or (kind == "any" and isinstance(v, DType)):
+        if isinstance(v, (bool, int, float, DType)):
+            return v
+        raise ArgumentError(f"{name}(): constexpr {pname!r} must be an int, float, bool, dtype or td.auto, "
+                            f"got {type(v).__name__}")
+    if kind == "tensor" or (kind == "any" and isinstance(v, torch.Tensor)):
+        return _tensor(name, pname, v)
+    return _scalar(name, pname, v)
+
+
+def _outputs(name: str, out, inputs: list[torch.Tensor]):
+    if out is None:
+        return None
+    items = out if isinstance(out, tuple) else (out,)
+    res = []
+    for v in items:
+        if not isinstance(v, Val) or v.kind != "global":
+            raise KernelTypeError(f"{name}: a kernel returns whole tensors, not {describe(v)}")
+        t = v.t
+        if any(t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr() for x in inputs):
+            t = t.clone(memory_format=torch.contiguous_format)  # outputs never alias arguments
+        res.append(t.contiguous())
+    return res[0] if len(res) == 1 else tuple(res)
+
+
+def run_kernel(kernel, args: tuple, kwargs: dict):
+    """`kernel(*args, backend="eager", **kwargs)`: run the kernel's own body on these tensors."""
+    kwargs = dict(kwargs)
+    kwargs.pop("target", None)
+    nw = kwargs.pop("num_warps", None)
+    if nw is not None and nw is not L.auto and (not isinstance(nw, int) or isinstance(nw, bool) or nw <= 0):
+        raise ArgumentError(f"num_warps must be a positive int, got {nw!r}")
+    fn = kernel.fn
+    name = fn.__name__
+    kinds = _kinds(fn)
+    bound = bind(name, fn, args, kwargs)
+    values = [convert(name, p, kinds[p], v) for p, v in bound.items()]
+    f = make_function(fn)
+    tensors = [v.t for v in values if isinstance(v, Val) and v.kind == "global"]
+    saved = (STATE.in_grid, STATE.in_threads, STATE.block, STATE.tid, STATE.device)
+    STATE.in_grid, STATE.in_threads, STATE.block, STATE.tid = False, False, None, None
+    STATE.device = tensors[0].device if tensors else None
+    try:
+        out = f(*values)
+    finally:
+        STATE.in_grid, STATE.in_threads, STATE.block, STATE.tid, STATE.device = saved
+    return _outputs(name, out, tensors)
+
+
+missing = set(L.BUILTINS) - set(BUILTINS)
+assert not missing, f"eager mode lacks builtins {missing}"

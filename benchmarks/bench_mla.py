@@ -8,7 +8,7 @@ reference at the first seqlen.
 
 Without a GPU: the ahead-of-time report of both passes for the target (registers, spills, shared
 memory, wgmma, TMA), and for each seqlen the roofline bounds for the target (h200: 4.8 TB/s,
-989 TFLOP/s bf16) next to an estimate built on the compiler's cost model (see `cpu_estimates`).
+989 TFLOP/s bf16) next to the compiler's cost-model estimate (see `cpu_estimates`).
 
     python benchmarks/bench_mla.py [--json] [--out FILE] [--target h200] [--seqlens 1024,4096]
 """
@@ -103,30 +103,22 @@ def _report_dict(ck) -> dict:
     return d
 
 
-def cpu_estimates(b: int, h_q: int, seqlens, target: str, one_page_us: float | None,
-                  tc_factor: float = 1.0) -> list[dict]:
-    """Roofline bounds per seqlen, and an estimate: the cost model's time for the launch with one
-    page per program (it counts a loop whose trip count is only known at run time once), plus
-    each further page at the rate of the binding resource (HBM at 90 %, tensor cores at 92 %, the
-    cost model's efficiencies) over the waves of programs (one per SM: ~216 KiB shared memory).
-    `tc_factor`: tensor-core flops the binary issues per useful flop (Triton runs the 64x64 QK on
-    both warp groups of a program: the compiled code says how much)."""
+def cpu_estimates(b: int, h_q: int, seqlens, target: str, cost_model_us: float | None) -> list[dict]:
+    """Roofline bounds per seqlen, and the compiler's cost-model estimate. The cost model prices
+    a loop whose trip count is only known at run time at `UNKNOWN_TRIPS` (64) iterations, i.e. 64
+    pages per program (seqlen 4096 with one split); other seqlens scale its time, less the
+    launch, by their pages per program."""
+    from tiledsl.schedule.analysis import UNKNOWN_TRIPS
+    from tiledsl.schedule.cost import LAUNCH_US
+
     tgt = get_target(target)
     rows = []
     for L in seqlens:
         nbytes, flops = traffic(b, 1, h_q, 1, L)
         plan = shape_plan(b, 1, h_q, 1, L, tgt.sms)
         row = {"seqlen": L, **plan, "bytes": nbytes, "flops": flops, **roofline_us(nbytes, flops, tgt)}
-        if one_page_us is not None:
-            waves = math.ceil(plan["programs"] / tgt.sms)
-            per_wave = min(plan["programs"], tgt.sms)
-            # per page and wave: the wave's distinct KV heads read a page each (row blocks of one
-            # head share it in L2); every program multiplies its 64 rows by it (QK and PV)
-            page_bytes = per_wave / plan["row_blocks"] * PAGE * D * 2
-            page_flops = per_wave * 2.0 * plan["BM"] * PAGE * (D + DV) * tc_factor
-            page_us = max(page_bytes / (tgt.hbm_gbps * 1e9 * 0.9),
-                          page_flops / (tgt.tflops["bf16"] * 1e12 * 0.92)) * 1e6
-            est = one_page_us + (plan["pages_per_program"] - 1) * waves * page_us
+        if cost_model_us is not None:
+            est = LAUNCH_US + (cost_model_us - LAUNCH_US) * plan["pages_per_program"] / UNKNOWN_TRIPS
             row.update(estimate_us=est, estimate_fraction_of_roofline=row["roofline_us"] / est,
                        estimate_gbps=nbytes / est / 1e3, estimate_tflops=flops / est / 1e6)
         rows.append(row)
@@ -218,11 +210,12 @@ def main(argv=None) -> dict:
         res["target"] = a.target
         res["static"] = static_report(a.batch, a.heads, 4096, a.target)
         split = res["static"].get("split_triton", {})
-        one_page = split.get("estimate", {}).get("time_us")
         useful = 2.0 * res["static"]["plan"]["BM"] * PAGE * (D + DV)
-        factor = split.get("wgmma_flops_per_program", useful) / useful
-        res["static"]["tensor_core_flops_per_useful_flop"] = factor
-        res["estimates"] = cpu_estimates(a.batch, a.heads, seqlens, a.target, one_page, factor)
+        # tensor-core flops the binary issues per useful one (Triton runs the 64x64 QK on both
+        # warp groups of a program); the cost model prices useful flops only
+        res["static"]["tensor_core_flops_per_useful_flop"] = split.get("wgmma_flops_per_program", useful) / useful
+        res["estimates"] = cpu_estimates(a.batch, a.heads, seqlens, a.target,
+                                         split.get("estimate", {}).get("time_us"))
     text = json.dumps(res, indent=1)
     if a.out:
         a.out.write_text(text + "\n")

@@ -44,7 +44,7 @@ def mla_split_kv(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
                  o_part: td.Tensor, lse_part: td.Tensor, scale: float, empty_lse: float,
                  h_kv: int, groups: int, s_q: int, causal: int,
                  DV: td.constexpr = 512, DR: td.constexpr = 64, PAGE: td.constexpr = 64,
-                 BM: td.constexpr = 64):
+                 BM: td.constexpr = 64, STAGES: td.constexpr = td.auto):
     """Pass 1. q [b * h_kv, R, DV + DR] (R = s_q * groups rows per KV head), kv [blocks, PAGE,
     h_kv, DV + DR], o_part [b * h_kv, splits, R, DV], lse_part [b * h_kv, splits, R]."""
     BH, R, _ = q.shape
@@ -68,7 +68,8 @@ def mla_split_kv(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
         m = td.full((BM,), NEG_INF, td.float32)
         l = td.zeros((BM,), td.float32)
         acc = td.zeros((BM, DV), td.float32)
-        for j in range(first, last):
+        for jj in td.pipelined(last - first, stages=STAGES):
+            j = first + jj
             blk = td.load(block_table, (b, j))
             pos = j * PAGE + td.arange(0, PAGE)
             valid = pos < n

@@ -9,6 +9,7 @@ shuffles, ``T.sync_threads``, ``T.annotate_layout`` and ``T.ws`` warp-group regi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from tiledsl.lowering.tilelang.emit import Emitter
@@ -16,7 +17,7 @@ from tiledsl.lowering.tilelang.values import TL_DTYPE, Global, Scalar, Tile, Val
 
 from tiledsl.dtypes import DType
 from tiledsl.errors import BackendError
-from tiledsl.ir.nodes import Inst
+from tiledsl.ir.nodes import Inst, Value
 from tiledsl.ir.ops import BINARY, UNARY, Op
 
 Rule = Callable[[Emitter, Inst], None]
@@ -40,15 +41,44 @@ _FOLD = {Op.ADD: lambda a, b: a + b, Op.SUB: lambda a, b: a - b, Op.MUL: lambda 
 _FP8_MAX = {DType.f8e4m3: 448.0, DType.f8e5m2: 57344.0}
 
 
+# Transcendentals of 16-bit floats compute in f32 and round once (the IR's semantics; CUDA's half
+# intrinsics are approximations of their own). The others are exact in any precision.
+_EXACT_UNARY = frozenset({Op.FLOOR, Op.CEIL, Op.ABS})
+
+
 def _unary_text(op: Op, x: str, dtype: DType) -> str:
     if op is Op.NEG:
         return f"(-{x})"
     if op is Op.NOT:
         return f"T.Not({x})" if dtype is DType.i1 else f"(~{x})"
+    if dtype in (DType.f16, DType.bf16) and op not in _EXACT_UNARY:
+        return f"T.cast({_UNARY_FN[op]}(T.cast({x}, \"float32\")), \"{TL_DTYPE[dtype]}\")"
     return f"{_UNARY_FN[op]}({x})"
 
 
+def _float_divmod(op: Op, a: str, b: str, dtype: DType) -> str:
+    """Float ``//`` and ``%`` as torch computes them (from fmod: 1.0 // 0.1 is 9, not
+    floor(1.0 / 0.1) = 10), in f32 for 16-bit floats."""
+    cd = DType.f64 if dtype is DType.f64 else DType.f32
+    if dtype is not cd:
+        a, b = (f"T.cast({v}, \"{TL_DTYPE[cd]}\")" for v in (a, b))
+    zero, one, half = (literal(v, cd) for v in (0, 1, 0.5))
+    mod = f"T.fmod({a}, {b})"
+    flip = f"T.if_then_else({mod} != {zero}, ({b} < {zero}) != ({mod} < {zero}), False)"
+    if op is Op.MOD:
+        out = f"T.if_then_else({flip}, {mod} + {b}, {mod})"
+    else:
+        div = f"(({a} - {mod}) / {b} - T.if_then_else({flip}, {one}, {zero}))"
+        out = f"T.if_then_else({b} == {zero}, {a} / {b}, T.floor({div} + {half}))"
+    return out if dtype is cd else f"T.cast({out}, \"{TL_DTYPE[dtype]}\")"
+
+
 def _binary_text(op: Op, a: str, b: str, dtype: DType) -> str:
+    if op in (Op.MAXIMUM, Op.MINIMUM) and dtype.is_float:
+        # torch.maximum / minimum propagate NaN; CUDA's fmaxf / fminf drop it
+        return f"T.if_then_else({a} != {a}, {a}, T.if_then_else({b} != {b}, {b}, {_BINARY_FN[op]}({a}, {b})))"
+    if op in (Op.FLOORDIV, Op.MOD) and dtype.is_float:
+        return _float_divmod(op, a, b, dtype)
     if op in (Op.AND, Op.OR):
         if dtype is DType.i1:
             return f"T.{'And' if op is Op.AND else 'Or'}({a}, {b})"
@@ -218,6 +248,92 @@ def _alloc_local(em: Emitter, inst: Inst) -> None:
     em.env[inst.result.name] = em.alloc(inst.result.name, shape, inst.attr("dtype"), "local")
 
 
+# --- reductions ----------------------------------------------------------------------------------
+def _tile_reduce(em: Emitter, inst: Inst) -> None:
+    """TileLang's ``T.reduce_*`` with torch's semantics on top: float max/min propagate NaN
+    (``T.reduce_max`` keeps fmaxf's NaN-dropping), prod as a serial product per kept element."""
+    kind = inst.attr("kind")
+    if kind == "prod":
+        _reduce_prod(em, inst)
+    elif kind in ("max", "min") and inst.operands[0].type.dtype.is_float:
+        _reduce_nan_aware(em, inst)
+    else:
+        memory.tile_reduce(em, inst)
+
+
+def _scratch(em: Emitter, like: Value, suffix: str, dtype: DType | None = None) -> Value:
+    """A value of the lowering's own, used once (IR names cannot hold ``#``)."""
+    t = like.type if dtype is None else dataclasses.replace(like.type, dtype=dtype)
+    v = Value(f"{like.name}#{suffix}", t)
+    em.uses[v.name] = 1
+    return v
+
+
+def _with_kind(inst: Inst, kind: str, results, operands) -> Inst:
+    attrs = tuple((k, kind if k == "kind" else v) for k, v in inst.attrs)
+    return dataclasses.replace(inst, attrs=attrs, results=results, operands=operands)
+
+
+def _reduce_nan_aware(em: Emitter, inst: Inst) -> None:
+    """max/min of the row, and max of an is-NaN flag: a row holding a NaN gives NaN."""
+    x, res = inst.operands[0], inst.result
+    flag = _scratch(em, x, "isnan", DType.f32)
+    _elementwise(em, Inst(Op.NE, (flag,), (x,), (), (), inst.loc),
+                 lambda xs: f"T.if_then_else({xs[0]} != {xs[0]}, T.float32(1), T.float32(0))")
+    nans = _scratch(em, res, "nans", DType.f32)
+    memory.tile_reduce(em, _with_kind(inst, "max", (nans,), (flag,)))
+    plain = _scratch(em, res, "plain")
+    memory.tile_reduce(em, _with_kind(inst, inst.attr("kind"), (plain,), (x,)))
+    nan = literal(float("nan"), res.type.dtype)
+    _elementwise(em, Inst(Op.WHERE, (res,), (nans, plain), (), (), inst.loc),
+                 lambda xs: f"T.if_then_else({xs[0]} > T.float32(0), {nan}, {xs[1]})")
+
+
+def _reduce_prod(em: Emitter, inst: Inst) -> None:
+    """TileLang has no product reduction: the tile goes to shared memory and each kept element
+    multiplies its row serially (16-bit floats in f32, rounded once, as the IR says)."""
+    if em.threads_region:
+        raise BackendError("tile reduction inside a thread region", inst.loc,
+                           hint="reduce per-thread values across lanes with td.shfl_xor")
+    x_v, res = inst.operands[0], inst.result
+    x = em.materialize(em.get(x_v), scope="shared", hint=x_v.name)
+    axis = inst.attr("axis") % len(x.shape)
+    kept = x.shape[:axis] + x.shape[axis + 1:]
+    out_dt = res.type.dtype
+    acc_dt = DType.f32 if out_dt in (DType.f16, DType.bf16) else out_dt
+    acc = em.alloc(f"{res.name}_prod", kept or (1,), acc_dt, "fragment")
+    idx = em.index_names(len(kept)) if kept else ("0",)
+    r = em.name("r")
+    full = list(idx[:len(kept)]) if kept else []
+    full.insert(axis, r)
+    if kept:
+        em.line(f"for {', '.join(idx)} in T.Parallel({', '.join(str(d) for d in kept)}):")
+        em.indent += 1
+    em.line(f"{acc.at(idx)} = {literal(1, acc_dt)}")
+    em.line(f"for {r} in T.serial({x.shape[axis]}):")
+    em.line(f"    {acc.at(idx)} = {acc.at(idx)} * T.cast({x.at(tuple(full))}, \"{TL_DTYPE[acc_dt]}\")")
+    if kept:
+        em.indent -= 1
+    _bind_reduced(em, inst, acc, axis, out_dt)
+
+
+def _bind_reduced(em: Emitter, inst: Inst, acc: Tile, axis: int, out_dt: DType) -> None:
+    """Bind the reduction's result: a scalar, a keepdims view, or the accumulator (cast)."""
+    res = inst.result
+    if not res.type.shape:
+        em.env[res.name] = Scalar(f"T.cast({acc.buf}[0], \"{TL_DTYPE[out_dt]}\")", out_dt,
+                                  reads=frozenset({acc.buf}))
+        return
+    out = em.static_shape(res.type.shape, inst)
+    if inst.attr("keepdims"):
+        def at(idx):
+            return f"T.cast({acc.at(tuple(idx[:axis] + idx[axis + 1:]) or ('0',))}, \"{TL_DTYPE[out_dt]}\")"
+    else:
+        def at(idx):
+            return f"T.cast({acc.at(idx)}, \"{TL_DTYPE[out_dt]}\")"
+    em.env[res.name] = Tile(out, out_dt, at, reads=acc.reads, cheap=True)
+
+
 from tiledsl.lowering.tilelang import control, memory  # noqa: E402  (tables below need both)
 
 RULES: dict[Op, Rule] = {
@@ -238,7 +354,7 @@ RULES: dict[Op, Rule] = {
     Op.ATOMIC: memory.atomic,
     Op.COPY: memory.copy,
     Op.DOT: memory.dot,
-    Op.TILE_REDUCE: memory.tile_reduce,
+    Op.TILE_REDUCE: _tile_reduce,
     Op.SCAN: memory.scan,
     Op.FOR: control.for_,
     Op.IF: control.if_,

@@ -5,9 +5,14 @@ grid) and one GRID whose region is the tile program. The region becomes the kern
 becomes ``launch(...)``, which computes the grid from the arguments and calls ``kernel[grid](...)``.
 Each inst is written by the rule for its op in `rules.KERNEL_RULES` / `rules.HOST_RULES`.
 
-Codegen is a pure function of (IR, target, interpret flag): names come from the IR (validated),
-nothing depends on dict order of unordered sets, ids or time, so the same input gives the same
-bytes.
+Codegen is a pure function of (IR, target, interpret flag, specs): names come from the IR
+(legalized, see `names`), nothing depends on dict order of unordered sets, ids or time, so the
+same input gives the same bytes.
+
+Interpreter builds differ from GPU builds only where Triton's interpreter needs it: bf16 and fp8
+values are held as f32 and converted by the helpers in `helpers` (the interpreter does integer
+math on their raw bits), and pow avoids libdevice. Every such difference goes through the
+`Gen.held_as_f32` / `Gen.interpret` checks, so a GPU build never sees them.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from tiledsl.ir.ops import Op
 from tiledsl.ir.verify import verify
 from tiledsl.schedule.targets import get_target
 
-from .analysis import check_supported, nonneg_values, resolve
-from .names import Namer, check_identifier
+from .analysis import check_supported, nonneg_values, offsets_need_int64, resolve, wrap_int
+from .helpers import LOW_FLOATS, helpers_source
+from .names import Namer, legalize
 
 TL_DTYPE: dict[DType, str] = {
     DType.f64: "tl.float64", DType.f32: "tl.float32", DType.f16: "tl.float16",
@@ -36,12 +42,21 @@ TL_DTYPE: dict[DType, str] = {
 INDENT = "    "
 
 
+def _round_value(value, dtype: DType) -> float:
+    """`value` rounded to `dtype` the way the IR rounds a constant (fp8 saturating)."""
+    import torch
+
+    from tiledsl.interp.values import constant
+
+    return constant(value, dtype).to(torch.float64).item()
+
+
 def literal(value, dtype: DType) -> str:
     """Python source for a constant of `dtype` (negative numbers parenthesised)."""
     if dtype.is_bool:
         return "True" if value else "False"
     if dtype.is_int:
-        text = str(int(value))
+        text = str(wrap_int(value, dtype))
     else:
         v = float(value)
         if v != v:
@@ -60,6 +75,7 @@ class TensorArg:
     sizes: list[str]
     strides: list[str]
     host_name: str
+    int64: bool = False  # element offsets can exceed int32: index * stride computed in int64
 
 
 @dataclass
@@ -88,7 +104,7 @@ class Gen:
         self.namer = Namer()
         self.names: dict[str, str] = {}
         self.consts: dict[str, Inst] = {}
-        self.nonneg = nonneg_values(fn)
+        self.nonneg = nonneg_values(fn, self.knobs)
         self.tensors: dict[str, TensorArg] = {}
         self.buffers: set[str] = set()
         self.lines: list[str] = []
@@ -156,9 +172,9 @@ class Gen:
         typed scalar, e.g. loop-carried values), else its name."""
         const = self.consts.get(v.name)
         if const is not None:
-            text = literal(const.attr("value"), v.type.dtype)
+            text = self.literal(const.attr("value"), v.type.dtype)
             if materialize:
-                return f"tl.full((), {text}, {TL_DTYPE[v.type.dtype]})"
+                return f"tl.full((), {text}, {self.tl_dtype(v.type.dtype)})"
             return text
         if self.in_kernel and v.name in self.host_values:
             self.kernel_uses.setdefault(v.name, v)
@@ -178,6 +194,33 @@ class Gen:
 
     def is_nonneg(self, v: Value) -> bool:
         return v.name in self.nonneg
+
+    # --- dtypes the interpreter build holds as f32 (see `helpers`) ---------------------------
+    def held_as_f32(self, dt: DType) -> bool:
+        """True in interpreter builds for bf16/fp8: such values are f32 tensors there."""
+        return self.interpret and dt in LOW_FLOATS
+
+    def tl_dtype(self, dt: DType) -> str:
+        """The Triton dtype a value of IR dtype `dt` has in this build."""
+        return "tl.float32" if self.held_as_f32(dt) else TL_DTYPE[dt]
+
+    def literal(self, value, dt: DType) -> str:
+        """A constant of `dt`; interpreter builds round bf16/fp8 constants here, as the IR does."""
+        if self.held_as_f32(dt) and not isinstance(value, bool):
+            value = _round_value(value, dt)
+        return literal(value, dt)
+
+    def rounded(self, expr: str, dt: DType) -> str:
+        """`expr` (computed in f32) rounded to `dt` where this build holds `dt` as f32."""
+        return f"{LOW_FLOATS[dt]['round']}({expr})" if self.held_as_f32(dt) else expr
+
+    def decoded(self, expr: str, dt: DType) -> str:
+        """A loaded tile of a `dt` tensor as this build holds it."""
+        return f"{LOW_FLOATS[dt]['decode']}({expr})" if self.held_as_f32(dt) else expr
+
+    def encoded(self, expr: str, dt: DType) -> str:
+        """A value to store into a `dt` tensor, as the tensor's own element type."""
+        return f"{LOW_FLOATS[dt]['encode']}({expr})" if self.held_as_f32(dt) else expr
 
     # --- memory windows -------------------------------------------------------------------------
     def window(self, src: Value, offsets, shape_attr, loc) -> tuple[str, list[str]]:
@@ -206,7 +249,7 @@ class Gen:
             if blk:
                 idx = idx + _bcast(pos, rank)
                 pos += 1
-            terms.append(f"{idx} * {t.strides[ax]}")
+            terms.append(f"{_int64(idx, blk) if t.int64 else idx} * {t.strides[ax]}")
             masks.append(f"({idx} < {t.sizes[ax]})")
             if not self.is_nonneg(offsets[ax]):
                 masks.append(f"({idx} >= 0)")
@@ -229,6 +272,15 @@ class Gen:
         return name
 
 
+def _int64(idx: str, block: bool) -> str:
+    """An index as int64, so its product with a stride cannot wrap. A scalar index may be a plain
+    Python int (a literal, or a loop counter in Triton's interpreter): ``tl.cast`` takes both."""
+    text = idx.strip("()")
+    if text.lstrip("-").isdigit() and int(text) == 0:
+        return idx
+    return f"{idx}.to(tl.int64)" if block else f"tl.cast({idx}, tl.int64)"
+
+
 def _bcast(pos: int, rank: int) -> str:
     """Indexing that puts a 1-D vector at axis `pos` of a rank-`rank` block (``[:, None]``)."""
     if rank <= 1:
@@ -239,8 +291,12 @@ def _bcast(pos: int, rank: int) -> str:
 # --- the module ------------------------------------------------------------------------------
 
 def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
-             tma: bool = True) -> Module:
+             tma: bool = True, specs: tuple | None = None) -> Module:
     """Scheduled IR (stage "triton") -> the source of a Python module with kernel and launcher.
+
+    `specs` (one per parameter, as `Backend.lower` receives them) bound each tensor's largest
+    element offset: tensors whose offsets can pass int32 are addressed with int64 products, the
+    others keep int32. Without specs, a tensor with a runtime size gets int64 (conservative).
 
     With `tma` on a target that has TMA, loads of pipelined loops that fit (`tma.plan`) get a
     second kernel that reads them through descriptors; the launcher takes it when the call's
@@ -249,11 +305,7 @@ def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
     from . import tma as tma_mod
     from .rules import HOST_RULES, KERNEL_RULES
 
-    kname = check_identifier(fn.name, "kernel name")
-    for p in fn.params:  # before anything else looks at them: names reach the module text
-        check_identifier(p.value.name, "argument name")
-    for k in fn.knobs:
-        check_identifier(k.name, "knob name")
+    kname = legalize(fn.name)  # every name reaching the module text is legalized (`names`)
     check_supported(fn)
     verify(fn, "triton")
     host, grid = _split(fn)
@@ -262,7 +314,7 @@ def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
     entry = g.namer.take(f"{kname}_kernel")
     tma_entry = g.namer.take(f"{kname}_kernel_tma") if accesses else None
     launcher = g.namer.take("launch")
-    launch_params = _declare_params(g)
+    launch_params = _declare_params(g, specs)
     constexprs = _declare_knobs(g)
     for inst in walk(fn.body):
         if inst.op is Op.CONST:
@@ -332,10 +384,12 @@ def _split(fn: Function) -> tuple[list[Inst], Inst]:
     return host, grids[0]
 
 
-def _declare_params(g: Gen) -> list[str]:
+def _declare_params(g: Gen, specs: tuple | None) -> list[str]:
     """Name each parameter's kernel arguments; return the launcher's parameter names."""
     out = []
-    for p in g.fn.params:
+    if specs is not None and len(specs) != len(g.fn.params):
+        specs = None  # not this function's: fall back to the IR's own shapes
+    for i, p in enumerate(g.fn.params):
         v = p.value
         host = g.namer.take(v.name, "argument name")
         g.names[v.name] = host
@@ -346,7 +400,8 @@ def _declare_params(g: Gen) -> list[str]:
         sizes = [str(d) if isinstance(d, int) else g.namer.take(f"{host}_size_{ax}")
                  for ax, d in enumerate(v.type.shape)]
         strides = [g.namer.take(f"{host}_stride_{ax}") for ax in range(v.type.rank)]
-        g.tensors[v.name] = TensorArg(ptr, sizes, strides, host)
+        wide = offsets_need_int64(tuple(v.type.shape), specs[i] if specs else None)
+        g.tensors[v.name] = TensorArg(ptr, sizes, strides, host, wide)
     return out
 
 
@@ -419,6 +474,12 @@ def _launch_call(k: _Emitted, kw: list[str], depth: int) -> list[str]:
     return out + [f"{pad}{INDENT}{', '.join(kw)},", f"{pad})"]
 
 
+def _param_dtypes(g: Gen) -> str:
+    """The parameters' dtypes. They are part of the text so that modules differing only in the
+    interpreter build (bf16/fp8 decoding) never share one source string, which keys launchers."""
+    return ", ".join(f"{g.names[p.value.name]}: {p.value.type.dtype.value}" for p in g.fn.params)
+
+
 def _assemble(g: Gen, kname, launcher, launch_params, constexprs, host_lines, kernel: _Emitted,
               tma_kernel: _Emitted | None, num_warps: int, num_stages: int | None) -> str:
     from .tma import launch_check
@@ -438,6 +499,9 @@ def _assemble(g: Gen, kname, launcher, launch_params, constexprs, host_lines, ke
         out.append("from triton.language.extra import libdevice")
     if tma_kernel:
         out.append("from triton.tools.tensor_descriptor import TensorDescriptor")
+    helpers = helpers_source(body, g.interpret)
+    if helpers:
+        out += helpers.rstrip("\n").split("\n")
     if tma_kernel:
         out += _kernel_source(g, tma_kernel, constexprs)
     out += _kernel_source(g, kernel, constexprs)
@@ -446,7 +510,8 @@ def _assemble(g: Gen, kname, launcher, launch_params, constexprs, host_lines, ke
         kw.append(f"num_stages={num_stages}")
     doc = f"`{tma_kernel.entry}` or `{kernel.entry}`" if tma_kernel else f"`{kernel.entry}`"
     out += ["", "", f"def {launcher}({', '.join(launch_params)}):",
-            f'{INDENT}"""Compute the grid from the arguments and launch {doc}."""']
+            f'{INDENT}"""Compute the grid from the arguments and launch {doc}.', "",
+            f"{INDENT}Built for {_param_dtypes(g)}.", f'{INDENT}"""']
     out += host_lines
     out.append(f"{INDENT}grid = {g.grid_launch}")
     if tma_kernel:

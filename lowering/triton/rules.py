@@ -14,13 +14,25 @@ from tiledsl.ir.ops import Op
 
 from . import tma
 from .codegen import TL_DTYPE, Gen, literal
+from .reductions import REDUCE_RULES
 
 Rule = Callable[[Gen, Inst], None]
 
 
 def _assign(g: Gen, inst: Inst, expr: str, hint: str | None = None) -> None:
+    """``name = expr``; in interpreter builds the result of an op that computes is rounded to its
+    bf16/fp8 dtype here (such values are held as f32 there, see `helpers`)."""
     name = g.define(inst.result, hint)
+    if inst.op in _COMPUTES:
+        expr = g.rounded(expr, inst.result.type.dtype)
     g.line(f"{name} = {expr}", inst.loc)
+
+
+def _convert(g: Gen, expr: str, src: DType, dst: DType) -> str:
+    """`expr` of dtype `src` as a value of dtype `dst` (unchanged when they are equal)."""
+    if src is dst:
+        return expr
+    return g.rounded(f"{expr}.to({g.tl_dtype(dst)})", dst)
 
 
 # --- CORE ------------------------------------------------------------------------------------
@@ -112,18 +124,23 @@ _UNARY_FN = {Op.EXP: "tl.exp({})", Op.EXP2: "tl.exp2({})", Op.LOG: "tl.log({})",
 
 def _wide(g: Gen, x, dtype: DType) -> str:
     text = g.ref(x, materialize=True)
-    return f"{text}.to(tl.float32)" if dtype not in (DType.f32, DType.f64) else text
+    if dtype in (DType.f32, DType.f64) or g.held_as_f32(dtype):
+        return text
+    return f"{text}.to(tl.float32)"
 
 
-def _narrow(expr: str, dtype: DType) -> str:
-    return f"({expr}).to({TL_DTYPE[dtype]})" if dtype not in (DType.f32, DType.f64) else expr
+def _narrow(g: Gen, expr: str, dtype: DType) -> str:
+    """Back to `dtype` from f32 (values held as f32 are rounded by `_assign` instead)."""
+    if dtype in (DType.f32, DType.f64) or g.held_as_f32(dtype):
+        return expr
+    return f"({expr}).to({TL_DTYPE[dtype]})"
 
 
 def _unary_fn(op: Op) -> Rule:
     def rule(g: Gen, inst: Inst) -> None:
         (x,) = inst.operands
         dt = x.type.dtype
-        _assign(g, inst, _narrow(_UNARY_FN[op].format(_wide(g, x, dt)), dt))
+        _assign(g, inst, _narrow(g, _UNARY_FN[op].format(_wide(g, x, dt)), dt))
     return rule
 
 
@@ -151,9 +168,11 @@ def _binary(op: Op) -> Rule:
 
 
 def _minmax(fn_name: str) -> Rule:
+    """Elementwise maximum / minimum; on floats NaN propagates, as torch.maximum does."""
     def rule(g: Gen, inst: Inst) -> None:
         a, b = inst.operands
-        _assign(g, inst, f"tl.{fn_name}({g.ref(a, True)}, {g.ref(b, True)})")
+        nan = ", propagate_nan=tl.PropagateNan.ALL" if inst.result.type.dtype.is_float else ""
+        _assign(g, inst, f"tl.{fn_name}({g.ref(a, True)}, {g.ref(b, True)}{nan})")
     return rule
 
 
@@ -161,8 +180,9 @@ def _floordiv(g: Gen, inst: Inst) -> None:
     """Python's floor division. Triton's ``//`` truncates, which agrees on non-negative ints."""
     a, b = inst.operands
     x, y = g.ref(a), g.ref(b)
-    if a.type.dtype.is_float:
-        _assign(g, inst, f"tl.floor({x} / {y})")
+    if a.type.dtype.is_float:  # torch's algorithm (`helpers`), in f32 for 16-bit floats
+        dt = a.type.dtype
+        _assign(g, inst, _narrow(g, f"_td_floordiv({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
     elif g.is_nonneg(a) and g.is_nonneg(b):
         _assign(g, inst, f"{x} // {y}")
     else:
@@ -176,7 +196,8 @@ def _mod(g: Gen, inst: Inst) -> None:
     a, b = inst.operands
     x, y = g.ref(a), g.ref(b)
     if a.type.dtype.is_float:
-        _assign(g, inst, f"{x} - {y} * tl.floor({x} / {y})")
+        dt = a.type.dtype
+        _assign(g, inst, _narrow(g, f"_td_remainder({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
     elif g.is_nonneg(a) and g.is_nonneg(b):
         _assign(g, inst, f"{x} % {y}")
     else:
@@ -185,10 +206,41 @@ def _mod(g: Gen, inst: Inst) -> None:
         _assign(g, inst, f"tl.where(({r} != 0) & (({r} < 0) != ({y} < 0)), {r} + {y}, {r})")
 
 
+# x ** n for small integer constants n: products (what torch does for 2 and 3), in every build.
+_POW_INT = {0: "1", 1: "{x}", 2: "{x} * {x}", 3: "{x} * {x} * {x}", 4: "({x} * {x}) * ({x} * {x})",
+            -1: "1.0 / {x}", -2: "1.0 / ({x} * {x})"}
+
+
 def _pow(g: Gen, inst: Inst) -> None:
+    """``a ** b`` with torch's semantics: small integer constant exponents as products; otherwise
+    libdevice's pow on GPUs and, in interpreter builds (where libdevice does not run), `_td_pow`
+    in f64 rounded once."""
     a, b = inst.operands
-    dt = a.type.dtype
-    _assign(g, inst, _narrow(f"libdevice.pow({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
+    dt = inst.result.type.dtype
+    n = _int_constant(g, b)
+    if n in _POW_INT and (n >= 0 or dt.is_float):
+        x = _wide(g, a, dt) if dt.is_float else g.ref(a, True)
+        if n == 0:
+            _assign(g, inst, f"tl.full({_shape_text(inst.result.type.shape)}, 1, {g.tl_dtype(dt)})")
+            return
+        _assign(g, inst, _narrow(g, f"({_POW_INT[n].format(x=x)})", dt) if dt.is_float else
+                _POW_INT[n].format(x=x))
+        return
+    if g.interpret:
+        expr = f"_td_pow({g.ref(a, True)}, {g.ref(b, True)})"
+        out = "tl.float32" if g.held_as_f32(dt) else TL_DTYPE[dt]
+        _assign(g, inst, f"{expr}.to({out})")
+        return
+    _assign(g, inst, _narrow(g, f"libdevice.pow({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
+
+
+def _int_constant(g: Gen, v) -> int | None:
+    """The value of `v` when it is a constant with an integer value, else None."""
+    const = g.consts.get(v.name)
+    value = None if const is None else const.attr("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return int(value) if float(value).is_integer() else None
 
 
 def _where(g: Gen, inst: Inst) -> None:
@@ -204,6 +256,9 @@ def _cast(g: Gen, inst: Inst) -> None:
     (x,) = inst.operands
     dt: DType = inst.attr("dtype")
     src = g.ref(x, materialize=True)
+    if g.held_as_f32(dt):  # the rounding helper `_assign` adds saturates fp8 itself
+        _assign(g, inst, f"{src}.to(tl.float32)")
+        return
     if dt in _FP8_MAX and x.type.dtype.is_float and not x.type.dtype.is_fp8:
         lim = _FP8_MAX[dt]
         src = f"tl.clamp({src}.to(tl.float32), -{lim}, {lim})"
@@ -282,9 +337,9 @@ def _grouped_pids(g: Gen, inst: Inst, pids, group: int) -> None:
         g.line(f"{g.define(p)} = tl.program_id({axis})", loc)
 
 
-def _other_text(inst: Inst, dtype: DType) -> str:
+def _other_text(g: Gen, inst: Inst, dtype: DType) -> str:
     other = inst.attr("other")
-    return literal(0 if other is None else other, dtype)
+    return g.literal(0 if other is None else other, dtype)
 
 
 def _split_operands(inst: Inst, n_fixed: int):
@@ -319,7 +374,7 @@ def _load(g: Gen, inst: Inst) -> None:
         return
     acc = g.tma.get(id(inst))
     if acc is not None:
-        _assign(g, inst, tma.load_expr(g, acc))
+        _assign(g, inst, g.decoded(tma.load_expr(g, acc), src.type.dtype))
         return
     ptr, terms = g.window(src, offsets, inst.attr("shape"), inst.loc)
     if mask is not None:
@@ -327,8 +382,8 @@ def _load(g: Gen, inst: Inst) -> None:
     name = g.define(inst.result)
     mask_name = g.mask_line(f"mask_{name}", terms, inst.loc)
     args = ptr if mask_name is None else \
-        f"{ptr}, mask={mask_name}, other={_other_text(inst, src.type.dtype)}"
-    g.line(f"{name} = tl.load({args})", inst.loc)
+        f"{ptr}, mask={mask_name}, other={_other_text(g, inst, src.type.dtype)}"
+    g.line(f"{name} = {g.decoded(f'tl.load({args})', src.type.dtype)}", inst.loc)
 
 
 def _store(g: Gen, inst: Inst) -> None:
@@ -342,7 +397,17 @@ def _store(g: Gen, inst: Inst) -> None:
         terms.append(g.ref(mask))
     mask_name = g.mask_line(f"mask_{g.tensors[dst.name].host_name}", terms, inst.loc)
     tail = "" if mask_name is None else f", mask={mask_name}"
-    g.line(f"tl.store({ptr}, {g.ref(value)}{tail})", inst.loc)
+    g.line(f"tl.store({ptr}, {_stored(g, value, dst.type.dtype)}{tail})", inst.loc)
+
+
+def _stored(g: Gen, value, dt: DType) -> str:
+    """A value stored into a `dt` tensor: encoded where this build holds `dt` as f32."""
+    if not g.held_as_f32(dt):
+        return g.ref(value)
+    text = g.ref(value, True)
+    if value.type.dtype is not DType.f32 and not g.held_as_f32(value.type.dtype):
+        text = f"{text}.to(tl.float32)"
+    return g.encoded(text, dt)
 
 
 def _atomic(g: Gen, inst: Inst) -> None:
@@ -350,6 +415,9 @@ def _atomic(g: Gen, inst: Inst) -> None:
     if _is_buffer(dst):
         raise BackendError("atomics on on-chip buffers are not expressible in Triton", loc=inst.loc,
                            hint="use backend='tilelang'")
+    if g.held_as_f32(dst.type.dtype):  # raised when the interpreter runs it, not at GPU builds
+        g.line(f'tl.static_assert(False, "atomics on {dst.type.dtype.value} tensors do not run in '
+               f'Triton\'s interpreter; use backend=\'ir\' on CPU")', inst.loc)
     ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc)
     if mask is not None:
         terms.append(g.ref(mask))
@@ -368,63 +436,70 @@ def _full(g: Gen, inst: Inst) -> None:
     value = g.value(inst.attr("value"))
     shape = _shape_text(t.shape)
     if value == 0 and not isinstance(value, bool):
-        _assign(g, inst, f"tl.zeros({shape}, dtype={TL_DTYPE[t.dtype]})")
+        _assign(g, inst, f"tl.zeros({shape}, dtype={g.tl_dtype(t.dtype)})")
     else:
-        _assign(g, inst, f"tl.full({shape}, {literal(value, t.dtype)}, {TL_DTYPE[t.dtype]})")
+        _assign(g, inst, f"tl.full({shape}, {g.literal(value, t.dtype)}, {g.tl_dtype(t.dtype)})")
 
 
 def _dot(g: Gen, inst: Inst) -> None:
-    """``tl.dot``. fp32 operands use IEEE products (the IR's semantics); in interpreter builds bf16
-    operands are upcast, because Triton's interpreter computes bf16 ``tl.dot`` wrongly."""
+    """``tl.dot``. fp32 operands use IEEE products (the IR's semantics). In interpreter builds bf16
+    and fp8 operands are f32 already (`helpers`; Triton's interpreter computes bf16 ``tl.dot``
+    wrongly) and get IEEE products too."""
     a, b = inst.operands[:2]
     acc = inst.operands[2] if len(inst.operands) == 3 else None
     out = inst.result.type
-    x, y = g.ref(a), g.ref(b)
-    upcast = g.interpret and (a.type.dtype is DType.bf16 or b.type.dtype is DType.bf16)
-    if upcast:
-        x, y = f"{x}.to(tl.float32)", f"{y}.to(tl.float32)"
-    args = [x, y]
+    held = g.held_as_f32(a.type.dtype) or g.held_as_f32(b.type.dtype)
+    args = [_dot_operand(g, a, held), _dot_operand(g, b, held)]
     if acc is not None:
         acc_text = g.ref(acc, True)
         if tuple(acc.type.shape) != tuple(out.shape):
             acc_text = f"tl.broadcast_to({acc_text}, {_shape_text(out.shape)})"
         args.append(acc_text)
-    if a.type.dtype is DType.f32 or upcast:
+    if a.type.dtype is DType.f32 or held:
         args.append('input_precision="ieee"')
-    if out.dtype not in (DType.f32, DType.i32):
+    if DType.f64 in (a.type.dtype, b.type.dtype) and out.dtype is not DType.f64:
+        # f64 products accumulate in f64 (Triton would take the f32 accumulator's precision,
+        # and its interpreter gets such mixed dots badly wrong), rounded once per dot
+        if acc is not None:
+            args[2] = f"{args[2]}.to(tl.float64)"
+        args.append("out_dtype=tl.float64")
+        _assign(g, inst, f"tl.dot({', '.join(args)}).to({g.tl_dtype(out.dtype)})")
+        return
+    if out.dtype not in (DType.f32, DType.i32) and not g.held_as_f32(out.dtype):
         args.append(f"out_dtype={TL_DTYPE[out.dtype]}")
     _assign(g, inst, f"tl.dot({', '.join(args)})")
 
 
-_REDUCE_FN = {"sum": "tl.sum", "max": "tl.max", "min": "tl.min", "argmax": "tl.argmax",
-              "argmin": "tl.argmin"}
+def _dot_operand(g: Gen, v, held: bool) -> str:
+    """An operand; next to an operand held as f32, a 16-bit one is widened to match."""
+    text = g.ref(v)
+    if held and v.type.dtype is not DType.f32 and not g.held_as_f32(v.type.dtype):
+        text = f"{text}.to(tl.float32)"
+    return text
 
 
 def _reduce(g: Gen, inst: Inst) -> None:
+    """Tile reductions with torch's semantics: 16-bit sums and products in f32 rounded once,
+    max/min propagate NaN, argmax/argmin give the first NaN or else the first extreme index."""
     (x,) = inst.operands
     kind = inst.attr("kind")
-    if kind not in _REDUCE_FN:
+    rule = REDUCE_RULES.get(kind)
+    if rule is None:
         raise BackendError(f"tile reduction {kind!r} has no Triton lowering", loc=inst.loc,
-                           hint="use sum, max, min, argmax or argmin, or backend='ir'")
+                           hint=f"use one of {', '.join(REDUCE_RULES)}, or backend='ir'")
     axis = inst.attr("axis") % x.type.rank
     keep = ", keep_dims=True" if inst.attr("keepdims") else ""
-    out = inst.result.type.dtype
-    src = g.ref(x)
-    if kind == "sum" and out in (DType.f16, DType.bf16):
-        src = f"{src}.to(tl.float32)"  # the IR sums 16-bit floats in f32 (and Triton's interpreter needs it)
-    expr = f"{_REDUCE_FN[kind]}({src}, axis={axis}{keep})"
-    if kind == "sum" and out not in (DType.f32, DType.f64, DType.i32, DType.i64):
-        expr = f"{expr}.to({TL_DTYPE[out]})"  # Triton widens small sums; the IR keeps the dtype
-    _assign(g, inst, expr)
+    _assign(g, inst, rule(g, x, inst.result.type.dtype, f"axis={axis}{keep}"))
 
 
 def _scan(g: Gen, inst: Inst) -> None:
     (x,) = inst.operands
     axis = inst.attr("axis") % x.type.rank
     out = inst.result.type.dtype
-    src = g.ref(x) + (".to(tl.float32)" if out in (DType.f16, DType.bf16) else "")
+    wide = out in (DType.f16, DType.bf16) and not g.held_as_f32(out)
+    src = g.ref(x) + (".to(tl.float32)" if wide else "")
     expr = f"tl.cumsum({src}, axis={axis})"
-    if out not in (DType.f32, DType.f64, DType.i32, DType.i64):
+    if out not in (DType.f32, DType.f64, DType.i32, DType.i64) and not g.held_as_f32(out):
         expr = f"{expr}.to({TL_DTYPE[out]})"
     _assign(g, inst, expr)
 
@@ -433,7 +508,7 @@ def _alloc(g: Gen, inst: Inst) -> None:
     """A buffer is a tile variable, reassigned by copies (Triton carries it through loops)."""
     t = inst.result.type
     g.buffers.add(inst.result.name)
-    _assign(g, inst, f"tl.zeros({_shape_text(t.shape)}, dtype={TL_DTYPE[t.dtype]})")
+    _assign(g, inst, f"tl.zeros({_shape_text(t.shape)}, dtype={g.tl_dtype(t.dtype)})")
 
 
 def _copy(g: Gen, inst: Inst) -> None:
@@ -450,21 +525,17 @@ def _copy(g: Gen, inst: Inst) -> None:
             mask_name = g.mask_line(f"mask_{name}", terms, inst.loc)
             tail = "" if mask_name is None else f", mask={mask_name}, other={literal(0, src.type.dtype)}"
             expr = f"tl.load({ptr}{tail})"
-        if src.type.dtype is not dst.type.dtype:
-            expr = f"{expr}.to({TL_DTYPE[dst.type.dtype]})"
+        expr = _convert(g, g.decoded(expr, src.type.dtype), src.type.dtype, dst.type.dtype)
         g.line(f"{name} = {expr}", inst.loc)
     elif dst.type.space is Space.GLOBAL:
         ptr, terms = g.window(dst, offsets, shape or src.type.shape, inst.loc)
         mask_name = g.mask_line(f"mask_{g.tensors[dst.name].host_name}", terms, inst.loc)
-        value = g.ref(src)
-        if src.type.dtype is not dst.type.dtype:
-            value = f"{value}.to({TL_DTYPE[dst.type.dtype]})"
+        value = _convert(g, g.ref(src), src.type.dtype, dst.type.dtype)
+        value = g.encoded(value, dst.type.dtype)
         tail = "" if mask_name is None else f", mask={mask_name}"
         g.line(f"tl.store({ptr}, {value}{tail})", inst.loc)
     else:
-        value = g.ref(src, True)
-        if src.type.dtype is not dst.type.dtype:
-            value = f"{value}.to({TL_DTYPE[dst.type.dtype]})"
+        value = _convert(g, g.ref(src, True), src.type.dtype, dst.type.dtype)
         if tuple(src.type.shape) != tuple(dst.type.shape):
             value = f"tl.broadcast_to({value}, {_shape_text(dst.type.shape)})"
         g.line(f"{g.ref(dst)} = {value}", inst.loc)
@@ -482,6 +553,9 @@ KERNEL_RULES: dict[Op, Rule] = {
     Op.COPY: _copy,
 }
 KERNEL_RULES.update({op: _binary(op) for op in _BINARY})
+# Ops whose result is computed (not moved): in interpreter builds a bf16/fp8 result is rounded.
+_COMPUTES = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.FLOORDIV, Op.MOD, Op.POW, Op.CAST,
+                       Op.DOT, Op.TILE_REDUCE, Op.SCAN, *_UNARY_FN})
 KERNEL_RULES.update({op: _unary_fn(op) for op in _UNARY_FN})
 
 

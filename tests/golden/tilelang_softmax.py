@@ -12,7 +12,9 @@ def softmax(x: T.Tensor((1000, 200), "float32"), out: T.Tensor((1000, 200), "flo
     # src: kernels_by_hand.py:20
     with T.Kernel(250, threads=128) as (i,):
         x_tile = T.alloc_fragment((4, 256), "float32")
-        row_max = T.alloc_fragment((4,), "float32")
+        x_tile_isnan = T.alloc_fragment((4, 256), "float32")
+        row_max_nans = T.alloc_fragment((4,), "float32")
+        row_max_plain = T.alloc_fragment((4,), "float32")
         e = T.alloc_fragment((4, 256), "float32")
         row_sum = T.alloc_fragment((4,), "float32")
         div = T.alloc_fragment((4, 256), "float32")
@@ -20,12 +22,15 @@ def softmax(x: T.Tensor((1000, 200), "float32"), out: T.Tensor((1000, 200), "flo
         for i0, i1 in T.Parallel(4, 256):
             x_tile[i0, i1] = T.if_then_else(T.And(T.And(0 <= (i * 4) + i0, (i * 4) + i0 < 1000), i1 < 200), x[(i * 4) + i0, i1], T.float32(-float("inf")))
         # src: kernels_by_hand.py:22
-        T.reduce_max(x_tile, row_max, dim=1, clear=True)
         for i0_1, i1_1 in T.Parallel(4, 256):
-            e[i0_1, i1_1] = T.exp((x_tile[i0_1, i1_1] - row_max[i0_1]))
+            x_tile_isnan[i0_1, i1_1] = T.if_then_else(x_tile[i0_1, i1_1] != x_tile[i0_1, i1_1], T.float32(1), T.float32(0))
+        T.reduce_max(x_tile_isnan, row_max_nans, dim=1, clear=True)
+        T.reduce_max(x_tile, row_max_plain, dim=1, clear=True)
+        for i0_2, i1_2 in T.Parallel(4, 256):
+            e[i0_2, i1_2] = T.exp((x_tile[i0_2, i1_2] - T.if_then_else(row_max_nans[i0_2] > T.float32(0), T.float32(float("nan")), row_max_plain[i0_2])))
         # src: kernels_by_hand.py:23
         T.reduce_sum(e, row_sum, dim=1, clear=True)
         # src: kernels_by_hand.py:24
-        for i0_2, i1_2 in T.Parallel(4, 256):
-            div[i0_2, i1_2] = (e[i0_2, i1_2] / row_sum[i0_2])
+        for i0_3, i1_3 in T.Parallel(4, 256):
+            div[i0_3, i1_3] = (e[i0_3, i1_3] / row_sum[i0_3])
         T.copy(div, out[(i * 4):(i * 4) + 4, 0:256])

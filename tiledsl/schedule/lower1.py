@@ -441,18 +441,19 @@ def _body_gemm(e: _Emitter, rets, outs) -> None:
     a, b = mm.operands
     m, n = e.plan.grid
     k = e.cls.find(a.type.shape[1])
+    acc_dt = DType.f64 if DType.f64 in (a.type.dtype, b.type.dtype) else DType.f32  # as level 1
     acc0 = e.b.value(Op.FULL, (), {"shape": (Sym("BLOCK_M"), Sym("BLOCK_N")), "value": 0.0,
-                                   "dtype": DType.f32}, hint="acc")
+                                   "dtype": acc_dt}, hint="acc")
     kt = e.cdiv(e.size(k), "BLOCK_K")
 
     def body(iv, carried):
         e.chunk(k, iv)
         at, bt = _operand(e, a, k, 1), _operand(e, b, k, 0)
-        return (e.b.value(Op.DOT, (at, bt, carried[0]), {"dtype": DType.f32}, loc=mm.loc, hint="acc"),)
+        return (e.b.value(Op.DOT, (at, bt, carried[0]), {"dtype": acc_dt}, loc=mm.loc, hint="acc"),)
 
     (acc,) = e.loop(kt, (acc0,), body)
     del e.win[k]
-    res = acc if mm.result.type.dtype is DType.f32 else \
+    res = acc if mm.result.type.dtype is acc_dt else \
         e.b.value(Op.CAST, (acc,), {"dtype": mm.result.type.dtype}, hint=mm.result.name)
     e.scopes[-1][mm.result.name] = res
     for v, out in zip(rets, outs):

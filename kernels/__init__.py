@@ -10,9 +10,14 @@ from tiledsl.kernels.grouped import (
     m_grouped_gemm_nt_masked,
 )
 
+# --- MLA decode attention over a paged KV cache (mla.py) ---
+from tiledsl.kernels.mla import mla_decode, mla_decode_ref
+
 __all__ = [
     # GEMM, FP8 block-scaled GEMM, MoE grouped GEMM
     "gemm", "per_token_cast_to_fp8", "per_block_cast_to_fp8", "fp8_gemm_nt",
     "m_grouped_gemm_nt_contiguous", "m_grouped_fp8_gemm_nt_contiguous",
     "m_grouped_gemm_nt_masked", "m_grouped_fp8_gemm_nt_masked",
+    # MLA decode
+    "mla_decode", "mla_decode_ref",
 ]

@@ -32,11 +32,14 @@ from tiledsl.ir.infer import Unifier
 from tiledsl.ir.nodes import Block, Function, Inst, Knob, Loc, Param, ParamKind, Space, Sym, Type, Value, walk
 from tiledsl.ir.ops import BINARY, UNARY, Group, Op
 from tiledsl.schedule.analysis import tensor_sizes
+from tiledsl.schedule.identity import reduction_identity
 from tiledsl.schedule.targets import Target
 
 _I32 = DType.i32
 _HINT = "write this kernel at level 2 (td.grid / td.load / td.store) and leave its knobs as td.auto"
 _COMBINE = {"sum": Op.ADD, "prod": Op.MUL, "max": Op.MAXIMUM, "min": Op.MINIMUM}
+# bools have no + or *: a bool sum is "any" and a bool prod "all" (the IR keeps the dtype)
+_COMBINE_BOOL = {"sum": Op.OR, "prod": Op.AND, "max": Op.OR, "min": Op.AND}
 _REPLAY = frozenset(UNARY | BINARY | {Op.WHERE, Op.CAST, Op.EXPAND_DIMS, Op.CONST, Op.DIM})
 
 
@@ -50,15 +53,6 @@ def _trivial(inst: Inst) -> bool:
     """A reduction over an axis of size 1 (the specs specialize size-1 axes to the int 1): it
     reduces nothing, so it is replayed on its tile like an elementwise op (no class, no mask)."""
     return inst.op is Op.REDUCE and inst.operands[0].type.shape[inst.attr("axis")] == 1
-
-
-def _identity(kind: str, dtype: DType):
-    if kind in ("sum",):
-        return 0.0 if dtype.is_float else 0
-    if kind == "prod":
-        return 1.0 if dtype.is_float else 1
-    big = float("inf") if dtype.is_float else (1 << (dtype.bits - 1)) - 1
-    return -big if kind in ("max", "argmax") else big
 
 
 class _Classes:
@@ -364,7 +358,7 @@ class _Emitter:
     def reduce_tile(self, inst: Inst, _off) -> Value:
         x = inst.operands[0]
         axis, kind = inst.attr("axis"), inst.attr("kind")
-        t = self.masked(self.emit(x), self.plan.reduce_class, axis, _identity(kind, x.type.dtype))
+        t = self.masked(self.emit(x), self.plan.reduce_class, axis, reduction_identity(kind, x.type.dtype))
         return self.b.emit(Op.TILE_REDUCE, (t,), dict(inst.attrs), loc=inst.loc, hint=inst.result.name).result
 
     # --- structure ------------------------------------------------------------------------------
@@ -501,7 +495,7 @@ def _reduce_loop(e: _Emitter, inst: Inst, rc: str) -> Value:
     kind = inst.attr("kind")
     x = inst.operands[0]
     # the accumulator has the reduced tile's shape: emit one chunk's reduction to learn it
-    ident = _identity(kind, x.type.dtype)
+    ident = reduction_identity(kind, x.type.dtype)
     shape = tuple(e.plan.block[e.cls.find(d)] if isinstance(d, str) else d for d in inst.result.type.shape)
     if shape:
         init = e.b.value(Op.FULL, (), {"shape": tuple(e.shape_attr(s) for s in shape), "value": ident,
@@ -512,7 +506,8 @@ def _reduce_loop(e: _Emitter, inst: Inst, rc: str) -> Value:
     def body(iv, carried):
         e.chunk(rc, iv)
         part = e.reduce_tile(inst, None)
-        return (e.b.value(_COMBINE[kind], (carried[0], part), hint="acc"),)
+        combine = _COMBINE_BOOL if x.type.dtype is DType.i1 else _COMBINE
+        return (e.b.value(combine[kind], (carried[0], part), hint="acc"),)
 
     (r,) = e.loop(e.cdiv(e.size(rc), e.plan.block[rc]), (init,), body)
     del e.win[rc]

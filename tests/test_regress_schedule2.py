@@ -251,3 +251,116 @@ def test_two_written_reductions_round_twice(backend):
     out = torch.zeros(1, dtype=torch.float16)
     tile_sum_twice(x, out, M=4, N=8, backend=backend)
     assert out[0] == x.float().sum(1).half().float().sum().half()
+
+
+# --- 3. level-1 kernels with several reductions -------------------------------------------------------------
+@td.kernel
+def chain_same_axis(x: td.Tensor, ax: td.constexpr):
+    m = td.max(x, axis=ax, keepdims=True)
+    return td.sum(x - m, axis=ax)
+
+
+@td.kernel
+def two_independent(x: td.Tensor, ax: td.constexpr):
+    return td.max(x, axis=ax), td.sum(x, axis=ax)
+
+
+@td.kernel
+def reduce_of_reduce(x: td.Tensor, ax: td.constexpr):
+    return td.min(td.min(x, axis=ax, keepdims=True), ax, keepdims=True)
+
+
+@td.kernel
+def two_tensors_same_axis(x: td.Tensor, y: td.Tensor, ax: td.constexpr):
+    return td.sum(x, axis=ax) + td.max(y, axis=ax)
+
+
+@td.kernel
+def chain_other_axes(x: td.Tensor):
+    return td.sum(td.max(x, axis=-3, keepdims=True), axis=-1)
+
+
+@td.kernel
+def reduce_then_broadcast(a: td.Tensor, b: td.Tensor):
+    return td.max(a, 1, keepdims=True) / (1.0 + td.abs(b))
+
+
+@td.kernel
+def stats(x: td.Tensor):
+    m = td.max(x, axis=1, keepdims=True)
+    s = td.sum(td.exp(x - m), axis=1, keepdims=True)
+    return td.sum(x * s, axis=1), m, x * 2
+
+
+MULTI = {
+    "chain_same_axis": (chain_same_axis, 1, lambda x, ax: (x - x.amax(ax, keepdim=True)).sum(ax)),
+    "two_independent": (two_independent, 1, lambda x, ax: (x.amax(ax), x.sum(ax))),
+    "reduce_of_reduce": (reduce_of_reduce, 1, lambda x, ax: x.amin(ax, keepdim=True)),
+    "two_tensors_same_axis": (two_tensors_same_axis, 2, lambda x, y, ax: x.sum(ax) + y.amax(ax)),
+}
+
+
+def _close(got, want, dt):
+    got, want = (got if isinstance(got, tuple) else (got,)), (want if isinstance(want, tuple) else (want,))
+    assert len(got) == len(want)
+    tol = 2e-2 if dt is torch.float16 else 1e-4
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        torch.testing.assert_close(g.float(), w.float(), rtol=tol, atol=tol * 4)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dt", TRITON_DTYPES, ids=str)
+@pytest.mark.parametrize("shape_axis", [((5, 17), 1), ((17, 5), 0), ((3, 4, 5), 1), ((3, 20000), 1)], ids=str)
+@pytest.mark.parametrize("name", list(MULTI))
+def test_two_reductions_over_one_axis(backend, dt, shape_axis, name):
+    """Reductions over the same axis: chained, returned together, of a reduction, of two tensors
+    whose sizes nothing says are equal; in one pass and chunked (a 20000-element row)."""
+    shape, ax = shape_axis
+    kernel, n, ref = MULTI[name]
+    if backend != "ir" and shape[ax] > 10000 and dt is torch.float16:
+        pytest.skip("the chunked loop: f32 here is enough")
+    g = torch.Generator().manual_seed(7)
+    args = [torch.randn(shape, generator=g).to(dt) for _ in range(n)]
+    got = kernel(*args, ax=ax, backend=backend)
+    want = ref(*[a.float() for a in args], ax)
+    want = tuple(w.to(dt) for w in want) if isinstance(want, tuple) else want.to(dt)
+    _close(got, want, dt)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reductions_over_different_axes_in_one_pass(backend):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 5, 7, generator=g)
+    _close(chain_other_axes(x, backend=backend), x.amax(0, keepdim=True).sum(-1), torch.float32)
+    # the fuzzer's "rank 4" case: a (5, 17) reduction broadcast against (2, 5, 17)
+    a, b = torch.randn(5, 17, generator=g), torch.randn(2, 5, 17, generator=g)
+    _close(reduce_then_broadcast(a, b, backend=backend), a.amax(1, keepdim=True) / (1 + b.abs()), torch.float32)
+    y = torch.randn(6, 33, generator=g)
+    m = y.amax(1, keepdim=True)
+    s = torch.exp(y - m).sum(1, keepdim=True)
+    _close(stats(y, backend=backend), ((y * s).sum(1), m, y * 2), torch.float32)
+
+
+@td.kernel
+def chain_long_rows(x: td.Tensor):
+    return td.sum(td.max(x, axis=1), axis=0)
+
+
+@td.kernel
+def five_sizes(a: td.Tensor, b: td.Tensor):
+    return td.max(a, 1, keepdims=True) / (1.0 + td.abs(b))
+
+
+def test_unsupported_multi_reductions_say_what_and_how():
+    with pytest.raises(td.ScheduleError) as e:
+        chain_long_rows(torch.randn(3, 20000), backend="ir")
+    msg = str(e.value)
+    assert "x.shape[1], x.shape[0]" in msg and "one reduced axis at a time" in msg
+    assert "td.sum(td.max(x, axis=1), axis=0)" in msg  # the kernel's line
+    assert "level 2" in msg and "loop over chunks" in msg  # the hint
+    assert "different axes in one kernel" not in msg and "rank" not in msg
+    with pytest.raises(td.ScheduleError) as e:
+        five_sizes(torch.randn(5, 17), torch.randn(2, 3, 5, 17), backend="ir")
+    msg = str(e.value)
+    assert "4 sizes besides the reduced one" in msg and "b.shape[0]" in msg and "at most 3" in msg

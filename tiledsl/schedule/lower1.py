@@ -80,14 +80,15 @@ class _Plan:
     kind: str  # gemm | rows | elementwise
     grid: list[str]  # classes tiled by the grid, grid axis order
     block: dict[str, object]  # class -> knob name or fixed int
-    reduce_class: str | None = None
+    reduce_class: str | None = None  # the class a two-pass plan chunks
     one_pass: bool = True
     matmul: Inst | None = None
     knobs: list[str] = field(default_factory=list)
+    reduce_classes: list[str] = field(default_factory=list)  # every reduced class (one pass: each whole)
 
 
-def _fail(msg: str, inst: Inst | None, fn: Function) -> ScheduleError:
-    return ScheduleError(f"{fn.name}: {msg}", inst.loc if inst is not None else fn.loc, _HINT)
+def _fail(msg: str, inst: Inst | None, fn: Function, hint: str = _HINT) -> ScheduleError:
+    return ScheduleError(f"{fn.name}: {msg}", inst.loc if inst is not None else fn.loc, hint)
 
 
 def _classes(fn: Function, insts: list[Inst]) -> _Classes:
@@ -154,24 +155,64 @@ def _value_classes(insts: list[Inst], cls: _Classes) -> list[str]:
     return out
 
 
+def _product(ns) -> int:
+    out = 1
+    for n in ns:
+        out *= n
+    return out
+
+
+def _size_name(c: str) -> str:
+    """A size class as the user reads it: ``x.1`` -> ``x.shape[1]``."""
+    name, _, ax = c.rpartition(".")
+    return f"{name}.shape[{ax}]" if name and ax.isdigit() else c
+
+
+_MULTI_HINT = ("reduce one axis per level-1 kernel (call one kernel per reduction), or write it at level 2: "
+               "td.grid over the kept axes and, per reduced axis, a loop over chunks (td.load a chunk, "
+               "td.sum/td.max it into an accumulator tile)")
+
+
 def _rows_plan(fn, insts, reds, cls, sizes, target) -> _Plan:
-    red = {cls.find(r.operands[0].type.shape[r.attr("axis")]) for r in reds}
-    if len(red) != 1:
-        raise _fail("reductions over different axes in one kernel", reds[-1], fn)
-    (rc,) = red
-    grid = [c for c in _value_classes(insts, cls) if c != rc]
-    if len(grid) > 2:
-        raise _fail(f"a reduction over tensors of rank {len(grid) + 1}", reds[0], fn)
-    ext = max((n for d, n in sizes.items() if cls.find(d) == rc), default=1)
-    row = 1 << max(0, (ext - 1).bit_length())
-    one_pass = row <= target.regs_per_sm // 4  # a row tile and its temporaries fit in registers
-    names = ["BLOCK_B", "BLOCK_M"][-len(grid):] if grid else []
+    """Row reductions. One reduced class may be chunked (two passes when a row does not fit);
+    several reduced classes (reductions over different axes, or over axes whose sizes nothing
+    in the kernel says are equal) are reduced whole in one program, so their rows must fit."""
+    red: list[str] = []
+    for r in reds:
+        c = cls.find(r.operands[0].type.shape[r.attr("axis")])
+        if c not in red:
+            red.append(c)
+    grid = [c for c in _value_classes(insts, cls) if c not in red]
+    if len(grid) > 3:
+        raise _fail(f"a reduction kernel whose values span {len(grid)} sizes besides the reduced one "
+                    f"({', '.join(_size_name(c) for c in grid)}): the level-1 lowering tiles at most 3 "
+                    "of them in its grid", reds[0], fn)
+    budget = target.regs_per_sm // 4  # a row tile and its temporaries fit in registers
+    rows = {c: 1 << max(0, (max((n for d, n in sizes.items() if cls.find(d) == c), default=1) - 1).bit_length())
+            for c in red}
+    # the largest tile one program holds whole: the reduced classes a value spans, together
+    spans = [[c for c in red if c in {cls.find(d) for d in shape if isinstance(d, str)}]
+             for inst in insts for shape in _shapes(inst)]
+    whole = max((_product(rows[c] for c in span) for span in spans), default=1)
+    one_pass = whole <= budget
+    if not one_pass:  # chunked: each reduction loops over its own axis, one at a time
+        for inst, span in ((i, sp) for i in insts for sp in
+                           ([c for c in red if c in {cls.find(d) for d in shape if isinstance(d, str)}]
+                            for shape in _shapes(i))):
+            if len(span) > 1:
+                raise _fail(f"a value spanning {len(span)} reduced axes ("
+                            f"{', '.join(_size_name(c) for c in span)}, reduced by different reductions) "
+                            f"in rows too long for one pass ({whole} elements, at most {budget}): the "
+                            "level-1 lowering chunks one reduced axis at a time", inst, fn, _MULTI_HINT)
+    rc = red[0]
+    names = {0: [], 1: ["BLOCK_M"], 2: ["BLOCK_B", "BLOCK_M"], 3: ["BLOCK_A", "BLOCK_B", "BLOCK_M"]}[len(grid)]
     block: dict[str, object] = dict(zip(grid, names))
-    block[rc] = row if one_pass else "BLOCK_N"
+    block.update({c: rows[c] if one_pass else "BLOCK_N" for c in red})  # one chunk size for every axis
     knobs = names + ([] if one_pass else ["BLOCK_N", "stages"])
     if not one_pass and any(r.attr("kind") in ("argmax", "argmin") for r in reds):
-        raise _fail(f"argmax/argmin over rows of {ext} elements (more than fit in one pass)", reds[0], fn)
-    return _Plan("rows", grid, block, rc, one_pass, knobs=knobs)
+        raise _fail(f"argmax/argmin over rows of {max(rows.values())} elements (more than fit in one pass)",
+                    reds[0], fn)
+    return _Plan("rows", grid, block, rc, one_pass, knobs=knobs, reduce_classes=red)
 
 
 def _elementwise_plan(fn, insts, cls) -> _Plan:
@@ -270,7 +311,7 @@ class _Emitter:
             return self.b.emit(Op.TILE_REDUCE, (self.emit(inst.operands[0]),), dict(inst.attrs), loc=inst.loc,
                                hint=inst.result.name).result
         if inst.op is Op.REDUCE and self.plan.one_pass:
-            return self.reduce_tile(inst, self.win[self.plan.reduce_class][0])
+            return self.reduce_tile(inst)
         if inst.op is Op.GATHER:
             return self.gather(inst)
         if inst.op not in _REPLAY:
@@ -355,10 +396,12 @@ class _Emitter:
         ok = self.memo(f" valid {c} {t.type.rank} {axis}", lambda: self.valid(c, t.type.rank, axis))
         return self.b.value(Op.WHERE, (ok, t, self.const(fill, t.type.dtype)), hint=t.name)
 
-    def reduce_tile(self, inst: Inst, _off) -> Value:
+    def reduce_tile(self, inst: Inst) -> Value:
+        """The reduction of one tile, its lanes outside the reduced axis's size masked to the identity."""
         x = inst.operands[0]
-        axis, kind = inst.attr("axis"), inst.attr("kind")
-        t = self.masked(self.emit(x), self.plan.reduce_class, axis, reduction_identity(kind, x.type.dtype))
+        axis, kind = inst.attr("axis") % x.type.rank, inst.attr("kind")
+        c = self.cls.find(x.type.shape[axis])
+        t = self.masked(self.emit(x), c, axis, reduction_identity(kind, x.type.dtype))
         return self.b.emit(Op.TILE_REDUCE, (t,), dict(inst.attrs), loc=inst.loc, hint=inst.result.name).result
 
     # --- structure ------------------------------------------------------------------------------
@@ -464,27 +507,36 @@ def _operand(e: _Emitter, v: Value, k: str, axis: int) -> Value:
 
 
 def _body_rows(e: _Emitter, rets, outs) -> None:
-    rc = e.plan.reduce_class
     if e.plan.one_pass:
-        e.win[rc] = (e.const(0), e.plan.block[rc])
+        for c in e.plan.reduce_classes:  # every reduced row whole, from offset 0
+            e.win[c] = (e.const(0), e.plan.block[c])
         for v, out in zip(rets, outs):
             e.store(out, e.emit(v))
         return
+    # two passes: each reduction a loop over chunks of its own axis (in program order, so a
+    # reduction sees the ones before it), then per reduced axis a loop storing the outputs along it
     for inst in (i for i in e.fn.body.insts if i.op is Op.REDUCE and not _trivial(i)):
-        e.scopes[-1][inst.result.name] = _reduce_loop(e, inst, rc)
-    row_shaped = [(v, o) for v, o in zip(rets, outs) if _has_class(e, v, rc)]
+        x = inst.operands[0]
+        c = e.cls.find(x.type.shape[inst.attr("axis") % x.type.rank])
+        e.scopes[-1][inst.result.name] = _reduce_loop(e, inst, c)
+    along = {c: [(v, o) for v, o in zip(rets, outs) if _has_class(e, v, c)] for c in e.plan.reduce_classes}
     for v, out in zip(rets, outs):
-        if not _has_class(e, v, rc):
+        if not any(_has_class(e, v, c) for c in e.plan.reduce_classes):
             e.store(out, e.emit(v))
-    if row_shaped:
-        def body(iv, carried):
-            e.chunk(rc, iv)
-            for v, out in row_shaped:
-                e.store(out, e.emit(v))
-            return ()
+    for c, row_shaped in along.items():
+        if row_shaped:
+            _store_loop(e, c, row_shaped)
 
-        e.loop(e.cdiv(e.size(rc), e.plan.block[rc]), (), body)
-        del e.win[rc]
+
+def _store_loop(e: _Emitter, c: str, row_shaped) -> None:
+    def body(iv, carried):
+        e.chunk(c, iv)
+        for v, out in row_shaped:
+            e.store(out, e.emit(v))
+        return ()
+
+    e.loop(e.cdiv(e.size(c), e.plan.block[c]), (), body)
+    del e.win[c]
 
 
 def _has_class(e: _Emitter, v: Value, c: str) -> bool:
@@ -505,7 +557,7 @@ def _reduce_loop(e: _Emitter, inst: Inst, rc: str) -> Value:
 
     def body(iv, carried):
         e.chunk(rc, iv)
-        part = e.reduce_tile(inst, None)
+        part = e.reduce_tile(inst)
         combine = _COMBINE_BOOL if x.type.dtype is DType.i1 else _COMBINE
         return (e.b.value(combine[kind], (carried[0], part), hint="acc"),)
 

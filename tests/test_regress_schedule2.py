@@ -130,8 +130,8 @@ CHUNKED = ((2, 20000), 1)  # a row longer than one pass: the chunked loop with a
 
 
 def _identity_cases() -> list:
-    """kind x dtype x ragged shape on ir and eager; f32/f16 on triton (no prod there); the chunked
-    loop on ir for every dtype (argmax/argmin of such rows are rejected by design)."""
+    """kind x dtype x ragged shape on ir and eager; f32/f16 on triton (no prod there; max/min of
+    the ints and bool too); the chunked loop on ir for every dtype (argmax/argmin of such rows are rejected by design)."""
     out = []
     for kind in REDUCE:
         for dt in DTYPES:
@@ -139,7 +139,8 @@ def _identity_cases() -> list:
                 out.append((kind, dt, shape_axis, "ir"))
                 if shape_axis is RAGGED[0]:  # eager is the oracle elsewhere: one shape here
                     out.append((kind, dt, shape_axis, "eager"))
-                if dt in TRITON_DTYPES and kind != "prod":
+                ints_on_triton = not dt.is_floating_point and kind in ("max", "min") and shape_axis is RAGGED[0]
+                if (dt in TRITON_DTYPES and kind != "prod") or ints_on_triton:
                     out.append(pytest.param(kind, dt, shape_axis, "triton", marks=_TRITON.marks))
             if not kind.startswith("arg"):
                 out.append((kind, dt, CHUNKED, "ir"))

@@ -8,11 +8,15 @@ Sizes known equal (same symbol, broadcast partners, matmul inner sizes, the func
   applied to the tiles, masked at the K edge when they could turn padding into non-zeros) and
   accumulates ``td.dot`` in f32; the epilogue (bias, activation, cast) runs on the accumulator tile
   before the one store per output.
-- **rows** (reductions over one class, e.g. the last axis: softmax, layernorm, sums): grid over
-  the other classes (``BLOCK_M`` rows per program). One pass when a whole row fits the register
-  budget (block = next power of two of the row), else one loop per reduction over ``BLOCK_N``
-  chunks, then a loop that recomputes and stores the row-shaped outputs. Reduction inputs are
-  masked to the reduction's identity outside the row.
+- **rows** (reductions, e.g. over the last axis: softmax, layernorm, sums): grid over the
+  classes no reduction reduces (at most 3: ``BLOCK_M`` rows per program, ``BLOCK_B``/``BLOCK_A``
+  for more). One pass when every value's reduced rows fit the register budget together (each
+  reduced class a whole row, block = next power of two), which also takes reductions over
+  different classes (``td.sum(td.max(x, axis=0), axis=0)``, or two tensors whose reduced sizes
+  nothing says are equal). Else one loop per reduction over ``BLOCK_N`` chunks of its own class,
+  then per reduced class a loop that recomputes and stores the outputs along it; no value may
+  then span two reduced classes. Reduction inputs are masked to the reduction's identity
+  (`tiledsl.schedule.identity`) outside the row.
 - **elementwise**: grid over every class of the outputs (``BLOCK``, or ``BLOCK_M``/``BLOCK_N``).
 
 Every value is emitted on tiles by replaying its level-1 op on tile operands (`_Emitter.emit`), so

@@ -365,3 +365,44 @@ def test_unsupported_multi_reductions_say_what_and_how():
         five_sizes(torch.randn(5, 17), torch.randn(2, 3, 5, 17), backend="ir")
     msg = str(e.value)
     assert "4 sizes besides the reduced one" in msg and "b.shape[0]" in msg and "at most 3" in msg
+
+
+# --- 5. level-1 code carrying a number through a runtime loop or branch (found by the fuzzer) --------------
+@td.kernel
+def number_loop(a0: td.Tensor, n: int):
+    c0 = 1.0
+    for q in range(n):
+        c0 = c0 * 0.5 + 1.0
+    if n > 2:
+        c0 = c0 + 10.0
+    return td.max(c0 + a0, axis=1)
+
+
+@td.kernel
+def number_loop_var(a0: td.Tensor):
+    c0 = 1.0
+    for q in range(3):
+        c0 = c0 * 0.5 + q
+    return c0 + a0
+
+
+def _number_loop_ref(x: torch.Tensor, n: int) -> torch.Tensor:
+    c0 = 1.0
+    for _ in range(n):
+        c0 = c0 * 0.5 + 1.0
+    if n > 2:
+        c0 = c0 + 10.0
+    return (c0 + x).amax(1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_level1_number_through_runtime_loop_and_branch(backend):
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(2))
+    for n in (0, 2, 3):
+        torch.testing.assert_close(number_loop(x, n, backend=backend), _number_loop_ref(x, n))
+
+
+@pytest.mark.parametrize("backend", ["ir", "eager"])  # Triton: FINDINGS.md 13 (q.to on a Python int)
+def test_level1_number_from_loop_variable(backend):
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(number_loop_var(x, backend=backend), x + 2.625)

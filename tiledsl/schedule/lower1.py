@@ -298,6 +298,9 @@ class _Emitter:
             return got
         if v.name in self.params:
             out = self.load(v) if v.type.space is Space.GLOBAL else v
+        elif self.defs[v.name].regions:  # a loop or branch: registers all its results
+            self.control(self.defs[v.name])
+            out = self.lookup(v.name)
         else:
             out = self.replay(self.defs[v.name])
         self.scopes[-1][v.name] = out
@@ -323,6 +326,33 @@ class _Emitter:
         # DIM reads a size of the whole tensor: its operand stays the parameter
         operands = inst.operands if inst.op is Op.DIM else tuple(self.emit(o) for o in inst.operands)
         return self.b.emit(inst.op, operands, dict(inst.attrs), loc=inst.loc, hint=inst.result.name).result
+
+    def control(self, inst: Inst) -> None:
+        """A FOR or IF over scalars (a Python number carried through a loop or branch of level-1
+        code): replayed with its regions where its first use needs it."""
+        bad = [v for v in (*inst.operands, *inst.results) if v.type.space is not Space.SCALAR]
+        if bad:
+            raise _fail(f"a runtime {inst.op.ir_name} carrying whole tensors ({bad[0].name}): a loop or "
+                        "branch of level-1 code may carry only numbers", inst, self.fn)
+        operands = tuple(self.emit(o) for o in inst.operands)
+        regions = tuple(self.region(r) for r in inst.regions)
+        new = self.b.emit(inst.op, operands, dict(inst.attrs), regions, loc=inst.loc,
+                          hint=tuple(r.name for r in inst.results), result_types=tuple(r.type for r in inst.results))
+        for old, v in zip(inst.results, new.results):
+            self.scopes[-1][old.name] = v
+
+    def region(self, blk: Block) -> Block:
+        """A region of a scalar FOR/IF: fresh args, and the values its YIELD needs."""
+        args = tuple(self.b.fresh(a.name, a.type) for a in blk.args)
+        self.scopes.append({a.name: n for a, n in zip(blk.args, args)})
+        try:
+            with self.b.block(args) as out:
+                for i in blk.insts:
+                    if i.op is Op.YIELD:
+                        self.b.emit(Op.YIELD, tuple(self.emit(o) for o in i.operands), dict(i.attrs), loc=i.loc)
+            return out[0]
+        finally:
+            self.scopes.pop()
 
     def cur(self) -> Inst | None:
         """A stand-in inst carrying the current loc (for errors raised outside a replay)."""

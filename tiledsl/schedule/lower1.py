@@ -27,6 +27,7 @@ symbolic shapes of the returned values. Anything else raises `ScheduleError` at 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from tiledsl.dtypes import DType
@@ -159,10 +160,13 @@ def _value_classes(insts: list[Inst], cls: _Classes) -> list[str]:
     return out
 
 
-def _product(ns) -> int:
-    out = 1
-    for n in ns:
-        out *= n
+def _spans(insts: list[Inst], red: list[str], cls: _Classes) -> list[tuple[Inst, list[str]]]:
+    """For each tile shape an inst has, the reduced classes it spans."""
+    out = []
+    for inst in insts:
+        for shape in _shapes(inst):
+            have = {cls.find(d) for d in shape if isinstance(d, str)}
+            out.append((inst, [c for c in red if c in have]))
     return out
 
 
@@ -195,19 +199,16 @@ def _rows_plan(fn, insts, reds, cls, sizes, target) -> _Plan:
     rows = {c: 1 << max(0, (max((n for d, n in sizes.items() if cls.find(d) == c), default=1) - 1).bit_length())
             for c in red}
     # the largest tile one program holds whole: the reduced classes a value spans, together
-    spans = [[c for c in red if c in {cls.find(d) for d in shape if isinstance(d, str)}]
-             for inst in insts for shape in _shapes(inst)]
-    whole = max((_product(rows[c] for c in span) for span in spans), default=1)
+    spans = _spans(insts, red, cls)
+    whole = max((math.prod(rows[c] for c in span) for _, span in spans), default=1)
     one_pass = whole <= budget
-    if not one_pass:  # chunked: each reduction loops over its own axis, one at a time
-        for inst, span in ((i, sp) for i in insts for sp in
-                           ([c for c in red if c in {cls.find(d) for d in shape if isinstance(d, str)}]
-                            for shape in _shapes(i))):
-            if len(span) > 1:
-                raise _fail(f"a value spanning {len(span)} reduced axes ("
-                            f"{', '.join(_size_name(c) for c in span)}, reduced by different reductions) "
-                            f"in rows too long for one pass ({whole} elements, at most {budget}): the "
-                            "level-1 lowering chunks one reduced axis at a time", inst, fn, _MULTI_HINT)
+    culprit = next((inst for inst, span in spans if len(span) > 1), None)
+    if not one_pass and culprit is not None:  # chunked: each reduction loops over its own axis alone
+        span = max((sp for i, sp in spans if i is culprit), key=len)
+        raise _fail(f"a value spanning {len(span)} reduced axes ({', '.join(_size_name(c) for c in span)}, "
+                    f"reduced by different reductions) in rows too long for one pass ({whole} elements, at "
+                    f"most {budget}): the level-1 lowering chunks one reduced axis at a time", culprit, fn,
+                    _MULTI_HINT)
     rc = red[0]
     names = {0: [], 1: ["BLOCK_M"], 2: ["BLOCK_B", "BLOCK_M"], 3: ["BLOCK_A", "BLOCK_B", "BLOCK_M"]}[len(grid)]
     block: dict[str, object] = dict(zip(grid, names))

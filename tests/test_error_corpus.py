@@ -135,3 +135,28 @@ def test_bad_ir_text(text: str):
 @pytest.mark.parametrize("thunk", [t for _, t in ARG_CASES], ids=[n for n, _ in ARG_CASES])
 def test_bad_arguments(thunk):
     check_error(_raises(thunk), "call")
+
+
+def test_unknown_code_stage_is_an_argument_error_and_still_a_key_error():
+    ck = arguments.add_one.compile(torch.zeros(16), torch.zeros(16), 16, backend="ir", target="h100")
+    with pytest.raises(KeyError) as e:
+        ck.code("nope")
+    assert isinstance(e.value, td.ArgumentError) and "no stage 'nope'" in str(e.value)
+    assert "\nhint: " in str(e.value) and not str(e.value).startswith('"')
+
+
+def test_eager_python_error_is_a_kernel_error_of_both_classes(corpus):
+    mod, file = corpus
+    name = next(c.name for c in KERNEL_CASES if c.body == "r = -'a'")
+    with pytest.raises(TypeError) as e:
+        td.kernel(getattr(mod, name))(*_args(KERNEL_CASES[0]), backend="eager")
+    assert isinstance(e.value, td.KernelTypeError) and e.value.loc.file == file
+    assert "r = -'a'" in str(e.value)
+
+
+def test_verifier_errors_from_kernel_code_show_the_line(corpus):
+    mod, file = corpus
+    name = next(c.name for c in KERNEL_CASES if "width=33" in c.body)
+    with pytest.raises(td.VerifyError) as e:
+        td.kernel(getattr(mod, name)).compile(*_args(KERNEL_CASES[0]), backend="ir", target="h100")
+    assert e.value.loc.file == file and "width=33" in str(e.value) and "\nhint: " in str(e.value)

@@ -34,7 +34,7 @@ class TiledslError(Exception):
     loc = None
 
     def __str__(self) -> str:
-        text = super().__str__()
+        text = BaseException.__str__(self)  # not KeyError's quoting, for errors that are also one
         if ("\n" + HINT_PREFIX) in text or text.startswith(HINT_PREFIX):
             return text
         hint = self.hint or type(self).default_hint
@@ -106,9 +106,6 @@ class ArgumentError(TiledslError):
 class StageError(ArgumentError, KeyError):
     """`CompiledKernel.code(stage)` with a stage this compiled kernel does not have (still a
     `KeyError`, as a lookup by name)."""
-
-    def __str__(self) -> str:  # KeyError's str() would quote the whole message
-        return TiledslError.__str__(self)
 
 
 class ParseError(TiledslError):

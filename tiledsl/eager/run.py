@@ -14,9 +14,8 @@ from tiledsl import language as L
 from tiledsl.dtypes import DType
 from tiledsl.eager import memory, ops, threads
 from tiledsl.eager.rewrite import compile_function, referenced_names
-from tiledsl.eager.values import FROM_TORCH, STATE, Val, describe, number_val
+from tiledsl.eager.values import FROM_TORCH, STATE, Loc, Val, describe, number_val
 from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError, SourceError, TiledslError
-from tiledsl.ir.nodes import Loc
 
 KNOB_DEFAULT = 32  # a constexpr left as td.auto: a block size that suits most kernels on CPU
 
@@ -261,7 +260,7 @@ def run_kernel(kernel, args: tuple, kwargs: dict):
     except TiledslError:
         raise
     except Exception as e:  # a raw Python/torch error from the kernel's body: name the kernel line
-        raise _kernel_error(e, kernel.source.file) from e
+        raise _kernel_error(e, kernel.source.file).with_traceback(e.__traceback__) from e
     finally:
         STATE.in_grid, STATE.in_threads, STATE.block, STATE.tid, STATE.device = saved
     return _outputs(name, out, tensors, Loc(kernel.source.file, kernel.source.first_line, 0))
@@ -277,10 +276,22 @@ def _kernel_loc(e: Exception, file: str) -> Loc | None:
     return loc
 
 
+_BOTH: dict[type, type] = {}
+
+
 def _kernel_error(e: Exception, file: str) -> TiledslError:
-    """`e` as the error the compiler raises for the same kernel line."""
+    """`e` as the error the compiler raises for the same kernel line. It stays an instance of `e`'s
+    own class too (`except ZeroDivisionError` still catches it), and keeps its traceback, so eager
+    mode debugs like plain Python."""
     loc = _kernel_loc(e, file)
-    cls = FrontendError if isinstance(e, NameError) else KernelTypeError
+    base = FrontendError if isinstance(e, NameError) else KernelTypeError
+    cls = _BOTH.get(type(e))
+    if cls is None:
+        try:
+            cls = type(f"{base.__name__}_{type(e).__name__}", (base, type(e)), {"__module__": base.__module__})
+        except TypeError:  # a builtin exception whose layout does not mix (e.g. AttributeError)
+            cls = base
+        _BOTH[type(e)] = cls
     return cls(f"{type(e).__name__} in eager mode: {e}", loc)
 
 

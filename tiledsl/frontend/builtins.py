@@ -615,5 +615,6 @@ def call_builtin(low, fn, args, kwargs):
             raise low.error(KernelTypeError, f"{fn!r}(...) casts one value, got {len(args) + len(kwargs)} arguments",
                             f"write x.to({fn!r}) or {fn!r}(x)")
         return low.cast(_need_value(low, "cast", args[0]), fn)
-    raise low.error(FrontendError, f"cannot call {getattr(fn, '__name__', fn)!r} in a kernel",
+    what = f"the value {fn.name!r}" if isinstance(fn, Value) else repr(getattr(fn, "__name__", fn))
+    raise low.error(FrontendError, f"cannot call {what} in a kernel",
                     "kernels call td.* builtins and @td.func helpers; decorate the helper with @td.func")

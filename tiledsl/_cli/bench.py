@@ -167,17 +167,17 @@ def _one_line(e: BaseException) -> str:
 
 
 def format_case(row: dict) -> str:
-    from tiledsl._cli.show import si
+    from tiledsl._cli.show import binary
 
     name = f"{row['case']:<52}"
     if "error" in row:
         return f"{name} ERROR {row['error']}"
-    rate = f"{row['gbps']:.0f} GB/s" if row["memory_bound"] else f"{row['tflops']:.1f} TFLOP/s" \
-        if "ms" in row else (f"{row['est_gbps']:.0f} GB/s" if row["memory_bound"] else f"{row['est_tflops']:.1f} TFLOP/s")
+    pre = "" if "ms" in row else "est_"  # measured or estimated
+    rate = f"{row[pre + 'gbps']:.0f} GB/s" if row["memory_bound"] else f"{row[pre + 'tflops']:.1f} TFLOP/s"
     if "ms" in row:
         vs = f"  x{row['vs_baseline']} vs torch" if "vs_baseline" in row else ""
         return f"{name} {row['ms']:.3f} ms  {rate}  {row['fraction_of_roofline']:.0%} of roofline{vs}"
-    regs = f"  regs {row['registers']} smem {si(row['shared_bytes'], 'B')}" if "registers" in row else ""
+    regs = f"  regs {row['registers']} smem {binary(row['shared_bytes'])}" if "registers" in row else ""
     return (f"{name} est {row['est_time_us']:.1f} us  {rate}  {row['fraction_of_roofline']:.0%} of roofline "
             f"({row['est_bound']}){regs}")
 

@@ -214,6 +214,14 @@ def _moe_inputs(s: Shape, dev: str) -> Tensors:
     return {"x": _rand(dev, t_, h), "topk_idx": idx.to(dev), "num_experts": e}
 
 
+def _combine_inputs(s: Shape, dev: str) -> Tensors:
+    t_, h, k = s["T"], s["H"], s["TOPK"]
+    index = torch.randperm(t_ * k).view(t_, k).to(I32)
+    weights = torch.rand(t_, k) if dev != "meta" else torch.empty(t_, k)
+    return {"y": _rand(dev, t_ * k, h), "output_index": index.to(dev), "topk_weights": weights.to(dev)}
+
+
+# ep_dispatch / ep_combine are not registered: they need a torch.distributed process group.
 ENTRIES: tuple[Entry, ...] = (
     Entry("gemm", "bf16/fp16/fp32 GEMM  c = a @ b", "tiledsl.kernels.gemm", _gemm_inputs,
           call=lambda mod, t, be: mod.gemm(t["a"], t["b"], backend=be),
@@ -258,6 +266,13 @@ ENTRIES: tuple[Entry, ...] = (
           flops=lambda s: 3.0 * s["T"] * s["TOPK"] * s["H"],
           bytes=lambda s: s["T"] * s["H"] * (2.0 + s["TOPK"]), peak_dtype="fp32", tol=0.0,
           requires="moe_dispatch_fp8"),
+    Entry("moe_combine", "out[t] = sum_k w[t, k] * y[output_index[t, k]]", "tiledsl.kernels.moe", _combine_inputs,
+          call=lambda mod, t, be: mod.moe_combine(t["y"], t["output_index"], t["topk_weights"], backend=be),
+          ref=lambda mod, t: mod.moe_combine_ref(t["y"], t["output_index"], t["topk_weights"]),
+          small={"T": 16, "H": 256, "TOPK": 2}, bench=({"T": 4096, "H": 7168, "TOPK": 8},),
+          flops=lambda s: 2.0 * s["T"] * s["TOPK"] * s["H"],
+          bytes=lambda s: 2.0 * s["T"] * s["H"] * (s["TOPK"] + 1), peak_dtype="fp32", tol=1e-2,
+          requires="moe_combine"),
 )
 
 

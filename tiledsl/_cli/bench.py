@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from tiledsl.dtypes import DType
 
+NO_LAUNCH = "the registry entry has no `launch` (its @td.kernel call): no static report"
 PEAK_DTYPE = {"bf16": DType.bf16, "fp8": DType.f8e4m3, "fp32": DType.f64}  # f64 -> the CUDA-core rate
 
 
@@ -140,6 +141,11 @@ def run(entries, backend: str, target_name: str, quick: bool = False, repeat: in
     if stages:
         for e in entries:
             row = {"kernel": e.name, "case": e.label(e.bench[0])}
+            if e.launch is None:
+                row["skipped"] = NO_LAUNCH
+                result["compile"].append(row)
+                bar.update()
+                continue
             try:
                 launch = e.launch(e.mod(), e.inputs(dict(e.bench[0]), "meta"))
                 row.update(stage_times(launch, backend, target, repeat))
@@ -149,7 +155,12 @@ def run(entries, backend: str, target_name: str, quick: bool = False, repeat: in
             bar.update()
     for e, shape in cases:
         try:
-            row = timed_row(e, shape, backend, target) if gpu else static_row(e, shape, backend, target)
+            if gpu:
+                row = timed_row(e, shape, backend, target)
+            elif e.launch is None:
+                row = {**_base_row(e, shape, target), "skipped": NO_LAUNCH}
+            else:
+                row = static_row(e, shape, backend, target)
         except Exception as ex:  # noqa: BLE001
             row = {**_base_row(e, shape, target), "error": _one_line(ex)}
         result["cases"].append(row)
@@ -170,6 +181,8 @@ def format_case(row: dict) -> str:
     from tiledsl._cli.show import binary
 
     name = f"{row['case']:<52}"
+    if "skipped" in row:
+        return f"{name} skipped: {row['skipped']}"
     if "error" in row:
         return f"{name} ERROR {row['error']}"
     pre = "" if "ms" in row else "est_"  # measured or estimated
@@ -183,6 +196,8 @@ def format_case(row: dict) -> str:
 
 
 def format_compile(row: dict) -> str:
+    if "skipped" in row:
+        return f"{row['kernel']:<34} skipped: {row['skipped']}"
     if "error" in row:
         return f"{row['kernel']:<34} ERROR {row['error']}"
     parts = [f"{k.removesuffix('_ms')} {v[0]:.1f}/{v[1]:.1f}" for k, v in row.items() if k.endswith("_ms")]
@@ -198,10 +213,11 @@ def plot(result: dict, path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 5.5))
     bw = result["hbm_gbps"] * 1e-3  # TFLOP/s per FLOP/byte
-    xs = [10 ** (i / 20) for i in range(-40, 101)]
+    xs = [10 ** (i / 20) for i in range(-20, 81)]  # 0.1 to 10^4 FLOP/byte
     for name, peak in result["peak_tflops"].items():
         if peak:
-            ax.plot(xs, [min(peak, x * bw) for x in xs], lw=1, label=f"roofline {name} ({peak:.0f} TFLOP/s)")
+            kind = f"{name} (CUDA cores)" if name == "fp32" else name
+            ax.plot(xs, [min(peak, x * bw) for x in xs], lw=1, label=f"roofline {kind} ({peak:.0f} TFLOP/s)")
     key = "tflops" if result["mode"] == "timed" else "est_tflops"
     for row in result["cases"]:
         if key in row:

@@ -29,10 +29,8 @@ def _assign(g: Gen, inst: Inst, expr: str, hint: str | None = None) -> None:
 
 
 def _convert(g: Gen, expr: str, src: DType, dst: DType) -> str:
-    """`expr` of dtype `src` as a value of dtype `dst` (unchanged when they are equal)."""
-    if src is dst:
-        return expr
-    return g.rounded(f"{expr}.to({g.tl_dtype(dst)})", dst)
+    """`expr` (a tile) of dtype `src` as a value of dtype `dst` (unchanged when they are equal)."""
+    return g.cast(expr, src, dst, scalar=False)
 
 
 # --- CORE ------------------------------------------------------------------------------------
@@ -42,9 +40,14 @@ def _const(g: Gen, inst: Inst) -> None:
 
 
 def _dim(g: Gen, inst: Inst) -> None:
+    """A runtime size is the kernel's size argument; a static one is a number, known as such so
+    that every rule treats it as it treats a constant (no ``1.to(...)``)."""
     (x,) = inst.operands
-    axis = inst.attr("axis")
-    g.alias(inst.result, g.tensors[x.name].sizes[axis])
+    size = g.tensors[x.name].sizes[inst.attr("axis")]
+    if size.isdigit():
+        g.literals[inst.result.name] = int(size)
+    else:
+        g.alias(inst.result, size)
 
 
 def _host_dim(g: Gen, inst: Inst) -> None:
@@ -126,21 +129,26 @@ def _wide(g: Gen, x, dtype: DType) -> str:
     text = g.ref(x, materialize=True)
     if dtype in (DType.f32, DType.f64) or g.held_as_f32(dtype):
         return text
-    return f"{text}.to(tl.float32)"
+    return g.cast(text, dtype, DType.f32, _scalar(x))
 
 
-def _narrow(g: Gen, expr: str, dtype: DType) -> str:
+def _narrow(g: Gen, expr: str, dtype: DType, scalar: bool) -> str:
     """Back to `dtype` from f32 (values held as f32 are rounded by `_assign` instead)."""
     if dtype in (DType.f32, DType.f64) or g.held_as_f32(dtype):
         return expr
-    return f"({expr}).to({TL_DTYPE[dtype]})"
+    return g.cast(expr, DType.f32, dtype, scalar)
+
+
+def _scalar(v) -> bool:
+    """A rank-0 value: possibly a plain Python number in the generated code (see `Gen.cast`)."""
+    return v.type.rank == 0
 
 
 def _unary_fn(op: Op) -> Rule:
     def rule(g: Gen, inst: Inst) -> None:
         (x,) = inst.operands
         dt = x.type.dtype
-        _assign(g, inst, _narrow(g, _UNARY_FN[op].format(_wide(g, x, dt)), dt))
+        _assign(g, inst, _narrow(g, _UNARY_FN[op].format(_wide(g, x, dt)), dt, _scalar(x)))
     return rule
 
 
@@ -163,7 +171,9 @@ def _binary(op: Op) -> Rule:
 
     def rule(g: Gen, inst: Inst) -> None:
         a, b = inst.operands
-        _assign(g, inst, f"{g.ref(a)} {sym} {g.ref(b)}")
+        # two numbers would compute in Python (no dtype, no wrapping): one is made a typed scalar
+        both = g.is_literal(a) and g.is_literal(b)
+        _assign(g, inst, f"{g.ref(a, materialize=both)} {sym} {g.ref(b)}")
     return rule
 
 
@@ -179,10 +189,12 @@ def _minmax(fn_name: str) -> Rule:
 def _floordiv(g: Gen, inst: Inst) -> None:
     """Python's floor division. Triton's ``//`` truncates, which agrees on non-negative ints."""
     a, b = inst.operands
-    x, y = g.ref(a), g.ref(b)
+    both = g.is_literal(a) and g.is_literal(b)
+    x, y = g.ref(a, materialize=both), g.ref(b)
     if a.type.dtype.is_float:  # torch's algorithm (`helpers`), in f32 for 16-bit floats
         dt = a.type.dtype
-        _assign(g, inst, _narrow(g, f"_td_floordiv({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
+        _assign(g, inst, _narrow(g, f"_td_floordiv({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt,
+                                 _scalar(inst.result)))
     elif g.is_nonneg(a) and g.is_nonneg(b):
         _assign(g, inst, f"{x} // {y}")
     else:
@@ -194,10 +206,12 @@ def _floordiv(g: Gen, inst: Inst) -> None:
 def _mod(g: Gen, inst: Inst) -> None:
     """Python's modulo (sign of the divisor). Triton's ``%`` is C's remainder."""
     a, b = inst.operands
-    x, y = g.ref(a), g.ref(b)
+    both = g.is_literal(a) and g.is_literal(b)
+    x, y = g.ref(a, materialize=both), g.ref(b)
     if a.type.dtype.is_float:
         dt = a.type.dtype
-        _assign(g, inst, _narrow(g, f"_td_remainder({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
+        _assign(g, inst, _narrow(g, f"_td_remainder({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt,
+                                 _scalar(inst.result)))
     elif g.is_nonneg(a) and g.is_nonneg(b):
         _assign(g, inst, f"{x} % {y}")
     else:
@@ -223,15 +237,16 @@ def _pow(g: Gen, inst: Inst) -> None:
         if n == 0:
             _assign(g, inst, f"tl.full({_shape_text(inst.result.type.shape)}, 1, {g.tl_dtype(dt)})")
             return
-        _assign(g, inst, _narrow(g, f"({_POW_INT[n].format(x=x)})", dt) if dt.is_float else
+        _assign(g, inst, _narrow(g, f"({_POW_INT[n].format(x=x)})", dt, _scalar(inst.result))
+                if dt.is_float else
                 _POW_INT[n].format(x=x))
         return
     if g.interpret:
-        expr = f"_td_pow({g.ref(a, True)}, {g.ref(b, True)})"
         out = "tl.float32" if g.held_as_f32(dt) else TL_DTYPE[dt]
-        _assign(g, inst, f"{expr}.to({out})")
+        _assign(g, inst, f"_td_pow({g.ref(a, True)}, {g.ref(b, True)}).to({out})")
         return
-    _assign(g, inst, _narrow(g, f"libdevice.pow({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
+    _assign(g, inst, _narrow(g, f"libdevice.pow({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt,
+                             _scalar(inst.result)))
 
 
 def _int_constant(g: Gen, v) -> int | None:
@@ -248,21 +263,13 @@ def _where(g: Gen, inst: Inst) -> None:
     _assign(g, inst, f"tl.where({g.ref(c)}, {g.ref(a, True)}, {g.ref(b, True)})")
 
 
-_FP8_MAX = {DType.f8e4m3: 448.0, DType.f8e5m2: 57344.0}
-
-
 def _cast(g: Gen, inst: Inst) -> None:
-    """``x.to(dtype)``; casts to fp8 saturate to the type's finite range first (IR semantics)."""
+    """``x.to(dtype)`` (`Gen.cast`: scalars that may be numbers, fp8 through f32, saturation).
+    Not `_assign`ed as a computing op: `Gen.cast` rounds to a dtype held as f32 itself."""
     (x,) = inst.operands
     dt: DType = inst.attr("dtype")
-    src = g.ref(x, materialize=True)
-    if g.held_as_f32(dt):  # the rounding helper `_assign` adds saturates fp8 itself
-        _assign(g, inst, f"{src}.to(tl.float32)")
-        return
-    if dt in _FP8_MAX and x.type.dtype.is_float and not x.type.dtype.is_fp8:
-        lim = _FP8_MAX[dt]
-        src = f"tl.clamp({src}.to(tl.float32), -{lim}, {lim})"
-    _assign(g, inst, f"{src}.to({TL_DTYPE[dt]})")
+    expr = g.cast(g.ref(x, materialize=True), x.type.dtype, dt, _scalar(x))
+    g.line(f"{g.define(inst.result)} = {expr}", inst.loc)
 
 
 # --- SHAPE -------------------------------------------------------------------------------------
@@ -410,21 +417,73 @@ def _stored(g: Gen, value, dt: DType) -> str:
     return g.encoded(text, dt)
 
 
+# Element dtypes Triton can do each atomic on (measured with Triton 3.9: ahead-of-time compiles for
+# sm_90, and runs in its interpreter; docs/language.md "Atomics by backend"). In interpreter builds
+# bf16/fp8 tensors hold their own bits while values are f32 (`helpers`), so no atomic reaches them.
+_ATOMIC_GPU: dict[str, frozenset[DType]] = {
+    "add": frozenset({DType.f32, DType.f16, DType.bf16, DType.i32, DType.i64}),
+    "max": frozenset({DType.f32, DType.i32, DType.i64}),
+    "min": frozenset({DType.f32, DType.i32, DType.i64}),
+    "xchg": frozenset({DType.f32, DType.i32, DType.i64}),
+}
+_ATOMIC_INTERP: dict[str, frozenset[DType]] = {
+    "add": frozenset({DType.f32, DType.f16, DType.i32, DType.i64}),
+    "max": frozenset({DType.f32, DType.i32, DType.i64}),
+    "min": frozenset({DType.f32, DType.i32, DType.i64}),
+    "xchg": frozenset({DType.f32, DType.i32, DType.i64}),  # f32 through i32 bits (below)
+}
+
+
+def _check_atomic(g: Gen, inst: Inst, kind: str, dt: DType) -> bool:
+    """True when this build can do the atomic. A GPU build that cannot raises `BackendError` at
+    lowering; an interpreter build records the error, raised when it is asked to run (the GPU
+    build of the same kernel may be fine, e.g. a bf16 atomic_add)."""
+    table = _ATOMIC_INTERP if g.interpret else _ATOMIC_GPU
+    if dt in table.get(kind, ()):
+        return True
+    ok = ", ".join(sorted(d.value for d in table.get(kind, ())))
+    what = "Triton's interpreter (CPU tensors)" if g.interpret else "Triton for GPUs"
+    err = BackendError(f"atomic_{kind} on {dt.value} tensors: {what} cannot do it" +
+                       (f" (atomics on {dt.value} tensors do not run in Triton's interpreter)"
+                        if g.interpret else ""), loc=inst.loc,
+                       hint=f"Triton does atomic_{kind} on {ok}; use backend='ir' or "
+                            f"backend='eager' (CPU tensors), or a tensor of one of those dtypes")
+    if not g.interpret:
+        raise err
+    g.refusal = g.refusal or err
+    return False
+
+
 def _atomic(g: Gen, inst: Inst) -> None:
     dst, offsets, (value,), mask = _split_operands(inst, 1)
     if _is_buffer(dst):
         raise BackendError("atomics on on-chip buffers are not expressible in Triton", loc=inst.loc,
                            hint="use backend='tilelang'")
-    if g.held_as_f32(dst.type.dtype):  # raised when the interpreter runs it, not at GPU builds
-        g.line(f'tl.static_assert(False, "atomics on {dst.type.dtype.value} tensors do not run in '
-               f'Triton\'s interpreter; use backend=\'ir\' on CPU")', inst.loc)
+    kind, dt = inst.attr("kind"), dst.type.dtype
+    if not _check_atomic(g, inst, kind, dt):  # never run: `Backend.execute` raises the refusal
+        g.line(f'tl.static_assert(False, "atomic_{kind} on {dt.value} tensors does not run in '
+               f'Triton\'s interpreter")', inst.loc)
     ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc)
     if mask is not None:
         terms.append(g.ref(mask))
     name = g.define(inst.result)
     mask_name = g.mask_line(f"mask_{name}", terms, inst.loc)
     tail = "" if mask_name is None else f", mask={mask_name}"
-    g.line(f"{name} = tl.atomic_{inst.attr('kind')}({ptr}, {g.ref(value)}{tail})", inst.loc)
+    if g.interpret and kind == "xchg" and dt is DType.f32:
+        # the interpreter's xchg takes no floats: the same exchange on the bits, as int32
+        bits = g.fresh(f"{name}_bits")
+        value_bits = f"{_atom_text(g.ref(value, True))}.to(tl.int32, bitcast=True)"
+        g.line(f"{bits} = tl.atomic_xchg(({ptr}).to(tl.pointer_type(tl.int32), bitcast=True), "
+               f"{value_bits}{tail})", inst.loc)
+        old = f"{bits}.to(tl.float32, bitcast=True)"
+        g.line(f"{name} = {old if mask_name is None else f'tl.where({mask_name}, {old}, 0.0)'}",
+               inst.loc)
+        return
+    g.line(f"{name} = tl.atomic_{kind}({ptr}, {g.ref(value)}{tail})", inst.loc)
+
+
+def _atom_text(text: str) -> str:
+    return text if text.isidentifier() else f"({text})"
 
 
 def _arange(g: Gen, inst: Inst) -> None:
@@ -554,7 +613,7 @@ KERNEL_RULES: dict[Op, Rule] = {
 }
 KERNEL_RULES.update({op: _binary(op) for op in _BINARY})
 # Ops whose result is computed (not moved): in interpreter builds a bf16/fp8 result is rounded.
-_COMPUTES = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.FLOORDIV, Op.MOD, Op.POW, Op.CAST,
+_COMPUTES = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.FLOORDIV, Op.MOD, Op.POW,
                        Op.DOT, Op.TILE_REDUCE, Op.SCAN, *_UNARY_FN})
 KERNEL_RULES.update({op: _unary_fn(op) for op in _UNARY_FN})
 

@@ -412,8 +412,8 @@ def _stored(g: Gen, value, dt: DType) -> str:
     if not g.held_as_f32(dt):
         return g.ref(value)
     text = g.ref(value, True)
-    if value.type.dtype is not DType.f32 and not g.held_as_f32(value.type.dtype):
-        text = f"{text}.to(tl.float32)"
+    if not g.held_as_f32(value.type.dtype):
+        text = g.cast(text, value.type.dtype, DType.f32, _scalar(value))
     return g.encoded(text, dt)
 
 

@@ -109,6 +109,46 @@ def test_pow_of_float_arguments():
         torch.testing.assert_close(out, ref, rtol=2e-7, atol=0)
 
 
+@td.kernel
+def scalar_shapes(x: td.Tensor, out: td.Tensor, s: float):
+    with td.grid(1) as i:
+        v = td.load(x, (0,), (64,))
+        w = td.broadcast_to(td.expand_dims(s, 0), (64,)) + td.reshape(s, (1,))
+        td.store(out, (0,), v + w + td.cast(td.cast(s, td.bfloat16), td.float32))
+
+
+def test_shape_ops_of_a_float_argument():
+    x = torch.randn(64)
+    s = torch.tensor(0.3)
+    ref = x + (s + s) + s.to(torch.bfloat16).float()
+    for backend in ("eager", "triton"):
+        out = torch.empty_like(x)
+        scalar_shapes(x, out, 0.3, backend=backend)
+        _same(out, ref)
+
+
+@td.kernel
+def wrap_products(x: td.Tensor, out: td.Tensor, n: int):
+    with td.grid(1) as i:
+        acc = 0
+        for k in range(n):
+            acc = acc + k * 1000000007  # i32 products wrap (a Python int would not)
+        td.store(out, (0,), td.load(x, (0,), (64,)) + acc // 7 + (n * 1000000007) // 7)
+
+
+def test_int_argument_and_loop_counter_wrap_in_int32():
+    x = torch.zeros(64, dtype=torch.int32)
+    n = torch.tensor(7, dtype=torch.int32)
+    acc = torch.tensor(0, dtype=torch.int32)
+    for k in range(7):
+        acc = acc + torch.tensor(k, dtype=torch.int32) * 1000000007
+    ref = x + torch.div(acc, 7, rounding_mode="floor") + torch.div(n * 1000000007, 7, rounding_mode="floor")
+    for backend in ("eager", "triton"):
+        out = torch.empty_like(x)
+        wrap_products(x, out, 7, backend=backend)
+        _same(out, ref)
+
+
 # --- 2. int <-> fp8 -------------------------------------------------------------------------------
 
 @td.kernel

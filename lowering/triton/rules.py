@@ -5,6 +5,7 @@ its results; nothing else in the lowering switches on the op.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from tiledsl.dtypes import DType
@@ -13,7 +14,7 @@ from tiledsl.ir.nodes import Inst, Space
 from tiledsl.ir.ops import Op
 
 from . import tma
-from .codegen import TL_DTYPE, Gen, literal
+from .codegen import INDENT, TL_DTYPE, Gen, literal
 from .reductions import REDUCE_RULES
 
 Rule = Callable[[Gen, Inst], None]
@@ -87,6 +88,8 @@ def _for(g: Gen, inst: Inst) -> None:
         rng = f"tl.range({bounds}, num_stages={g.knob(stages)})"
     g.line(f"for {g.define(iv)} in {rng}:", inst.loc)
     g.depth += 1
+    if g.interpret:  # the interpreter's counter is a Python int (see `_typed_scalars`)
+        g.line(f"{g.ref(iv)} = tl.cast({g.ref(iv)}, {g.tl_dtype(iv.type.dtype)})", inst.loc)
     before = len(g.lines)
     g.block(body, KERNEL_RULES)
     _yield_to(g, targets, body.insts[-1].operands, body.insts[-1].loc)
@@ -296,7 +299,10 @@ def _shape_text(shape) -> str:
 
 
 def _reshape(g: Gen, inst: Inst) -> None:
-    _assign(g, inst, f"tl.reshape({g.ref(inst.operands[0], True)}, {_shape_text(inst.result.type.shape)})")
+    """``tl.reshape``; a scalar is broadcast instead (the interpreter cannot reshape a scalar)."""
+    (x,) = inst.operands
+    fn = "tl.broadcast_to" if _scalar(x) else "tl.reshape"
+    _assign(g, inst, f"{fn}({g.ref(x, True)}, {_shape_text(inst.result.type.shape)})")
 
 
 def _broadcast_to(g: Gen, inst: Inst) -> None:
@@ -323,9 +329,29 @@ def _grid(g: Gen, inst: Inst) -> None:
         for axis, pid in enumerate(pids):
             g.line(f"{g.define(pid)} = tl.program_id({axis})", inst.loc)
         g.grid_launch = "(" + ", ".join(sizes_host) + ",)"
+    start = len(g.lines)
     g.block(inst.regions[0], KERNEL_RULES)
+    g.lines[start:start] = _typed_scalars(g)
     if len(g.lines) == 0:
         g.line("pass")
+
+
+def _typed_scalars(g: Gen) -> list[str]:
+    """``s = tl.cast(s, tl.float32)`` for each scalar argument the kernel reads.
+
+    Triton's interpreter passes scalar arguments as Python numbers, and the GPU JIT turns an int
+    argument equal to 1 into a constant: numbers have no ``.to``, no ``[None]``, no ``tl.reshape``,
+    and Python ints do not wrap. The cast makes each a scalar tensor of its IR dtype in both builds
+    (for an argument that is a tensor already it is no operation)."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", "\n".join(g.lines)))
+    values = [p.value for p in g.fn.params if p.value.name not in g.tensors]
+    values += list(g.kernel_uses.values())
+    out = []
+    for v in values:
+        name = g.names[v.name]
+        if name in words:
+            out.append(f"{INDENT * g.depth}{name} = tl.cast({name}, {g.tl_dtype(v.type.dtype)})")
+    return out
 
 
 def _grouped_pids(g: Gen, inst: Inst, pids, group: int) -> None:

@@ -276,12 +276,11 @@ def atomic_kinds(x: td.Tensor, out: td.Tensor, old: td.Tensor, kind: td.constexp
 
 
 KINDS = ["add", "max", "min", "xchg"]
-GPU_OK = {"add": {torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64},
-          "max": {torch.float32, torch.int32, torch.int64},
-          "min": {torch.float32, torch.int32, torch.int64},
-          "xchg": {torch.float32, torch.int32, torch.int64}}
+WIDE = {torch.float64, torch.float32, torch.int32, torch.int64}
+GPU_OK = {"add": WIDE | {torch.float16, torch.bfloat16}, "max": WIDE, "min": WIDE, "xchg": WIDE}
 CPU_OK = {k: v - {torch.bfloat16} for k, v in GPU_OK.items()}
-DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64] + FP8
+DTYPES = [torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32,
+          torch.int16, torch.int8] + FP8
 
 
 def _atomic_args(dt):

@@ -446,18 +446,17 @@ def _stored(g: Gen, value, dt: DType) -> str:
 # Element dtypes Triton can do each atomic on (measured with Triton 3.9: ahead-of-time compiles for
 # sm_90, and runs in its interpreter; docs/language.md "Atomics by backend"). In interpreter builds
 # bf16/fp8 tensors hold their own bits while values are f32 (`helpers`), so no atomic reaches them.
+_WIDE = {DType.f64, DType.f32, DType.i32, DType.i64}
 _ATOMIC_GPU: dict[str, frozenset[DType]] = {
-    "add": frozenset({DType.f32, DType.f16, DType.bf16, DType.i32, DType.i64}),
-    "max": frozenset({DType.f32, DType.i32, DType.i64}),
-    "min": frozenset({DType.f32, DType.i32, DType.i64}),
-    "xchg": frozenset({DType.f32, DType.i32, DType.i64}),
+    "add": frozenset(_WIDE | {DType.f16, DType.bf16}),
+    "max": frozenset(_WIDE), "min": frozenset(_WIDE), "xchg": frozenset(_WIDE),
 }
 _ATOMIC_INTERP: dict[str, frozenset[DType]] = {
-    "add": frozenset({DType.f32, DType.f16, DType.i32, DType.i64}),
-    "max": frozenset({DType.f32, DType.i32, DType.i64}),
-    "min": frozenset({DType.f32, DType.i32, DType.i64}),
-    "xchg": frozenset({DType.f32, DType.i32, DType.i64}),  # f32 through i32 bits (below)
+    "add": frozenset(_WIDE | {DType.f16}),
+    "max": frozenset(_WIDE), "min": frozenset(_WIDE),
+    "xchg": frozenset(_WIDE),  # f32/f64 through their bits as ints (`_xchg_bits`)
 }
+_XCHG_BITS = {DType.f32: ("tl.int32", "tl.float32"), DType.f64: ("tl.int64", "tl.float64")}
 
 
 def _check_atomic(g: Gen, inst: Inst, kind: str, dt: DType) -> bool:
@@ -495,13 +494,14 @@ def _atomic(g: Gen, inst: Inst) -> None:
     name = g.define(inst.result)
     mask_name = g.mask_line(f"mask_{name}", terms, inst.loc)
     tail = "" if mask_name is None else f", mask={mask_name}"
-    if g.interpret and kind == "xchg" and dt is DType.f32:
-        # the interpreter's xchg takes no floats: the same exchange on the bits, as int32
+    if g.interpret and kind == "xchg" and dt in _XCHG_BITS:
+        # the interpreter's xchg takes no floats: the same exchange on the bits, as ints
+        ity, fty = _XCHG_BITS[dt]
         bits = g.fresh(f"{name}_bits")
-        value_bits = f"{_atom_text(g.ref(value, True))}.to(tl.int32, bitcast=True)"
-        g.line(f"{bits} = tl.atomic_xchg(({ptr}).to(tl.pointer_type(tl.int32), bitcast=True), "
+        value_bits = f"{_atom_text(g.ref(value, True))}.to({ity}, bitcast=True)"
+        g.line(f"{bits} = tl.atomic_xchg(({ptr}).to(tl.pointer_type({ity}), bitcast=True), "
                f"{value_bits}{tail})", inst.loc)
-        old = f"{bits}.to(tl.float32, bitcast=True)"
+        old = f"{bits}.to({fty}, bitcast=True)"
         g.line(f"{name} = {old if mask_name is None else f'tl.where({mask_name}, {old}, 0.0)'}",
                inst.loc)
         return

@@ -96,13 +96,6 @@ KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
     "alias-rebind": (
         "`v = u` then rebinding `v` (`v = v + 1`) breaks `u`: VerifyError 'operand %u is not defined'",
         lambda c, f: f.kind in ("rejects-valid", "error-split") and "is not defined before this use" in f.text),
-    "triton-scalar-cast": (
-        "Triton: casting a scalar value (a runtime argument `td.cast(s, td.float16)`, or an int carried "
-        "through a loop added to a tile) calls `.to` on a Python number: AttributeError",
-        lambda c, f: f.kind == "raw" and _triton(f) and "has no attribute 'to'" in f.text),
-    "triton-int-to-fp8": (
-        "Triton: casting an int tile to fp8 (`td.where(m, C, C).to(td.float8_e5m2)`) fails in the interpreter",
-        lambda c, f: f.kind == "raw" and _triton(f) and re.search(r"cannot cast .* fp8", f.text, re.S) is not None),
     "triton-prod": (
         "td.prod has no Triton lowering (the IR interpreter runs it)",
         lambda c, f: f.kind == "error-split" and "tile reduction 'prod'" in f.text),

@@ -256,13 +256,17 @@ def _cast(g: Gen, inst: Inst) -> None:
     (x,) = inst.operands
     dt: DType = inst.attr("dtype")
     src = g.ref(x, materialize=True)
+
+    def to(e: str, d: str) -> str:  # a scalar argument is a Python number in the interpreter: tl.cast takes both
+        return f"tl.cast({e}, {d})" if x.type.rank == 0 else f"{e}.to({d})"
+
     if g.held_as_f32(dt):  # the rounding helper `_assign` adds saturates fp8 itself
-        _assign(g, inst, f"{src}.to(tl.float32)")
+        _assign(g, inst, to(src, "tl.float32"))
         return
     if dt in _FP8_MAX and x.type.dtype.is_float and not x.type.dtype.is_fp8:
         lim = _FP8_MAX[dt]
-        src = f"tl.clamp({src}.to(tl.float32), -{lim}, {lim})"
-    _assign(g, inst, f"{src}.to({TL_DTYPE[dt]})")
+        src = f"tl.clamp({to(src, 'tl.float32')}, -{lim}, {lim})"
+    _assign(g, inst, to(src, TL_DTYPE[dt]))
 
 
 # --- SHAPE -------------------------------------------------------------------------------------

@@ -69,6 +69,10 @@ def _assigned(stmts) -> list[str]:
     return list(out)
 
 
+_NOARGS = ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+                        defaults=[])
+
+
 class _Rewriter(ast.NodeTransformer):
     def __init__(self, file: str):
         self.file = file
@@ -125,6 +129,12 @@ class _Rewriter(ast.NodeTransformer):
         if isinstance(node.op, ast.Not):
             return ast.copy_location(ast.Call(_name("_td_not"), [node.operand], []), node)
         return node
+
+    def visit_BoolOp(self, node):
+        self.generic_visit(node)
+        word = "and" if isinstance(node.op, ast.And) else "or"
+        thunks = [ast.copy_location(ast.Lambda(_NOARGS, v), v) for v in node.values]
+        return ast.copy_location(ast.Call(_name("_td_boolop"), [ast.Constant(word), *thunks], []), node)
 
     def visit_IfExp(self, node):
         self.generic_visit(node)

@@ -30,7 +30,7 @@ BUILTINS: dict[str, object] = {
     "threads": threads.THREADS, "barrier": threads.barrier, "annotate_layout": memory.annotate_layout,
 }
 HELPERS = {"_td_grid": threads.grid, "_td_run_threads": threads.run_threads, "_td_chain": ops.chain,
-           "_td_not": ops.not_, "_td_ifexp": ops.ifexp, "_td_call": ops.call_maybe_dtype}
+           "_td_not": ops.not_, "_td_boolop": ops.boolop, "_td_ifexp": ops.ifexp, "_td_call": ops.call_maybe_dtype}
 _NO_PROXY = frozenset({"torch", "numpy", "math", "builtins", "operator", "functools", "itertools", "typing"})
 
 

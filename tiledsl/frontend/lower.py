@@ -170,6 +170,13 @@ class _Lowerer:
             return v
         return self.value(Op.CAST, (v,), {"dtype": dtype}, hint=v.name)
 
+    def convert(self, v: Value, dtype: DType) -> Value:
+        """The user's `x.to(dtype)` / `td.cast`: a value; of a buffer, a snapshot of its contents
+        even to its own dtype (later in-place updates of the buffer must not change it)."""
+        if v.type.space.is_buffer and v.type.dtype is dtype:
+            return self.value(Op.CAST, (v,), {"dtype": dtype}, hint=v.name)
+        return self.cast(v, dtype)
+
     def weak_dtype(self, x) -> DType | None:
         """dtype of a strongly typed operand, None for Python numbers (they adapt)."""
         return x.type.dtype if isinstance(x, Value) else None
@@ -556,8 +563,10 @@ class _Lowerer:
             return x
         if isinstance(e.op, ast.USub):
             return self.unary(Op.NEG, x)
-        if isinstance(x, Value) and not x.type.dtype.is_bool and isinstance(e.op, ast.Not):
-            return self.binop(Op.EQ, x, 0)
+        if isinstance(e.op, ast.Not):
+            self.check_truth(x, "not", e.operand)
+            if not x.type.dtype.is_bool:
+                return self.binop(Op.EQ, x, 0)
         if isinstance(e.op, ast.Invert) and isinstance(x, Value) and x.type.dtype.is_int:
             return self.binop(Op.XOR, x, -1)
         return self.unary(Op.NOT, x)
@@ -590,19 +599,39 @@ class _Lowerer:
         return self.binop(Op.AND, a, b)
 
     def expr_BoolOp(self, e: ast.BoolOp):
-        vals = [self.expr(v) for v in e.values]
-        out = vals[0]
-        for v in vals[1:]:
-            if is_const(out) and is_const(v):
-                out = (out and v) if isinstance(e.op, ast.And) else (out or v)
-            elif isinstance(e.op, ast.And):
-                out = self.bool_and(out, v)
-            else:
-                if is_const(out):
-                    out = out if out else v
-                else:
-                    out = self.binop(Op.OR, out, v)
+        """Python's `and`/`or`: compile-time operands short-circuit and the operand itself is the
+        result. A runtime operand whose truth is tested must be a bool scalar (then every later
+        operand is one too, or a Python bool, and the result is `&` / `|` of them, the value
+        Python gives); on a tile, or a non-bool scalar (where Python returns an operand, not a
+        bool) it is an error pointing at `&` / `|`."""
+        is_and = isinstance(e.op, ast.And)
+        word = "and" if is_and else "or"
+        out = None  # the runtime bool scalar so far
+        for i, node in enumerate(e.values):
+            v = self.expr(node)
+            last = i == len(e.values) - 1
+            if out is None and is_const(v):
+                if last or bool(v) != is_and:
+                    return v
+                continue
+            if out is None and last:
+                return v  # only the last operand is runtime: Python returns it, untested
+            if is_const(v) and isinstance(v, bool):
+                if v != is_and:
+                    return v  # `a and False` is False, `a or True` is True
+                continue
+            self.check_truth(v, word, node)
+            out = v if out is None else self.binop(Op.AND if is_and else Op.OR, out, v)
         return out
+
+    def check_truth(self, v, word: str, node: ast.AST) -> None:
+        """`v`'s truth may be tested by `and`/`or` (`not` takes any scalar): a bool scalar."""
+        if isinstance(v, Value) and v.type.rank == 0 and (v.type.dtype.is_bool or word == "not"):
+            return
+        op = {"and": "&", "or": "|", "not": "~"}[word]
+        raise self.error(KernelTypeError, f"`{word}` on {describe(v)}: only compile-time values and runtime "
+                         f"{'scalars' if word == 'not' else 'bool scalars'} have a truth value in a kernel",
+                         f"use `{op}` for elementwise logic on masks (`&`, `|`, `~`)", node=node)
 
     def expr_IfExp(self, e: ast.IfExp):
         c = self.expr(e.test)
@@ -636,4 +665,4 @@ class _BoundMethod:
     def __call__(self, args, kwargs):
         if len(args) != 1 or not isinstance(args[0], DType):
             raise self.low.error(KernelTypeError, ".to() takes one dtype, e.g. x.to(td.float16)")
-        return self.low.cast(self.v, args[0])
+        return self.low.convert(self.v, args[0])

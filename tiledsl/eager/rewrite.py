@@ -24,6 +24,7 @@ import inspect
 import textwrap
 import types
 
+from tiledsl.eager.scoping import Scoper, check_syntax
 from tiledsl.eager.values import Loc
 from tiledsl.errors import FrontendError
 
@@ -236,6 +237,10 @@ def compile_function(fn) -> types.CodeType:
     for arg in a.posonlyargs + a.args + a.kwonlyargs:
         arg.annotation = None
     _shift(module, first - 1, indent)  # errors the rewriter raises name the file's own lines
+    check_syntax(fdef.body, lambda node: Loc(file, getattr(node, "lineno", first), getattr(node, "col_offset", 0)))
+    scoper = Scoper()  # names unbound after runtime loops/branches, grid bodies' own names (scoping.py)
+    fdef.body = _flatten([scoper.visit(s) for s in fdef.body])
+    ast.fix_missing_locations(module)
     rw = _Rewriter(file)
     fdef.body = _flatten([rw.visit(s) for s in fdef.body])
     ast.fix_missing_locations(module)

@@ -12,7 +12,7 @@ import torch
 import tiledsl
 from tiledsl import language as L
 from tiledsl.dtypes import DType
-from tiledsl.eager import memory, ops, threads
+from tiledsl.eager import memory, ops, scoping, threads
 from tiledsl.eager.rewrite import compile_function, referenced_names
 from tiledsl.eager.values import FROM_TORCH, STATE, Val, describe, number_val
 from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError
@@ -30,7 +30,8 @@ BUILTINS: dict[str, object] = {
     "threads": threads.THREADS, "barrier": threads.barrier, "annotate_layout": memory.annotate_layout,
 }
 HELPERS = {"_td_grid": threads.grid, "_td_run_threads": threads.run_threads, "_td_chain": ops.chain,
-           "_td_not": ops.not_, "_td_boolop": ops.boolop, "_td_ifexp": ops.ifexp, "_td_call": ops.call_maybe_dtype}
+           "_td_not": ops.not_, "_td_boolop": ops.boolop, "_td_ifexp": ops.ifexp, "_td_call": ops.call_maybe_dtype,
+           **scoping.HELPERS}
 _NO_PROXY = frozenset({"torch", "numpy", "math", "builtins", "operator", "functools", "itertools", "typing"})
 
 

@@ -43,6 +43,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'int8',
               'red-argmin', 'tanh', 'where']})
 
 
-@pytest.mark.xfail(strict=True, reason="Triton: casting a scalar value (a runtime argument `td.cast(s, td.float16)`, or an int carried through a loop added to a tile) calls `.to` on a Python number: AttributeError")
 def test_fuzz_triton_scalar_cast_fb07f78b():
     check_case_dict(CASE)

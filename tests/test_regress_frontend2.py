@@ -190,7 +190,7 @@ def bad_previous_iteration(x: td.Tensor, out: td.Tensor, n: int):
         s = 0.0
         for q in range(n):
             if q > 0:
-                s = s + prev
+                s = s + prev  # noqa: F821 - the point of the test
             prev = td.load(x, (q,), None)
         td.store(out, (0,), s)
 

@@ -256,7 +256,16 @@ def bad_or_int_scalar(x: td.Tensor, out: td.Tensor, n: int):
             td.store(out, (0,), 1.0)
 
 
+@td.kernel
+def bad_untaken_compile_time_branch(x: td.Tensor, out: td.Tensor, C: td.constexpr):
+    with td.grid(1) as p:
+        if C > 2:
+            w = td.load(x, (0,), None)
+        td.store(out, (0,), w)
+
+
 REJECTED = [
+    (bad_untaken_compile_time_branch, (1,), "FrontendError", "name 'w' is not defined"),
     (bad_loopvar_after, (3,), "FrontendError", "`q` is the variable of a runtime loop that may run zero times"),
     (bad_first_in_loop, (3,), "FrontendError", "`z` is first assigned inside a runtime loop"),
     (bad_previous_iteration, (3,), "FrontendError", "name 'prev' is not defined"),

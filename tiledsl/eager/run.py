@@ -4,6 +4,8 @@ rewritten body, hand back what a level-1 kernel returns."""
 from __future__ import annotations
 
 import inspect
+import os
+import re
 import threading
 import types
 
@@ -14,9 +16,10 @@ from tiledsl import language as L
 from tiledsl.dtypes import DType
 from tiledsl.eager import memory, ops, scoping, threads
 from tiledsl.eager.rewrite import compile_function, referenced_names
-from tiledsl.eager.values import FROM_TORCH, STATE, Val, describe, number_val
+from tiledsl.eager.values import FROM_TORCH, STATE, Loc, Val, describe, number_val
 from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
 KNOB_DEFAULT = 32  # a constexpr left as td.auto: a block size that suits most kernels on CPU
 
 BUILTINS: dict[str, object] = {
@@ -234,6 +237,26 @@ def _outputs(name: str, out, inputs: list[torch.Tensor]):
     return res[0] if len(res) == 1 else tuple(res)
 
 
+def _unbound_name(e: NameError) -> FrontendError:
+    """Python's NameError / UnboundLocalError in the kernel as the compiler says it: a
+    `FrontendError` "name 'x' is not defined" at the kernel's line."""
+    m = re.search(r"'(\w+)'", str(e))
+    name = getattr(e, "name", None) or (m.group(1) if m else "?")
+    tb, loc = e.__traceback__, None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if os.path.dirname(os.path.abspath(code.co_filename)) != _HERE:
+            col = 0
+            try:
+                pos = list(code.co_positions())[tb.tb_lasti // 2]
+                col = pos[2] if pos[0] == tb.tb_lineno and pos[2] is not None else 0
+            except (AttributeError, IndexError):
+                pass
+            loc = Loc(code.co_filename, tb.tb_lineno, col)
+        tb = tb.tb_next
+    return FrontendError(f"name {name!r} is not defined", loc)
+
+
 def run_kernel(kernel, args: tuple, kwargs: dict):
     """`kernel(*args, backend="eager", **kwargs)`: run the kernel's own body on these tensors."""
     kwargs = dict(kwargs)
@@ -253,6 +276,8 @@ def run_kernel(kernel, args: tuple, kwargs: dict):
     STATE.device = tensors[0].device if tensors else None
     try:
         out = f(*values)
+    except NameError as e:  # a name Python left unbound (e.g. in a compile-time branch not taken)
+        raise _unbound_name(e) from None
     finally:
         STATE.in_grid, STATE.in_threads, STATE.block, STATE.tid, STATE.device = saved
     return _outputs(name, out, tensors)

@@ -209,9 +209,12 @@ class Scoper(ast.NodeTransformer):
         pre = [_set(saved, _call("_td_save", _call("locals"),
                                  ast.Tuple([ast.Constant(n) for n in names], ast.Load())))]
         body_names = assigned(node.body)
-        restore = [_set(n, _call("_td_restore", ast.Name(saved, ast.Load()), ast.Constant(n))) for n in body_names]
+        def back(n: str, after: bool) -> ast.stmt:
+            return _set(n, _call("_td_restore", ast.Name(saved, ast.Load()), ast.Constant(n), ast.Constant(after)))
+
+        restore = [back(n, False) for n in body_names]
         node.body = restore + node.body
-        post = [_set(n, _call("_td_restore", ast.Name(saved, ast.Load()), ast.Constant(n))) for n in names]
+        post = [back(n, True) for n in names]
         for s in pre + restore + post:
             for sub in ast.walk(s):
                 ast.copy_location(sub, node)
@@ -224,7 +227,7 @@ class Unbound:
 
     __slots__ = ("reason", "hint")
 
-    def __init__(self, reason: str, hint: str):
+    def __init__(self, reason: str, hint: str | None):
         self.reason, self.hint = reason, hint
 
     def __repr__(self) -> str:
@@ -257,11 +260,12 @@ def save(scope: dict, names: tuple) -> dict:
     return {n: scope[n] for n in names if n in scope}
 
 
-def restore(saved: dict, name: str):
+def restore(saved: dict, name: str, after: bool):
     if name in saved:
         return saved[name]
-    return Unbound(f"name {name!r} is not defined", f"`{name}` is assigned inside the td.grid body; names "
-                   "bound in a tile program do not leak out of it")
+    hint = (f"`{name}` is assigned inside the td.grid body; names bound in a tile program do not leak out of it"
+            if after else None)
+    return Unbound(f"name {name!r} is not defined", hint)
 
 
 HELPERS = {"_td_unbound": unbound, "_td_read": read, "_td_bound": bound, "_td_is_runtime": is_runtime,

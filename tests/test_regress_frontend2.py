@@ -264,7 +264,23 @@ def bad_untaken_compile_time_branch(x: td.Tensor, out: td.Tensor, C: td.constexp
         td.store(out, (0,), w)
 
 
+@td.kernel
+def bad_return_in_runtime_if(x: td.Tensor, out: td.Tensor, n: int) -> td.Tensor:
+    if n > 2:
+        return x * 2
+    return x
+
+
+@td.kernel
+def bad_return_in_runtime_loop(x: td.Tensor, out: td.Tensor, n: int) -> td.Tensor:
+    for i in range(n):
+        return x
+    return x * 2
+
+
 REJECTED = [
+    (bad_return_in_runtime_if, (3,), "FrontendError", "return inside a grid, loop or branch"),
+    (bad_return_in_runtime_loop, (3,), "FrontendError", "return inside a grid, loop or branch"),
     (bad_untaken_compile_time_branch, (1,), "FrontendError", "name 'w' is not defined"),
     (bad_loopvar_after, (3,), "FrontendError", "`q` is the variable of a runtime loop that may run zero times"),
     (bad_first_in_loop, (3,), "FrontendError", "`z` is first assigned inside a runtime loop"),

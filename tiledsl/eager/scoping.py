@@ -39,6 +39,9 @@ _HINTS = {
 }
 
 
+_RETURN_HINT = "level-2 kernels write results with td.store; level-1 kernels return at the end"
+
+
 def _err(loc_of, node: ast.AST, msg: str, hint: str | None = None) -> FrontendError:
     return FrontendError(msg, loc_of(node), hint)
 
@@ -63,6 +66,15 @@ def _check(node: ast.AST, loc_of) -> None:
         raise _err(loc_of, node, f"`{name}` expressions are not supported in a kernel", _HINTS.get(name))
     if isinstance(node, ast.For) and node.orelse:
         raise _err(loc_of, node, "for-else is not supported")
+    if isinstance(node, ast.For) and is_runtime_loop(node):
+        if not isinstance(node.target, ast.Name):
+            raise _err(loc_of, node, "the loop variable must be a single name")
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Return):
+                raise _err(loc_of, sub, "return inside a grid, loop or branch", _RETURN_HINT)
+    if isinstance(node, ast.Assert):  # the message is only evaluated when the assertion fails
+        _check(node.test, loc_of)
+        return
     if isinstance(node, ast.With) and len(node.items) != 1:
         raise _err(loc_of, node, "one context per `with` in a kernel")
     if isinstance(node, ast.AugAssign) and not isinstance(node.target, ast.Name):
@@ -118,6 +130,13 @@ def _if_not_in(name: str, var: str, then: list[ast.stmt], cond: ast.expr | None 
     return ast.If(test, then, [])
 
 
+def _flat(stmts) -> list:
+    out = []
+    for s in stmts:
+        out.extend(s if isinstance(s, list) else [s])
+    return out
+
+
 class Scoper(ast.NodeTransformer):
     """Rewrites runtime loops, runtime `if`s and grids so that names the compiler leaves unbound
     are unbound here too, and reads of such names raise (`_td_read`). Runs before `_Rewriter`."""
@@ -125,6 +144,7 @@ class Scoper(ast.NodeTransformer):
     def __init__(self):
         self.count = 0
         self.watched: set[str] = set()  # names that may be poisoned: their reads are checked
+        self.conds: list[str] = []  # the names holding the conditions of the enclosing `if`s
 
     def fresh(self, base: str) -> str:
         self.count += 1
@@ -173,13 +193,31 @@ class Scoper(ast.NodeTransformer):
             ast.fix_missing_locations(s)
         return [*pre, node, *post]
 
+    def visit_Return(self, node: ast.Return):
+        """A return under an `if` whose condition is a runtime value is an error (the compiler's)."""
+        self.generic_visit(node)
+        if not self.conds:
+            return node
+        conds = ast.Tuple([ast.Name(c, ast.Load()) for c in self.conds], ast.Load())
+        check = ast.Expr(_call("_td_return_ok", conds))
+        for sub in ast.walk(check):
+            ast.copy_location(sub, node)
+        return [check, node]
+
     def visit_If(self, node: ast.If):
         one = sorted(set(assigned(node.body)) ^ set(assigned(node.orelse)))
-        if not one:
+        returns = any(isinstance(n, ast.Return) for s in node.body + node.orelse for n in ast.walk(s))
+        if not one and not returns:
             return self.generic_visit(node)
         self.watched |= set(one)
-        node = self.generic_visit(node)
         before, cond = self.fresh("bound"), self.fresh("cond")
+        node.test = self.visit(node.test)
+        self.conds.append(cond)
+        try:
+            node.body = _flat([self.visit(s) for s in node.body])
+            node.orelse = _flat([self.visit(s) for s in node.orelse])
+        finally:
+            self.conds.pop()
         pre = [_set(before, _bound(one))]
         node.test = ast.NamedExpr(ast.Name(cond, ast.Store()), node.test)
         is_rt = _call("_td_is_runtime", ast.Name(cond, ast.Load()))
@@ -256,6 +294,13 @@ def is_runtime(cond) -> bool:
     return isinstance(cond, Val)
 
 
+def return_ok(conds: tuple) -> None:
+    if any(is_runtime(c) for c in conds):
+        from tiledsl.eager.values import fail
+
+        raise fail(FrontendError, "return inside a grid, loop or branch", _RETURN_HINT)
+
+
 def save(scope: dict, names: tuple) -> dict:
     return {n: scope[n] for n in names if n in scope}
 
@@ -269,4 +314,4 @@ def restore(saved: dict, name: str, after: bool):
 
 
 HELPERS = {"_td_unbound": unbound, "_td_read": read, "_td_bound": bound, "_td_is_runtime": is_runtime,
-           "_td_save": save, "_td_restore": restore}
+           "_td_save": save, "_td_return_ok": return_ok, "_td_restore": restore}

@@ -306,10 +306,11 @@ def test_eager_and_compiled_reject_the_same_programs(backend, kernel, args, cls,
     assert "test_regress_frontend2.py" in str(e.value)  # at the kernel's line
 
 
-def test_rejected_in_eager_even_where_not_reached():
-    """A `while` in a branch the call does not take: eager rejects it as the syntax check does."""
-    with pytest.raises(td.FrontendError, match="While"):
-        bad_dead_while(torch.randn(8), torch.zeros(8), 1, backend="eager")
+@pytest.mark.parametrize("backend", ["eager", "ir"])
+def test_rejected_even_where_not_reached(backend):
+    """A `while` in a compile-time branch the call does not take is rejected in both modes."""
+    with pytest.raises(td.FrontendError, match="`While` statements are not supported"):
+        bad_dead_while(torch.randn(8), torch.zeros(8), 1, backend=backend)
 
 
 @td.kernel

@@ -87,6 +87,7 @@ class _Lowerer:
         self.src, self.env, self.returned, self.inline_result = src, dict(bound), False, None
         self.inlining.append(len(self.builder._blocks))
         try:
+            self.check_constructs(src.tree.body)
             self.block(src.tree.body)
             return self.inline_result
         finally:
@@ -235,7 +236,31 @@ class _Lowerer:
 
     # --- entry --------------------------------------------------------------------------------------
     def run(self):
+        self.check_constructs(self.src.tree.body)
         self.block(self.src.tree.body)
+
+    def check_constructs(self, stmts) -> None:
+        """Reject the statements and expressions a kernel has no meaning for wherever they are,
+        also in a compile-time branch not taken (eager mode checks the same before it runs);
+        `print(...)`'s arguments and an assert's message are not checked (the first is eager
+        mode's debugging aid, the second is only evaluated when the assertion fails)."""
+        def visit(node: ast.AST) -> None:
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("print", "breakpoint"):
+                return
+            kind = "stmt" if isinstance(node, ast.stmt) else "expr" if isinstance(node, ast.expr) else None
+            name = type(node).__name__
+            if kind and not hasattr(self, f"{kind}_{name}") and name != "Slice":
+                what = "statements" if kind == "stmt" else "expressions"
+                raise self.error(FrontendError, f"`{name}` {what} are not supported in a kernel",
+                                 UNSUPPORTED_HINT.get(name), node=node)
+            if isinstance(node, ast.For) and node.orelse:
+                raise self.error(FrontendError, "for-else is not supported", node=node)
+            children = [node.test] if isinstance(node, ast.Assert) else ast.iter_child_nodes(node)
+            for child in children:
+                visit(child)
+
+        for s in stmts:
+            visit(s)
 
     def block(self, stmts):
         prev = self.node

@@ -167,7 +167,8 @@ def _reduce(kind):
                                 f"reduce one axis (td.{kind}(x, axis=-1)), or write a tile program "
                                 "(td.grid / td.load) for a full reduction")
             for ax in reversed(range(x.type.rank)):
-                x = low.value(op, (x,), {"kind": kind, "axis": ax, "keepdims": bool(keepdims)})
+                # all_axes: one reduction written as a chain; compute_in_f32 rounds it once
+                x = low.value(op, (x,), {"kind": kind, "axis": ax, "keepdims": bool(keepdims), "all_axes": True})
             return x
         axis = axis_arg(low, f"td.{kind}", axis, x.type.rank)
         return low.value(op, (x,), {"kind": kind, "axis": axis, "keepdims": bool(keepdims)})

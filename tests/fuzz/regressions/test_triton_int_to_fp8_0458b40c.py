@@ -41,6 +41,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float16',
      'tags': ['axis', 'cast-fp8', 'cmp', 'leaf-f', 'leaf-n', 'mul', 'multi-call', 'rank2', 'red-max', 'where']})
 
 
-@pytest.mark.xfail(strict=True, reason="Triton: casting an int tile to fp8 (`td.where(m, C, C).to(td.float8_e5m2)`) fails in the interpreter")
 def test_fuzz_triton_int_to_fp8_0458b40c():
     check_case_dict(CASE)

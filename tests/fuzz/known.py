@@ -88,14 +88,6 @@ KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
         "bf16 (and fp16) softmax computed in bf16 (fp16), not in fp32 with one rounding",
         lambda c, f: f.kind in WRONG and "softmax" in c.tags and bool({"bfloat16", "float16"} & _dtypes(c))),
     # found by this fuzzer (tests/fuzz/FINDINGS.md), not fixed yet
-    "scalar-promotes": (
-        "numbers promote f16/bf16 (int8) tensors to f32 (int32) where torch keeps the tensor's dtype: a "
-        "runtime `float`/`int` argument, and td math on a number (`td.sigmoid(C) + x`)",
-        lambda c, f: f.kind == "dtype" and re.search(r"\b\w+: (float|int|td.constexpr)\b", c.source) is not None
-        and re.search(r"float32 vs b?float16|int32 vs int8", f.text) is not None),
-    "alias-rebind": (
-        "`v = u` then rebinding `v` (`v = v + 1`) breaks `u`: VerifyError 'operand %u is not defined'",
-        lambda c, f: f.kind in ("rejects-valid", "error-split") and "is not defined before this use" in f.text),
     "triton-prod": (
         "td.prod has no Triton lowering (the IR interpreter runs it)",
         lambda c, f: f.kind == "error-split" and "tile reduction 'prod'" in f.text),

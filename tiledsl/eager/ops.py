@@ -452,12 +452,49 @@ def chain(first, *rest):
     return out
 
 
+def check_truth(word: str, x) -> None:
+    """A runtime operand whose truth `and`/`or` test must be a bool scalar (`not`: any scalar);
+    a tile's truth is ambiguous (torch raises for several elements): an error, as compiled."""
+    if x.t.dim() == 0 and (x.dt.is_bool or word == "not"):
+        return
+    op = {"and": "&", "or": "|", "not": "~"}[word]
+    raise fail(KernelTypeError, f"`{word}` on {describe(x)}: only compile-time values and runtime "
+               f"{'scalars' if word == 'not' else 'bool scalars'} have a truth value in a kernel",
+               f"use `{op}` for elementwise logic on masks (`&`, `|`, `~`)")
+
+
+def boolop(word: str, *thunks):
+    """`a and b ...` / `a or b ...` (each operand a thunk, evaluated in order): Python's meaning
+    on compile-time values; after a runtime bool scalar every operand is evaluated (as in the
+    compiled kernel) and must be a bool scalar or a Python bool, and the result is `&` / `|`."""
+    is_and = word == "and"
+    out = None
+    for i, th in enumerate(thunks):
+        v = th()
+        last = i == len(thunks) - 1
+        if out is None and not isinstance(v, Val):
+            if last or bool(v) != is_and:
+                return v
+            continue
+        if out is None and last:
+            return v
+        if isinstance(v, bool):
+            if v != is_and:
+                return v
+            continue
+        if not isinstance(v, Val):
+            raise fail(KernelTypeError, f"`{word}` of a runtime bool scalar and {describe(v)}",
+                       "combine masks and bool scalars with `&` / `|`")
+        check_truth(word, v)
+        out = v if out is None else _strict(word, out, v)
+    return out
+
+
 def not_(x):
     if not isinstance(x, Val):
         return not x
-    if x.dt.is_bool:
-        return unary("not", x)
-    return _strict("eq", x, 0)
+    check_truth("not", x)
+    return unary("not", x) if x.dt.is_bool else _strict("eq", x, 0)
 
 
 def ifexp(cond, body, orelse):

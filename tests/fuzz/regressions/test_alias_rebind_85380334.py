@@ -70,6 +70,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float16',
      'tags': ['alias', 'cx-positional', 'leaf-n', 'map', 'mask-none', 'store-cond']})
 
 
-@pytest.mark.xfail(strict=True, reason="`v = u` then rebinding `v` (`v = v + 1`) breaks `u`: VerifyError 'operand %u is not defined'")
 def test_fuzz_alias_rebind_85380334():
     check_case_dict(CASE)

@@ -47,6 +47,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
      'tags': ['alias', 'leaf-f', 'num-div', 'pynum', 'rank3']})
 
 
-@pytest.mark.xfail(strict=True, reason="`v = u` then rebinding `v` (`v = v + 1`) breaks `u`: VerifyError 'operand %u is not defined'")
 def test_fuzz_alias_rebind_95a9fe32():
     check_case_dict(CASE)

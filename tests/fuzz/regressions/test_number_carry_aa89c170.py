@@ -47,6 +47,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
      'tags': ['const-loop', 'leaf-n', 'num-sub', 'pynum', 'rank3']})
 
 
-@pytest.mark.xfail(strict=True, reason="Python numbers are not carried through runtime loops and `if`s (a number that becomes a tile in a loop is rejected; a number updated in a loop or branch keeps its first value)")
 def test_fuzz_number_carry_aa89c170():
     check_case_dict(CASE)

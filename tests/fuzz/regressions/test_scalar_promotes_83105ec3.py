@@ -42,6 +42,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
      'tags': ['leaf-n', 'rank2']})
 
 
-@pytest.mark.xfail(strict=True, reason="numbers promote f16/bf16 tensors to f32 where torch keeps the tensor's dtype: a runtime `float`/`int` argument, and td math on a number (`td.sigmoid(C) + x`)")
 def test_fuzz_scalar_promotes_83105ec3():
     check_case_dict(CASE)

@@ -7,8 +7,6 @@ all backends raised ScheduleError: kern: reductions over different axes in one k
 hint: write this kernel at level 2 (td.grid / td.load / td.store) and leave its knobs as td.auto
 """
 
-import pytest
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:l1-multi-reduce"
@@ -25,8 +23,9 @@ import torch
 
 
 def _softmax(x, dim):
-    out = x.dtype if x.dtype.is_floating_point else torch.float32
-    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+    # op by op, each rounding once to the input's dtype (docs/language.md "Numerics")
+    e = torch.exp(x - torch.amax(x, dim=dim, keepdim=True))
+    return e / torch.sum(e, dim=dim, keepdim=True)
 
 
 def ref(a0):
@@ -45,6 +44,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float16',
      'tags': ['axis-neg', 'leaf-f', 'rank1', 'red-min']})
 
 
-@pytest.mark.xfail(strict=True, reason="level 1 rejects reductions over different axes of one tensor")
 def test_fuzz_l1_multi_reduce_b5166c1c():
     check_case_dict(CASE)

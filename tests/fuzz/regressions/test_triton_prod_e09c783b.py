@@ -7,8 +7,6 @@ triton raised BackendError but ir ran: tile reduction 'prod' has no Triton lower
 hint: use sum, max, min, argmax or argmin, or backend='ir'
 """
 
-import pytest
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:triton-prod"
@@ -25,8 +23,9 @@ import torch
 
 
 def _softmax(x, dim):
-    out = x.dtype if x.dtype.is_floating_point else torch.float32
-    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+    # op by op, each rounding once to the input's dtype (docs/language.md "Numerics")
+    e = torch.exp(x - torch.amax(x, dim=dim, keepdim=True))
+    return e / torch.sum(e, dim=dim, keepdim=True)
 
 
 def ref(a0):
@@ -45,6 +44,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float16',
      'tags': ['axis', 'bad-axis', 'leaf-f', 'rank1', 'red-prod']})
 
 
-@pytest.mark.xfail(strict=True, reason="td.prod has no Triton lowering (the IR interpreter runs it)")
 def test_fuzz_triton_prod_e09c783b():
     check_case_dict(CASE)

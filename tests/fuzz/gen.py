@@ -222,12 +222,13 @@ def _l1_call(draw, rank: int, used, has_s: bool, has_k: bool, has_c: bool, nan: 
     return Call(args, kwargs)
 
 
-def case(level: int | None = None):
-    """Cases of one level, or of both."""
+def case(level: int | str | None = None):
+    """Cases of one kind: level 1 expressions, level 2 tile programs, "ops" (dot, atomics,
+    gathers, cumsum, casts, integer division, helpers, scalars, level 3: tests/fuzz/ops.py); or all."""
     from tests.fuzz.level2 import level2_case
+    from tests.fuzz.ops import ops_case
 
-    if level == 1:
-        return level1_case()
-    if level == 2:
-        return level2_case()
-    return st.one_of(level1_case(), level2_case())
+    kinds = {1: level1_case, 2: level2_case, "ops": ops_case}
+    if level is not None:
+        return kinds[level]()
+    return st.one_of(level1_case(), level2_case(), ops_case())

@@ -69,8 +69,15 @@ def make_arg(spec: dict):
         if spec.get("nan"):
             v[torch.rand(base, generator=g) < 0.15] = float("nan")
         t = v.to(dt)
+    elif "lo" in spec:  # an index tensor: values in [lo, hi)
+        t = torch.randint(spec["lo"], spec["hi"], base, generator=g).to(dt)
+    elif dt == torch.bool:
+        t = torch.rand(base, generator=g) < 0.5
     else:
-        t = torch.randint(-8, 9, base, generator=g).to(dt)
+        t = torch.randint(-8, 9, base, generator=g)
+        if spec.get("nonzero"):  # a divisor: no zeros (torch raises where tiledsl gives 0)
+            t[t == 0] = 3
+        t = t.to(dt)
     if layout == "T":
         t = t.transpose(-1, -2)
     elif layout == "strided":

@@ -16,7 +16,6 @@ from tests.fuzz.harness import Finding
 # statements that carry Python numbers (or numbers that become tiles) through loops and branches
 CARRY = {"loop-sum", "loop-num", "loopvar-reassign", "loopvar-after", "if-flag", "if-load", "const-loop",
          "acc-number"}
-REDUCTIONS = {"red-sum", "red-max", "red-min", "red-prod", "red-argmax", "red-argmin", "softmax", "reduce"}
 WRONG = ("wrong", "backends-differ")
 
 
@@ -27,24 +26,6 @@ def _dtypes(c: Case) -> set[str]:
             if a["kind"] == "tensor":
                 out.add(a["dtype"])
     return out
-
-
-def _nan(c: Case) -> bool:
-    return any(a.get("nan") for call in c.calls for a in call.args)
-
-
-def _reuses_positional(c: Case, k: int) -> bool:
-    """Call k passes constexprs positionally with other values than an earlier call whose
-    tensors have the same shapes and dtypes (what the runtime's fast path keys on)."""
-    def key(call):
-        return [(tuple(a["shape"]), a["dtype"]) for a in call.args if a["kind"] == "tensor"]
-
-    def cx(call):
-        return [a["value"] for a in call.args if a.get("cx")]
-
-    if k >= len(c.calls) or not cx(c.calls[k]):
-        return False
-    return any(key(p) == key(c.calls[k]) and cx(p) != cx(c.calls[k]) for p in c.calls[:k])
 
 
 def _triton(f: Finding) -> bool:
@@ -61,8 +42,28 @@ KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
     "scalar-promotes": (
         "a runtime `float`/`int` argument promotes f16/bf16 (int8) tensors to f32 (int32) where torch keeps "
         "the tensor's dtype (eager agrees with the compiled backends: a question of the language's rule)",
-        lambda c, f: f.kind == "dtype" and re.search(r"\b\w+: (float|int|td.constexpr)\b", c.source) is not None
+        lambda c, f: f.kind == "dtype" and (re.search(r"\b\w+: (float|int|td.constexpr)\b", c.source) is not None
+                                            or "const-loop" in c.tags)
         and re.search(r"float32 vs b?float16|int32 vs int8", f.text) is not None),
+    "carried-number-promotes": (
+        "a Python number rebound in a runtime loop or `if` (`v = 1.5; if flag > 0: v = 2.5`, `w = w + 0.5` in a "
+        "`range(n)` loop) becomes an f32 scalar in the compiled kernel and promotes f16/bf16 tiles to f32; eager "
+        "(and torch) keep it a weak Python number, so the tile math rounds to f16/bf16",
+        lambda c, f: f.kind in WRONG and "vs-eager" in f.signature and bool(CARRY & set(c.tags))
+        and bool({"bfloat16", "float16"} & _dtypes(c))),
+    "l1-chained-reduce": (
+        "level 1: a reduction of a reduction over another axis (`td.argmax(td.min(a, axis=0, keepdims=True), "
+        "axis=1)`) raises ScheduleError 'reductions over different axes in one kernel' (eager runs it)",
+        lambda c, f: f.kind in ("error-split", "rejects-valid") and "reductions over different axes" in f.text),
+    "l1-matvec": (
+        "level 1: `a @ b` with a size-1 axis raises ScheduleError 'a matmul with a size-1 axis (a matrix-vector "
+        "product)' (eager runs it)",
+        lambda c, f: f.kind in ("error-split", "rejects-valid") and "a matmul with a size-1 axis" in f.text),
+    "eager-gather-index": (
+        "eager: a gather index that is negative or out of range raises KernelTypeError, where the language "
+        "guide says negative indices count from the end and out-of-range ones read 0 (ir and triton do that)",
+        lambda c, f: f.kind == "error-split" and f.signature.split("|")[1] == "eager"
+        and "is out of range for axis" in f.text),
     "alias-rebind": (
         "`v = u` then rebinding `v` (`v = v + 1`) breaks `u`: VerifyError 'operand %u is not defined'",
         lambda c, f: f.kind in ("rejects-valid", "error-split") and "is not defined before this use" in f.text),

@@ -39,6 +39,7 @@ from tiledsl.ir import (
     Type,
     Value,
 )
+from tiledsl.ir.infer import _window
 from tiledsl.ir.ops import BINARY, FLOAT_ONLY, INT_ONLY, NUMERIC_ONLY, REDUCE_KINDS, UNARY
 
 LEVELS = ("dataflow", "tile", "thread")
@@ -392,8 +393,15 @@ class _Gen:
             shape.append(None if mode == "drop" else self.tile_dim())
         return offsets, tuple(shape)
 
-    def mask(self, attrs: dict) -> list[Value]:
-        masks = self.values(lambda t: t.dtype.is_bool and t.space is not Space.GLOBAL)
+    def mask(self, attrs: dict, src: Value, offsets) -> list[Value]:
+        """A bool value whose shape broadcasts to the window's (the verifier checks that)."""
+        try:
+            window = tuple(_window(src.type, [o.type for o in offsets], attrs, "load"))
+        except TypeCheckError:
+            window = ()
+        masks = self.values(lambda t: t.dtype.is_bool and t.space is not Space.GLOBAL
+                            and t.rank <= len(window)
+                            and all(d in (1, w) for d, w in zip(t.shape[::-1], window[::-1])))
         attrs["masked"] = bool(masks) and self.draw(st.booleans())
         return [self.pick(masks)] if attrs["masked"] else []
 
@@ -401,7 +409,7 @@ class _Gen:
         src = self.memory()
         offsets, shape = self.window(src.type)
         attrs = {"shape": shape}
-        mask = self.mask(attrs)
+        mask = self.mask(attrs, src, offsets)
         if self.draw(st.booleans()):
             attrs["other"] = self.draw(FLOATS) if src.type.dtype.is_float else 0
         self.emit(Op.LOAD, (src, *offsets, *mask), attrs, hint="ld")
@@ -420,7 +428,7 @@ class _Gen:
         attrs = {"shape": shape}
         if op is Op.ATOMIC:
             attrs["kind"] = self.draw(st.sampled_from(("add", "max", "min", "xchg")))
-        mask = self.mask(attrs)
+        mask = self.mask(attrs, dst, offsets)
         self.emit(op, (dst, *offsets, value, *mask), attrs, hint="old")
 
     def g_atomic(self):

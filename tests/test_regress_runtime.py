@@ -461,3 +461,28 @@ def test_generated_modules_are_keyed_by_their_own_text():
         assert load_module(src_a, interpret=interpret).launch() == "a"
         assert load_module(src_b, interpret=interpret).launch() == "b"
     assert load_module(src_a, interpret=True) is not load_module(src_a, interpret=False)
+
+
+def test_offsets_widen_to_int64_only_where_shape_and_strides_need_it():
+    """The Triton code takes 64-bit offsets from the specs' shapes and strides, so strides are
+    part of both cache keys: a same-shape view of a huge buffer must not reuse a 32-bit kernel."""
+    from tiledsl.dtypes import DType
+    from tiledsl.specs import TensorSpec
+
+    @td.kernel
+    def cp(x: td.Tensor, y: td.Tensor, BM: td.constexpr = 16):
+        with td.grid(td.cdiv(x.shape[0], BM)) as i:
+            td.store(y, (i * BM, 0), td.load(x, (i * BM, 0), (BM, 8)))
+
+    out = TensorSpec((64, 8), DType.f16)
+    small = cp.compile(TensorSpec((64, 8), DType.f16), out, backend="triton").code("triton")
+    huge = cp.compile(TensorSpec((64, 8), DType.f16, (2**31, 1)), out, backend="triton").code("triton")
+    assert "tl.int64" not in small and "tl.int64" in huge
+
+    x = torch.randn(64, 8, dtype=torch.float16)
+    xt = torch.randn(8, 64, dtype=torch.float16).T
+    for src in (x, xt, x):
+        y = torch.empty(64, 8, dtype=torch.float16)
+        cp(src, y, backend="triton")
+        assert torch.equal(src, y)
+    assert len({id(ck) for ck, _ in cp._fast.values()}) == 2  # one kernel per stride pattern

@@ -394,7 +394,7 @@ def test_offset_width_from_shapes_and_strides():
 @td.kernel
 def wrapped_index(x: td.Tensor, out: td.Tensor):
     with td.grid(1) as i:
-        k = (i + 4294967295).to(td.int32)  # wraps to -1 in 32 bits
+        k = (i.to(td.int64) + 4294967295).to(td.int32)  # wraps to -1 in 32 bits
         td.store(out, (0,), td.load(x, (k,), None))
 
 

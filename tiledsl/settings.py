@@ -2,7 +2,7 @@
 
 | variable | field | meaning |
 | --- | --- | --- |
-| TILEDSL_CACHE_DIR | cache_dir | where generated modules, binaries and tuning results are kept |
+| TILEDSL_CACHE_DIR | cache_dir | where generated modules, binaries and tuning results are kept (an unusable one falls back to a private temporary directory with one warning: `usable_cache_dir`) |
 | TILEDSL_AUTOTUNE | autotune | "1" benchmarks the cost model's top candidates on a GPU |
 | TILEDSL_AUTOTUNE_TOP_N | autotune_top_n | how many candidates autotuning compiles and times |
 | TILEDSL_BACKEND | backend | default backend when a call passes none (triton, tilelang, ir) |
@@ -12,8 +12,13 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
+import shutil
+import tempfile
+import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,3 +73,64 @@ def configure(**changes) -> Settings:
     global _current
     _current = dataclasses.replace(settings(), **changes)
     return _current
+
+
+# --- the cache directory actually used ---------------------------------------------------------
+
+
+class CacheDirWarning(UserWarning):
+    """The configured cache directory cannot be used; a private temporary one stands in."""
+
+
+_usable: dict[tuple[Path, str], Path] = {}
+_usable_lock = threading.Lock()
+_fallback: Path | None = None
+
+
+def usable_cache_dir(sub: str = "") -> Path:
+    """The directory the caches write to: ``settings().cache_dir / sub`` when it can be created
+    and written; otherwise (a file in its place, no permission, a read-only file system) the same
+    `sub` in a private temporary directory removed at exit, with ONE `CacheDirWarning` naming
+    TILEDSL_CACHE_DIR. Every cache user (Triton modules, TileLang programs, autotune results)
+    goes through here, so a bad disk never surfaces as a raw OSError. Decided once per
+    (directory, sub) per process."""
+    root = Path(settings().cache_dir)
+    key = (root, sub)
+    with _usable_lock:
+        found = _usable.get(key)
+        if found is None:
+            want = root / sub if sub else root
+            problem = _unwritable(want)
+            found = want if problem is None else _fallback_dir(sub, root, problem)
+            _usable[key] = found
+    return found
+
+
+def _unwritable(d: Path) -> str | None:
+    """None if `d` can be created and written, else why not."""
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        if not d.is_dir():
+            return f"{d} is not a directory"
+        if not os.access(d, os.W_OK | os.X_OK):
+            return f"{d} is not writable"
+        fd, probe = tempfile.mkstemp(dir=d, prefix=".probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        return f"{type(e).__name__}: {e.strerror or e}"
+    return None
+
+
+def _fallback_dir(sub: str, root: Path, problem: str) -> Path:
+    global _fallback
+    if _fallback is None:
+        _fallback = Path(tempfile.mkdtemp(prefix="tiledsl-cache-"))
+        atexit.register(shutil.rmtree, _fallback, ignore_errors=True)
+        warnings.warn(f"tiledsl cannot use the cache directory {root} ({problem}); using the private "
+                      f"temporary directory {_fallback} instead, so nothing is kept between runs. "
+                      f"Set TILEDSL_CACHE_DIR to a writable directory (or td.configure(cache_dir=...)).",
+                      CacheDirWarning, stacklevel=3)
+    d = _fallback / sub if sub else _fallback
+    d.mkdir(parents=True, exist_ok=True)
+    return d

@@ -43,11 +43,11 @@ class TileLangBackend:
                 raise CannotExecuteError(CPU_MESSAGE)
 
     def lower(self, fn: Function, specs: tuple[ArgSpec, ...], target: Target) -> Lowered:
-        from tiledsl.lowering.tilelang.emit import emit_program
+        from tiledsl.lowering.tilelang.emit import emit_program, entry_name
 
         verify(fn, STAGE)
         source = emit_program(fn, tuple(specs), target)
-        return Lowered(stage=STAGE, source=source, entry=fn.name, extra={"target": target.name})
+        return Lowered(stage=STAGE, source=source, entry=entry_name(fn), extra={"target": target.name})
 
     def compile(self, lowered: Lowered, fn: Function, specs: tuple[ArgSpec, ...],
                 target: Target) -> tuple[dict[str, str], Report]:
@@ -62,7 +62,7 @@ class TileLangBackend:
             notes.append("nvcc is not on the PATH: no PTX, cubin or ptxas statistics")
         else:
             stages["ptx"] = ptx
-            path = build.program_dir() / f"{lowered.entry}_{build.source_hash(lowered.source)}_{arch}.cubin"
+            path = build.artifact_path(lowered.entry, lowered.source, f"_{arch}.cubin")
             path.write_bytes(cubin)
             notes.append(f"nvcc + ptxas took {t_nvcc:.2f} s; cubin: {path}")
         return stages, build.build_report(arch, ptx, log, dyn_smem, notes)

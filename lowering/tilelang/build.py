@@ -3,31 +3,53 @@
 TileLang parses a prim_func from its source file, so the program is written to the cache (named
 by the hash of its text) and imported from there. tilelang itself is imported here, on first use:
 it takes seconds, and nothing else in tiledsl needs it.
+
+Reproducibility: the program text, TileLang's CUDA C, the PTX and the cubin are the same bytes in
+every process on one machine for the same kernel, specs and target (nvcc runs in a directory named
+by the CUDA text's hash, see `nvcc_compile`). What still differs between machines, and why: the
+PTX's ``.file`` lines name the CUDA toolkit's and TileLang's install directories (nvcc writes
+absolute include paths with -lineinfo), and the work directory lies under the temporary directory
+(``TMPDIR``); where ``<tmp>/tiledsl-nvcc`` cannot be used safely (owned by another user, open to
+others) a random private directory stands in and the PTX differs per process again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+from tiledsl.lowering.escape import file_component
 
 from tiledsl.errors import BackendError
 from tiledsl.runtime.report import Report, parse_ptxas_verbose, scan_ptx
 from tiledsl.schedule.targets import Target
-from tiledsl.settings import settings
+from tiledsl.settings import usable_cache_dir
 
 _loaded: dict[str, object] = {}  # program hash -> prim_func
 
 
 def program_dir() -> Path:
-    d = Path(settings().cache_dir) / "tilelang"
-    d.mkdir(parents=True, exist_ok=True)
+    """``<cache>/tilelang``, in the cache directory `usable_cache_dir` picked (it falls back to a
+    private temporary one when the configured directory cannot be written)."""
+    d = usable_cache_dir("tilelang")
+    d.mkdir(parents=True, exist_ok=True)  # again: it may have been removed since it was checked
     return d
+
+
+def artifact_path(entry: str, source: str, suffix: str) -> Path:
+    # `suffix` is tiledsl's own (".py", "_sm_90a.cubin"), never user text
+    """A file of the program's cache: named by a sanitised entry name (no separators, no ``..``,
+    bounded length) and the hash of the program text, always directly inside `program_dir`."""
+    return program_dir() / f"{file_component(entry)}_{source_hash(source)}{suffix}"
 
 
 def source_hash(source: str) -> str:
@@ -38,12 +60,12 @@ def prim_func(source: str, entry: str):
     """The ``T.prim_func`` the program text defines (imported from its cache file)."""
     key = source_hash(source)
     if key not in _loaded:
-        path = program_dir() / f"{entry}_{key}.py"
+        path = artifact_path(entry, source, ".py")
         if not path.exists() or path.read_text() != source:
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(source)
             tmp.replace(path)
-        spec = importlib.util.spec_from_file_location(f"tiledsl_tilelang_{entry}_{key}", path)
+        spec = importlib.util.spec_from_file_location(f"tiledsl_tilelang_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
@@ -89,14 +111,17 @@ def nvcc_compile(cuda: str, arch: str) -> tuple[str | None, bytes | None, str, f
     """(PTX, cubin, ptxas log, seconds) from nvcc for `arch` (e.g. ``sm_90a``); Nones without nvcc.
 
     Two steps so the PTX is kept for scanning: ``nvcc -ptx`` (the C++ front end) then
-    ``ptxas -v`` (registers, spills, shared memory)."""
+    ``ptxas -v`` (registers, spills, shared memory). The work directory is named by the hash of
+    the CUDA text (`_nvcc_dir`), not a random temporary name: nvcc writes the source's absolute
+    path into the PTX (``.file``, with -lineinfo) and hashes it into internal-linkage symbols
+    (``_INTERNAL_<hash>_4_k_cu_...``), so a random directory made the PTX differ in every process."""
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         return None, None, "nvcc is not on the PATH", 0.0
     t0 = time.perf_counter()
     inc = [f"-I{d}" for d in include_dirs()]
-    with tempfile.TemporaryDirectory() as d:
-        src, ptx_path, cubin = Path(d) / "k.cu", Path(d) / "k.ptx", Path(d) / "k.cubin"
+    with _nvcc_dir(f"{arch}\n{cuda}") as d:
+        src, ptx_path, cubin = d / "k.cu", d / "k.ptx", d / "k.cubin"
         src.write_text(cuda)
         cmd = [nvcc, "-std=c++20", "-w", "-Xcudafe", "--diag_suppress=177", "-lineinfo", "-ptx",
                f"-arch={arch}", *inc, str(src), "-o", str(ptx_path)]
@@ -112,6 +137,39 @@ def nvcc_compile(cuda: str, arch: str) -> tuple[str | None, bytes | None, str, f
             raise BackendError(f"ptxas rejected the PTX for {arch}:\n{log[-4000:]}")
         data = cubin.read_bytes()
     return ptx, data, log, time.perf_counter() - t0
+
+
+NVCC_ROOT = Path(tempfile.gettempdir()) / "tiledsl-nvcc"
+
+
+@contextlib.contextmanager
+def _nvcc_dir(key: str) -> Iterator[Path]:
+    """A work directory whose path depends only on `key`: ``<tmp>/tiledsl-nvcc/<hash>``, held
+    under a file lock (two processes compiling the same program take turns) and emptied after.
+
+    The shared root must be a real directory owned by this user and closed to others (another
+    user could otherwise plant links in it); when it is not, or cannot be made, a private random
+    directory is used instead and the PTX is then not reproducible across processes."""
+    from filelock import FileLock
+
+    try:
+        NVCC_ROOT.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(NVCC_ROOT)
+        safe = stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+    except OSError:
+        safe = False
+    if not safe:
+        with tempfile.TemporaryDirectory() as d:
+            yield Path(d)
+        return
+    d = NVCC_ROOT / hashlib.sha256(key.encode()).hexdigest()[:24]
+    with FileLock(str(d) + ".lock"):
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(mode=0o700)
+        try:
+            yield d
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def build_report(arch: str, ptx: str | None, log: str, dyn_smem: int, notes: list[str]) -> Report:

@@ -40,13 +40,14 @@ class TritonBackend:
         self._launchers: dict[tuple[str, bool], Any] = {}
 
     def lower(self, fn: Function, specs: tuple[ArgSpec, ...], target: Target) -> Lowered:
-        """Scheduled IR -> Triton source. Pure: the same (fn, target) gives the same bytes."""
+        """Scheduled IR -> Triton source. Pure: the same (fn, specs, target) gives the same bytes (the
+        specs decide which tensors need 64-bit offsets)."""
         from tiledsl.settings import settings
 
         tma = settings().tma
         _check_dots(fn.body)
-        gpu = generate(fn, target.name, interpret=False, tma=tma)
-        interp = generate(fn, target.name, interpret=True, tma=tma)
+        gpu = generate(fn, target.name, interpret=False, tma=tma, specs=specs)
+        interp = generate(fn, target.name, interpret=True, tma=tma, specs=specs)
         return Lowered("triton", gpu.source, gpu.entry, _extra(gpu, interp))
 
     def execute(self, lowered: Lowered, fn: Function, args: list[Any]) -> None:

@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
-from tiledsl.settings import settings
+from tiledsl.settings import usable_cache_dir
 
 _LOCK = threading.RLock()
 _INTERPRETED: dict = {}
@@ -32,7 +32,7 @@ _INTERPRETED: dict = {}
 
 def module_path(source: str) -> Path:
     digest = hashlib.sha256(source.encode()).hexdigest()[:24]
-    return settings().cache_dir / "triton" / f"tdgen_{digest}.py"
+    return usable_cache_dir("triton") / f"tdgen_{digest}.py"
 
 
 def _write(path: Path, source: str) -> None:

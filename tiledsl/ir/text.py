@@ -206,11 +206,35 @@ def _parser() -> Lark:
 def parse_ir(text: str) -> Function:
     """The `Function` that `text` spells. Raises `ParseError` (with line and column) if it is not
     well-formed IR text; does not type-check (run `tiledsl.ir.verify` for that)."""
+    _check_depth(text)
     try:
         tree = _parser().parse(text if text.endswith("\n") else text + "\n")
     except UnexpectedInput as e:
         raise _syntax_error(e, text) from None
     return _Reader(text).function(tree)
+
+
+MAX_DEPTH = 64  # nested braces and parentheses: regions and attr tuples
+MAX_INT_DIGITS = 40  # i64 and u64 need 20; anything longer is no value an IR can hold
+_BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|[{}()]|\n')
+
+
+def _check_depth(text: str) -> None:
+    """`ParseError` if regions or tuples nest deeper than `MAX_DEPTH`: the reader, the printer
+    and the verifier recurse per level, and Python's stack would run out long before any real
+    kernel gets there."""
+    depth, line, line_start = 0, 1, 0
+    for m in _BRACKETS.finditer(text):
+        tok = m.group()
+        if tok == "\n":
+            line, line_start = line + 1, m.end()
+        elif tok in "{(":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ParseError(f"nesting deeper than {MAX_DEPTH} levels of regions or tuples",
+                                 line, m.start() - line_start + 1, text)
+        elif tok in "})":
+            depth = max(depth - 1, 0)
 
 
 _FRIENDLY = {"VALUE": "a %value", "NAME": "a name", "STRING": "a string", "INT": "an integer",
@@ -273,6 +297,14 @@ class _Reader:
         except ValueError as e:
             self.error(tok, f"bad string {str(tok)}: {e.msg}")
 
+    def int(self, tok: Token) -> int:
+        """An INT token's value; one too long for any dtype is a `ParseError`, not Python's
+        ValueError about integer string conversion."""
+        digits = str(tok).lstrip("-")
+        if len(digits) > MAX_INT_DIGITS:
+            self.error(tok, f"integer of {len(digits)} digits is out of range (at most {MAX_INT_DIGITS})")
+        return int(str(tok))
+
     def ident(self, tree: Tree) -> str:
         (tok,) = tree.children
         return self.string(tok) if tok.type == "STRING" else str(tok)
@@ -301,7 +333,7 @@ class _Reader:
     def knob(self, tree: Tree) -> Knob:
         name, tok = tree.children
         if tok.type == "INT":
-            return Knob(self.ident(name), int(tok))
+            return Knob(self.ident(name), self.int(tok))
         if str(tok) != "auto":
             self.error(tok, f"knob value must be an integer or auto, got {str(tok)!r}")
         return Knob(self.ident(name), None)
@@ -310,7 +342,7 @@ class _Reader:
         if tree is None:
             return None
         file, line, col = tree.children
-        return Loc(self.string(file), int(line), int(col))
+        return Loc(self.string(file), self.int(line), self.int(col))
 
     # --- values and scopes -------------------------------------------------------------------
 
@@ -380,7 +412,7 @@ class _Reader:
     def dim(self, tree: Tree) -> Dim:
         (tok,) = tree.children
         if tok.type == "INT":
-            return int(tok)
+            return self.int(tok)
         return self.string(tok) if tok.type == "STRING" else str(tok)
 
     # --- attrs -------------------------------------------------------------------------------
@@ -402,7 +434,7 @@ class _Reader:
 
 
 _ATTR_READERS = {
-    "int_value": lambda r, t: int(t.children[0]),
+    "int_value": lambda r, t: r.int(t.children[0]),
     "float_value": lambda r, t: float(t.children[0]),
     "str_value": lambda r, t: r.string(t.children[0]),
     "word_value": _Reader.word,

@@ -11,7 +11,8 @@ Stages, in pipeline order, and what each allows (``STAGES``):
 from __future__ import annotations
 
 from tiledsl.errors import TypeCheckError, VerifyError
-from tiledsl.ir.infer import Unifier, infer
+from tiledsl.ir import schema
+from tiledsl.ir.infer import Unifier, _window, fmt_shape, infer
 from tiledsl.ir.nodes import Block, Function, Inst, Space, Type, Value, attr_syms
 from tiledsl.ir.ops import Group, Op
 
@@ -43,16 +44,32 @@ class _Verifier:
         self.scheduled = stage != "ir"
         self.knobs = {k.name for k in fn.knobs}
         self.names: dict[str, Type] = {}  # names are unique per function: name -> defined type
-        assume = fn.attr("assume") or ()
-        # the Unifier keys pairs in sorted order; an attr written by hand may not be
-        self.unifier = Unifier({tuple(sorted(p)) for p in assume}, record=False)
+        self.position: list[int] = []  # index of the inst being checked in each enclosing block
+        self.unifier = Unifier(set(), record=False)
 
     def fail(self, inst: Inst | None, msg: str):
-        where = f" (at {inst.loc})" if inst is not None and inst.loc else ""
+        """Raise a `VerifyError` naming the inst: its source location, or (IR text without
+        locations) its first result, so the message always says where."""
+        where = ""
+        if inst is not None and inst.loc:
+            where = f" (at {inst.loc})"
+        elif inst is not None and inst.results:
+            where = f" (defining %{inst.results[0].name})"
+        elif inst is not None and inst.operands:
+            where = f" (using %{inst.operands[0].name})"
+        elif inst is not None:
+            where = f" (inst {' > '.join(str(n + 1) for n in self.position)} of the function body)"
+        elif self.fn.loc is not None:
+            where = f" (function at {self.fn.loc})"
         what = f"{inst.op.ir_name}: " if inst is not None else ""
         raise VerifyError(f"{self.fn.name}: {what}{msg}{where}")
 
     def run(self):
+        problem = schema.check_function(self.fn)
+        if problem is not None:
+            self.fail(None, problem)
+        # the Unifier keys pairs in sorted order; an attr written by hand may not be
+        self.unifier.assumptions = {tuple(sorted(p)) for p in self.fn.attr("assume") or ()}
         if self.scheduled:
             for k in self.fn.knobs:
                 if k.value is None:
@@ -80,15 +97,21 @@ class _Verifier:
         scope = set(scope)
         for a in block.args:
             self.define(None, a, scope)
+        self.position.append(0)
         for n, inst in enumerate(block.insts):
+            self.position[-1] = n
             if inst.op is Op.YIELD and (parent not in (Op.FOR, Op.IF) or n != len(block.insts) - 1):
                 self.fail(inst, "yield may only end the region of a for or an if")
             self.inst(inst, scope, grid, threads)
+        self.position.pop()
 
     def inst(self, inst: Inst, scope: set[str], grid: bool, threads: bool):
         op = inst.op
         if op.group not in self.allowed:
             self.fail(inst, f"{op.group.value} ops may not remain at stage {self.stage}")
+        problem = schema.check_inst(inst, static=self.scheduled)  # operand count and attr forms, before any rule reads them
+        if problem is not None:
+            self.fail(inst, problem)
         for v in inst.operands:
             if v.name not in scope:
                 self.fail(inst, f"operand %{v.name} is not defined before this use")
@@ -131,8 +154,12 @@ class _Verifier:
         attrs = dict(inst.attrs)
         try:
             want = infer(inst.op, tuple(v.type for v in inst.operands), attrs, self.unifier)
+            self.mask(inst, attrs)
         except TypeCheckError as e:
             self.fail(inst, str(e))
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
+            # a form `schema` does not know yet: still a VerifyError at the inst, never a crash
+            self.fail(inst, f"malformed operands or attrs ({type(e).__name__}: {e})")
         got = tuple(v.type for v in inst.results)
         if inst.op is Op.IF:
             return
@@ -153,6 +180,22 @@ class _Verifier:
             return
         if got != want:
             self.fail(inst, f"results typed {_ts(got)}, the op rule gives {_ts(want)}")
+
+
+    def mask(self, inst: Inst, attrs: dict) -> None:
+        """The mask of a masked load/store/atomic must broadcast to the window's shape."""
+        if inst.op not in (Op.LOAD, Op.STORE, Op.ATOMIC) or not attrs.get("masked"):
+            return
+        types = [v.type for v in inst.operands]
+        src, mask = types[0], types[-1]
+        window = tuple(_window(src, types[1:1 + src.rank], attrs, inst.op.ir_name))
+        try:
+            fits = mask.rank <= len(window) and tuple(self.unifier.shapes(mask.shape, window)) == window
+        except TypeCheckError:
+            fits = False
+        if not fits:
+            raise TypeCheckError(f"mask of shape {fmt_shape(mask.shape)} does not match the "
+                                 f"{fmt_shape(window)} window")
 
 
 def _ts(types) -> str:

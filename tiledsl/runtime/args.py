@@ -3,19 +3,18 @@ are cached under.
 
 Two keys, one rule: a key holds everything of an argument that can change the compiled kernel.
 
-- `arg_key` (the warm path, per positional argument, no binding): a tensor's shape, dtype and
-  device; a runtime number's compiled dtype (``i1``, ``i32``, ``i64``, ``f32``); a constexpr's type
+- `arg_key` (the warm path, per positional argument, no binding): a tensor's shape, strides,
+  dtype and device; a runtime number's compiled dtype (``i1``, ``i32``, ``i64``, ``f32``); a constexpr's type
   and value. Anything else raises `NoFastKey` and the call takes the slow path, which checks it.
-- `compile_key` (the slow path, on bound arguments): the same per parameter plus strides, and an int
+- `compile_key` (the slow path, on bound arguments): the same per parameter plus an int
   scalar's divisibility by 16, the knob values, backend, target and the settings that change
   generated code (`Kernel.__call__` drops its warm entries when the settings change).
 
-Strides and divisibility are in the slow key only: what they change is the ahead-of-time signature
-(`kernel.compile(...)`: strides of 1 and multiples of 16 are specialised, the TMA kernel is chosen
-by the specs) and TileLang's program (contiguous tensors only). A run does not depend on them: the
-Triton and IR kernels take strides as arguments, the Triton launcher checks TMA alignment per call
-and Triton's JIT specialises per call, and TileLang's `execute` checks contiguity per call. Keeping
-them out of the warm key keeps a warm call from reading every tensor's strides.
+Strides are in both keys: the Triton code addresses a tensor with 64-bit offsets only where its
+shape and strides let an offset pass 2**31 (a same-shape view of a huge buffer must not reuse a
+32-bit kernel), and the ahead-of-time signature specialises strides of 1. An int scalar's
+divisibility by 16 is in the slow key only: it changes the ahead-of-time signature alone (Triton's
+JIT specialises per call).
 """
 
 from __future__ import annotations
@@ -45,8 +44,8 @@ _TENSOR_TYPES: set[type] = set()
 def arg_key(a: Any, const: bool) -> Any:
     """Warm-path key of one positional argument; `const` when its parameter is a constexpr."""
     t = type(a)
-    if t in _TENSOR_TYPES:  # strides left out: see the module docstring
-        return (a.shape, a.dtype, a.device)
+    if t in _TENSOR_TYPES:  # strides decide 64-bit offsets: see the module docstring
+        return (a.shape, a.stride(), a.dtype, a.device)
     if t is int:
         if const:
             return (int, a)

@@ -68,11 +68,12 @@ class TuneCache:
     """Winners by key: ``get`` -> the winner's knob values or None, ``put`` stores them."""
 
     def __init__(self, root: Path | str | None = None):
-        if root is None:
-            from tiledsl.settings import settings
+        if root is None:  # the configured cache, or its stand-in when that cannot be written
+            from tiledsl.settings import usable_cache_dir
 
-            root = settings().cache_dir
-        self.dir = Path(root) / "autotune"
+            self.dir = usable_cache_dir("autotune")
+        else:
+            self.dir = Path(root) / "autotune"
 
     def path(self, key: TuneKey) -> Path:
         return self.dir / f"{key.digest()}.json"

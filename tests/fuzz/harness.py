@@ -69,6 +69,8 @@ def make_arg(spec: dict):
         if spec.get("nan"):
             v[torch.rand(base, generator=g) < 0.15] = float("nan")
         t = v.to(dt)
+    elif spec.get("perm"):  # distinct indices: a permutation of range(n)
+        t = torch.randperm(base[-1], generator=g).to(dt)
     elif "lo" in spec:  # an index tensor: values in [lo, hi)
         t = torch.randint(spec["lo"], spec["hi"], base, generator=g).to(dt)
     elif dt == torch.bool:

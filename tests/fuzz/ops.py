@@ -42,6 +42,7 @@ def _block(draw, n: int, choices=(16, 32, 64)) -> int:
 
 # --- td.dot on tiles ------------------------------------------------------------------------------
 
+EIGHT_BIT = ("int8", "float8_e4m3", "float8_e5m2")
 DOT_STEPS = ["acc = td.dot(x, y, acc)", "acc += td.dot(x, y)", "acc = acc + td.dot(x, y)"]
 
 
@@ -49,6 +50,7 @@ DOT_STEPS = ["acc = td.dot(x, y, acc)", "acc += td.dot(x, y)", "acc = acc + td.d
 def dot_case(draw) -> Case:
     step = draw(st.sampled_from(DOT_STEPS))
     masked, bt = draw(st.booleans()), draw(st.booleans())
+    int8 = draw(st.integers(0, 4)) == 0  # int8 operands accumulate in i32
     km = "mask=(r < M)[:, None] & (kk < K)[None, :], other=0" if masked else ""
     if bt:  # b is (N, K): load a (BN, BK) tile and multiply by its transpose
         bload = f"td.load(b, (j * BN, k0), (BN, BK){', mask=(c < N)[:, None] & (kk < K)[None, :], other=0' if masked else ''}).T"
@@ -63,7 +65,7 @@ def kern(a: td.Tensor, b: td.Tensor, out: td.Tensor, BM: td.constexpr, BN: td.co
     with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
         r = i * BM + td.arange(0, BM)
         c = j * BN + td.arange(0, BN)
-        acc = td.zeros((BM, BN), td.float32)
+        acc = td.zeros((BM, BN), {'td.int32' if int8 else 'td.float32'})
         for k0 in range(0, K, BK):
             kk = k0 + td.arange(0, BK)
             x = td.load(a, (i * BM, k0), (BM, BK){', ' + km if km else ''})
@@ -71,19 +73,23 @@ def kern(a: td.Tensor, b: td.Tensor, out: td.Tensor, BM: td.constexpr, BN: td.co
             {step}
         td.store(out, (i * BM, j * BN), acc.to(out.dtype), mask=(r < M)[:, None] & (c < N)[None, :])
 """
-    bb = "b.double().T" if bt else "b.double()"
-    ref = REF_HEAD + f"def ref(a, b, out, BM, BN, BK):\n    out.copy_((a.double() @ {bb}).to(out.dtype))\n    return out\n"
+    up = "long" if int8 else "double"
+    bb = f"b.{up}().T" if bt else f"b.{up}()"
+    ref = REF_HEAD + f"def ref(a, b, out, BM, BN, BK):\n    out.copy_((a.{up}() @ {bb}).to(out.dtype))\n    return out\n"
     calls = []
     for _ in range(draw(st.integers(1, 3))):  # one kernel object, several dtypes and shapes
         dt = draw(st.sampled_from(["float32", "float16", "bfloat16", "float8_e4m3", "float8_e5m2"]))
         m, n, k = (draw(st.sampled_from(BIG)) for _ in range(3))
-        # fp8 dots need a K tile of at least 32 on every target (the scheduler says so)
-        bm, bn, bk = _block(draw, m), _block(draw, n), _block(draw, k, (32, 64) if "float8" in dt else (16, 32, 64))
+        if int8:
+            dt = "int8"
+        # 8-bit dots need a K tile of at least 32 on every target (the scheduler says so)
+        bm, bn, bk = _block(draw, m), _block(draw, n), _block(draw, k, (32, 64) if dt in EIGHT_BIT else (16, 32, 64))
         sa = draw(st.integers(0, 2**16))
         calls.append(Call([_t((m, k), dt, sa), _t((n, k) if bt else (k, n), dt, sa + 1),
-                           _out((m, n), draw(st.sampled_from(["float32", "float16", "bfloat16"])), -7.0)],
+                           _out((m, n), "int32" if int8 else draw(st.sampled_from(["float32", "float16", "bfloat16"])), -7.0)],
                           {"BM": _num(bm), "BN": _num(bn), "BK": _num(bk)}))
-    return Case(2, src, ref, calls, [2], [], ["dot", "dot-bT" if bt else "dot-b", "dot-masked" if masked else "dot-edge"])
+    return Case(2, src, ref, calls, [2], [], ["dot", "dot-bT" if bt else "dot-b", "dot-masked" if masked else "dot-edge"]
+                + (["dot-int8"] if int8 else []))
 
 
 # --- level-1 matmul -------------------------------------------------------------------------------
@@ -106,39 +112,49 @@ def matmul_case(draw) -> Case:
 # --- atomics --------------------------------------------------------------------------------------
 
 ATOMIC = {"add": ("index_add_(0, i, v)", 0.0), "max": ('scatter_reduce_(0, i, v, "amax")', -5.0),
-          "min": ('scatter_reduce_(0, i, v, "amin")', 5.0)}
+          "min": ('scatter_reduce_(0, i, v, "amin")', 5.0), "xchg": ("index_copy_(0, i, v)", -7.0)}
 
 
 @st.composite
 def atomic_case(draw) -> Case:
-    op = draw(st.sampled_from(sorted(ATOMIC)))
+    """Atomics scattered through an int tile. With repeated indices only the final contents are
+    compared (add/max/min commute; f32 adds within tolerance); with distinct indices (a
+    permutation) the order cannot matter, so `atomic_xchg` and the returned old values are
+    compared too (masked-off lanes return 0)."""
+    distinct = draw(st.booleans())
+    op = draw(st.sampled_from(sorted(ATOMIC) if distinct else sorted(set(ATOMIC) - {"xchg"})))
     cond_td, cond_pt = draw(st.sampled_from([("", "torch.ones_like(x, dtype=torch.bool)"), (" & (v > 0)", "x > 0"),
                                              (" & (o % 3 != 1)", "torch.arange(x.shape[0]) % 3 != 1")]))
+    old_td = ("        td.store(old, (p * B,), prev, mask=m)\n" if distinct else "")
     src = HEAD + f"""@td.kernel
-def kern(x: td.Tensor, idx: td.Tensor, out: td.Tensor, B: td.constexpr):
+def kern(x: td.Tensor, idx: td.Tensor, out: td.Tensor, old: td.Tensor, B: td.constexpr):
     N = x.shape[0]
     with td.grid(td.cdiv(N, B)) as p:
         o = p * B + td.arange(0, B)
         m = o < N
         v = td.load(x, (p * B,), (B,), mask=m, other=0)
         b = td.load(idx, (p * B,), (B,), mask=m, other=0)
-        td.atomic_{op}(out, (b,), v, mask=m{cond_td})
-"""
+        prev = td.atomic_{op}(out, (b,), v, mask=m{cond_td})
+{old_td}"""
     red = ATOMIC[op][0]
-    ref = REF_HEAD + f"""def ref(x, idx, out, B):
+    old_pt = ("    old.copy_(torch.where(keep, before[idx.long()], torch.zeros((), dtype=x.dtype)))\n" if distinct else "")
+    ref = REF_HEAD + f"""def ref(x, idx, out, old, B):
     keep = {cond_pt}
+    before = out.clone()
     i, v = idx[keep].long(), x[keep]
     out.{red}
-    return out
+{old_pt}    return out, old
 """
     calls = []
     for _ in range(draw(st.integers(1, 2))):
         dt = draw(st.sampled_from(["float32", "int32"]))
-        n, nb = draw(st.sampled_from(BIG)), draw(st.sampled_from([1, 3, 8]))
-        calls.append(Call([_t((n,), dt, draw(st.integers(0, 999))),
-                           _t((n,), draw(st.sampled_from(["int32", "int64"])), 7, lo=0, hi=nb),
-                           _out((nb,), dt, ATOMIC[op][1])], {"B": _num(_block(draw, n, (8, 16, 32, 64)))}))
-    return Case(2, src, ref, calls, [2], [], ["atomic", f"atomic-{op}"])
+        n = draw(st.sampled_from(BIG))
+        nb = n if distinct else draw(st.sampled_from([1, 3, 8]))
+        ix = draw(st.sampled_from(["int32", "int64"]))
+        idx = _t((n,), ix, 7, perm=True) if distinct else _t((n,), ix, 7, lo=0, hi=nb)
+        calls.append(Call([_t((n,), dt, draw(st.integers(0, 999))), idx, _out((nb,), dt, ATOMIC[op][1]),
+                           _out((n,), dt, -9)], {"B": _num(_block(draw, n, (8, 16, 32, 64)))}))
+    return Case(2, src, ref, calls, [2, 3], [], ["atomic", f"atomic-{op}", "atomic-distinct" if distinct else "atomic-repeat"])
 
 
 # --- gathers --------------------------------------------------------------------------------------
@@ -361,6 +377,15 @@ L3 = {
     "shfl": ("""        with td.threads(T) as tid:
             v = td.load(x, (p * T + tid,))
             td.store(out, (p * T + tid,), td.SHFL(v, LANE, WIDTH))
+"""),
+    "lane0": ("""        with td.threads(T) as tid:
+            reg = td.alloc_local((1,), x.dtype)
+            td.copy(td.load(x, (p * T + tid,), (1,)), reg)
+            v = td.load(reg, (0,))
+            for s in (16, 8, 4, 2, 1):
+                v = td.maximum(v, td.shfl_down(v, s))
+            if tid % 32 == 0:
+                td.store(out, (p * T + tid,), v)
 """),
     "barrier": ("""        smem = td.alloc_shared((T,), x.dtype)
         with td.threads(T) as tid:

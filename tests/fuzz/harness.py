@@ -65,7 +65,7 @@ def make_arg(spec: dict):
     if "fill" in spec:
         t = torch.full(base, spec["fill"]).to(dt)
     elif dt.is_floating_point:
-        v = torch.rand(base, generator=g) * 6 - 3
+        v = (torch.rand(base, generator=g) * 6 - 3) * spec.get("scale", 1.0)
         if spec.get("nan"):
             v[torch.rand(base, generator=g) < 0.15] = float("nan")
         t = v.to(dt)

@@ -85,7 +85,8 @@ def kern(a: td.Tensor, b: td.Tensor, out: td.Tensor, BM: td.constexpr, BN: td.co
         # 8-bit dots need a K tile of at least 32 on every target (the scheduler says so)
         bm, bn, bk = _block(draw, m), _block(draw, n), _block(draw, k, (32, 64) if dt in EIGHT_BIT else (16, 32, 64))
         sa = draw(st.integers(0, 2**16))
-        calls.append(Call([_t((m, k), dt, sa), _t((n, k) if bt else (k, n), dt, sa + 1),
+        lay = draw(st.sampled_from(["contig", "contig", "T", "strided"]))  # a transposed or strided operand
+        calls.append(Call([_t((m, k), dt, sa, layout=lay), _t((n, k) if bt else (k, n), dt, sa + 1),
                            _out((m, n), "int32" if int8 else draw(st.sampled_from(["float32", "float16", "bfloat16"])), -7.0)],
                           {"BM": _num(bm), "BN": _num(bn), "BK": _num(bk)}))
     return Case(2, src, ref, calls, [2], [], ["dot", "dot-bT" if bt else "dot-b", "dot-masked" if masked else "dot-edge"]
@@ -252,6 +253,7 @@ def kern(x: td.Tensor, out: td.Tensor, BM: td.constexpr, BN: td.constexpr):
 
 # --- casts, integer // and % ---------------------------------------------------------------------
 
+FLOATS = ("float32", "float16", "bfloat16", "float8_e4m3", "float8_e5m2")
 CAST_DTS = ("float32", "float16", "bfloat16", "float8_e4m3", "float8_e5m2", "int8", "int16", "int32", "int64",
             "uint8", "bool")
 
@@ -269,8 +271,15 @@ def cast_case(draw) -> Case:
     pt_e = "torch.abs(a)" if d1 == "uint8" else "a"
     src = HEAD + f"@td.kernel\ndef kern(a: td.Tensor):\n    return {td_cast(td_cast(src_e, d1), d2)}\n"
     ref = REF_HEAD + f"def ref(a):\n    return {pt_e}.to({PT_DT[d1]}).to({PT_DT[d2]})\n"
-    calls = [Call([tensor_spec(draw, (draw(st.sampled_from((1, 7, 64))), draw(st.sampled_from((3, 128)))),
-                               draw(st.sampled_from(["f", "i", "f8"])), False)]) for _ in range(draw(st.integers(1, 2)))]
+    calls = []
+    for _ in range(draw(st.integers(1, 2))):
+        spec = tensor_spec(draw, (draw(st.sampled_from((1, 7, 64))), draw(st.sampled_from((3, 128)))),
+                           draw(st.sampled_from(["f", "i", "f8"])), False)
+        if d1 in FLOATS and d2 in FLOATS and spec["dtype"] in FLOATS and draw(st.booleans()):
+            # wide values: fp8 saturation (e4m3 at 448 as torch; e5m2 saturates where torch gives inf,
+            # so e5m2 only up to its range), f16/bf16 rounding of large values
+            spec["scale"] = 40.0 if "float8_e5m2" in (d1, d2) else 400.0
+        calls.append(Call([spec]))
     casts = [d for d in (d1, d2) if d in ("float16", "bfloat16")]
     return Case(1, src, ref, calls, [], casts, ["cast-pair", f"cast-{d1}-{d2}"])
 

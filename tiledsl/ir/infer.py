@@ -318,9 +318,13 @@ def _check_mask(ts, attrs, shape, u, what: str) -> None:
     if not attrs.get("masked"):
         return
     m = ts[-1].shape
-    if len(m) > len(shape) or tuple(u.shapes(m, shape)) != tuple(shape):
-        raise TypeCheckError(f"{what} mask of shape {fmt_shape(m)} does not broadcast to its "
-                             f"{fmt_shape(shape)} window")
+    try:
+        fits = len(m) <= len(shape) and tuple(u.shapes(m, shape)) == tuple(shape)
+    except TypeCheckError:
+        fits = False
+    if not fits:
+        raise TypeCheckError(f"{what} mask of shape {fmt_shape(m)} does not match the "
+                             f"{fmt_shape(shape)} window (a mask must broadcast to its window)")
 
 
 def _load(ts, attrs, u):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from tiledsl.errors import TypeCheckError, VerifyError
 from tiledsl.ir import schema
-from tiledsl.ir.infer import Unifier, _window, fmt_shape, infer
+from tiledsl.ir.infer import Unifier, infer
 from tiledsl.ir.nodes import Block, Function, Inst, Space, Type, Value, attr_syms
 from tiledsl.ir.ops import Group, Op
 
@@ -154,7 +154,6 @@ class _Verifier:
         attrs = dict(inst.attrs)
         try:
             want = infer(inst.op, tuple(v.type for v in inst.operands), attrs, self.unifier)
-            self.mask(inst, attrs)
         except TypeCheckError as e:
             self.fail(inst, str(e))
         except (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
@@ -180,22 +179,6 @@ class _Verifier:
             return
         if got != want:
             self.fail(inst, f"results typed {_ts(got)}, the op rule gives {_ts(want)}")
-
-
-    def mask(self, inst: Inst, attrs: dict) -> None:
-        """The mask of a masked load/store/atomic must broadcast to the window's shape."""
-        if inst.op not in (Op.LOAD, Op.STORE, Op.ATOMIC) or not attrs.get("masked"):
-            return
-        types = [v.type for v in inst.operands]
-        src, mask = types[0], types[-1]
-        window = tuple(_window(src, types[1:1 + src.rank], attrs, inst.op.ir_name))
-        try:
-            fits = mask.rank <= len(window) and tuple(self.unifier.shapes(mask.shape, window)) == window
-        except TypeCheckError:
-            fits = False
-        if not fits:
-            raise TypeCheckError(f"mask of shape {fmt_shape(mask.shape)} does not match the "
-                                 f"{fmt_shape(window)} window")
 
 
 def _ts(types) -> str:

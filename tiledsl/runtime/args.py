@@ -98,7 +98,7 @@ def check_bound(name: str, params, bound: dict, running: bool) -> None:
     when `running`, cannot run on: a meta tensor compiles but has no data)."""
     devices: dict[str, str] = {}
     for p in params:
-        v = bound[p.name]
+        v = bound[p.name] = _plain_number(bound[p.name])
         if p.kind == "constexpr":
             _check_constexpr(name, p.name, v)
         elif not is_constexpr(p.kind, v):
@@ -113,6 +113,15 @@ def check_bound(name: str, params, bound: dict, running: bool) -> None:
         raise ArgumentError(f"{name}(): tensor {devices['meta']!r} is on the meta device and has no "
                             f"data to run on; pass a CPU or CUDA tensor, or call {name}.compile(...) "
                             "to compile without running")
+
+
+def _plain_number(v: Any) -> Any:
+    """A subclass of a Python number (np.float64 is a float) as the plain number it equals, so
+    what reaches the IR and the keys is an int, float or bool."""
+    t = type(v)
+    if t in (int, float, bool) or not isinstance(v, (int, float)):
+        return v
+    return bool(v) if isinstance(v, bool) else int(v) if isinstance(v, int) else float(v)
 
 
 def _check_constexpr(name: str, pname: str, v: Any) -> None:

@@ -47,3 +47,19 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
 @pytest.mark.xfail(strict=True, reason="a Python number rebound in a runtime loop or `if` (`v = 1.5; if flag > 0: v = 2.5`, `w = w + 0.5` in a `range(n)` loop) becomes an f32 scalar in the compiled kernel and promotes f16/bf16 tiles to f32;")
 def test_fuzz_carried_number_promotes_2efeced3():
     check_case_dict(CASE)
+
+
+@pytest.mark.xfail(strict=True, reason="carried numbers promote bf16 tiles to f32 in the compiled kernel")
+@pytest.mark.parametrize("backend", ["ir", "triton"])
+def test_carried_number_rounds_in_bf16_exactly(backend):
+    """Against torch directly: `bf16 tile + 2.5` is one bf16 rounding, so the stored f32 values
+    are bf16 values, bit for bit."""
+    import torch
+
+    from tests.fuzz.harness import load_module
+
+    kern = load_module(SOURCE).kern
+    x = torch.tensor([1.0078125, 3.015625, 2.0078125, 4.03125] * 16, dtype=torch.bfloat16)
+    out = torch.zeros(64)
+    kern(x, out, 1, backend=backend)
+    assert torch.equal(out, (x + 2.5).float())

@@ -64,6 +64,15 @@ KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
         "guide says negative indices count from the end and out-of-range ones read 0 (ir and triton do that)",
         lambda c, f: f.kind == "error-split" and f.signature.split("|")[1] == "eager"
         and "is out of range for axis" in f.text),
+    "triton-atomic-xchg-float": (
+        "Triton: `td.atomic_xchg` on a float32 tensor raises InterpreterError: ValueError('Unsupported data type') "
+        "(int32 works; eager and ir run it)",
+        lambda c, f: _triton(f) and f.kind in ("raw", "error-split") and "Unsupported data type" in f.text
+        and "atomic_xchg" in c.source),
+    "triton-atomic-old-masked": (
+        "Triton: the old value an atomic returns for a masked-off lane is garbage (`prev = td.atomic_max(out, (b,), "
+        "v, mask=m & (v > 0))` gives 1 where eager and ir give 0); the guide states 0 for eager only",
+        lambda c, f: _triton(f) and f.kind in WRONG and "atomic-distinct" in c.tags),
     "alias-rebind": (
         "`v = u` then rebinding `v` (`v = v + 1`) breaks `u`: VerifyError 'operand %u is not defined'",
         lambda c, f: f.kind in ("rejects-valid", "error-split") and "is not defined before this use" in f.text),

@@ -51,10 +51,6 @@ KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
         "(and torch) keep it a weak Python number, so the tile math rounds to f16/bf16",
         lambda c, f: f.kind in WRONG and "vs-eager" in f.signature and bool(CARRY & set(c.tags))
         and bool({"bfloat16", "float16"} & _dtypes(c))),
-    "l1-chained-reduce": (
-        "level 1: a reduction of a reduction over another axis (`td.argmax(td.min(a, axis=0, keepdims=True), "
-        "axis=1)`) raises ScheduleError 'reductions over different axes in one kernel' (eager runs it)",
-        lambda c, f: f.kind in ("error-split", "rejects-valid") and "reductions over different axes" in f.text),
     "l1-matvec": (
         "level 1: `a @ b` with a size-1 axis raises ScheduleError 'a matmul with a size-1 axis (a matrix-vector "
         "product)' (eager runs it)",

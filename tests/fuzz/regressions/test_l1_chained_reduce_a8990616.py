@@ -7,8 +7,6 @@ ir, triton raised ScheduleError but eager ran: kern: reductions over different a
 hint: write this kernel at level 2 (td.grid / td.load / td.store) and leave its knobs as td.auto
 """
 
-import pytest
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:l1-chained-reduce"
@@ -35,6 +33,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float32', 
      'tags': ['reduce']})
 
 
-@pytest.mark.xfail(strict=True, reason="level 1: a reduction of a reduction over another axis (`td.argmax(td.min(a, axis=0, keepdims=True), axis=1)`) raises ScheduleError 'reductions over different axes in one kernel' (eager runs it)")
 def test_fuzz_l1_chained_reduce_a8990616():
     check_case_dict(CASE)

@@ -16,7 +16,6 @@ from tests.fuzz.harness import Finding
 # statements that carry Python numbers (or numbers that become tiles) through loops and branches
 CARRY = {"loop-sum", "loop-num", "loopvar-reassign", "loopvar-after", "if-flag", "if-load", "const-loop",
          "acc-number"}
-REDUCTIONS = {"red-sum", "red-max", "red-min", "red-prod", "red-argmax", "red-argmin", "softmax", "reduce"}
 WRONG = ("wrong", "backends-differ")
 
 
@@ -29,73 +28,54 @@ def _dtypes(c: Case) -> set[str]:
     return out
 
 
-def _nan(c: Case) -> bool:
-    return any(a.get("nan") for call in c.calls for a in call.args)
-
-
-def _reuses_positional(c: Case, k: int) -> bool:
-    """Call k passes constexprs positionally with other values than an earlier call whose
-    tensors have the same shapes and dtypes (what the runtime's fast path keys on)."""
-    def key(call):
-        return [(tuple(a["shape"]), a["dtype"]) for a in call.args if a["kind"] == "tensor"]
-
-    def cx(call):
-        return [a["value"] for a in call.args if a.get("cx")]
-
-    if k >= len(c.calls) or not cx(c.calls[k]):
-        return False
-    return any(key(p) == key(c.calls[k]) and cx(p) != cx(c.calls[k]) for p in c.calls[:k])
-
-
 def _triton(f: Finding) -> bool:
     return "triton" in f.signature.split("|")[1]
 
 
 KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
     "number-carry": (
-        "Python numbers are not carried through runtime loops and `if`s (a number that becomes a tile "
-        "in a loop is rejected; a number updated in a loop or branch keeps its first value)",
-        lambda c, f: bool(CARRY & set(c.tags)) and (
-            f.kind in WRONG + ("dtype",)
-            or (f.kind == "rejects-valid" and "has no attribute" in f.text))),
-    "loop-variable": (
-        "loop variables: not defined after the loop (the front end now says the loop \"may run zero "
-        "times\" where eager mode runs it); reassigning one in the body changes the iteration",
-        lambda c, f: ("loopvar-after" in c.tags and f.kind in ("rejects-valid", "error-split")
-                      and ("is not defined" in f.text or "may run zero times" in f.text))
-        or ({"loopvar-reassign", "loopvar-after"} & set(c.tags) and f.kind in WRONG)),
-    "positional-constexpr": (
-        "a constexpr passed positionally is ignored on the next call with the same tensor shapes",
-        lambda c, f: f.kind in WRONG and _reuses_positional(c, f.call)),
-    "triton-bf16": (
-        "Triton's interpreter: bf16 arithmetic gives garbage, and a kernel called with fp16 then bf16 "
-        "reuses the fp16 interpreter module",
-        lambda c, f: _triton(f) and f.kind in WRONG and "bfloat16" in _dtypes(c)),
-    "triton-mask-ops": (
-        "`& | ~` on masks (and `if` on a loaded scalar) fail on Triton: the generated value is named "
-        "after a Python keyword",
-        lambda c, f: f.kind == "error-split" and re.search(r"value name '(not|and|or|xor|if)'", f.text) is not None),
-    "triton-pow": (
-        "`x ** 2` fails on Triton",
-        lambda c, f: f.kind == "raw" and _triton(f) and "square" in c.tags),
-    "nan-max": (
-        "max/argmax of data with NaN differ from torch",
-        lambda c, f: f.kind in WRONG and _nan(c) and bool(REDUCTIONS & set(c.tags))),
-    "bad-axis": (
-        "an out-of-range reduction axis wraps around instead of raising",
-        lambda c, f: f.kind == "accepts-invalid"),
-    "half-softmax": (
-        "bf16 (and fp16) softmax computed in bf16 (fp16), not in fp32 with one rounding",
-        lambda c, f: f.kind in WRONG and "softmax" in c.tags and bool({"bfloat16", "float16"} & _dtypes(c))),
+        "level 1: a Python number carried through a runtime loop (`for q in range(3): c0 = c0 * 0.5 + q`) "
+        "and then used with a whole tensor: ir and triton raise ScheduleError 'for cannot be fused here'",
+        lambda c, f: bool(CARRY & set(c.tags)) and f.kind in ("error-split", "rejects-valid")
+        and "cannot be fused" in f.text),
     # found by this fuzzer (tests/fuzz/FINDINGS.md), not fixed yet
-    "triton-prod": (
-        "td.prod has no Triton lowering (the IR interpreter runs it)",
-        lambda c, f: f.kind == "error-split" and "tile reduction 'prod'" in f.text),
-    "l1-multi-reduce": (
-        "level 1 reduces several axes in one kernel only when whole rows of all of them fit in one "
-        "program, and tiles at most 3 other sizes in the grid of a reduction (a limitation)",
-        lambda c, f: f.kind == "rejects-valid" and re.search(r"one reduced axis at a time|sizes besides the "
-                                                             r"reduced one", f.text) is not None),
+    "scalar-promotes": (
+        "a runtime `float`/`int` argument promotes f16/bf16 (int8) tensors to f32 (int32) where torch keeps "
+        "the tensor's dtype (eager agrees with the compiled backends: a question of the language's rule)",
+        lambda c, f: f.kind == "dtype" and (re.search(r"\b\w+: (float|int|td.constexpr)\b", c.source) is not None
+                                            or "const-loop" in c.tags)
+        and re.search(r"float32 vs b?float16|int32 vs int8", f.text) is not None),
+    "carried-number-promotes": (
+        "a Python number rebound in a runtime loop or `if` (`v = 1.5; if flag > 0: v = 2.5`, `w = w + 0.5` in a "
+        "`range(n)` loop) becomes an f32 scalar in the compiled kernel and promotes f16/bf16 tiles to f32; eager "
+        "(and torch) keep it a weak Python number, so the tile math rounds to f16/bf16",
+        lambda c, f: f.kind in WRONG and "vs-eager" in f.signature and bool(CARRY & set(c.tags))
+        and bool({"bfloat16", "float16"} & _dtypes(c))),
+    "l1-matvec": (
+        "level 1: `a @ b` with a size-1 axis raises ScheduleError 'a matmul with a size-1 axis (a matrix-vector "
+        "product)' (eager runs it)",
+        lambda c, f: f.kind in ("error-split", "rejects-valid") and "a matmul with a size-1 axis" in f.text),
+    "eager-gather-index": (
+        "eager: a gather index that is negative or out of range raises KernelTypeError, where the language "
+        "guide says negative indices count from the end and out-of-range ones read 0 (ir and triton do that)",
+        lambda c, f: f.kind == "error-split" and f.signature.split("|")[1] == "eager"
+        and "is out of range for axis" in f.text),
+    "triton-atomic-xchg-float": (
+        "Triton: `td.atomic_xchg` on a float32 tensor raises InterpreterError: ValueError('Unsupported data type') "
+        "(int32 works; eager and ir run it)",
+        lambda c, f: _triton(f) and f.kind in ("raw", "error-split") and "Unsupported data type" in f.text
+        and "atomic_xchg" in c.source),
+    "triton-atomic-old-masked": (
+        "Triton: the old value an atomic returns for a masked-off lane is garbage (`prev = td.atomic_max(out, (b,), "
+        "v, mask=m & (v > 0))` gives 1 where eager and ir give 0); the guide states 0 for eager only",
+        lambda c, f: _triton(f) and f.kind in WRONG and "atomic-distinct" in c.tags),
+    "alias-rebind": (
+        "`v = u` then rebinding `v` (`v = v + 1`) breaks `u`: VerifyError 'operand %u is not defined'",
+        lambda c, f: f.kind in ("rejects-valid", "error-split") and "is not defined before this use" in f.text),
+    "triton-scalar-cast": (
+        "Triton: casting a scalar value (a runtime argument `td.cast(s, td.float16)`, or an int carried "
+        "through a loop added to a tile) calls `.to` on a Python number: AttributeError",
+        lambda c, f: _triton(f) and f.kind in ("raw", "error-split") and "has no attribute 'to'" in f.text),
 }
 
 

@@ -24,8 +24,9 @@ import torch
 
 
 def _softmax(x, dim):
-    out = x.dtype if x.dtype.is_floating_point else torch.float32
-    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+    # op by op, each rounding once to the input's dtype (docs/language.md "Numerics")
+    e = torch.exp(x - torch.amax(x, dim=dim, keepdim=True))
+    return e / torch.sum(e, dim=dim, keepdim=True)
 
 
 def ref(a0):
@@ -47,5 +48,6 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
      'tags': ['const-loop', 'leaf-n', 'num-sub', 'pynum', 'rank3']})
 
 
+@pytest.mark.xfail(strict=True, reason="level 1: a number carried through a runtime loop and used with a whole tensor: ScheduleError 'for cannot be fused here' (eager runs it)")
 def test_fuzz_number_carry_aa89c170():
     check_case_dict(CASE)

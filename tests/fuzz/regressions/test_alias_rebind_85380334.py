@@ -3,7 +3,6 @@
 all backends raised VerifyError: kern: add: operand %v0 is not defined before this use (at /tmp/tiledsl-fuzz-f0vmqc3h/fz_kernel_2286.py:17:13)
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 

@@ -3,7 +3,6 @@
 all backends raised VerifyError: kern: add: operand %u is not defined before this use (at /tmp/tiledsl-fuzz-f0vmqc3h/fz_kernel_3028.py:9:11)
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 

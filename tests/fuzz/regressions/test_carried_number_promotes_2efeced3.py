@@ -44,12 +44,10 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
      'tags': ['if-flag']})
 
 
-@pytest.mark.xfail(strict=True, reason="a Python number rebound in a runtime loop or `if` (`v = 1.5; if flag > 0: v = 2.5`, `w = w + 0.5` in a `range(n)` loop) becomes an f32 scalar in the compiled kernel and promotes f16/bf16 tiles to f32;")
 def test_fuzz_carried_number_promotes_2efeced3():
     check_case_dict(CASE)
 
 
-@pytest.mark.xfail(strict=True, reason="carried numbers promote bf16 tiles to f32 in the compiled kernel")
 @pytest.mark.parametrize("backend", ["ir", "triton"])
 def test_carried_number_rounds_in_bf16_exactly(backend):
     """Against torch directly: `bf16 tile + 2.5` is one bf16 rounding, so the stored f32 values

@@ -6,7 +6,6 @@ all backends raised FrontendError: name 'q' is not defined
               ^
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -97,6 +96,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float8_e4m
               'range-n']})
 
 
-@pytest.mark.xfail(strict=True, reason="Triton: an int carried through a runtime loop (`z = 0; for q in range(K): z = z + q`) added to a tile calls `.to` on a Python int: AttributeError")
 def test_fuzz_loop_variable_f2a53999():
     check_case_dict(CASE)

@@ -3,7 +3,6 @@
 ir, triton: result dtype float32 vs bfloat16 (got vs torch)
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -43,6 +42,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
      'tags': ['leaf-n', 'rank2']})
 
 
-@pytest.mark.xfail(strict=True, reason="a runtime float argument promotes a bf16 tensor to f32 (torch keeps bf16; eager agrees with the compiled backends)")
 def test_fuzz_scalar_promotes_83105ec3():
     check_case_dict(CASE)

@@ -3,7 +3,6 @@
 triton raised InterpreterError: ValueError('Unsupported data type')
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -59,6 +58,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float32', 
      'tags': ['atomic', 'atomic-xchg', 'atomic-distinct']})
 
 
-@pytest.mark.xfail(strict=True, reason="Triton: `td.atomic_xchg` on a float32 tensor raises InterpreterError: ValueError('Unsupported data type') (int32 works; eager and ir run it)")
 def test_fuzz_triton_atomic_xchg_float_d9c52d21():
     check_case_dict(CASE)

@@ -66,6 +66,8 @@ def emit(g: Gen, inst: Inst, name: str, ptr: str, value, mask_name: str | None) 
                inst.loc)
         return
     g.line(f"{name} = tl.atomic_{kind}({ptr}, {g.ref(value)}{tail})", inst.loc)
+    if mask_name is not None:  # the language gives masked-off lanes 0 as their old value; Triton leaves garbage
+        g.line(f"{name} = tl.where({mask_name}, {name}, 0)", inst.loc)
 
 
 def _atom_text(text: str) -> str:

@@ -42,10 +42,6 @@ KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
         "guide says negative indices count from the end and out-of-range ones read 0 (ir and triton do that)",
         lambda c, f: f.kind == "error-split" and f.signature.split("|")[1] == "eager"
         and "is out of range for axis" in f.text),
-    "triton-atomic-old-masked": (
-        "Triton: the old value an atomic returns for a masked-off lane is garbage (`prev = td.atomic_max(out, (b,), "
-        "v, mask=m & (v > 0))` gives 1 where eager and ir give 0); the guide states 0 for eager only",
-        lambda c, f: _triton(f) and f.kind in WRONG and "atomic-distinct" in c.tags),
 }
 
 

@@ -37,11 +37,6 @@ KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
         "level 1: `a @ b` with a size-1 axis raises ScheduleError 'a matmul with a size-1 axis (a matrix-vector "
         "product)' (eager runs it)",
         lambda c, f: f.kind in ("error-split", "rejects-valid") and "a matmul with a size-1 axis" in f.text),
-    "eager-gather-index": (
-        "eager: a gather index that is negative or out of range raises KernelTypeError, where the language "
-        "guide says negative indices count from the end and out-of-range ones read 0 (ir and triton do that)",
-        lambda c, f: f.kind == "error-split" and f.signature.split("|")[1] == "eager"
-        and "is out of range for axis" in f.text),
 }
 
 

@@ -333,10 +333,17 @@ def take(x, idx, axis=0):
     ax = norm_axis("td.take", axis, x.t.dim())
     flat = read(idx).reshape(-1).long()
     n = x.t.shape[ax]
+    # the language guide: negative indices count from the end, indices outside [-n, n) read 0
+    flat = torch.where(flat < 0, flat + n, flat)
     bad = (flat < 0) | (flat >= n)
+    if n == 0:  # nothing to read: every index is out of range
+        return Val(x.t.new_zeros(tuple(x.t.shape[:ax]) + tuple(idx.t.shape) + tuple(x.t.shape[ax + 1:])), x.dt, "global")
+    out = x.t.index_select(ax, flat.clamp(0, n - 1))
     if bool(bad.any()):
-        raise fail(KernelTypeError, f"index {int(flat[bad][0])} is out of range for axis {ax} of size {n}")
-    out = x.t.index_select(ax, flat).reshape(tuple(x.t.shape[:ax]) + tuple(idx.t.shape) + tuple(x.t.shape[ax + 1:]))
+        shape = [1] * x.t.dim()
+        shape[ax] = -1
+        out = out.masked_fill(bad.view(shape), 0)
+    out = out.reshape(tuple(x.t.shape[:ax]) + tuple(idx.t.shape) + tuple(x.t.shape[ax + 1:]))
     return Val(out, x.dt, "global")
 
 

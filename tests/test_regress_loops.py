@@ -47,3 +47,27 @@ def test_a_temporary_rebound_in_a_second_loop_is_fresh_each_time(backend, n):
 def test_a_temporary_read_after_the_loops_is_still_unbound():
     with pytest.raises(td.TiledslError, match="first assigned inside a runtime loop"):
         temp_read_after_second_loop(torch.randn(16), torch.empty(4), 2, backend="ir")
+
+
+@td.kernel
+def count_positive(x: td.Tensor) -> td.Tensor:
+    return td.sum(x > 0, axis=1)
+
+
+@td.kernel
+def count_positive_tiles(x: td.Tensor, out: td.Tensor, run: td.Tensor):
+    with td.grid(1) as p:
+        m = td.load(x, (0, 0), (8, 16)) > 0
+        td.store(out, (0,), td.sum(m, axis=1))
+        td.store(run, (0, 0), td.cumsum(m, axis=1))
+
+
+@pytest.mark.parametrize("backend", ["eager", "ir", "triton"])
+def test_sums_of_masks_count_in_int64_as_torch(backend):
+    """torch's sum/cumsum of a bool tensor count its True elements in int64 (not any/or)."""
+    x = torch.randn(8, 16)
+    got = count_positive(x, backend=backend)
+    assert got.dtype == torch.int64 and torch.equal(got, (x > 0).sum(1))
+    out, run = torch.zeros(8, dtype=torch.int64), torch.zeros(8, 16, dtype=torch.int64)
+    count_positive_tiles(x, out, run, backend=backend)
+    assert torch.equal(out, (x > 0).sum(1)) and torch.equal(run, (x > 0).cumsum(1))

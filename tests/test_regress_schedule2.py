@@ -110,9 +110,11 @@ def _data(kind: str, dt: torch.dtype, shape: tuple[int, ...], axis: int) -> torc
 
 def _ref(kind: str, x: torch.Tensor, axis: int, keep: bool) -> torch.Tensor:
     dt = x.dtype
-    if dt is torch.bool:  # a bool sum is "any", a bool prod "all" (the result keeps the dtype)
+    if dt is torch.bool and kind in ("sum", "prod"):  # as torch: counted (multiplied) in int64
+        return {"sum": torch.sum, "prod": torch.prod}[kind](x.long(), axis, keepdim=keep)
+    if dt is torch.bool:
         w = x.to(torch.int32)
-        fn = {"sum": torch.amax, "prod": torch.amin, "max": torch.amax, "min": torch.amin,
+        fn = {"max": torch.amax, "min": torch.amin,
               "argmax": torch.argmax, "argmin": torch.argmin}[kind]
         r = fn(w, axis, keepdim=keep)
         return r.to(torch.int32) if kind.startswith("arg") else r.bool()

@@ -165,6 +165,8 @@ def _reducer(kind: str):
             raise fail(KernelTypeError, f"td.{kind} of a scalar")
         if x.dt.is_fp8:
             x = cast_val(x, DType.f32)  # fp8 is a storage type: reduce in f32
+        if x.dt.is_bool and kind in ("sum", "prod"):
+            x = cast_val(x, DType.i64)  # torch counts a mask's True elements in int64
         if axis is None:
             if kind in ("argmax", "argmin") and rank > 1:
                 raise fail(KernelTypeError, f"td.{kind} needs an axis for rank {rank}")
@@ -191,7 +193,7 @@ def cumsum(x, axis=0):
     if x.t.dim() == 0:
         raise fail(KernelTypeError, "td.cumsum of a scalar")
     ax = norm_axis("td.cumsum", axis, x.t.dim())
-    src = cast_val(x, DType.f32) if x.dt.is_fp8 else x
+    src = cast_val(x, DType.f32) if x.dt.is_fp8 else cast_val(x, DType.i64) if x.dt.is_bool else x
     t = read(src)
     out = torch.cumsum(t.to(torch.int32) if src.dt.is_bool else up(t), dim=ax)
     return Val(cast_t(out, FROM_TORCH[out.dtype], src.dt), src.dt, "tile")

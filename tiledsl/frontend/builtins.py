@@ -154,6 +154,8 @@ def _reduce(kind):
                             if kind in ("max", "min") else None)
         if x.type.dtype.is_fp8:
             x = low.cast(x, DType.f32)  # fp8 is a storage type: reduce in f32
+        if x.type.dtype.is_bool and kind in ("sum", "prod"):
+            x = low.cast(x, DType.i64)  # as torch: the sum of a mask counts its True elements, in int64
         op = Op.REDUCE if x.type.space is Space.GLOBAL else Op.TILE_REDUCE
         if op is Op.REDUCE and low.in_grid:
             raise low.error(LevelError, f"td.{kind} of a whole tensor inside a tile program")
@@ -275,6 +277,8 @@ def h_cumsum(low, args, kwargs):
     if x.type.rank == 0:
         raise low.error(KernelTypeError, "td.cumsum of a scalar", "td.cumsum takes a tile")
     axis = axis_arg(low, "td.cumsum", axis, x.type.rank)
+    if x.type.dtype.is_bool:
+        x = low.cast(x, DType.i64)  # as torch: a running count, in int64
     return low.value(Op.SCAN, (x,), {"kind": "sum", "axis": axis})
 
 

@@ -136,8 +136,9 @@ def test_scaled_product_counts_as_a_second_accumulator(bm, warps):
     """acc += dot(a, b) * scale keeps the dot's fp32 tile live beside acc: at BM=256/8 warps and
     BM=128/4 warps that is 2 x 128 registers a thread, which ptxas spills (255 registers, 128 and
     148 B of spill stores, Triton 3.x for sm_90a), so the model must refuse these points."""
-    from tiledsl.errors import ScheduleError
     from tiledsl.kernels.fp8 import fp8_gemm_nt_kernel
+
+    from tiledsl.errors import ScheduleError
 
     with pytest.raises(ScheduleError, match=r"registers: about 289 per thread"):
         fp8_gemm_nt_kernel.compile(*_fp8_specs(*DSV3), backend="ir", target="h100", BM=bm, BN=128,

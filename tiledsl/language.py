@@ -99,6 +99,17 @@ def violated(value: int, constraints, knobs: dict[str, int] | None = None) -> st
     return None
 
 
+def satisfying(default, preferred: int) -> int:
+    """`preferred` when it meets the int-bound constraints of `default` (a `td.auto`, bare or
+    constrained), else the power of two closest to it that does (eager mode's knob value)."""
+    cs = tuple((f, b) for f, b in knob_constraints(default) if isinstance(b, int))
+    pows = sorted((1 << i for i in range(14)), key=lambda v: (abs(v.bit_length() - preferred.bit_length()), v))
+    for v in (preferred, *pows):
+        if violated(v, cs) is None:
+            return v
+    return next((b for f, b in cs if f in ("multiple_of", "min", "max")), preferred)
+
+
 auto = _Auto()
 
 

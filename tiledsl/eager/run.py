@@ -16,7 +16,6 @@ from tiledsl.eager import memory, ops, threads
 from tiledsl.eager.rewrite import compile_function, referenced_names
 from tiledsl.eager.values import FROM_TORCH, STATE, Val, describe, number_val
 from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError
-from tiledsl.schedule.constraints import satisfying
 
 KNOB_DEFAULT = 32  # a constexpr left as td.auto: a block size that suits most kernels on CPU
 
@@ -208,7 +207,7 @@ def _tensor(name: str, pname: str, v):
 def convert(name: str, pname: str, kind: str, v):
     """A bound argument as the kernel body sees it."""
     if L.is_auto(v) and kind in ("constexpr", "any"):  # a constrained td.auto: a value that meets it
-        return satisfying(v, KNOB_DEFAULT)
+        return L.satisfying(v, KNOB_DEFAULT)
     if kind == "constexpr" or (kind == "any" and isinstance(v, DType)):
         if isinstance(v, (bool, int, float, DType)):
             return v

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from tiledsl.errors import ArgumentError
 from tiledsl.ir.nodes import Function, Knob
-from tiledsl.language import knob_constraints, violated
+from tiledsl.language import knob_constraints, satisfying, violated
+
+__all__ = ["allowed", "attr", "check", "combo_ok", "from_defaults", "of", "satisfying"]
 
 ATTR = "knob_constraints"
 
@@ -66,13 +68,3 @@ def combo_ok(cons: Constraints, values: dict[str, int]) -> bool:
     """Whether one full assignment satisfies every constraint (including those naming knobs)."""
     return all(violated(values[n], cs, values) is None for n, cs in cons.items() if n in values)
 
-
-def satisfying(default, preferred: int) -> int:
-    """`preferred` when it meets the int-bound constraints of `default` (a `td.auto`, bare or
-    constrained), else the power of two closest to it that does (eager mode's knob value)."""
-    cs = tuple((f, b) for f, b in knob_constraints(default) if isinstance(b, int))
-    pows = sorted((1 << i for i in range(14)), key=lambda v: (abs(v.bit_length() - preferred.bit_length()), v))
-    for v in (preferred, *pows):
-        if violated(v, cs) is None:
-            return v
-    return next((b for f, b in cs if f in ("multiple_of", "min", "max")), preferred)

@@ -2,7 +2,7 @@
 
 The reference kernels use this where a knob must be chosen for other sizes than the call's (the
 masked grouped GEMMs schedule for ``expected_m`` rows per group, not the ``M_max`` bound) or where
-a wrapper adjusts the scheduler's pick (see `tiledsl.kernels.fp8.fp8_block_knobs`). Scheduling only
+a wrapper fixes some knobs and reads the others off one schedule. Scheduling only
 (``backend="ir"``): nothing is lowered or compiled, and results are cached per shape.
 """
 

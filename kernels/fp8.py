@@ -12,7 +12,7 @@ it is added to the fp32 accumulator, so the inputs are never dequantized.
 from __future__ import annotations
 
 import torch
-from tiledsl.kernels._knobs import Launch, scheduled_knobs
+from tiledsl.kernels._knobs import Launch
 from tiledsl.kernels._validate import FLOAT_DTYPES, FP8_DTYPES, Validator, cdiv
 
 import tiledsl as td
@@ -119,7 +119,8 @@ def dequantize(x_fp8: torch.Tensor, sf: torch.Tensor, rows: int, cols: int) -> t
 
 @td.kernel
 def fp8_gemm_nt_kernel(a: td.Tensor, sfa: td.Tensor, b: td.Tensor, sfb: td.Tensor, c: td.Tensor,
-                       BM: td.constexpr = td.auto, BN: td.constexpr = 128, BK: td.constexpr = 128):
+                       BM: td.constexpr = td.auto, BN: td.constexpr = td.auto(divides=128),
+                       BK: td.constexpr = 128):
     """c = (a * sfa) @ (b * sfb)^T. BK must be the scale block (128) and BN must divide it, so one
     K step reads one scale per row of a and one scale for all BN columns of b."""
     M, K = a.shape
@@ -147,8 +148,8 @@ def fp8_gemm_nt(a: torch.Tensor, sfa: torch.Tensor, b: torch.Tensor, sfb: torch.
                 **knobs) -> torch.Tensor:
     """``(a * sfa) @ (b * sfb)^T`` for e4m3 ``a [M, K]`` with per-token scales ``sfa [M, ceil(K/128)]``
     and e4m3 ``b [N, K]`` with block scales ``sfb [ceil(N/128), ceil(K/128)]``; fp32 accumulation,
-    output ``out_dtype`` (bf16 by default). ``knobs`` (BM, stages, num_warps) override the
-    scheduler; BN and BK are fixed at 128 (see below)."""
+    output ``out_dtype`` (bf16 by default). ``knobs`` (BM, BN, num_warps) override the
+    scheduler; BN must divide 128 and BK is fixed at 128 (one scale per 128 columns)."""
     v = Validator("fp8_gemm_nt")
     check_fp8_operand(v, "a", a, "sfa", sfa, 2)
     check_fp8_operand(v, "b", b, "sfb", sfb, 2)
@@ -170,36 +171,17 @@ def fp8_gemm_nt(a: torch.Tensor, sfa: torch.Tensor, b: torch.Tensor, sfb: torch.
 
 
 def fp8_gemm_nt_launch(a, sfa, b, sfb, c, **knobs) -> Launch:
-    """The kernel call `fp8_gemm_nt` makes: BN and BK fixed at the scale block (passed explicitly:
-    the language cannot yet tell the scheduler "BN divides 128", and it would otherwise pick BN=256
-    and apply one b scale to 256 columns), BM and warps from `fp8_block_knobs` unless given."""
-    args = (a, sfa, b, sfb, c)
-    knobs = {**fp8_block_knobs(fp8_gemm_nt_kernel, args, BM=knobs.get("BM")), **knobs}
-    return Launch(fp8_gemm_nt_kernel, args, {"BN": SCALE_BLOCK, "BK": SCALE_BLOCK, **knobs})
-
-
-MAX_FP8_BM = 128  # two fp32 (BM, 128) tiles live per K step; see `fp8_block_knobs`
-
-
-def fp8_block_knobs(kernel: td.Kernel, args: tuple[torch.Tensor, ...], rows: int | None = None,
-                    BM: int | None = None) -> dict[str, int]:
-    """BM and num_warps for a block-scaled FP8 kernel: the scheduler's BM capped at 128, with one
-    warp group (4 warps) per 64 rows. Workaround: the scaled product ``dot(at, bt.T) * scale`` keeps
-    a second fp32 (BM, BN) tile live beside the accumulator, which the cost model's register
-    estimate leaves out; its own picks (BM=256 with 8 warps, BM=128 with 4) spill at 255 registers
-    on sm_90a. Remove once the cost model counts that tile."""
-    bm = BM or scheduled_knobs(kernel, args, rows, BN=SCALE_BLOCK, BK=SCALE_BLOCK)["BM"]
-    bm = min(bm, MAX_FP8_BM)
-    return {"BM": bm, "num_warps": max(4, bm // 16)}
+    """The kernel call `fp8_gemm_nt` makes: the kernel's knob constraints (BN divides the 128-wide
+    scale block, BK is it) and the cost model (which counts the scaled product's fp32 tile beside
+    the accumulator, so it never picks a point that spills) choose the rest unless given."""
+    return Launch(fp8_gemm_nt_kernel, (a, sfa, b, sfb, c), knobs)
 
 
 def _reject_scale_knobs(v: Validator, knobs: dict) -> None:
-    """BN and BK are tied to the 128-wide scale blocks; only other knobs may be overridden."""
-    for name in ("BN", "BK"):
-        if name in knobs and knobs[name] != SCALE_BLOCK:
-            raise v.fail(f"{name}={knobs[name]}: the scale blocks are 128 wide, so {name} is fixed at 128",
-                         f"leave {name} out")
-        knobs.pop(name, None)
+    """BK is tied to the 128-wide scale blocks (BN's constraint, divides 128, is the kernel's)."""
+    if "BK" in knobs and knobs["BK"] != SCALE_BLOCK:
+        raise v.fail(f"BK={knobs['BK']}: the scale blocks are 128 wide, so BK is fixed at 128", "leave BK out")
+    knobs.pop("BK", None)
 
 
 def fp8_gemm_nt_ref(a: torch.Tensor, sfa: torch.Tensor, b: torch.Tensor, sfb: torch.Tensor,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from tiledsl.kernels._knobs import Launch, scheduled_knobs
 from tiledsl.kernels._validate import FP8_DTYPES, INDEX_DTYPES, Validator, cdiv
-from tiledsl.kernels.fp8 import SCALE_BLOCK, check_fp8_operand, dequantize, fp8_block_knobs
+from tiledsl.kernels.fp8 import SCALE_BLOCK, check_fp8_operand, dequantize
 
 import tiledsl as td
 
@@ -241,8 +241,8 @@ def contiguous_launch(a, b, m_indices, c, **knobs) -> Launch:
 
 def fp8_contiguous_launch(a, sfa, b, sfb, m_indices, c, **knobs) -> Launch:
     args = (a, sfa, b, sfb, m_indices, c)
-    fixed = {"BN": SCALE_BLOCK, "BK": SCALE_BLOCK, **fp8_block_knobs(grouped_fp8_contiguous_kernel, args, BM=M_ALIGN)}
-    return Launch(grouped_fp8_contiguous_kernel, args, {**fixed, **knobs})
+    # warps from the call's own schedule: the cost model counts the scaled product's fp32 tile
+    return Launch(grouped_fp8_contiguous_kernel, args, {"BM": M_ALIGN, "BN": SCALE_BLOCK, "BK": SCALE_BLOCK, **knobs})
 
 
 def masked_launch(a, b, masked_m, c, expected_m: int, **knobs) -> Launch:
@@ -256,9 +256,9 @@ def masked_launch(a, b, masked_m, c, expected_m: int, **knobs) -> Launch:
 
 def fp8_masked_launch(a, sfa, b, sfb, masked_m, c, expected_m: int, **knobs) -> Launch:
     args = (a, sfa, b, sfb, masked_m, c)
-    fixed = {"BN": SCALE_BLOCK, "BK": SCALE_BLOCK,
-             **fp8_block_knobs(grouped_fp8_masked_kernel, args, expected_m, BM=knobs.get("BM"))}
-    return Launch(grouped_fp8_masked_kernel, args, {**fixed, **knobs})
+    fixed = {"BN": SCALE_BLOCK, "BK": SCALE_BLOCK, **knobs}
+    steer = scheduled_knobs(grouped_fp8_masked_kernel, args, expected_m, **fixed)
+    return Launch(grouped_fp8_masked_kernel, args, {"BM": steer["BM"], "num_warps": steer["num_warps"], **fixed})
 
 
 def _no_knob(v: Validator, knobs: dict, name: str, fixed: int) -> None:

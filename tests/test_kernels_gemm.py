@@ -169,8 +169,10 @@ def test_fp8_gemm_rejects_bad_input():
     for args, match in cases:
         with pytest.raises(ArgumentError, match=match):
             fp8_gemm_nt(*args)
-    with pytest.raises(ArgumentError, match="BN is fixed at 128"):
+    with pytest.raises(ArgumentError, match=r"BN=256 must divide 128"):
         fp8_gemm_nt(aq, sa, bq, sb, BN=256)
+    with pytest.raises(ArgumentError, match="BK is fixed at 128"):
+        fp8_gemm_nt(aq, sa, bq, sb, BK=64)
 
 
 # --- ahead-of-time compiles for Hopper ---------------------------------------------------------
@@ -212,8 +214,8 @@ def test_compiles_for_h100_with_tensor_cores_and_no_spills(name):
 
 def test_fp8_blocks_never_span_two_scale_blocks():
     for m in (1, 128, 4096):
-        kw = fp8_case(m, 7168, 2048).knobs
-        assert kw["BN"] == 128 and kw["BK"] == 128 and kw["BM"] <= 128
+        kw = fp8_case(m, 7168, 2048).compile("ir", "h100").schedule.as_dict()
+        assert 128 % kw["BN"] == 0 and kw["BK"] == 128  # BN by the kernel's td.auto(divides=128)
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ The front end (`tiledsl.frontend`) maps each to its IR, and `docs/language.md` d
 from __future__ import annotations
 
 from tiledsl.dtypes import DType
-from tiledsl.errors import TiledslError
+from tiledsl.errors import ArgumentError, TiledslError
 
 float64 = DType.f64
 float32 = DType.f32
@@ -24,7 +24,8 @@ bool_ = DType.i1
 
 
 class _Auto:
-    """`td.auto`: a knob the scheduler chooses."""
+    """`td.auto`: a knob the scheduler chooses. ``td.auto(divides=128)``, ``td.auto(multiple_of=64,
+    max=256)``: one it chooses under constraints (see `AutoKnob`)."""
 
     _instance = None
 
@@ -35,6 +36,78 @@ class _Auto:
 
     def __repr__(self) -> str:
         return "td.auto"
+
+    def __call__(self, *, divides: int | str | None = None, multiple_of: int | str | None = None,
+                 min: int | str | None = None, max: int | str | None = None) -> AutoKnob:  # noqa: A002
+        given = {"divides": divides, "multiple_of": multiple_of, "min": min, "max": max}
+        items = tuple((k, v) for k, v in given.items() if v is not None)
+        for k, v in items:
+            if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, int) and v < 1):
+                raise ArgumentError(f"td.auto({k}={v!r}): a constraint is a positive int or another knob's "
+                                    f"name (a str); e.g. td.auto({k}=128) or td.auto({k}='BK')")
+        return AutoKnob(items) if items else self
+
+
+class AutoKnob:
+    """A knob the scheduler chooses subject to constraints: each ``(form, bound)`` says the value
+    divides / is a multiple of / is at least / is at most ``bound``, an int or another knob's
+    name. Equal constraints compare and hash alike (they key compile caches)."""
+
+    __slots__ = ("constraints",)
+
+    def __init__(self, constraints: tuple[tuple[str, int | str], ...]):
+        self.constraints = constraints
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, AutoKnob) and other.constraints == self.constraints
+
+    def __hash__(self) -> int:
+        return hash(("AutoKnob", self.constraints))
+
+    def __repr__(self) -> str:
+        return "td.auto(" + ", ".join(f"{k}={v!r}" for k, v in self.constraints) + ")"
+
+
+CONSTRAINT_FORMS = {
+    "divides": (lambda v, b: b % v == 0, "divide"),
+    "multiple_of": (lambda v, b: v % b == 0, "be a multiple of"),
+    "min": (lambda v, b: v >= b, "be at least"),
+    "max": (lambda v, b: v <= b, "be at most"),
+}
+
+
+def is_auto(x) -> bool:
+    """`td.auto`, bare or with constraints."""
+    return x is auto or isinstance(x, AutoKnob)
+
+
+def knob_constraints(x) -> tuple[tuple[str, int | str], ...]:
+    """The constraints of a parameter default (none unless it is a constrained `td.auto`)."""
+    return x.constraints if isinstance(x, AutoKnob) else ()
+
+
+def violated(value: int, constraints, knobs: dict[str, int] | None = None) -> str | None:
+    """The first constraint `value` breaks, as words ("must divide 128"), or None. A bound naming
+    another knob is checked only when `knobs` gives that knob's value."""
+    for form, bound in constraints:
+        b = bound if isinstance(bound, int) else (knobs or {}).get(bound)
+        if b is None:
+            continue
+        ok, words = CONSTRAINT_FORMS[form]
+        if not ok(value, b):
+            return f"must {words} {bound}" + (f" (= {b})" if isinstance(bound, str) else "")
+    return None
+
+
+def satisfying(default, preferred: int) -> int:
+    """`preferred` when it meets the int-bound constraints of `default` (a `td.auto`, bare or
+    constrained), else the power of two closest to it that does (eager mode's knob value)."""
+    cs = tuple((f, b) for f, b in knob_constraints(default) if isinstance(b, int))
+    pows = sorted((1 << i for i in range(14)), key=lambda v: (abs(v.bit_length() - preferred.bit_length()), v))
+    for v in (preferred, *pows):
+        if violated(v, cs) is None:
+            return v
+    return next((b for f, b in cs if f in ("multiple_of", "min", "max")), preferred)
 
 
 auto = _Auto()

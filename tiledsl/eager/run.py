@@ -210,8 +210,8 @@ def _tensor(name: str, pname: str, v):
 
 def convert(name: str, pname: str, kind: str, v):
     """A bound argument as the kernel body sees it."""
-    if v is L.auto and kind in ("constexpr", "any"):
-        return KNOB_DEFAULT
+    if L.is_auto(v) and kind in ("constexpr", "any"):  # a constrained td.auto: a value that meets it
+        return L.satisfying(v, KNOB_DEFAULT)
     if kind == "constexpr" or (kind == "any" and isinstance(v, DType)):
         if isinstance(v, (bool, int, float, DType)):
             return v

@@ -47,6 +47,7 @@ def bind_params(src: KernelSource, args: tuple, kwargs: dict) -> dict:
 def build_function(src: KernelSource, bound: dict, knob_values: dict | None = None) -> Function:
     """The IR of `src` for the bound arguments (specs, numbers, dtypes, `td.auto`)."""
     from tiledsl import language as L
+    from tiledsl.schedule import constraints
     from tiledsl.specs import spec as to_spec
 
     low = _Lowerer(src)
@@ -55,8 +56,8 @@ def build_function(src: KernelSource, bound: dict, knob_values: dict | None = No
     env: dict = {}
     for p in src.params:
         arg = bound[p.name]
-        if p.kind == "constexpr" or (p.kind == "any" and (arg is L.auto or isinstance(arg, (DType, KnobRef)))):
-            if arg is L.auto:
+        if p.kind == "constexpr" or (p.kind == "any" and (L.is_auto(arg) or isinstance(arg, (DType, KnobRef)))):
+            if L.is_auto(arg):
                 knobs.append(Knob(p.name, None))
                 env[p.name] = KnobRef(p.name)
             elif isinstance(arg, int) and not isinstance(arg, bool):
@@ -94,14 +95,16 @@ def build_function(src: KernelSource, bound: dict, knob_values: dict | None = No
         else:
             raise ArgumentError(f"{src.name}(): unknown knob {name!r}")
     knobs.append(Knob("num_warps", (knob_values or {}).get("num_warps")))
+    cons = constraints.from_defaults(src.params)  # td.auto(divides=...) and the like
+    constraints.check(src.name, cons, knobs)
     low.env = env
     low.knobs = knobs
     low.emit_dims(params)
     low.run()
     _check_effect(low)
-    attrs = ()
+    attrs = constraints.attr(cons)
     if low.builder.unifier.assumptions:
-        attrs = (("assume", tuple(sorted(low.builder.unifier.assumptions))),)
+        attrs += (("assume", tuple(sorted(low.builder.unifier.assumptions))),)
     return Function(src.name, tuple(params), tuple(low.knobs), Block((), low.builder.top()),
                     src.loc(src.tree), attrs)
 

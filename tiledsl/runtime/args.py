@@ -23,7 +23,7 @@ from typing import Any
 
 from tiledsl.dtypes import DType
 from tiledsl.errors import ArgumentError
-from tiledsl.language import auto
+from tiledsl.language import AutoKnob, auto
 from tiledsl.specs import I32_RANGE, I64_RANGE, ScalarSpec, TensorSpec, spec
 
 CONSTEXPR_KINDS = "an int, float, bool, dtype (td.float16, ...) or td.auto"
@@ -34,7 +34,7 @@ class NoFastKey(Exception):
 
 
 def is_auto(x) -> bool:
-    return x is auto
+    return x is auto or isinstance(x, AutoKnob)
 
 
 # torch.Tensor and the subclasses seen so far: the warm path's first test (torch imported lazily)
@@ -58,7 +58,7 @@ def arg_key(a: Any, const: bool) -> Any:
         return (t, repr(a)) if const else "f32"
     if t is bool:  # not isinstance: True == 1 == 1.0 hash alike
         return (t, a) if const else "i1"
-    if t is DType or a is auto:
+    if t is DType or is_auto(a):
         return (t, a)
     if _is_torch_tensor(a):
         _TENSOR_TYPES.add(t)

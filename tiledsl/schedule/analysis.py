@@ -352,6 +352,14 @@ def _dot_feeders(block: Block) -> tuple[set[str], set[str]]:
     defs: dict[str, object] = {}
     dots = []
     aliases: set[str] = set()
+    users: dict[str, list[Op]] = {}
+
+    def uses(b: Block):
+        for inst in b.insts:
+            for o in inst.operands:
+                users.setdefault(o.name, []).append(inst.op)
+            for r in inst.regions:
+                uses(r)
 
     def scan(b: Block, in_loop: bool = False):
         for inst in b.insts:
@@ -359,7 +367,11 @@ def _dot_feeders(block: Block) -> tuple[set[str], set[str]]:
                 defs[v.name] = inst
             if inst.op is Op.DOT:
                 dots.append(inst)
-                if len(inst.operands) == 3 or in_loop:  # accumulates in place (acc += dot)
+                # accumulates in place: a dot with an accumulator, or one only added to one in a
+                # loop (acc += dot). A product scaled first (acc += dot * s) is a second fp32
+                # tile live beside the accumulator, so it keeps its own registers.
+                if len(inst.operands) == 3 or (in_loop and all(
+                        op is Op.ADD for op in users.get(inst.result.name, [Op.ADD]))):
                     aliases.add(inst.result.name)
             if inst.op is Op.FOR:
                 aliases.update(v.name for v in (*inst.operands[3:], *inst.results))
@@ -367,6 +379,7 @@ def _dot_feeders(block: Block) -> tuple[set[str], set[str]]:
             for r in inst.regions:
                 scan(r, in_loop or inst.op is Op.FOR)
 
+    uses(block)
     scan(block)
     out: set[str] = set()
     todo = [v for d in dots for v in d.operands[:2]]

@@ -125,6 +125,7 @@ def registers(a: Analysis, values: dict[str, int], t: Target) -> int:
 
 def _wgmma_ok(a: Analysis, values: dict[str, int], t: Target) -> bool:
     warps = values.get("num_warps", 4)
+    # Hopper's wgmma takes 16-bit and 8-bit operands (Triton lowers e4m3 dots to m64nNk32 wgmma)
     return t.has_wgmma and warps % 4 == 0 and all(d.m % 64 == 0 and d.dtype.bits <= 16 for d in a.dots)
 
 

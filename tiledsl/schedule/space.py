@@ -18,7 +18,7 @@ from tiledsl.errors import ScheduleError
 from tiledsl.ir.nodes import Function, attr_syms
 from tiledsl.ir.nodes import walk as walk_ir
 from tiledsl.ir.ops import Op
-from tiledsl.schedule import cost
+from tiledsl.schedule import constraints, cost
 from tiledsl.schedule.analysis import Analysis, Analyzer, analyze
 from tiledsl.schedule.records import Estimate, Schedule
 from tiledsl.schedule.roles import BLOCK, GROUP, SPLIT, STAGES, WARPS, KnobInfo
@@ -111,7 +111,8 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     explicit.update(fixed)
     free = [k for k in knobs if k.name not in explicit]
     warp_groups = any(i.op is Op.WARP_ROLE for i in walk_ir(fn.body))
-    ranges = [values_for(k, sizes, warp_groups) for k in free]
+    cons = constraints.of(fn)  # td.auto(divides=...): enumerate only values that meet them
+    ranges = [constraints.allowed(k.name, cons, values_for(k, sizes, warp_groups)) for k in free]
     good: list[Point] = []
     closest: Point | None = None
     walk = Analyzer(fn, sizes)
@@ -125,6 +126,8 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     for combo in itertools.product(*ranges):
         values = dict(explicit)
         values.update(zip((k.name for k in free), combo))
+        if not constraints.combo_ok(cons, values):
+            continue
         key = tuple(values.get(n) for n in shape_knobs)
         if key not in walks:
             walks[key] = walk(values)

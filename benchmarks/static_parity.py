@@ -1,0 +1,204 @@
+"""Static parity: tiledsl's default schedule against hand-written expert Triton kernels, compiled
+ahead of time for sm_90a (no GPU needed).
+
+For each case (bf16 GEMM at 4096^3 and 64x7168x2048, block-scaled FP8 GEMM at 4096x7168x2048)
+both are compiled with Triton for ``GPUTarget("cuda", 90, 32)`` and compared on what the binary
+says: registers and spills (``ptxas -v``), shared memory (Triton's allocation), wgmma count and
+instruction shape (PTX), TMA use, pipeline stages, and the main loop's SASS instruction count
+(``nvdisasm`` on the cubin: the innermost loop holding the tensor-core instructions; the PTX loop
+when nvdisasm is missing). Prints one table and writes ``benchmarks/results/static_parity.json``.
+
+    python benchmarks/static_parity.py [--case NAME ...] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+FIELDS = ("registers", "spill_stores", "spill_loads", "shared_bytes", "wgmma_count", "wgmma_shape",
+          "tma", "stages", "num_warps", "tile", "loop_instrs", "loop_source")
+RATIO_FIELDS = ("registers", "shared_bytes", "wgmma_count", "loop_instrs")
+CASES = {"gemm_bf16_4096^3": ("gemm", (4096, 4096, 4096)),
+         "gemm_bf16_64x7168x2048": ("gemm", (64, 7168, 2048)),
+         "fp8_block_4096x7168x2048": ("fp8", (4096, 7168, 2048))}
+_WGMMA = re.compile(r"wgmma\.mma_async\.sync\.aligned\.(m\d+n\d+k\d+)")
+_MMA_SASS = re.compile(r"\b(?:[HQIB]GMMA|HMMA|IMMA)\b")  # wgmma, else mma.sync
+
+
+# --- what a binary says ------------------------------------------------------------------------
+def ptx_facts(ptx: str) -> dict:
+    shapes = _WGMMA.findall(ptx)
+    return {"wgmma_count": len(shapes), "wgmma_shape": ",".join(sorted(set(shapes))) or "-",
+            "tma": "cp.async.bulk.tensor" in ptx}
+
+
+def _nvdisasm() -> str | None:
+    tool = shutil.which("nvdisasm")
+    if tool:
+        return tool
+    try:
+        import triton
+
+        p = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "nvdisasm"
+        return str(p) if p.exists() else None
+    except ImportError:
+        return None
+
+
+def sass_text(cubin: bytes) -> str | None:
+    tool = _nvdisasm()
+    if tool is None or not cubin:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "k.cubin"
+        f.write_bytes(cubin)
+        proc = subprocess.run([tool, "-c", str(f)], capture_output=True, text=True)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _innermost_loop(lines: list[str], label_of, branch_target, is_mma) -> int | None:
+    """Instructions in the smallest backward-branch region that holds a tensor-core instruction."""
+    where: dict[str, int] = {}
+    insts: list[str] = []
+    for line in lines:
+        lab = label_of(line)
+        if lab:
+            where[lab] = len(insts)
+        elif line.strip() and not line.strip().startswith(("//", ".")):
+            insts.append(line)
+    best = None
+    for i, line in enumerate(insts):
+        tgt = branch_target(line)
+        if tgt in where and where[tgt] <= i:
+            body = insts[where[tgt]:i + 1]
+            if any(is_mma(x) for x in body) and (best is None or len(body) < best):
+                best = len(body)
+    return best
+
+
+def sass_loop_instrs(sass: str) -> int | None:
+    lines = [ln for ln in sass.splitlines()]
+    return _innermost_loop(
+        lines, lambda ln: (m := re.match(r"^\s*(\.L_\w+):", ln)) and m.group(1),
+        lambda ln: (m := re.search(r"\bBRA\b[^`]*`?\(?(\.L_\w+)", ln)) and m.group(1),
+        lambda ln: bool(_MMA_SASS.search(ln)))
+
+
+def ptx_loop_instrs(ptx: str) -> int | None:
+    return _innermost_loop(
+        ptx.splitlines(), lambda ln: (m := re.match(r"^\s*(\$?\w+):", ln)) and m.group(1),
+        lambda ln: (m := re.search(r"\bbra(?:\.uni)?\s+(\$?\w+);", ln)) and m.group(1),
+        lambda ln: "wgmma.mma_async" in ln or "mma.sync" in ln)
+
+
+def binary_facts(ptx: str, shared: int) -> dict:
+    from tiledsl.runtime.report import bundled_ptxas, ptxas_stats
+
+    stats, cubin, _ = ptxas_stats(ptx, "sm_90a")
+    if not stats:
+        stats, cubin, _ = ptxas_stats(ptx, "sm_90a", ptxas=bundled_ptxas(90))
+    sass = sass_text(cubin) if cubin else None
+    loop, src = (sass_loop_instrs(sass), "sass") if sass else (ptx_loop_instrs(ptx), "ptx")
+    return {"registers": stats.get("registers"), "spill_stores": stats.get("spill_stores"),
+            "spill_loads": stats.get("spill_loads"), "shared_bytes": shared, **ptx_facts(ptx),
+            "loop_instrs": loop, "loop_source": src}
+
+
+# --- the two sides -------------------------------------------------------------------------------
+def _meta(*shape, dtype):
+    import torch
+
+    return torch.empty(*shape, dtype=dtype, device="meta")
+
+
+def tiledsl_launch(kind: str, shape: tuple[int, int, int]):
+    import importlib
+
+    import torch
+
+    M, N, K = shape
+    if kind == "gemm":
+        G = importlib.import_module("tiledsl.kernels.gemm")
+        bf = torch.bfloat16
+        return G.gemm_launch(_meta(M, K, dtype=bf), _meta(K, N, dtype=bf), _meta(M, N, dtype=bf))
+    F = importlib.import_module("tiledsl.kernels.fp8")
+    e4m3, f32 = torch.float8_e4m3fn, torch.float32
+    return F.fp8_gemm_nt_launch(_meta(M, K, dtype=e4m3), _meta(M, -(-K // 128), dtype=f32),
+                                _meta(N, K, dtype=e4m3), _meta(-(-N // 128), -(-K // 128), dtype=f32),
+                                _meta(M, N, dtype=torch.bfloat16))
+
+
+def tiledsl_row(kind: str, shape) -> dict:
+    ck = tiledsl_launch(kind, shape).compile("triton", "h100")
+    r, knobs = ck.report, ck.schedule.as_dict()
+    row = binary_facts(ck.code("ptx"), r.shared_bytes or 0)
+    row.update(stages=knobs.get("stages"), num_warps=knobs.get("num_warps"),
+               tile=f"{knobs.get('BM')}x{knobs.get('BN')}x{knobs.get('BK')}")
+    return row
+
+
+def expert_row(kind: str, shape) -> dict:
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from benchmarks.experts import triton_fp8_gemm, triton_gemm
+
+    mod = triton_gemm if kind == "gemm" else triton_fp8_gemm
+    fn, sig, consts, attrs, opts = mod.source(*shape)
+    c = triton.compile(ASTSource(fn, sig, constexprs=consts, attrs=attrs), target=GPUTarget("cuda", 90, 32),
+                       options=opts)
+    row = binary_facts(c.asm["ptx"], int(getattr(c.metadata, "shared", 0) or 0))
+    row.update(stages=opts["num_stages"], num_warps=opts["num_warps"],
+               tile=f"{consts['BM']}x{consts['BN']}x{consts['BK']}")
+    return row
+
+
+def _ratio(a, b):
+    return round(a / b, 3) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
+
+
+def compare(name: str) -> dict:
+    kind, shape = CASES[name]
+    ours, expert = tiledsl_row(kind, shape), expert_row(kind, shape)
+    return {"case": name, "shape": list(shape), "tiledsl": ours, "expert": expert,
+            "ratio": {f: _ratio(ours[f], expert[f]) for f in RATIO_FIELDS}}
+
+
+def table(rows: list[dict]) -> str:
+    head = ["case", "side", *FIELDS]
+    out = [head]
+    for r in rows:
+        for side in ("tiledsl", "expert"):
+            out.append([r["case"], side, *(str(r[side].get(f)) for f in FIELDS)])
+        out.append([r["case"], "ratio", *(str(r["ratio"].get(f, "")) if f in RATIO_FIELDS else ""
+                                          for f in FIELDS)])
+    widths = [max(len(row[i]) for row in out) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", action="append", choices=sorted(CASES), help="only these cases")
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "static_parity.json"))
+    args = ap.parse_args(argv)
+    rows = [compare(n) for n in (args.case or CASES)]
+    print(table(rows))
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({"target": "sm_90a", "rows": rows}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""benchmarks/static_parity.py: one case compiled for sm_90a on both sides (tiledsl's default
+schedule, the expert Triton kernel) gives every field of the table."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("triton")
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("static_parity", ROOT / "benchmarks" / "static_parity.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_loop_counter_finds_the_innermost_mma_loop():
+    sp = _module()
+    sass = """
+        /*0000*/ MOV R1, c[0x0][0x28] ;
+.L_x_0:
+        /*0010*/ IADD3 R2, R2, 0x1, RZ ;
+.L_x_1:
+        /*0020*/ HGMMA.64x128x16.F32.BF16 R24, gdesc[UR4], R24 ;
+        /*0030*/ IADD3 R3, R3, 0x1, RZ ;
+        /*0040*/ @P0 BRA `(.L_x_1) ;
+        /*0050*/ @P1 BRA `(.L_x_0) ;
+        /*0060*/ EXIT ;
+"""
+    assert sp.sass_loop_instrs(sass) == 3
+    ptx = "$L__BB0_1:\n wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {...};\n add.s32 %r1, %r1, 1;\n" \
+          " @%p1 bra $L__BB0_1;\n ret;\n"
+    assert sp.ptx_loop_instrs(ptx) == 3
+    assert sp.ptx_facts(ptx) == {"wgmma_count": 1, "wgmma_shape": "m64n128k16", "tma": False}
+
+
+@pytest.mark.slow  # two AOT compiles and ptxas: ~15-45 s on a shared CPU
+def test_one_row_has_every_field():
+    sp = _module()
+    row = sp.compare("gemm_bf16_64x7168x2048")
+    for side in ("tiledsl", "expert"):
+        r = row[side]
+        assert set(sp.FIELDS) <= set(r)
+        if r["registers"] is None:
+            pytest.skip("no ptxas statistics on this machine")
+        assert r["registers"] > 0 and r["spill_stores"] == 0 and r["shared_bytes"] > 0 and r["tma"]
+        assert r["loop_instrs"] and r["loop_instrs"] > 0
+    assert row["expert"]["wgmma_shape"] == "m64n128k16" and row["expert"]["wgmma_count"] > 0
+    assert row["ratio"]["registers"] == round(row["tiledsl"]["registers"] / row["expert"]["registers"], 3)
+    text = sp.table([row])
+    assert "gemm_bf16_64x7168x2048" in text and "ratio" in text and "loop_instrs" in text

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from tiledsl.kernels.moe import _check_topk, _describe, _same_device, moe_combine, per_token_quant_fp8
 
 from tiledsl.errors import ArgumentError
-from tiledsl.kernels.moe import _check_topk, _describe, _same_device, moe_combine, per_token_quant_fp8
 
 
 @dataclass

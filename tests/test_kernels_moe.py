@@ -6,10 +6,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from tiledsl.errors import ArgumentError
 from tiledsl.kernels import moe_combine, moe_dispatch_fp8
 from tiledsl.kernels.moe import moe_combine_ref, moe_dispatch_fp8_ref
+
+from tiledsl.errors import ArgumentError
 
 BACKENDS = ["eager", "ir", "triton"]
 

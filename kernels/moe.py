@@ -102,10 +102,15 @@ def _fill_kernel(counts: td.Tensor, starts: td.Tensor, m_indices: td.Tensor, x_f
 @td.kernel
 def _scatter_kernel(x: td.Tensor, topk_flat: td.Tensor, starts: td.Tensor, block_off: td.Tensor,
                     x_fp8: td.Tensor, scales: td.Tensor, out_index: td.Tensor, T: int, E: int,
-                    H: int, TOPK: td.constexpr, TP: td.constexpr, BT: td.constexpr):
-    """Destination rows of the block's (t, k) copies, then FP8-quantize x once and store each copy."""
+                    H: int, TOPK: td.constexpr, TP: td.constexpr, BT: td.constexpr,
+                    GCH: td.constexpr = 8):
+    """Destination rows of the block's (t, k) copies, then FP8-quantize x once and store each copy.
+
+    Program (b, h) handles tokens [b*BT, (b+1)*BT) and 1x128 groups [h*GCH, (h+1)*GCH): the second
+    axis gives a bandwidth-bound launch enough programs; each recomputes the (cheap) destinations.
+    Groups past H read zeros and their stores fall outside x_fp8/scales, so they are skipped."""
     nb = td.cdiv(T, BT)
-    with td.grid(nb) as b:
+    with td.grid(nb, td.cdiv(H, GROUP * GCH)) as (b, h):
         i = td.arange(0, BT * TP)
         t = b * BT + i // TP
         k = i % TP
@@ -118,10 +123,11 @@ def _scatter_kernel(x: td.Tensor, topk_flat: td.Tensor, starts: td.Tensor, block
         base = td.load(starts, (e,), (BT * TP,), mask=valid, other=0) \
             + td.load(block_off, (b * E + e,), (BT * TP,), mask=valid, other=0)
         dst = td.where(valid, base + rank, -1).to(td.int32)
-        td.store(out_index, (t * TOPK + k,), dst, mask=ok)
+        td.store(out_index, (t * TOPK + k,), dst, mask=ok & (h == 0))
         dst2 = td.reshape(dst, (BT, TP))
         kk = td.arange(0, TP)
-        for g in range(td.cdiv(H, GROUP)):
+        for gg in range(GCH):
+            g = h * GCH + gg
             xt = td.load(x, (b * BT, g * GROUP), (BT, GROUP)).to(td.float32)
             amax = td.maximum(td.max(td.abs(xt), 1), AMAX_EPS)
             q = (xt * (FP8_MAX / amax)[:, None]).to(td.float8_e4m3)
@@ -251,7 +257,7 @@ def moe_dispatch_fp8(x: torch.Tensor, topk_idx: torch.Tensor, num_experts: int, 
         _fill_kernel(counts, starts, m_indices, x_fp8, scales, H, BLOCK_M=block_m, BR=32, **kw)
     if T and topk and M:
         _scatter_kernel(x, flat, starts, block_off, x_fp8, scales, output_index.view(-1), T, E, H,
-                        TOPK=topk, TP=TP, BT=BT, **kw)
+                        TOPK=topk, TP=TP, BT=BT, GCH=min(8, H // GROUP), **kw)
     return x_fp8, scales, m_indices, output_index
 
 

@@ -115,7 +115,7 @@ def _spawn(world: int, **kw) -> None:
                 pytest.fail(f"expert-parallel test with {world} ranks did not finish in {JOIN_TIMEOUT_S} s")
 
 
-@pytest.mark.parametrize("world,use_fp8", [(2, True), (4, True), (2, False)])
+@pytest.mark.parametrize("world,use_fp8", [(2, True), (4, False)])
 def test_ep_dispatch_combine_matches_single_process_reference(world, use_fp8):
     _spawn(world, E=8, H=128, K=3, use_fp8=use_fp8, backend="eager" if world == 4 else "ir")
 

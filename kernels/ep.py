@@ -80,6 +80,9 @@ def ep_dispatch(x: torch.Tensor, topk_idx: torch.Tensor, topk_weights: torch.Ten
     recv_x is `(x_fp8 [N, H] e4m3, scales [N, H/128] f32)` when use_fp8, else [N, H] in x's dtype;
     recv_topk_idx int64 [N, topk] local ids; recv_topk_weights f32 [N, topk];
     num_recv_tokens_per_expert a list of E/R ints (tokens received per local expert)."""
+    if not dist.is_available() or not dist.is_initialized():
+        raise ArgumentError("ep_dispatch(): torch.distributed is not initialized; call "
+                            "torch.distributed.init_process_group (gloo on CPU, nccl on GPU) first")
     world = dist.get_world_size(group)
     _validate(x, topk_idx, topk_weights, num_experts, world, use_fp8)
     per = num_experts // world

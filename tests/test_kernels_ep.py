@@ -164,3 +164,8 @@ def test_ep_world_size_must_divide_experts():
     from tiledsl.kernels.ep import _validate
     with pytest.raises(ArgumentError, match="does not divide"):
         _validate(torch.randn(2, 128), torch.zeros(2, 1, dtype=torch.int64), torch.ones(2, 1), 6, 4, True)
+
+
+def test_ep_dispatch_without_process_group_says_so():
+    with pytest.raises(ArgumentError, match="init_process_group"):
+        ep_dispatch(torch.randn(2, 128), torch.zeros(2, 1, dtype=torch.int64), torch.ones(2, 1), 2)

@@ -257,7 +257,7 @@ def _for_attempt(low, s: ast.For, iv_dtype: DType, before: dict, assigned: list[
                     raise low.error(KernelTypeError, f"`{n}` is carried by the loop but becomes {describe(e)}",
                                     "keep a carried value a number, scalar or tile")
                 new[n] = join(low, n, [carry[n], e], "in the loop")
-            elif n != target and n in before and not same(before[n], e):
+            elif n != target and n in before and not isinstance(before[n], Unbound) and not same(before[n], e):
                 if carriable(before[n]) and carriable(e):
                     new[n] = join(low, n, [before[n], e], "in the loop")
                 elif n in reads:

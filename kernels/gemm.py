@@ -1,0 +1,63 @@
+"""Dense GEMM: ``gemm(a, b) = a @ b`` for fp32 / fp16 / bf16 ``a [M, K]``, ``b [K, N]``.
+
+The kernel is the language's canonical level-2 GEMM: a grid of (BM, BN) output tiles, each
+accumulating in fp32 over a software-pipelined K loop; every block size, the pipeline depth and
+the warp count are left to the scheduler. Ragged edges are masked by the tile loads.
+"""
+
+from __future__ import annotations
+
+import torch
+from tiledsl.kernels._knobs import Launch
+from tiledsl.kernels._validate import FLOAT_DTYPES, Validator
+
+import tiledsl as td
+
+
+@td.kernel
+def gemm_kernel(a: td.Tensor, b: td.Tensor, c: td.Tensor,
+                BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = td.auto):
+    """c = a @ b with fp32 accumulation; c may have another dtype than a and b."""
+    M, K = a.shape
+    N = b.shape[1]
+    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
+        acc = td.zeros((BM, BN), td.float32)
+        for k in td.pipelined(td.cdiv(K, BK), stages=td.auto):
+            acc += td.dot(td.load(a, (i * BM, k * BK), (BM, BK)),
+                          td.load(b, (k * BK, j * BN), (BK, BN)))
+        td.store(c, (i * BM, j * BN), acc.to(c.dtype))
+
+
+def gemm(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = None,
+         backend: str | None = None, **knobs) -> torch.Tensor:
+    """``a @ b`` for ``a [M, K]`` and ``b [K, N]`` of one dtype (fp32, fp16 or bf16), accumulated in
+    fp32 and rounded once to ``out_dtype`` (default: the inputs' dtype). CUDA tensors run compiled
+    code, CPU tensors an interpreter (``backend="ir"`` or ``"triton"``). ``knobs`` (BM, BN, BK,
+    num_warps) override the scheduler's choice."""
+    v = Validator("gemm")
+    v.tensor("a", a, dtypes=FLOAT_DTYPES, ndim=2)
+    v.tensor("b", b, dtypes=FLOAT_DTYPES, ndim=2)
+    if a.dtype != b.dtype:
+        raise v.fail(f"a is {a.dtype} but b is {b.dtype}", "cast both to one dtype")
+    v.equal("b.shape[0] (K of b)", b.shape[0], a.shape[1], "b must be [K, N] for a [M, K]")
+    out_dtype = out_dtype or a.dtype
+    if out_dtype not in FLOAT_DTYPES:
+        raise v.fail(f"out_dtype {out_dtype} is not supported", "use torch.float32, float16 or bfloat16")
+    device = v.same_device(a=a, b=b)
+    c = torch.empty(a.shape[0], b.shape[1], dtype=out_dtype, device=device)
+    if c.numel() == 0:
+        return c
+    if a.shape[1] == 0:  # an empty sum: the kernel would have no K tile to run
+        return c.zero_()
+    gemm_launch(a, b, c, **knobs).run(backend)
+    return c
+
+
+def gemm_launch(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> Launch:
+    """The kernel call `gemm` makes: every knob left to the scheduler unless given."""
+    return Launch(gemm_kernel, (a, b, c), knobs)
+
+
+def gemm_ref(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Torch reference: the product in fp32, rounded once to ``out_dtype``."""
+    return (a.float() @ b.float()).to(out_dtype or a.dtype)

@@ -179,3 +179,17 @@ def test_combine_rejects_bad_input(case, match):
         y = torch.randn(3)
     with pytest.raises(ArgumentError, match=match):
         moe_combine(y, oi, w, backend="eager")
+
+
+def test_dispatch_rows_equal_per_token_cast_to_fp8():
+    """The dispatch quantizes exactly as the library's per_token_cast_to_fp8 (its GEMM's producer)."""
+    from tiledsl.kernels import per_token_cast_to_fp8
+    torch.manual_seed(5)
+    x = torch.randn(9, 256).bfloat16() * 50
+    topk = _topk(9, 2, 3, seed=5)
+    x_fp8, scales, _, oi = moe_dispatch_fp8(x, topk, 3, block_m=4, backend="ir")
+    q, s = per_token_cast_to_fp8(x, backend="ir")
+    t, k = (oi >= 0).nonzero(as_tuple=True)
+    rows = oi[t, k].long()
+    assert _fp8_codes_close(x_fp8[rows], q[t])
+    assert torch.equal(scales[rows], s[t])

@@ -7,16 +7,19 @@ rows of one expert are in (token, k) order, padding rows hold zeros with `m_indi
 Kernels (T tokens, E experts, NB = cdiv(T, BT) token blocks):
 
 1. `_count_kernel`   grid (NB,): histogram of the block's expert ids -> hist[NB, E] (atomics).
-2. `_offsets_kernel` grid (1,):  per expert, exclusive prefix of hist over blocks, the count, the
-   block_m-aligned start of each expert (prefix sum over experts) and M_pad.
-3. host: reads M_pad (one sync: the output size is data-dependent) and allocates the outputs.
-4. `_fill_kernel`    grid (E,): m_indices of each expert's rows, zeros in its padding rows.
-5. `_scatter_kernel` grid (NB,): each token's destination rows (start + block prefix + rank in the
-   block, the rank by comparing the block's ids: deterministic, no atomics), then per 1x128 group
-   the FP8 quantization and the stores to every destination row.
+2. `_block_prefix_kernel` grid (E/32,): per expert, exclusive prefix of hist over the blocks
+   (a cumsum down 64-block tiles) and the count.
+3. `_expert_offsets_kernel` grid (1,): block_m-aligned start of each expert (prefix over experts)
+   and M_pad.
+4. host: reads M_pad (one sync: the output size is data-dependent) and allocates the outputs.
+5. `_fill_kernel`    grid (E,): m_indices of each expert's rows, zeros in its padding rows.
+6. `_scatter_kernel` grid (NB, H/1024): each token's destination rows (start + block prefix + rank
+   in the block, the rank by comparing the block's ids: deterministic, no atomics), then per 1x128
+   group the FP8 quantization and the stores to every destination row.
 
 Passes over the tokens: kernel 1 reads topk_idx once; kernel 5 reads topk_idx again and x once
-(the only pass over the payload), writing x_fp8/scales once per copy.
+(the only pass over the payload), writing x_fp8/scales once per copy. Kernels 2, 3 and 5 touch
+only per-block/per-expert counters and padding rows.
 """
 
 from __future__ import annotations
@@ -56,21 +59,30 @@ def _count_kernel(topk_flat: td.Tensor, hist: td.Tensor, T: int, E: int,
 
 
 @td.kernel
-def _offsets_kernel(hist: td.Tensor, block_off: td.Tensor, counts: td.Tensor, starts: td.Tensor,
-                    m_pad: td.Tensor, NB: int, E: int, BLOCK_M: td.constexpr, EP: td.constexpr):
-    """block_off[b, e] = sum_{b' < b} hist[b', e]; counts[e]; starts[e] = aligned prefix; m_pad[0]."""
+def _block_prefix_kernel(hist: td.Tensor, block_off: td.Tensor, counts: td.Tensor,
+                         CB: td.constexpr, EB: td.constexpr):
+    """block_off[b, e] = sum_{b' < b} hist[b', e] and counts[e] = sum_b hist[b, e] (hist [NB, E]).
+
+    Program p owns experts [p*EB, (p+1)*EB) and walks the blocks CB at a time with a prefix sum
+    down each column, so the serial chain is cdiv(NB, CB) steps, not NB."""
+    NB, E = hist.shape
+    with td.grid(td.cdiv(E, EB)) as p:
+        run = td.zeros((EB,), td.int32)
+        for c in range(td.cdiv(NB, CB)):
+            h = td.load(hist, (c * CB, p * EB), (CB, EB))
+            td.store(block_off, (c * CB, p * EB), td.cumsum(h, 0) - h + run[None, :])
+            run = run + td.sum(h, 0)
+        td.store(counts, (p * EB,), run)
+
+
+@td.kernel
+def _expert_offsets_kernel(counts: td.Tensor, starts: td.Tensor, m_pad: td.Tensor,
+                           BLOCK_M: td.constexpr, EP: td.constexpr):
+    """starts[e] = sum_{e' < e} round_up(counts[e'], BLOCK_M); m_pad[0] = the total."""
     with td.grid(1) as _p:
-        ex = td.arange(0, EP)
-        em = ex < E
-        run = td.zeros((EP,), td.int32)
-        for b in range(NB):
-            h = td.load(hist, (b * E + ex,), (EP,), mask=em, other=0)
-            td.store(block_off, (b * E + ex,), run, mask=em)
-            run = run + h
-        td.store(counts, (ex,), run, mask=em)
-        aligned = (run + (BLOCK_M - 1)) // BLOCK_M * BLOCK_M
-        incl = td.cumsum(aligned, 0)
-        td.store(starts, (ex,), incl - aligned, mask=em)
+        c = td.load(counts, (0,), (EP,))
+        aligned = (c + (BLOCK_M - 1)) // BLOCK_M * BLOCK_M
+        td.store(starts, (0,), td.cumsum(aligned, 0) - aligned)
         td.store(m_pad, (0,), td.sum(aligned, 0))
 
 
@@ -241,13 +253,16 @@ def moe_dispatch_fp8(x: torch.Tensor, topk_idx: torch.Tensor, num_experts: int, 
     BT = max(1, 128 // TP)
     NB = -(-T // BT)
     i32 = {"dtype": torch.int32, "device": dev}
-    hist = torch.zeros(max(NB * E, 1), **i32)
+    hist = torch.zeros(max(NB, 1) * E, **i32)
     if T and topk:
         _count_kernel(flat, hist, T, E, TOPK=topk, TP=TP, BT=BT, **kw)
-    block_off = torch.empty(max(NB * E, 1), **i32)
-    counts, starts, m_pad = torch.empty(E, **i32), torch.empty(E, **i32), torch.empty(1, **i32)
-    _offsets_kernel(hist, block_off, counts, starts, m_pad, NB, E, BLOCK_M=block_m,
-                    EP=_next_pow2(E), **kw)
+    block_off = torch.empty(max(NB, 1), E, **i32)
+    EP = _next_pow2(E)
+    counts = torch.zeros(EP, **i32)  # padded to a power of two: the expert prefix is one tile
+    starts, m_pad = torch.empty(EP, **i32), torch.empty(1, **i32)
+    _block_prefix_kernel(hist.view(-1, E), block_off, counts, CB=64, EB=min(32, EP), **kw)
+    _expert_offsets_kernel(counts, starts, m_pad, BLOCK_M=block_m, EP=EP, **kw)
+    counts, starts = counts[:E], starts[:E]
     M = int(m_pad.item())
     x_fp8 = torch.empty(M, H, dtype=torch.float8_e4m3fn, device=dev)
     scales = torch.empty(M, H // GROUP, dtype=torch.float32, device=dev)
@@ -256,7 +271,7 @@ def moe_dispatch_fp8(x: torch.Tensor, topk_idx: torch.Tensor, num_experts: int, 
     if M:
         _fill_kernel(counts, starts, m_indices, x_fp8, scales, H, BLOCK_M=block_m, BR=32, **kw)
     if T and topk and M:
-        _scatter_kernel(x, flat, starts, block_off, x_fp8, scales, output_index.view(-1), T, E, H,
+        _scatter_kernel(x, flat, starts, block_off.view(-1), x_fp8, scales, output_index.view(-1), T, E, H,
                         TOPK=topk, TP=TP, BT=BT, GCH=min(8, H // GROUP), **kw)
     return x_fp8, scales, m_indices, output_index
 

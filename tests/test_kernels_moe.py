@@ -193,3 +193,12 @@ def test_dispatch_rows_equal_per_token_cast_to_fp8():
     rows = oi[t, k].long()
     assert _fp8_codes_close(x_fp8[rows], q[t])
     assert torch.equal(scales[rows], s[t])
+
+
+@pytest.mark.parametrize("backend", ["ir"])
+def test_dispatch_more_token_blocks_than_one_prefix_tile(backend):
+    # top-8 gives token blocks of 16: 1100 tokens are 69 blocks, past the 64-block prefix tile
+    torch.manual_seed(2)
+    x = torch.randn(1100, 128)
+    topk = _topk(1100, 8, 40, seed=2, skip_expert=7)
+    _check_dispatch(x, topk, 40, 128, backend)

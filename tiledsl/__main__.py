@@ -1,3 +1,3 @@
 from tiledsl.cli import main
 
-main()
+main(prog_name="tiledsl")

@@ -71,6 +71,13 @@ def settings() -> Settings:
 def configure(**changes) -> Settings:
     """Change settings for this process, e.g. ``configure(autotune=True)``."""
     global _current
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        from tiledsl.errors import ArgumentError
+
+        raise ArgumentError(f"configure() has no setting {', '.join(map(repr, unknown))}",
+                            hint=f"settings are: {', '.join(sorted(known))}")
     _current = dataclasses.replace(settings(), **changes)
     return _current
 

@@ -112,7 +112,9 @@ def compile_aot(lowered: Lowered, fn: Function, specs: tuple[ArgSpec, ...],
     entry, which, rows = pick_kernel(lowered, specs)
     kernel = getattr(mod, entry)
     sig, consts, attrs = signature(lowered, specs, rows)
-    options = {"num_warps": lowered.extra["num_warps"]}
+    # enable_fp_fusion explicit: Triton 3.9 warns on every compile that leaves it to its default
+    # (fusion on, which stays our choice: fma, as on the GPU path) and 3.10 flips that default.
+    options = {"num_warps": lowered.extra["num_warps"], "enable_fp_fusion": True}
     if lowered.extra.get("num_stages"):
         options["num_stages"] = lowered.extra["num_stages"]
     t0 = time.perf_counter()

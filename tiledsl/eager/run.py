@@ -14,8 +14,8 @@ from tiledsl import language as L
 from tiledsl.dtypes import DType
 from tiledsl.eager import memory, ops, threads
 from tiledsl.eager.rewrite import compile_function, referenced_names
-from tiledsl.eager.values import FROM_TORCH, STATE, Val, describe, number_val
-from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError
+from tiledsl.eager.values import FROM_TORCH, STATE, Loc, Val, describe, number_val
+from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError, SourceError, TiledslError
 
 KNOB_DEFAULT = 32  # a constexpr left as td.auto: a block size that suits most kernels on CPU
 
@@ -218,14 +218,14 @@ def convert(name: str, pname: str, kind: str, v):
     return _scalar(name, pname, v)
 
 
-def _outputs(name: str, out, inputs: list[torch.Tensor]):
+def _outputs(name: str, out, inputs: list[torch.Tensor], loc: Loc | None = None):
     if out is None:
         return None
     items = out if isinstance(out, tuple) else (out,)
     res = []
     for v in items:
         if not isinstance(v, Val) or v.kind != "global":
-            raise KernelTypeError(f"{name}: a kernel returns whole tensors, not {describe(v)}")
+            raise KernelTypeError(f"{name}: a kernel returns whole tensors, not {describe(v)}", loc)
         t = v.t
         if any(t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr() for x in inputs):
             t = t.clone(memory_format=torch.contiguous_format)  # outputs never alias arguments
@@ -252,9 +252,47 @@ def run_kernel(kernel, args: tuple, kwargs: dict):
     STATE.device = tensors[0].device if tensors else None
     try:
         out = f(*values)
+    except SourceError as e:
+        if e.loc is None:  # raised by an eager builtin: point at the kernel line that called it
+            e.loc = _kernel_loc(e, kernel.source.file)
+            e.args = (e._format(),)
+        raise
+    except TiledslError:
+        raise
+    except Exception as e:  # a raw Python/torch error from the kernel's body: name the kernel line
+        raise _kernel_error(e, kernel.source.file).with_traceback(e.__traceback__) from e
     finally:
         STATE.in_grid, STATE.in_threads, STATE.block, STATE.tid, STATE.device = saved
-    return _outputs(name, out, tensors)
+    return _outputs(name, out, tensors, Loc(kernel.source.file, kernel.source.first_line, 0))
+
+
+def _kernel_loc(e: Exception, file: str) -> Loc | None:
+    """The innermost frame of the kernel's own code in `e`'s traceback."""
+    loc, tb = None, e.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == file:
+            loc = Loc(file, tb.tb_lineno, 0)
+        tb = tb.tb_next
+    return loc
+
+
+_BOTH: dict[type, type] = {}
+
+
+def _kernel_error(e: Exception, file: str) -> TiledslError:
+    """`e` as the error the compiler raises for the same kernel line. It stays an instance of `e`'s
+    own class too (`except ZeroDivisionError` still catches it), and keeps its traceback, so eager
+    mode debugs like plain Python."""
+    loc = _kernel_loc(e, file)
+    base = FrontendError if isinstance(e, NameError) else KernelTypeError
+    cls = _BOTH.get(type(e))
+    if cls is None:
+        try:
+            cls = type(f"{base.__name__}_{type(e).__name__}", (base, type(e)), {"__module__": base.__module__})
+        except TypeError:  # a builtin exception whose layout does not mix (e.g. AttributeError)
+            cls = base
+        _BOTH[type(e)] = cls
+    return cls(f"{type(e).__name__} in eager mode: {e}", loc)
 
 
 missing = set(L.BUILTINS) - set(BUILTINS)

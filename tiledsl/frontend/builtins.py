@@ -167,7 +167,8 @@ def _reduce(kind):
                                 f"reduce one axis (td.{kind}(x, axis=-1)), or write a tile program "
                                 "(td.grid / td.load) for a full reduction")
             for ax in reversed(range(x.type.rank)):
-                x = low.value(op, (x,), {"kind": kind, "axis": ax, "keepdims": bool(keepdims)})
+                # all_axes: one reduction written as a chain; compute_in_f32 rounds it once
+                x = low.value(op, (x,), {"kind": kind, "axis": ax, "keepdims": bool(keepdims), "all_axes": True})
             return x
         axis = axis_arg(low, f"td.{kind}", axis, x.type.rank)
         return low.value(op, (x,), {"kind": kind, "axis": axis, "keepdims": bool(keepdims)})
@@ -614,5 +615,6 @@ def call_builtin(low, fn, args, kwargs):
             raise low.error(KernelTypeError, f"{fn!r}(...) casts one value, got {len(args) + len(kwargs)} arguments",
                             f"write x.to({fn!r}) or {fn!r}(x)")
         return low.cast(_need_value(low, "cast", args[0]), fn)
-    raise low.error(FrontendError, f"cannot call {getattr(fn, '__name__', fn)!r} in a kernel",
+    what = f"the value {fn.name!r}" if isinstance(fn, Value) else repr(getattr(fn, "__name__", fn))
+    raise low.error(FrontendError, f"cannot call {what} in a kernel",
                     "kernels call td.* builtins and @td.func helpers; decorate the helper with @td.func")

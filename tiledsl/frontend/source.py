@@ -47,8 +47,11 @@ def read_kernel(fn) -> KernelSource:
     text = textwrap.dedent(raw)
     indent = len(lines[0]) - len(lines[0].lstrip()) if lines else 0
     file = inspect.getsourcefile(fn) or "<unknown>"
-    module = ast.parse(text)
-    tree = module.body[0]
+    try:
+        module = ast.parse(text)
+    except SyntaxError:  # e.g. a lambda: its source line is not a whole statement
+        module = None
+    tree = module.body[0] if module is not None and module.body else None
     if not isinstance(tree, ast.FunctionDef):
         raise FrontendError("@td.kernel decorates a plain `def` function",
                             Loc(file, first, 0))
@@ -76,7 +79,8 @@ def _args_with_defaults(tree: ast.FunctionDef, fn):
     sig = inspect.signature(fn)
     a = tree.args
     if a.vararg or a.kwarg:
-        raise FrontendError("kernels take named parameters only (no *args / **kwargs)")
+        raise FrontendError("kernels take named parameters only (no *args / **kwargs)",
+                            Loc(fn.__code__.co_filename, fn.__code__.co_firstlineno, 0))
     for arg in a.posonlyargs + a.args + a.kwonlyargs:
         yield arg, sig.parameters[arg.arg].default
 

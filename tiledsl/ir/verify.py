@@ -62,7 +62,7 @@ class _Verifier:
         elif self.fn.loc is not None:
             where = f" (function at {self.fn.loc})"
         what = f"{inst.op.ir_name}: " if inst is not None else ""
-        raise VerifyError(f"{self.fn.name}: {what}{msg}{where}")
+        raise VerifyError(f"{self.fn.name}: {what}{msg}{where}", inst.loc if inst is not None else None)
 
     def run(self):
         problem = schema.check_function(self.fn)

@@ -12,7 +12,9 @@ dtype), so the rule is written into the IR once, here, and every backend gets it
     %e_f32 = exp %x_f32 : tile<f32[4,64]>
     %e = cast %e_f32 {dtype=bf16} : tile<bf16[4,64]>
 
-The result keeps its name and type, so no use changes. max/min/argmax/argmin, comparisons,
+The result keeps its name and type, so no use changes. A reduction over all axes of a tile
+(``td.sum(t)``, a chain of one-axis reductions marked ``all_axes`` by the front end) stays in f32
+from link to link and rounds once, at the end, as torch's ``t.sum()`` does. max/min/argmax/argmin, comparisons,
 neg/abs/floor/ceil and ``+ - *`` are exact or already rounded once and are left alone.
 """
 
@@ -54,6 +56,10 @@ def compute_in_f32(fn: Function) -> Function:
 class _Rewriter:
     def __init__(self, names: set[str]):
         self.names = names
+        # f32 results of the links of an all-axes reduction (`td.sum(t)`, written by the front end
+        # as a chain of one-axis reductions marked all_axes): the next link reads the f32 value,
+        # so the whole reduction rounds once, at its end
+        self.chain: dict[str, Value] = {}
 
     def fresh(self, base: str, t: Type) -> Value:
         name, n = base, 0
@@ -74,7 +80,11 @@ class _Rewriter:
 
     def rewrite(self, inst: Inst) -> list[Inst]:
         casts, wide = [], []
+        chained = bool(inst.attr("all_axes"))
         for v in inst.operands:
+            if chained and v.name in self.chain:
+                wide.append(self.chain[v.name])
+                continue
             w = self.fresh(f"{v.name}_f32", Type(DType.f32, v.type.shape, result_space([v.type])))
             casts.append(Inst(Op.CAST, (w,), (v,), (("dtype", DType.f32),), (), inst.loc))
             wide.append(w)
@@ -82,4 +92,6 @@ class _Rewriter:
         r32 = self.fresh(f"{r.name}_f32", r.type.with_(dtype=DType.f32))
         op32 = Inst(inst.op, (r32,), tuple(wide), inst.attrs, (), inst.loc)
         back = Inst(Op.CAST, (r,), (r32,), (("dtype", r.type.dtype),), (), inst.loc)
+        if chained:  # the rounded `r` stays for other uses; cleanup drops it when the chain was its only one
+            self.chain[r.name] = r32
         return [*casts, op32, back]

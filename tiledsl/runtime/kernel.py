@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tiledsl.dtypes import DType
-from tiledsl.errors import ArgumentError, CannotExecuteError
+from tiledsl.errors import ArgumentError, CannotExecuteError, StageError
 from tiledsl.frontend import bind_params, build_function, read_kernel
 from tiledsl.ir.nodes import Function, ParamKind
 from tiledsl.runtime.args import NoFastKey, arg_key, check_bound, check_num_warps, compile_key
@@ -259,7 +259,9 @@ class CompiledKernel:
             return self.lowered.source
         texts = self._backend_texts() if self.backend != "ir" else {}
         if stage not in texts:
-            raise KeyError(f"no stage {stage!r}; stages: {', '.join(self.stages)}")
+            raise StageError(f"no stage {stage!r}; stages: {', '.join(self.stages)}",
+                             hint=f"pass one of those names to .code(...), or compile for another backend "
+                                  f"(this one is {self.backend!r}) to get its code")
         return texts[stage]
 
     def _backend_texts(self) -> dict:

@@ -80,7 +80,15 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
 def warp_partition(m: int, n: int, warps: int) -> tuple[int, int] | None:
     """(warps along M, warps along N) that split an m x n dot so each warp owns a multiple of 16
     rows and 8 columns (the mma fragment), or None when no split does. TileLang refuses a gemm
-    without one; Triton would replicate work across warps."""
+    without one; Triton would replicate work across warps.
+
+    A 16-row dot (the paged decode's 16x16 scores) therefore takes at most 2 warps, and the
+    scheduler picks 1 there: checked compile-only for h100 (sm_90a), Triton lowers 1, 2 and 4
+    warps without spills (160/96/80 registers; 4 replicates the 16 columns over the warps), but
+    TileLang lowers only 1 (255 registers, no spills): 2 fails its layout inference ("Layout infer
+    conflict between p and p_1 in T.Parallel loop") and 4 has no mma split. Hopper's wgmma needs
+    64 rows per warp group, so a 16-row dot is mma.sync either way. Pricing the SM's 4 schedulers
+    (more warps hide latency) would pick 2 warps, which TileLang cannot lower."""
     for wm in range(warps, 0, -1):
         if warps % wm == 0 and m % (16 * wm) == 0 and n % (8 * (warps // wm)) == 0:
             return wm, warps // wm

@@ -8,11 +8,15 @@ Sizes known equal (same symbol, broadcast partners, matmul inner sizes, the func
   applied to the tiles, masked at the K edge when they could turn padding into non-zeros) and
   accumulates ``td.dot`` in f32; the epilogue (bias, activation, cast) runs on the accumulator tile
   before the one store per output.
-- **rows** (reductions over one class, e.g. the last axis: softmax, layernorm, sums): grid over
-  the other classes (``BLOCK_M`` rows per program). One pass when a whole row fits the register
-  budget (block = next power of two of the row), else one loop per reduction over ``BLOCK_N``
-  chunks, then a loop that recomputes and stores the row-shaped outputs. Reduction inputs are
-  masked to the reduction's identity outside the row.
+- **rows** (reductions, e.g. over the last axis: softmax, layernorm, sums): grid over the
+  classes no reduction reduces (at most 3: ``BLOCK_M`` rows per program, ``BLOCK_B``/``BLOCK_A``
+  for more). One pass when every value's reduced rows fit the register budget together (each
+  reduced class a whole row, block = next power of two), which also takes reductions over
+  different classes (``td.sum(td.max(x, axis=0), axis=0)``, or two tensors whose reduced sizes
+  nothing says are equal). Else one loop per reduction over ``BLOCK_N`` chunks of its own class,
+  then per reduced class a loop that recomputes and stores the outputs along it; no value may
+  then span two reduced classes. Reduction inputs are masked to the reduction's identity
+  (`tiledsl.schedule.identity`) outside the row.
 - **elementwise**: grid over every class of the outputs (``BLOCK``, or ``BLOCK_M``/``BLOCK_N``).
 
 Every value is emitted on tiles by replaying its level-1 op on tile operands (`_Emitter.emit`), so
@@ -23,6 +27,7 @@ symbolic shapes of the returned values. Anything else raises `ScheduleError` at 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from tiledsl.dtypes import DType
@@ -32,11 +37,14 @@ from tiledsl.ir.infer import Unifier
 from tiledsl.ir.nodes import Block, Function, Inst, Knob, Loc, Param, ParamKind, Space, Sym, Type, Value, walk
 from tiledsl.ir.ops import BINARY, UNARY, Group, Op
 from tiledsl.schedule.analysis import tensor_sizes
+from tiledsl.schedule.identity import reduction_identity
 from tiledsl.schedule.targets import Target
 
 _I32 = DType.i32
 _HINT = "write this kernel at level 2 (td.grid / td.load / td.store) and leave its knobs as td.auto"
 _COMBINE = {"sum": Op.ADD, "prod": Op.MUL, "max": Op.MAXIMUM, "min": Op.MINIMUM}
+# bools have no + or *: a bool sum is "any" and a bool prod "all" (the IR keeps the dtype)
+_COMBINE_BOOL = {"sum": Op.OR, "prod": Op.AND, "max": Op.OR, "min": Op.AND}
 _REPLAY = frozenset(UNARY | BINARY | {Op.WHERE, Op.CAST, Op.EXPAND_DIMS, Op.CONST, Op.DIM})
 
 
@@ -50,15 +58,6 @@ def _trivial(inst: Inst) -> bool:
     """A reduction over an axis of size 1 (the specs specialize size-1 axes to the int 1): it
     reduces nothing, so it is replayed on its tile like an elementwise op (no class, no mask)."""
     return inst.op is Op.REDUCE and inst.operands[0].type.shape[inst.attr("axis")] == 1
-
-
-def _identity(kind: str, dtype: DType):
-    if kind in ("sum",):
-        return 0.0 if dtype.is_float else 0
-    if kind == "prod":
-        return 1.0 if dtype.is_float else 1
-    big = float("inf") if dtype.is_float else (1 << (dtype.bits - 1)) - 1
-    return -big if kind in ("max", "argmax") else big
 
 
 class _Classes:
@@ -86,14 +85,15 @@ class _Plan:
     kind: str  # gemm | rows | elementwise
     grid: list[str]  # classes tiled by the grid, grid axis order
     block: dict[str, object]  # class -> knob name or fixed int
-    reduce_class: str | None = None
+    reduce_class: str | None = None  # the class a two-pass plan chunks
     one_pass: bool = True
     matmul: Inst | None = None
     knobs: list[str] = field(default_factory=list)
+    reduce_classes: list[str] = field(default_factory=list)  # every reduced class (one pass: each whole)
 
 
-def _fail(msg: str, inst: Inst | None, fn: Function) -> ScheduleError:
-    return ScheduleError(f"{fn.name}: {msg}", inst.loc if inst is not None else fn.loc, _HINT)
+def _fail(msg: str, inst: Inst | None, fn: Function, hint: str = _HINT) -> ScheduleError:
+    return ScheduleError(f"{fn.name}: {msg}", inst.loc if inst is not None else fn.loc, hint)
 
 
 def _classes(fn: Function, insts: list[Inst]) -> _Classes:
@@ -160,24 +160,64 @@ def _value_classes(insts: list[Inst], cls: _Classes) -> list[str]:
     return out
 
 
+def _spans(insts: list[Inst], red: list[str], cls: _Classes) -> list[tuple[Inst, list[str]]]:
+    """For each tile shape an inst has, the reduced classes it spans."""
+    out = []
+    for inst in insts:
+        for shape in _shapes(inst):
+            have = {cls.find(d) for d in shape if isinstance(d, str)}
+            out.append((inst, [c for c in red if c in have]))
+    return out
+
+
+def _size_name(c: str) -> str:
+    """A size class as the user reads it: ``x.1`` -> ``x.shape[1]``."""
+    name, _, ax = c.rpartition(".")
+    return f"{name}.shape[{ax}]" if name and ax.isdigit() else c
+
+
+_MULTI_HINT = ("reduce one axis per level-1 kernel (call one kernel per reduction), or write it at level 2: "
+               "td.grid over the kept axes and, per reduced axis, a loop over chunks (td.load a chunk, "
+               "td.sum/td.max it into an accumulator tile)")
+
+
 def _rows_plan(fn, insts, reds, cls, sizes, target) -> _Plan:
-    red = {cls.find(r.operands[0].type.shape[r.attr("axis")]) for r in reds}
-    if len(red) != 1:
-        raise _fail("reductions over different axes in one kernel", reds[-1], fn)
-    (rc,) = red
-    grid = [c for c in _value_classes(insts, cls) if c != rc]
-    if len(grid) > 2:
-        raise _fail(f"a reduction over tensors of rank {len(grid) + 1}", reds[0], fn)
-    ext = max((n for d, n in sizes.items() if cls.find(d) == rc), default=1)
-    row = 1 << max(0, (ext - 1).bit_length())
-    one_pass = row <= target.regs_per_sm // 4  # a row tile and its temporaries fit in registers
-    names = ["BLOCK_B", "BLOCK_M"][-len(grid):] if grid else []
+    """Row reductions. One reduced class may be chunked (two passes when a row does not fit);
+    several reduced classes (reductions over different axes, or over axes whose sizes nothing
+    in the kernel says are equal) are reduced whole in one program, so their rows must fit."""
+    red: list[str] = []
+    for r in reds:
+        c = cls.find(r.operands[0].type.shape[r.attr("axis")])
+        if c not in red:
+            red.append(c)
+    grid = [c for c in _value_classes(insts, cls) if c not in red]
+    if len(grid) > 3:
+        raise _fail(f"a reduction kernel whose values span {len(grid)} sizes besides the reduced one "
+                    f"({', '.join(_size_name(c) for c in grid)}): the level-1 lowering tiles at most 3 "
+                    "of them in its grid", reds[0], fn)
+    budget = target.regs_per_sm // 4  # a row tile and its temporaries fit in registers
+    rows = {c: 1 << max(0, (max((n for d, n in sizes.items() if cls.find(d) == c), default=1) - 1).bit_length())
+            for c in red}
+    # the largest tile one program holds whole: the reduced classes a value spans, together
+    spans = _spans(insts, red, cls)
+    whole = max((math.prod(rows[c] for c in span) for _, span in spans), default=1)
+    one_pass = whole <= budget
+    culprit = next((inst for inst, span in spans if len(span) > 1), None)
+    if not one_pass and culprit is not None:  # chunked: each reduction loops over its own axis alone
+        span = max((sp for i, sp in spans if i is culprit), key=len)
+        raise _fail(f"a value spanning {len(span)} reduced axes ({', '.join(_size_name(c) for c in span)}, "
+                    f"reduced by different reductions) in rows too long for one pass ({whole} elements, at "
+                    f"most {budget}): the level-1 lowering chunks one reduced axis at a time", culprit, fn,
+                    _MULTI_HINT)
+    rc = red[0]
+    names = {0: [], 1: ["BLOCK_M"], 2: ["BLOCK_B", "BLOCK_M"], 3: ["BLOCK_A", "BLOCK_B", "BLOCK_M"]}[len(grid)]
     block: dict[str, object] = dict(zip(grid, names))
-    block[rc] = row if one_pass else "BLOCK_N"
+    block.update({c: rows[c] if one_pass else "BLOCK_N" for c in red})  # one chunk size for every axis
     knobs = names + ([] if one_pass else ["BLOCK_N", "stages"])
     if not one_pass and any(r.attr("kind") in ("argmax", "argmin") for r in reds):
-        raise _fail(f"argmax/argmin over rows of {ext} elements (more than fit in one pass)", reds[0], fn)
-    return _Plan("rows", grid, block, rc, one_pass, knobs=knobs)
+        raise _fail(f"argmax/argmin over rows of {max(rows.values())} elements (more than fit in one pass)",
+                    reds[0], fn)
+    return _Plan("rows", grid, block, rc, one_pass, knobs=knobs, reduce_classes=red)
 
 
 def _elementwise_plan(fn, insts, cls) -> _Plan:
@@ -259,6 +299,9 @@ class _Emitter:
             return got
         if v.name in self.params:
             out = self.load(v) if v.type.space is Space.GLOBAL else v
+        elif self.defs[v.name].regions:  # a loop or branch: registers all its results
+            self.control(self.defs[v.name])
+            out = self.lookup(v.name)
         else:
             out = self.replay(self.defs[v.name])
         self.scopes[-1][v.name] = out
@@ -276,7 +319,7 @@ class _Emitter:
             return self.b.emit(Op.TILE_REDUCE, (self.emit(inst.operands[0]),), dict(inst.attrs), loc=inst.loc,
                                hint=inst.result.name).result
         if inst.op is Op.REDUCE and self.plan.one_pass:
-            return self.reduce_tile(inst, self.win[self.plan.reduce_class][0])
+            return self.reduce_tile(inst)
         if inst.op is Op.GATHER:
             return self.gather(inst)
         if inst.op not in _REPLAY:
@@ -284,6 +327,33 @@ class _Emitter:
         # DIM reads a size of the whole tensor: its operand stays the parameter
         operands = inst.operands if inst.op is Op.DIM else tuple(self.emit(o) for o in inst.operands)
         return self.b.emit(inst.op, operands, dict(inst.attrs), loc=inst.loc, hint=inst.result.name).result
+
+    def control(self, inst: Inst) -> None:
+        """A FOR or IF over scalars (a Python number carried through a loop or branch of level-1
+        code): replayed with its regions where its first use needs it."""
+        bad = [v for v in (*inst.operands, *inst.results) if v.type.space is not Space.SCALAR]
+        if bad:
+            raise _fail(f"a runtime {inst.op.ir_name} carrying whole tensors ({bad[0].name}): a loop or "
+                        "branch of level-1 code may carry only numbers", inst, self.fn)
+        operands = tuple(self.emit(o) for o in inst.operands)
+        regions = tuple(self.region(r) for r in inst.regions)
+        new = self.b.emit(inst.op, operands, dict(inst.attrs), regions, loc=inst.loc,
+                          hint=tuple(r.name for r in inst.results), result_types=tuple(r.type for r in inst.results))
+        for old, v in zip(inst.results, new.results):
+            self.scopes[-1][old.name] = v
+
+    def region(self, blk: Block) -> Block:
+        """A region of a scalar FOR/IF: fresh args, and the values its YIELD needs."""
+        args = tuple(self.b.fresh(a.name, a.type) for a in blk.args)
+        self.scopes.append({a.name: n for a, n in zip(blk.args, args)})
+        try:
+            with self.b.block(args) as out:
+                for i in blk.insts:
+                    if i.op is Op.YIELD:
+                        self.b.emit(Op.YIELD, tuple(self.emit(o) for o in i.operands), dict(i.attrs), loc=i.loc)
+            return out[0]
+        finally:
+            self.scopes.pop()
 
     def cur(self) -> Inst | None:
         """A stand-in inst carrying the current loc (for errors raised outside a replay)."""
@@ -361,10 +431,12 @@ class _Emitter:
         ok = self.memo(f" valid {c} {t.type.rank} {axis}", lambda: self.valid(c, t.type.rank, axis))
         return self.b.value(Op.WHERE, (ok, t, self.const(fill, t.type.dtype)), hint=t.name)
 
-    def reduce_tile(self, inst: Inst, _off) -> Value:
+    def reduce_tile(self, inst: Inst) -> Value:
+        """The reduction of one tile, its lanes outside the reduced axis's size masked to the identity."""
         x = inst.operands[0]
-        axis, kind = inst.attr("axis"), inst.attr("kind")
-        t = self.masked(self.emit(x), self.plan.reduce_class, axis, _identity(kind, x.type.dtype))
+        axis, kind = inst.attr("axis") % x.type.rank, inst.attr("kind")
+        c = self.cls.find(x.type.shape[axis])
+        t = self.masked(self.emit(x), c, axis, reduction_identity(kind, x.type.dtype))
         return self.b.emit(Op.TILE_REDUCE, (t,), dict(inst.attrs), loc=inst.loc, hint=inst.result.name).result
 
     # --- structure ------------------------------------------------------------------------------
@@ -471,27 +543,36 @@ def _operand(e: _Emitter, v: Value, k: str, axis: int) -> Value:
 
 
 def _body_rows(e: _Emitter, rets, outs) -> None:
-    rc = e.plan.reduce_class
     if e.plan.one_pass:
-        e.win[rc] = (e.const(0), e.plan.block[rc])
+        for c in e.plan.reduce_classes:  # every reduced row whole, from offset 0
+            e.win[c] = (e.const(0), e.plan.block[c])
         for v, out in zip(rets, outs):
             e.store(out, e.emit(v))
         return
+    # two passes: each reduction a loop over chunks of its own axis (in program order, so a
+    # reduction sees the ones before it), then per reduced axis a loop storing the outputs along it
     for inst in (i for i in e.fn.body.insts if i.op is Op.REDUCE and not _trivial(i)):
-        e.scopes[-1][inst.result.name] = _reduce_loop(e, inst, rc)
-    row_shaped = [(v, o) for v, o in zip(rets, outs) if _has_class(e, v, rc)]
+        x = inst.operands[0]
+        c = e.cls.find(x.type.shape[inst.attr("axis") % x.type.rank])
+        e.scopes[-1][inst.result.name] = _reduce_loop(e, inst, c)
+    along = {c: [(v, o) for v, o in zip(rets, outs) if _has_class(e, v, c)] for c in e.plan.reduce_classes}
     for v, out in zip(rets, outs):
-        if not _has_class(e, v, rc):
+        if not any(_has_class(e, v, c) for c in e.plan.reduce_classes):
             e.store(out, e.emit(v))
-    if row_shaped:
-        def body(iv, carried):
-            e.chunk(rc, iv)
-            for v, out in row_shaped:
-                e.store(out, e.emit(v))
-            return ()
+    for c, row_shaped in along.items():
+        if row_shaped:
+            _store_loop(e, c, row_shaped)
 
-        e.loop(e.cdiv(e.size(rc), e.plan.block[rc]), (), body)
-        del e.win[rc]
+
+def _store_loop(e: _Emitter, c: str, row_shaped) -> None:
+    def body(iv, carried):
+        e.chunk(c, iv)
+        for v, out in row_shaped:
+            e.store(out, e.emit(v))
+        return ()
+
+    e.loop(e.cdiv(e.size(c), e.plan.block[c]), (), body)
+    del e.win[c]
 
 
 def _has_class(e: _Emitter, v: Value, c: str) -> bool:
@@ -502,7 +583,7 @@ def _reduce_loop(e: _Emitter, inst: Inst, rc: str) -> Value:
     kind = inst.attr("kind")
     x = inst.operands[0]
     # the accumulator has the reduced tile's shape: emit one chunk's reduction to learn it
-    ident = _identity(kind, x.type.dtype)
+    ident = reduction_identity(kind, x.type.dtype)
     shape = tuple(e.plan.block[e.cls.find(d)] if isinstance(d, str) else d for d in inst.result.type.shape)
     if shape:
         init = e.b.value(Op.FULL, (), {"shape": tuple(e.shape_attr(s) for s in shape), "value": ident,
@@ -512,8 +593,9 @@ def _reduce_loop(e: _Emitter, inst: Inst, rc: str) -> Value:
 
     def body(iv, carried):
         e.chunk(rc, iv)
-        part = e.reduce_tile(inst, None)
-        return (e.b.value(_COMBINE[kind], (carried[0], part), hint="acc"),)
+        part = e.reduce_tile(inst)
+        combine = _COMBINE_BOOL if x.type.dtype is DType.i1 else _COMBINE
+        return (e.b.value(combine[kind], (carried[0], part), hint="acc"),)
 
     (r,) = e.loop(e.cdiv(e.size(rc), e.plan.block[rc]), (init,), body)
     del e.win[rc]

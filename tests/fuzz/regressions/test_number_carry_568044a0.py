@@ -6,7 +6,6 @@ all backends raised FrontendError: float 0.0 has no attribute 'to'
                              ^
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -73,6 +72,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
      'tags': ['acc-number', 'axis-1', 'cx-positional', 'leaf-f', 'mask-cmp-bcast', 'reduce', 'reduce-sum']})
 
 
-@pytest.mark.xfail(strict=True, reason="Python numbers are not carried through runtime loops and `if`s (a number that becomes a tile in a loop is rejected; a number updated in a loop or branch keeps its first value)")
 def test_fuzz_number_carry_568044a0():
     check_case_dict(CASE)

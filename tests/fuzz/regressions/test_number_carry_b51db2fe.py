@@ -3,7 +3,6 @@
 ir: max error 2.125 (tol 0.0001, scale 10.6); first bad: -3.5 vs -4.375; triton: max error 2.125 (tol 0.0001, scale 10.6); first bad: -3.5 vs -4.375
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -79,6 +78,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'int8',
      'tags': ['leaf-n', 'loop-num', 'map', 'mask-none', 'range-step', 'store-cond']})
 
 
-@pytest.mark.xfail(strict=True, reason="Python numbers are not carried through runtime loops and `if`s (a number that becomes a tile in a loop is rejected; a number updated in a loop or branch keeps its first value)")
 def test_fuzz_number_carry_b51db2fe():
     check_case_dict(CASE)

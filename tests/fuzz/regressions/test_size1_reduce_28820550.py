@@ -3,7 +3,6 @@
 ir raised KeyError: 1
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -41,6 +40,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
      'tags': ['axis', 'leaf-f', 'rank2', 'red-argmax']})
 
 
-@pytest.mark.xfail(strict=True, reason="reductions over a size-1 axis raise KeyError")
 def test_fuzz_size1_reduce_28820550():
     check_case_dict(CASE)

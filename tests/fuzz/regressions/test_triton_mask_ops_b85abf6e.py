@@ -4,7 +4,6 @@ triton raised BackendError but ir ran: value name 'not' cannot be used in genera
 hint: rename it
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -42,6 +41,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float16',
      'tags': ['cmp', 'mask-not', 'rank2']})
 
 
-@pytest.mark.xfail(strict=True, reason="`& | ~` on masks (and `if` on a loaded scalar) fail on Triton: the generated value is named after a Python keyword")
 def test_fuzz_triton_mask_ops_b85abf6e():
     check_case_dict(CASE)

@@ -4,7 +4,6 @@ triton raised BackendError but ir ran: value name 'not' cannot be used in genera
 hint: rename it
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -72,6 +71,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float32',
      'tags': ['cx-positional', 'leaf-f', 'map', 'mask-none', 'store-cond']})
 
 
-@pytest.mark.xfail(strict=True, reason="`& | ~` on masks (and `if` on a loaded scalar) fail on Triton: the generated value is named after a Python keyword")
 def test_fuzz_triton_mask_ops_e9f2022a():
     check_case_dict(CASE)

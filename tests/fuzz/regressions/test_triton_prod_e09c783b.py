@@ -7,7 +7,6 @@ triton raised BackendError but ir ran: tile reduction 'prod' has no Triton lower
 hint: use sum, max, min, argmax or argmin, or backend='ir'
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -45,6 +44,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float16',
      'tags': ['axis', 'bad-axis', 'leaf-f', 'rank1', 'red-prod']})
 
 
-@pytest.mark.xfail(strict=True, reason="td.prod has no Triton lowering (the IR interpreter runs it)")
 def test_fuzz_triton_prod_e09c783b():
     check_case_dict(CASE)

@@ -1,0 +1,1 @@
+"""The `tiledsl` command line (entry point: `tiledsl.cli:main`)."""

@@ -334,7 +334,10 @@ def quant_fp8_ref(x: torch.Tensor):
     T, H = x.shape
     xf = x.float().view(T, H // GROUP, GROUP)
     amax = xf.abs().amax(-1).clamp(min=AMAX_EPS)
-    return (xf * (FP8_MAX / amax)[..., None]).to(torch.float8_e4m3fn).view(T, H), amax / FP8_MAX
+    # 448 / amax correctly rounded, as the kernel divides: torch evaluates `number / tensor` as
+    # number * (1 / tensor), rounding twice, which moves a few codes by one fp8 step
+    inv = torch.full_like(amax, FP8_MAX) / amax
+    return (xf * inv[..., None]).to(torch.float8_e4m3fn).view(T, H), amax / FP8_MAX
 
 
 def moe_dispatch_fp8_ref(x: torch.Tensor, topk_idx: torch.Tensor, num_experts: int,

@@ -283,9 +283,13 @@ def test_level1_gathers_and_products():
     torch.testing.assert_close(dd, x @ x.T)
 
 
-def test_level1_gather_out_of_range_is_an_error():
-    with pytest.raises(td.KernelTypeError, match="out of range"):
-        l1_gather(torch.randn(4, 5), torch.tensor([4], dtype=torch.int32), backend=E)
+def test_level1_gather_follows_the_guide_at_the_edges():
+    """Negative indices count from the end; indices outside [-n, n) read 0 (language guide)."""
+    x = torch.randn(4, 5)
+    idx = torch.tensor([4, -1, -4, -5, 0], dtype=torch.int32)
+    rows, cols, _, _ = l1_gather(x, idx, backend=E)
+    torch.testing.assert_close(rows, torch.stack([torch.zeros(5), x[3], x[0], torch.zeros(5), x[0]]))
+    torch.testing.assert_close(cols, torch.stack([x[:, 4], x[:, 4], x[:, 1], x[:, 0], x[:, 0]], 1))
 
 
 @td.kernel

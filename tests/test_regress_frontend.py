@@ -507,7 +507,7 @@ def bad_buffer_narrowing(x: td.Tensor, y: td.Tensor, v: int):
     with td.grid(1) as p:
         b = td.alloc_fragment((4,), td.int32)
         td.copy(td.zeros((4,), td.int32), b)
-        b += v  # MARK
+        b += td.zeros((4,), td.int64) + v  # MARK: an i64 tile (an i64 scalar alone adapts to i32, as in torch)
         td.copy(b, y, (0,))
 
 

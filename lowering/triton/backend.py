@@ -30,7 +30,7 @@ def _extra(gpu: Module, interp: Module) -> dict:
     return {"launcher": gpu.launcher, "num_warps": gpu.num_warps, "num_stages": gpu.num_stages,
             "kernel_args": gpu.kernel_args, "constexprs": gpu.constexprs,
             "tma_entry": gpu.tma_entry, "tma_kernel_args": gpu.tma_kernel_args,
-            "interpret_source": interp.source}
+            "interpret_source": interp.source, "interpret_refusal": interp.refusal}
 
 
 class TritonBackend:
@@ -53,6 +53,9 @@ class TritonBackend:
     def execute(self, lowered: Lowered, fn: Function, args: list[Any]) -> None:
         """Run on `args` in `fn.params` order (outputs included, already allocated)."""
         interpret = not _on_cuda(args)
+        refusal = lowered.extra.get("interpret_refusal")
+        if interpret and refusal is not None:  # e.g. a bf16 atomic: fine on GPUs, not here
+            raise refusal
         launch = self._launchers.get(_loaded_text(lowered, interpret))
         if launch is None:
             launch = self._load(lowered, interpret)

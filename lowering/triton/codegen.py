@@ -92,6 +92,7 @@ class Module:
     constexprs: tuple[tuple[str, int], ...] = field(default=())
     tma_entry: str | None = None  # the kernel that loads through TMA descriptors, if any
     tma_kernel_args: tuple[tuple[str, tuple], ...] = field(default=())
+    refusal: BackendError | None = None  # why this (interpreter) build cannot run, if it cannot
 
 
 class Gen:
@@ -105,6 +106,7 @@ class Gen:
         self.namer = Namer()
         self.names: dict[str, str] = {}
         self.consts: dict[str, Inst] = {}
+        self.literals: dict[str, int] = {}  # values known as numbers without a CONST (static sizes)
         self.nonneg = nonneg_values(fn, self.knobs)
         self.tensors: dict[str, TensorArg] = {}
         self.buffers: set[str] = set()
@@ -118,6 +120,7 @@ class Gen:
         self.grid_launch = "(1,)"  # the launcher's grid expression, set by the GRID rule
         self.tma: dict = {}  # id(inst) -> tma.Access: loads that go through descriptors
         self.descs: dict = {}  # (tensor name, block) -> tma.Descriptor, in first-use order
+        self.refusal: BackendError | None = None  # the first construct this build cannot run
 
     def snapshot(self) -> tuple:
         """The state a kernel emission changes, to emit a second kernel from the same start."""
@@ -172,8 +175,9 @@ class Gen:
         """Source text that reads `v`: a literal for constants (``tl.full`` where Triton needs a
         typed scalar, e.g. loop-carried values), else its name."""
         const = self.consts.get(v.name)
-        if const is not None:
-            text = self.literal(const.attr("value"), v.type.dtype)
+        if const is not None or v.name in self.literals:
+            value = const.attr("value") if const is not None else self.literals[v.name]
+            text = self.literal(value, v.type.dtype)
             if materialize:
                 return f"tl.full((), {text}, {self.tl_dtype(v.type.dtype)})"
             return text
@@ -183,6 +187,39 @@ class Gen:
             return self.names[v.name]
         except KeyError:
             raise BackendError(f"value %{v.name} is used before it is defined") from None
+
+    def is_literal(self, v: Value) -> bool:
+        """True when `ref(v)` is a number in the text (a constant or a static size)."""
+        return v.name in self.consts or v.name in self.literals
+
+    def cast(self, expr: str, src: DType, dst: DType, scalar: bool) -> str:
+        """`expr` (of IR dtype `src`, as this build holds it) converted to IR dtype `dst`.
+
+        A scalar may be a plain Python number: a literal, or, in Triton's interpreter (and on a
+        GPU when the JIT specialises an argument equal to 1 to a constant), a kernel argument or
+        a loop counter. Numbers have no ``.to``, so scalars go through ``tl.cast``, which takes
+        both. Triton cannot convert between ints (or f64) and fp8, so such casts pass through f32,
+        as torch's conversions do (`int_tensor.to(torch.float8_e4m3fn)` converts via float).
+        Casts to fp8 from wider floats saturate first (the IR's semantics, PTX ``satfinite``).
+        """
+        if src is dst:
+            return expr
+
+        def to(e: str, d: str) -> str:
+            return f"tl.cast({e}, {d})" if scalar else f"{_atom(e)}.to({d})"
+        f32 = src is DType.f32 or self.held_as_f32(src)
+        if self.held_as_f32(dst):  # the rounding helper saturates fp8 itself
+            return self.rounded(expr if f32 else to(expr, "tl.float32"), dst)
+        if f32 and dst is DType.f32:
+            return expr
+        if dst.is_fp8:
+            wide = expr if f32 else to(expr, "tl.float32")
+            if not src.is_bool:
+                wide = f"tl.clamp({wide}, -{_FP8_MAX[dst]}, {_FP8_MAX[dst]})"
+            return to(wide, TL_DTYPE[dst])
+        if src.is_fp8 and dst not in (DType.f16, DType.bf16, DType.f32):
+            return to(to(expr, "tl.float32"), TL_DTYPE[dst])
+        return to(expr, TL_DTYPE[dst])
 
     def knob(self, attr) -> str:
         """A knob reference (`Sym`) as the kernel's constexpr name, or an int literal."""
@@ -273,6 +310,14 @@ class Gen:
         return name
 
 
+_FP8_MAX = {DType.f8e4m3: 448.0, DType.f8e5m2: 57344.0}
+
+
+def _atom(expr: str) -> str:
+    """`expr` as it can be followed by ``.to(...)``: parenthesised unless a plain name."""
+    return expr if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", expr) else f"({expr})"
+
+
 def _int64(idx: str, block: bool) -> str:
     """An index as int64, so its product with a stride cannot wrap. A scalar index may be a plain
     Python int (a literal, or a loop counter in Triton's interpreter): ``tl.cast`` takes both."""
@@ -352,7 +397,7 @@ def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
     return Module(src, entry, launcher, num_warps, num_stages,
                   tuple((name, info) for name, _, info in kernel.params), tuple(constexprs),
                   tma_entry, tuple((name, info) for name, _, info in tma_kernel.params)
-                  if tma_kernel else ())
+                  if tma_kernel else (), g.refusal)
 
 
 def _used_only(lines: list[str], params, call_args):

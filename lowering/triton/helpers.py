@@ -67,8 +67,8 @@ _POW = '''
 
 @triton.jit
 def _td_pow(a, b):
-    x = a.to(tl.float64)
-    y = b.to(tl.float64)
+    x = tl.cast(a, tl.float64)  # a or b may be a Python number (a scalar argument)
+    y = tl.cast(b, tl.float64)
     ax = tl.abs(x)
     mag = tl.exp2(y * tl.log2(tl.where(ax == 0, 1.0, ax)))
     mag = tl.where(ax == 0, tl.where(y < 0, float("inf"), 0.0), mag)

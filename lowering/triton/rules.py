@@ -5,6 +5,7 @@ its results; nothing else in the lowering switches on the op.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from tiledsl.dtypes import DType
@@ -12,8 +13,8 @@ from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Inst, Space
 from tiledsl.ir.ops import Op
 
-from . import tma
-from .codegen import TL_DTYPE, Gen, literal
+from . import atomics, tma
+from .codegen import INDENT, TL_DTYPE, Gen, literal
 from .reductions import REDUCE_RULES
 
 Rule = Callable[[Gen, Inst], None]
@@ -29,10 +30,8 @@ def _assign(g: Gen, inst: Inst, expr: str, hint: str | None = None) -> None:
 
 
 def _convert(g: Gen, expr: str, src: DType, dst: DType) -> str:
-    """`expr` of dtype `src` as a value of dtype `dst` (unchanged when they are equal)."""
-    if src is dst:
-        return expr
-    return g.rounded(f"{expr}.to({g.tl_dtype(dst)})", dst)
+    """`expr` (a tile) of dtype `src` as a value of dtype `dst` (unchanged when they are equal)."""
+    return g.cast(expr, src, dst, scalar=False)
 
 
 # --- CORE ------------------------------------------------------------------------------------
@@ -42,9 +41,14 @@ def _const(g: Gen, inst: Inst) -> None:
 
 
 def _dim(g: Gen, inst: Inst) -> None:
+    """A runtime size is the kernel's size argument; a static one is a number, known as such so
+    that every rule treats it as it treats a constant (no ``1.to(...)``)."""
     (x,) = inst.operands
-    axis = inst.attr("axis")
-    g.alias(inst.result, g.tensors[x.name].sizes[axis])
+    size = g.tensors[x.name].sizes[inst.attr("axis")]
+    if size.isdigit():
+        g.literals[inst.result.name] = int(size)
+    else:
+        g.alias(inst.result, size)
 
 
 def _host_dim(g: Gen, inst: Inst) -> None:
@@ -84,6 +88,8 @@ def _for(g: Gen, inst: Inst) -> None:
         rng = f"tl.range({bounds}, num_stages={g.knob(stages)})"
     g.line(f"for {g.define(iv)} in {rng}:", inst.loc)
     g.depth += 1
+    if g.interpret:  # the interpreter's counter is a Python int (see `_typed_scalars`)
+        g.line(f"{g.ref(iv)} = tl.cast({g.ref(iv)}, {g.tl_dtype(iv.type.dtype)})", inst.loc)
     before = len(g.lines)
     g.block(body, KERNEL_RULES)
     _yield_to(g, targets, body.insts[-1].operands, body.insts[-1].loc)
@@ -126,21 +132,26 @@ def _wide(g: Gen, x, dtype: DType) -> str:
     text = g.ref(x, materialize=True)
     if dtype in (DType.f32, DType.f64) or g.held_as_f32(dtype):
         return text
-    return f"{text}.to(tl.float32)"
+    return g.cast(text, dtype, DType.f32, _scalar(x))
 
 
-def _narrow(g: Gen, expr: str, dtype: DType) -> str:
+def _narrow(g: Gen, expr: str, dtype: DType, scalar: bool) -> str:
     """Back to `dtype` from f32 (values held as f32 are rounded by `_assign` instead)."""
     if dtype in (DType.f32, DType.f64) or g.held_as_f32(dtype):
         return expr
-    return f"({expr}).to({TL_DTYPE[dtype]})"
+    return g.cast(expr, DType.f32, dtype, scalar)
+
+
+def _scalar(v) -> bool:
+    """A rank-0 value: possibly a plain Python number in the generated code (see `Gen.cast`)."""
+    return v.type.rank == 0
 
 
 def _unary_fn(op: Op) -> Rule:
     def rule(g: Gen, inst: Inst) -> None:
         (x,) = inst.operands
         dt = x.type.dtype
-        _assign(g, inst, _narrow(g, _UNARY_FN[op].format(_wide(g, x, dt)), dt))
+        _assign(g, inst, _narrow(g, _UNARY_FN[op].format(_wide(g, x, dt)), dt, _scalar(x)))
     return rule
 
 
@@ -163,7 +174,9 @@ def _binary(op: Op) -> Rule:
 
     def rule(g: Gen, inst: Inst) -> None:
         a, b = inst.operands
-        _assign(g, inst, f"{g.ref(a)} {sym} {g.ref(b)}")
+        # two numbers would compute in Python (no dtype, no wrapping): one is made a typed scalar
+        both = g.is_literal(a) and g.is_literal(b)
+        _assign(g, inst, f"{g.ref(a, materialize=both)} {sym} {g.ref(b)}")
     return rule
 
 
@@ -179,10 +192,12 @@ def _minmax(fn_name: str) -> Rule:
 def _floordiv(g: Gen, inst: Inst) -> None:
     """Python's floor division. Triton's ``//`` truncates, which agrees on non-negative ints."""
     a, b = inst.operands
-    x, y = g.ref(a), g.ref(b)
+    both = g.is_literal(a) and g.is_literal(b)
+    x, y = g.ref(a, materialize=both), g.ref(b)
     if a.type.dtype.is_float:  # torch's algorithm (`helpers`), in f32 for 16-bit floats
         dt = a.type.dtype
-        _assign(g, inst, _narrow(g, f"_td_floordiv({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
+        _assign(g, inst, _narrow(g, f"_td_floordiv({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt,
+                                 _scalar(inst.result)))
     elif g.is_nonneg(a) and g.is_nonneg(b):
         _assign(g, inst, f"{x} // {y}")
     else:
@@ -194,10 +209,12 @@ def _floordiv(g: Gen, inst: Inst) -> None:
 def _mod(g: Gen, inst: Inst) -> None:
     """Python's modulo (sign of the divisor). Triton's ``%`` is C's remainder."""
     a, b = inst.operands
-    x, y = g.ref(a), g.ref(b)
+    both = g.is_literal(a) and g.is_literal(b)
+    x, y = g.ref(a, materialize=both), g.ref(b)
     if a.type.dtype.is_float:
         dt = a.type.dtype
-        _assign(g, inst, _narrow(g, f"_td_remainder({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
+        _assign(g, inst, _narrow(g, f"_td_remainder({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt,
+                                 _scalar(inst.result)))
     elif g.is_nonneg(a) and g.is_nonneg(b):
         _assign(g, inst, f"{x} % {y}")
     else:
@@ -223,15 +240,16 @@ def _pow(g: Gen, inst: Inst) -> None:
         if n == 0:
             _assign(g, inst, f"tl.full({_shape_text(inst.result.type.shape)}, 1, {g.tl_dtype(dt)})")
             return
-        _assign(g, inst, _narrow(g, f"({_POW_INT[n].format(x=x)})", dt) if dt.is_float else
+        _assign(g, inst, _narrow(g, f"({_POW_INT[n].format(x=x)})", dt, _scalar(inst.result))
+                if dt.is_float else
                 _POW_INT[n].format(x=x))
         return
     if g.interpret:
-        expr = f"_td_pow({g.ref(a, True)}, {g.ref(b, True)})"
         out = "tl.float32" if g.held_as_f32(dt) else TL_DTYPE[dt]
-        _assign(g, inst, f"{expr}.to({out})")
+        _assign(g, inst, f"_td_pow({g.ref(a, True)}, {g.ref(b, True)}).to({out})")
         return
-    _assign(g, inst, _narrow(g, f"libdevice.pow({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt))
+    _assign(g, inst, _narrow(g, f"libdevice.pow({_wide(g, a, dt)}, {_wide(g, b, dt)})", dt,
+                             _scalar(inst.result)))
 
 
 def _int_constant(g: Gen, v) -> int | None:
@@ -248,21 +266,13 @@ def _where(g: Gen, inst: Inst) -> None:
     _assign(g, inst, f"tl.where({g.ref(c)}, {g.ref(a, True)}, {g.ref(b, True)})")
 
 
-_FP8_MAX = {DType.f8e4m3: 448.0, DType.f8e5m2: 57344.0}
-
-
 def _cast(g: Gen, inst: Inst) -> None:
-    """``x.to(dtype)``; casts to fp8 saturate to the type's finite range first (IR semantics)."""
+    """``x.to(dtype)`` (`Gen.cast`: scalars that may be numbers, fp8 through f32, saturation).
+    Not `_assign`ed as a computing op: `Gen.cast` rounds to a dtype held as f32 itself."""
     (x,) = inst.operands
     dt: DType = inst.attr("dtype")
-    src = g.ref(x, materialize=True)
-    if g.held_as_f32(dt):  # the rounding helper `_assign` adds saturates fp8 itself
-        _assign(g, inst, f"{src}.to(tl.float32)")
-        return
-    if dt in _FP8_MAX and x.type.dtype.is_float and not x.type.dtype.is_fp8:
-        lim = _FP8_MAX[dt]
-        src = f"tl.clamp({src}.to(tl.float32), -{lim}, {lim})"
-    _assign(g, inst, f"{src}.to({TL_DTYPE[dt]})")
+    expr = g.cast(g.ref(x, materialize=True), x.type.dtype, dt, _scalar(x))
+    g.line(f"{g.define(inst.result)} = {expr}", inst.loc)
 
 
 # --- SHAPE -------------------------------------------------------------------------------------
@@ -289,7 +299,10 @@ def _shape_text(shape) -> str:
 
 
 def _reshape(g: Gen, inst: Inst) -> None:
-    _assign(g, inst, f"tl.reshape({g.ref(inst.operands[0], True)}, {_shape_text(inst.result.type.shape)})")
+    """``tl.reshape``; a scalar is broadcast instead (the interpreter cannot reshape a scalar)."""
+    (x,) = inst.operands
+    fn = "tl.broadcast_to" if _scalar(x) else "tl.reshape"
+    _assign(g, inst, f"{fn}({g.ref(x, True)}, {_shape_text(inst.result.type.shape)})")
 
 
 def _broadcast_to(g: Gen, inst: Inst) -> None:
@@ -316,9 +329,29 @@ def _grid(g: Gen, inst: Inst) -> None:
         for axis, pid in enumerate(pids):
             g.line(f"{g.define(pid)} = tl.program_id({axis})", inst.loc)
         g.grid_launch = "(" + ", ".join(sizes_host) + ",)"
+    start = len(g.lines)
     g.block(inst.regions[0], KERNEL_RULES)
+    g.lines[start:start] = _typed_scalars(g)
     if len(g.lines) == 0:
         g.line("pass")
+
+
+def _typed_scalars(g: Gen) -> list[str]:
+    """``s = tl.cast(s, tl.float32)`` for each scalar argument the kernel reads.
+
+    Triton's interpreter passes scalar arguments as Python numbers, and the GPU JIT turns an int
+    argument equal to 1 into a constant: numbers have no ``.to``, no ``[None]``, no ``tl.reshape``,
+    and Python ints do not wrap. The cast makes each a scalar tensor of its IR dtype in both builds
+    (for an argument that is a tensor already it is no operation)."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", "\n".join(g.lines)))
+    values = [p.value for p in g.fn.params if p.value.name not in g.tensors]
+    values += list(g.kernel_uses.values())
+    out = []
+    for v in values:
+        name = g.names[v.name]
+        if name in words:
+            out.append(f"{INDENT * g.depth}{name} = tl.cast({name}, {g.tl_dtype(v.type.dtype)})")
+    return out
 
 
 def _grouped_pids(g: Gen, inst: Inst, pids, group: int) -> None:
@@ -405,8 +438,8 @@ def _stored(g: Gen, value, dt: DType) -> str:
     if not g.held_as_f32(dt):
         return g.ref(value)
     text = g.ref(value, True)
-    if value.type.dtype is not DType.f32 and not g.held_as_f32(value.type.dtype):
-        text = f"{text}.to(tl.float32)"
+    if not g.held_as_f32(value.type.dtype):
+        text = g.cast(text, value.type.dtype, DType.f32, _scalar(value))
     return g.encoded(text, dt)
 
 
@@ -415,16 +448,16 @@ def _atomic(g: Gen, inst: Inst) -> None:
     if _is_buffer(dst):
         raise BackendError("atomics on on-chip buffers are not expressible in Triton", loc=inst.loc,
                            hint="use backend='tilelang'")
-    if g.held_as_f32(dst.type.dtype):  # raised when the interpreter runs it, not at GPU builds
-        g.line(f'tl.static_assert(False, "atomics on {dst.type.dtype.value} tensors do not run in '
-               f'Triton\'s interpreter; use backend=\'ir\' on CPU")', inst.loc)
+    kind, dt = inst.attr("kind"), dst.type.dtype
+    if not atomics.check(g, inst, kind, dt):  # never run: `Backend.execute` raises the refusal
+        g.line(f'tl.static_assert(False, "atomic_{kind} on {dt.value} tensors does not run in '
+               f'Triton\'s interpreter")', inst.loc)
     ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc)
     if mask is not None:
         terms.append(g.ref(mask))
     name = g.define(inst.result)
     mask_name = g.mask_line(f"mask_{name}", terms, inst.loc)
-    tail = "" if mask_name is None else f", mask={mask_name}"
-    g.line(f"{name} = tl.atomic_{inst.attr('kind')}({ptr}, {g.ref(value)}{tail})", inst.loc)
+    atomics.emit(g, inst, name, ptr, value, mask_name)
 
 
 def _arange(g: Gen, inst: Inst) -> None:
@@ -554,7 +587,7 @@ KERNEL_RULES: dict[Op, Rule] = {
 }
 KERNEL_RULES.update({op: _binary(op) for op in _BINARY})
 # Ops whose result is computed (not moved): in interpreter builds a bf16/fp8 result is rounded.
-_COMPUTES = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.FLOORDIV, Op.MOD, Op.POW, Op.CAST,
+_COMPUTES = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.FLOORDIV, Op.MOD, Op.POW,
                        Op.DOT, Op.TILE_REDUCE, Op.SCAN, *_UNARY_FN})
 KERNEL_RULES.update({op: _unary_fn(op) for op in _UNARY_FN})
 

@@ -98,6 +98,7 @@ def _stanza(draw, out: Lines, cur: str, nxt: str, ind: int) -> float:
         rng, tag = _range(draw, lo_zero_ok=False)
         out.tags.add(tag)
         out.both(ind, "w = 0.0")
+        out.both(ind, "q = 0")  # read after the runtime loop: bound before it (docs/language.md)
         out.both(ind, f"for q in {rng}:")
         out.both(ind + 4, draw(st.sampled_from(["w = w + 0.5", f"w = w + {cur} * 0.25"])))
         out.both(ind, f"{nxt} = {cur} + q + w")

@@ -2,6 +2,7 @@
 
     python tests/fuzz/run.py --minutes 10
     python tests/fuzz/run.py --examples 5000 --seed 7 --backends ir,triton --level 2
+    python tests/fuzz/run.py --minutes 5 --level ops
 
 Each generated kernel runs on every backend (and the torch oracle); disagreements are grouped by
 signature, and the first case of each new signature is written (after dropping calls it does
@@ -41,7 +42,8 @@ def main(argv=None) -> int:
     p.add_argument("--examples", type=int, default=None, help="run this many kernels' cases")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backends", default=None, help="comma list (default: eager if present, ir, triton)")
-    p.add_argument("--level", type=int, choices=(1, 2), default=None, help="only this level")
+    p.add_argument("--level", choices=("1", "2", "ops"), default=None,
+                   help="only level-1 expressions, level-2 tile programs, or the ops cases (tests/fuzz/ops.py)")
     p.add_argument("--regressions", type=Path, default=REG_DIR, help="where new findings' tests go")
     p.add_argument("--no-write", action="store_true", help="do not write regression files")
     p.add_argument("--log", type=Path, default=Path("/tmp/tiledsl-fuzz-failures.jsonl"))
@@ -57,6 +59,7 @@ class Fuzzer:
     def __init__(self, a, bes: tuple[str, ...]):
         self.a, self.bes = a, bes
         self.cases = self.kernels = self.failing = 0
+        self.per_backend: dict[str, int] = dict.fromkeys(bes, 0)  # kernel calls run on each backend
         self.seen: dict[str, int] = dict.fromkeys(_existing_signatures(a.regressions), 0)
         self.new: list[str] = []  # bug keys first seen in this run
         self.best: dict = {}  # bug key -> (rank, case, finding)
@@ -75,7 +78,7 @@ class Fuzzer:
         unit = "case" if self.a.examples else "s"
         self.bar = tqdm(total=total, unit=unit, dynamic_ncols=True, mininterval=2.0)
         self.t0 = time.time()
-        strategy = case(self.a.level)
+        strategy = case(int(self.a.level) if self.a.level in ("1", "2") else self.a.level)
         chunk = 0
         while not self.done():
             n = CHUNK if self.a.examples is None else min(CHUNK, self.a.examples - self.cases)
@@ -100,6 +103,8 @@ class Fuzzer:
         findings, ran = _timed(self.a.case_timeout, c, self.bes)
         self.cases += 1
         self.kernels += ran
+        for be in self.bes:
+            self.per_backend[be] += len(c.calls)
         if findings:
             self.failing += 1
             with self.a.log.open("a") as f:
@@ -133,6 +138,7 @@ class Fuzzer:
         dt = time.time() - self.t0
         print(f"\n{self.cases} cases, {self.kernels} kernel runs on {'/'.join(self.bes)} in {dt:.0f} s; "
               f"{self.failing} failing cases, {len(self.new)} new signatures")
+        print("  per backend: " + ", ".join(f"{be} {n}" for be, n in self.per_backend.items()))
         for sig, n in sorted(self.seen.items(), key=lambda kv: -kv[1]):
             if n:
                 print(f"  {n:5d}  {sig}")

@@ -333,10 +333,17 @@ def take(x, idx, axis=0):
     ax = norm_axis("td.take", axis, x.t.dim())
     flat = read(idx).reshape(-1).long()
     n = x.t.shape[ax]
+    # the language guide: negative indices count from the end, indices outside [-n, n) read 0
+    flat = torch.where(flat < 0, flat + n, flat)
     bad = (flat < 0) | (flat >= n)
+    if n == 0:  # nothing to read: every index is out of range
+        return Val(x.t.new_zeros(tuple(x.t.shape[:ax]) + tuple(idx.t.shape) + tuple(x.t.shape[ax + 1:])), x.dt, "global")
+    out = x.t.index_select(ax, flat.clamp(0, n - 1))
     if bool(bad.any()):
-        raise fail(KernelTypeError, f"index {int(flat[bad][0])} is out of range for axis {ax} of size {n}")
-    out = x.t.index_select(ax, flat).reshape(tuple(x.t.shape[:ax]) + tuple(idx.t.shape) + tuple(x.t.shape[ax + 1:]))
+        shape = [1] * x.t.dim()
+        shape[ax] = -1
+        out = out.masked_fill(bad.view(shape), 0)
+    out = out.reshape(tuple(x.t.shape[:ax]) + tuple(idx.t.shape) + tuple(x.t.shape[ax + 1:]))
     return Val(out, x.dt, "global")
 
 
@@ -452,12 +459,49 @@ def chain(first, *rest):
     return out
 
 
+def check_truth(word: str, x) -> None:
+    """A runtime operand whose truth `and`/`or` test must be a bool scalar (`not`: any scalar);
+    a tile's truth is ambiguous (torch raises for several elements): an error, as compiled."""
+    if x.t.dim() == 0 and (x.dt.is_bool or word == "not"):
+        return
+    op = {"and": "&", "or": "|", "not": "~"}[word]
+    raise fail(KernelTypeError, f"`{word}` on {describe(x)}: only compile-time values and runtime "
+               f"{'scalars' if word == 'not' else 'bool scalars'} have a truth value in a kernel",
+               f"use `{op}` for elementwise logic on masks (`&`, `|`, `~`)")
+
+
+def boolop(word: str, *thunks):
+    """`a and b ...` / `a or b ...` (each operand a thunk, evaluated in order): Python's meaning
+    on compile-time values; after a runtime bool scalar every operand is evaluated (as in the
+    compiled kernel) and must be a bool scalar or a Python bool, and the result is `&` / `|`."""
+    is_and = word == "and"
+    out = None
+    for i, th in enumerate(thunks):
+        v = th()
+        last = i == len(thunks) - 1
+        if out is None and not isinstance(v, Val):
+            if last or bool(v) != is_and:
+                return v
+            continue
+        if out is None and last:
+            return v
+        if isinstance(v, bool):
+            if v != is_and:
+                return v
+            continue
+        if not isinstance(v, Val):
+            raise fail(KernelTypeError, f"`{word}` of a runtime bool scalar and {describe(v)}",
+                       "combine masks and bool scalars with `&` / `|`")
+        check_truth(word, v)
+        out = v if out is None else _strict(word, out, v)
+    return out
+
+
 def not_(x):
     if not isinstance(x, Val):
         return not x
-    if x.dt.is_bool:
-        return unary("not", x)
-    return _strict("eq", x, 0)
+    check_truth("not", x)
+    return unary("not", x) if x.dt.is_bool else _strict("eq", x, 0)
 
 
 def ifexp(cond, body, orelse):

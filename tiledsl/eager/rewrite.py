@@ -24,6 +24,7 @@ import inspect
 import textwrap
 import types
 
+from tiledsl.eager.scoping import Scoper, check_syntax
 from tiledsl.eager.values import Loc
 from tiledsl.errors import FrontendError
 
@@ -67,6 +68,10 @@ def _assigned(stmts) -> list[str]:
     for s in stmts:
         visit(s)
     return list(out)
+
+
+_NOARGS = ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+                        defaults=[])
 
 
 class _Rewriter(ast.NodeTransformer):
@@ -125,6 +130,12 @@ class _Rewriter(ast.NodeTransformer):
         if isinstance(node.op, ast.Not):
             return ast.copy_location(ast.Call(_name("_td_not"), [node.operand], []), node)
         return node
+
+    def visit_BoolOp(self, node):
+        self.generic_visit(node)
+        word = "and" if isinstance(node.op, ast.And) else "or"
+        thunks = [ast.copy_location(ast.Lambda(_NOARGS, v), v) for v in node.values]
+        return ast.copy_location(ast.Call(_name("_td_boolop"), [ast.Constant(word), *thunks], []), node)
 
     def visit_IfExp(self, node):
         self.generic_visit(node)
@@ -226,6 +237,10 @@ def compile_function(fn) -> types.CodeType:
     for arg in a.posonlyargs + a.args + a.kwonlyargs:
         arg.annotation = None
     _shift(module, first - 1, indent)  # errors the rewriter raises name the file's own lines
+    check_syntax(fdef.body, lambda node: Loc(file, getattr(node, "lineno", first), getattr(node, "col_offset", 0)))
+    scoper = Scoper()  # names unbound after runtime loops/branches, grid bodies' own names (scoping.py)
+    fdef.body = _flatten([scoper.visit(s) for s in fdef.body])
+    ast.fix_missing_locations(module)
     rw = _Rewriter(file)
     fdef.body = _flatten([rw.visit(s) for s in fdef.body])
     ast.fix_missing_locations(module)

@@ -4,6 +4,8 @@ rewritten body, hand back what a level-1 kernel returns."""
 from __future__ import annotations
 
 import inspect
+import os
+import re
 import threading
 import types
 
@@ -12,11 +14,12 @@ import torch
 import tiledsl
 from tiledsl import language as L
 from tiledsl.dtypes import DType
-from tiledsl.eager import memory, ops, threads
+from tiledsl.eager import memory, ops, scoping, threads
 from tiledsl.eager.rewrite import compile_function, referenced_names
 from tiledsl.eager.values import FROM_TORCH, STATE, Loc, Val, describe, number_val
 from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError, SourceError, TiledslError
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
 KNOB_DEFAULT = 32  # a constexpr left as td.auto: a block size that suits most kernels on CPU
 
 BUILTINS: dict[str, object] = {
@@ -30,7 +33,8 @@ BUILTINS: dict[str, object] = {
     "threads": threads.THREADS, "barrier": threads.barrier, "annotate_layout": memory.annotate_layout,
 }
 HELPERS = {"_td_grid": threads.grid, "_td_run_threads": threads.run_threads, "_td_chain": ops.chain,
-           "_td_not": ops.not_, "_td_ifexp": ops.ifexp, "_td_call": ops.call_maybe_dtype}
+           "_td_not": ops.not_, "_td_boolop": ops.boolop, "_td_ifexp": ops.ifexp, "_td_call": ops.call_maybe_dtype,
+           **scoping.HELPERS}
 _NO_PROXY = frozenset({"torch", "numpy", "math", "builtins", "operator", "functools", "itertools", "typing"})
 
 
@@ -233,6 +237,26 @@ def _outputs(name: str, out, inputs: list[torch.Tensor], loc: Loc | None = None)
     return res[0] if len(res) == 1 else tuple(res)
 
 
+def _unbound_name(e: NameError) -> FrontendError:
+    """Python's NameError / UnboundLocalError in the kernel as the compiler says it: a
+    `FrontendError` "name 'x' is not defined" at the kernel's line."""
+    m = re.search(r"'(\w+)'", str(e))
+    name = getattr(e, "name", None) or (m.group(1) if m else "?")
+    tb, loc = e.__traceback__, None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if os.path.dirname(os.path.abspath(code.co_filename)) != _HERE:
+            col = 0
+            try:
+                pos = list(code.co_positions())[tb.tb_lasti // 2]
+                col = pos[2] if pos[0] == tb.tb_lineno and pos[2] is not None else 0
+            except (AttributeError, IndexError):
+                pass
+            loc = Loc(code.co_filename, tb.tb_lineno, col)
+        tb = tb.tb_next
+    return FrontendError(f"name {name!r} is not defined", loc)
+
+
 def run_kernel(kernel, args: tuple, kwargs: dict):
     """`kernel(*args, backend="eager", **kwargs)`: run the kernel's own body on these tensors."""
     kwargs = dict(kwargs)
@@ -259,6 +283,8 @@ def run_kernel(kernel, args: tuple, kwargs: dict):
         raise
     except TiledslError:
         raise
+    except NameError as e:  # a name Python left unbound (e.g. in a compile-time branch not taken)
+        raise _unbound_name(e) from None
     except Exception as e:  # a raw Python/torch error from the kernel's body: name the kernel line
         raise _kernel_error(e, kernel.source.file).with_traceback(e.__traceback__) from e
     finally:

@@ -337,17 +337,40 @@ def read(v: Val) -> torch.Tensor:
 
 
 def unify(xs, float_result: bool = False) -> DType:
-    """The dtype operands meet in: strong dtypes promote; Python numbers adapt (a Python float
-    makes an int result f32); fp8 arithmetic runs in f32."""
-    strong = [x.dt for x in xs if isinstance(x, Val)] or [weak_dtype(x) for x in xs]
-    dt = strong[0]
-    for d in strong[1:]:
-        dt = promote(dt, d)
-    if any(isinstance(x, float) for x in xs) and not dt.is_float:
-        dt = DType.f32
+    """The dtype operands meet in, torch's rule: values with axes promote among themselves;
+    0-dim values (scalars), then Python numbers, count only by their category (bool < int <
+    float) unless it is higher; fp8 arithmetic runs in f32."""
+    dims = [x.dt for x in xs if isinstance(x, Val) and x.t.dim() > 0]
+    zero = [x.dt for x in xs if isinstance(x, Val) and x.t.dim() == 0]
+    nums = [_number_dtype(x) for x in xs if not isinstance(x, Val)]
+    dt = _by_category(_promote_all(dims), _by_category(_promote_all(zero), _promote_all(nums)))
     if (float_result and not dt.is_float) or dt.is_fp8:
         dt = DType.f32
     return dt
+
+
+def _number_dtype(x) -> DType:
+    dt = weak_dtype(x)
+    return DType.i64 if dt is DType.i32 and not -(2**31) <= x < 2**31 else dt
+
+
+def _promote_all(dts: list) -> DType | None:
+    out = None
+    for d in dts:
+        out = d if out is None else promote(out, d)
+    return out
+
+
+def _by_category(higher: DType | None, lower: DType | None) -> DType | None:
+    """`higher` unless `lower` is of a higher category (then both promote), as torch combines
+    the dtypes of tensors, 0-dim tensors and Python numbers."""
+    if higher is None:
+        return lower
+    if lower is None or higher.is_float:
+        return higher
+    if higher.is_bool or lower.is_float:
+        return promote(higher, lower)
+    return higher
 
 
 def operand(x, dt: DType) -> torch.Tensor:

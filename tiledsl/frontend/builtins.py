@@ -199,7 +199,7 @@ def h_where(low, args, kwargs):
 
 def h_cast(low, args, kwargs):
     x, dtype = _sig(low, "cast", args, kwargs, ("x", "dtype"), {})
-    return low.cast(_need_value(low, "td.cast", x), _dtype(low, "td.cast", dtype))
+    return low.convert(_need_value(low, "td.cast", x), _dtype(low, "td.cast", dtype))
 
 
 def h_cdiv(low, args, kwargs):
@@ -614,7 +614,7 @@ def call_builtin(low, fn, args, kwargs):
         if len(args) != 1 or kwargs:
             raise low.error(KernelTypeError, f"{fn!r}(...) casts one value, got {len(args) + len(kwargs)} arguments",
                             f"write x.to({fn!r}) or {fn!r}(x)")
-        return low.cast(_need_value(low, "cast", args[0]), fn)
+        return low.convert(_need_value(low, "cast", args[0]), fn)
     what = f"the value {fn.name!r}" if isinstance(fn, Value) else repr(getattr(fn, "__name__", fn))
     raise low.error(FrontendError, f"cannot call {what} in a kernel",
                     "kernels call td.* builtins and @td.func helpers; decorate the helper with @td.func")

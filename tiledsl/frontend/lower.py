@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ast
 import builtins as py
+import contextlib
 import operator
+from functools import reduce
 
 from tiledsl.dtypes import DType, promote
 from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError, LevelError, TypeCheckError
@@ -34,8 +36,21 @@ from tiledsl.ir.nodes import Knob, Loc, Param, Space, Value
 from tiledsl.ir.ops import Op
 
 
-class _Return(Exception):
-    pass
+def _promote_all(dts: list[DType]) -> DType | None:
+    return reduce(promote, dts) if dts else None
+
+
+def _by_category(higher: DType | None, lower: DType | None) -> DType | None:
+    """`higher` (the dtype of the operands of higher priority) unless `lower` is of a higher
+    category (bool < int < float), then the two promote (torch's `combine_categories`)."""
+    if higher is None or lower is None:
+        return lower if higher is None else higher
+    if higher.is_float:
+        return higher
+    if higher.is_bool or lower.is_float:
+        return promote(higher, lower)
+    return higher
+
 
 class _Lowerer:
     def __init__(self, src: KernelSource):
@@ -50,6 +65,11 @@ class _Lowerer:
         self.returned = False
         self.inlining: list[int] = []  # block depth at each @td.func being inlined
         self.inline_result = None
+        # where the right-hand side of the assignment being lowered started (the innermost block and
+        # its length then), and the values already renamed in it: only a value that RHS created may
+        # take the assigned name (`rename_last`)
+        self.rhs_mark: tuple[list, int] | None = None
+        self.renamed: dict[str, Value] = {}
 
     def inline(self, func, args: list, kwargs: dict):
         """Lower a @td.func's body in place of its call, with its parameters bound to the
@@ -67,6 +87,7 @@ class _Lowerer:
         self.src, self.env, self.returned, self.inline_result = src, dict(bound), False, None
         self.inlining.append(len(self.builder._blocks))
         try:
+            self.check_constructs(src.tree.body)
             self.block(src.tree.body)
             return self.inline_result
         finally:
@@ -150,23 +171,31 @@ class _Lowerer:
             return v
         return self.value(Op.CAST, (v,), {"dtype": dtype}, hint=v.name)
 
+    def convert(self, v: Value, dtype: DType) -> Value:
+        """The user's `x.to(dtype)` / `td.cast`: a value; of a buffer, a snapshot of its contents
+        even to its own dtype (later in-place updates of the buffer must not change it)."""
+        if v.type.space.is_buffer and v.type.dtype is dtype:
+            return self.value(Op.CAST, (v,), {"dtype": dtype}, hint=v.name)
+        return self.cast(v, dtype)
+
     def weak_dtype(self, x) -> DType | None:
         """dtype of a strongly typed operand, None for Python numbers (they adapt)."""
         return x.type.dtype if isinstance(x, Value) else None
 
     def unify_operands(self, xs, float_result: bool = False) -> tuple[list[Value], DType]:
-        strong = [x.type.dtype for x in xs if isinstance(x, Value)]
-        if not strong:
-            strong = [DType.i32 if isinstance(x, KnobRef) else self.const_dtype(x) for x in xs]
-        dt = strong[0]
-        for d in strong[1:]:
-            dt = promote(dt, d)
-        for x in xs:
-            if isinstance(x, float) and not dt.is_float:
-                dt = DType.f32
+        dt = self.result_dtype(xs)
         if (float_result and not dt.is_float) or dt.is_fp8:
             dt = DType.f32  # fp8 is a storage type: arithmetic on it runs in f32
         return [self.const(x, dt) for x in xs], dt
+
+    def result_dtype(self, xs) -> DType:
+        """The dtype operands meet in, by torch's rule: values with axes (tiles, tensors) promote
+        among themselves; 0-dim values (runtime scalars), then Python numbers, count only by
+        category (bool < int < float) unless theirs is higher (docs/language.md, "Numerics")."""
+        dims = [x.type.dtype for x in xs if isinstance(x, Value) and x.type.rank > 0]
+        zero = [x.type.dtype for x in xs if isinstance(x, Value) and x.type.rank == 0]
+        nums = [DType.i32 if isinstance(x, KnobRef) else self.const_dtype(x) for x in xs if not isinstance(x, Value)]
+        return _by_category(_promote_all(dims), _by_category(_promote_all(zero), _promote_all(nums)))
 
     def const_dtype(self, x) -> DType:
         if isinstance(x, bool):
@@ -207,16 +236,37 @@ class _Lowerer:
 
     # --- entry --------------------------------------------------------------------------------------
     def run(self):
-        try:
-            self.block(self.src.tree.body)
-        except _Return:
-            pass
+        self.check_constructs(self.src.tree.body)
+        self.block(self.src.tree.body)
+
+    def check_constructs(self, stmts) -> None:
+        """Reject the statements and expressions a kernel has no meaning for wherever they are,
+        also in a compile-time branch not taken (eager mode checks the same before it runs);
+        `print(...)`'s arguments and an assert's message are not checked (the first is eager
+        mode's debugging aid, the second is only evaluated when the assertion fails)."""
+        def visit(node: ast.AST) -> None:
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("print", "breakpoint"):
+                return
+            kind = "stmt" if isinstance(node, ast.stmt) else "expr" if isinstance(node, ast.expr) else None
+            name = type(node).__name__
+            if kind and not hasattr(self, f"{kind}_{name}") and name != "Slice":
+                what = "statements" if kind == "stmt" else "expressions"
+                raise self.error(FrontendError, f"`{name}` {what} are not supported in a kernel",
+                                 UNSUPPORTED_HINT.get(name), node=node)
+            if isinstance(node, ast.For) and node.orelse:
+                raise self.error(FrontendError, "for-else is not supported", node=node)
+            children = [node.test] if isinstance(node, ast.Assert) else ast.iter_child_nodes(node)
+            for child in children:
+                visit(child)
+
+        for s in stmts:
+            visit(s)
 
     def block(self, stmts):
         prev = self.node
         for s in stmts:
             if self.returned:
-                raise self.error(FrontendError, "code after return", node=s)
+                break  # as Python: a return (at the top, or in a compile-time `if` taken) ends the function
             self.node = s
             self.stmt(s)
         self.node = prev
@@ -239,14 +289,27 @@ class _Lowerer:
         pass
 
     def stmt_Assign(self, s: ast.Assign):
-        value = self.expr(s.value)
-        for t in s.targets:
-            self.assign(t, value)
+        with self.fresh_rhs():
+            value = self.expr(s.value)
+            for t in s.targets:
+                self.assign(t, value)
 
     def stmt_AnnAssign(self, s: ast.AnnAssign):
         if s.value is None:
             raise self.error(FrontendError, "a declaration without a value")
-        self.assign(s.target, self.expr(s.value))
+        with self.fresh_rhs():
+            self.assign(s.target, self.expr(s.value))
+
+    @contextlib.contextmanager
+    def fresh_rhs(self):
+        """Mark where an assignment's right-hand side starts, so that `rename_last` renames only
+        a value that side created (never one another name already holds)."""
+        saved = (self.rhs_mark, self.renamed)
+        self.rhs_mark, self.renamed = (self.builder._blocks[-1], len(self.builder._blocks[-1])), {}
+        try:
+            yield
+        finally:
+            self.rhs_mark, self.renamed = saved
 
     def stmt_AugAssign(self, s: ast.AugAssign):
         if not isinstance(s.target, ast.Name):
@@ -256,7 +319,11 @@ class _Lowerer:
         op = BINOPS.get(type(s.op))
         if op is None:
             raise self.error(FrontendError, f"operator {type(s.op).__name__} is not supported")
-        new = self.binop(op, cur, self.expr(s.value))
+        with self.fresh_rhs():
+            new = self.binop(op, cur, self.expr(s.value))
+            self._aug_store(s, cur, new)
+
+    def _aug_store(self, s: ast.AugAssign, cur, new):
         if isinstance(cur, Value) and cur.type.space.is_buffer:
             # in-place update of on-chip storage: `acc += x` writes the buffer
             from tiledsl.frontend.builtins import check_narrowing
@@ -283,14 +350,22 @@ class _Lowerer:
                              "use td.store(tensor, offsets, value) or td.copy(value, buffer)")
 
     def rename_last(self, v: Value, name: str) -> Value:
-        """Give the value the assigned name if it is the fresh result of the last inst."""
+        """Give the value the assigned name if it is the result of the last inst and that inst
+        was emitted by the right-hand side being assigned. A value another name already holds
+        (`v = u`, a tuple loop's item, a branch's result) keeps its name: renaming it would leave
+        the other name's uses pointing at a value that no longer exists."""
+        if v.name in self.renamed:  # `a = b = x * 2`, or one value twice in a tuple
+            return self.renamed[v.name]
         insts = self.builder._blocks[-1]
-        if not insts or insts[-1].results != (v,) or v.name.split("_")[0] == name:
+        mark = self.rhs_mark
+        if (mark is None or mark[0] is not insts or len(insts) <= mark[1] or insts[-1].results != (v,)
+                or v.name.split("_")[0] == name):
             return v
         last = insts[-1]
         self.builder._used.discard(v.name)
         nv = self.builder.fresh(name, v.type)
         insts[-1] = type(last)(last.op, (nv,), last.operands, last.attrs, last.regions, last.loc)
+        self.renamed[v.name] = nv
         return nv
 
     def stmt_Return(self, s: ast.Return):
@@ -343,6 +418,8 @@ class _Lowerer:
             seq = self.expr(it)
             if isinstance(seq, tuple):  # a compile-time tuple: unrolled, Python semantics
                 for item in seq:
+                    if self.returned:
+                        break
                     self.assign(s.target, item)
                     self.block(s.body)
                 return
@@ -511,8 +588,10 @@ class _Lowerer:
             return x
         if isinstance(e.op, ast.USub):
             return self.unary(Op.NEG, x)
-        if isinstance(x, Value) and not x.type.dtype.is_bool and isinstance(e.op, ast.Not):
-            return self.binop(Op.EQ, x, 0)
+        if isinstance(e.op, ast.Not):
+            self.check_truth(x, "not", e.operand)
+            if not x.type.dtype.is_bool:
+                return self.binop(Op.EQ, x, 0)
         if isinstance(e.op, ast.Invert) and isinstance(x, Value) and x.type.dtype.is_int:
             return self.binop(Op.XOR, x, -1)
         return self.unary(Op.NOT, x)
@@ -545,19 +624,39 @@ class _Lowerer:
         return self.binop(Op.AND, a, b)
 
     def expr_BoolOp(self, e: ast.BoolOp):
-        vals = [self.expr(v) for v in e.values]
-        out = vals[0]
-        for v in vals[1:]:
-            if is_const(out) and is_const(v):
-                out = (out and v) if isinstance(e.op, ast.And) else (out or v)
-            elif isinstance(e.op, ast.And):
-                out = self.bool_and(out, v)
-            else:
-                if is_const(out):
-                    out = out if out else v
-                else:
-                    out = self.binop(Op.OR, out, v)
+        """Python's `and`/`or`: compile-time operands short-circuit and the operand itself is the
+        result. A runtime operand whose truth is tested must be a bool scalar (then every later
+        operand is one too, or a Python bool, and the result is `&` / `|` of them, the value
+        Python gives); on a tile, or a non-bool scalar (where Python returns an operand, not a
+        bool) it is an error pointing at `&` / `|`."""
+        is_and = isinstance(e.op, ast.And)
+        word = "and" if is_and else "or"
+        out = None  # the runtime bool scalar so far
+        for i, node in enumerate(e.values):
+            v = self.expr(node)
+            last = i == len(e.values) - 1
+            if out is None and is_const(v):
+                if last or bool(v) != is_and:
+                    return v
+                continue
+            if out is None and last:
+                return v  # only the last operand is runtime: Python returns it, untested
+            if is_const(v) and isinstance(v, bool):
+                if v != is_and:
+                    return v  # `a and False` is False, `a or True` is True
+                continue
+            self.check_truth(v, word, node)
+            out = v if out is None else self.binop(Op.AND if is_and else Op.OR, out, v)
         return out
+
+    def check_truth(self, v, word: str, node: ast.AST) -> None:
+        """`v`'s truth may be tested by `and`/`or` (`not` takes any scalar): a bool scalar."""
+        if isinstance(v, Value) and v.type.rank == 0 and (v.type.dtype.is_bool or word == "not"):
+            return
+        op = {"and": "&", "or": "|", "not": "~"}[word]
+        raise self.error(KernelTypeError, f"`{word}` on {describe(v)}: only compile-time values and runtime "
+                         f"{'scalars' if word == 'not' else 'bool scalars'} have a truth value in a kernel",
+                         f"use `{op}` for elementwise logic on masks (`&`, `|`, `~`)", node=node)
 
     def expr_IfExp(self, e: ast.IfExp):
         c = self.expr(e.test)
@@ -591,4 +690,4 @@ class _BoundMethod:
     def __call__(self, args, kwargs):
         if len(args) != 1 or not isinstance(args[0], DType):
             raise self.low.error(KernelTypeError, ".to() takes one dtype, e.g. x.to(td.float16)")
-        return self.low.cast(self.v, args[0])
+        return self.low.convert(self.v, args[0])

@@ -3,7 +3,6 @@
 all backends raised VerifyError: kern: add: operand %v0 is not defined before this use (at /tmp/tiledsl-fuzz-f0vmqc3h/fz_kernel_2286.py:17:13)
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -70,6 +69,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float16',
      'tags': ['alias', 'cx-positional', 'leaf-n', 'map', 'mask-none', 'store-cond']})
 
 
-@pytest.mark.xfail(strict=True, reason="`v = u` then rebinding `v` (`v = v + 1`) breaks `u`: VerifyError 'operand %u is not defined'")
 def test_fuzz_alias_rebind_85380334():
     check_case_dict(CASE)

@@ -3,7 +3,6 @@
 all backends raised VerifyError: kern: add: operand %u is not defined before this use (at /tmp/tiledsl-fuzz-f0vmqc3h/fz_kernel_3028.py:9:11)
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -24,8 +23,9 @@ import torch
 
 
 def _softmax(x, dim):
-    out = x.dtype if x.dtype.is_floating_point else torch.float32
-    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+    # op by op, each rounding once to the input's dtype (docs/language.md "Numerics")
+    e = torch.exp(x - torch.amax(x, dim=dim, keepdim=True))
+    return e / torch.sum(e, dim=dim, keepdim=True)
 
 
 def ref(a0):
@@ -47,6 +47,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
      'tags': ['alias', 'leaf-f', 'num-div', 'pynum', 'rank3']})
 
 
-@pytest.mark.xfail(strict=True, reason="`v = u` then rebinding `v` (`v = v + 1`) breaks `u`: VerifyError 'operand %u is not defined'")
 def test_fuzz_alias_rebind_95a9fe32():
     check_case_dict(CASE)

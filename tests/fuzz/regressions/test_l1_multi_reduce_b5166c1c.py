@@ -7,7 +7,6 @@ all backends raised ScheduleError: kern: reductions over different axes in one k
 hint: write this kernel at level 2 (td.grid / td.load / td.store) and leave its knobs as td.auto
 """
 
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:l1-multi-reduce"
@@ -24,8 +23,9 @@ import torch
 
 
 def _softmax(x, dim):
-    out = x.dtype if x.dtype.is_floating_point else torch.float32
-    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+    # op by op, each rounding once to the input's dtype (docs/language.md "Numerics")
+    e = torch.exp(x - torch.amax(x, dim=dim, keepdim=True))
+    return e / torch.sum(e, dim=dim, keepdim=True)
 
 
 def ref(a0):

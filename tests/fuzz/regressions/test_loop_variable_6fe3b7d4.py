@@ -6,8 +6,6 @@ all backends raised FrontendError: name 'q' is not defined
               ^
 """
 
-import pytest
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:loop-variable"
@@ -18,6 +16,7 @@ import tiledsl as td
 @td.kernel
 def kern(a1: td.Tensor):
     c0 = 1.0
+    q = 0
     for q in range(3):
         c0 = c0 + 1
     c0 = c0 + q
@@ -28,12 +27,14 @@ import torch
 
 
 def _softmax(x, dim):
-    out = x.dtype if x.dtype.is_floating_point else torch.float32
-    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+    # op by op, each rounding once to the input's dtype (docs/language.md "Numerics")
+    e = torch.exp(x - torch.amax(x, dim=dim, keepdim=True))
+    return e / torch.sum(e, dim=dim, keepdim=True)
 
 
 def ref(a1):
     c0 = 1.0
+    q = 0
     for q in range(3):
         c0 = c0 + 1
     c0 = c0 + q
@@ -52,6 +53,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'int8',
      'tags': ['const-loop', 'leaf-i', 'loopvar-after', 'rank2']})
 
 
-@pytest.mark.xfail(strict=True, reason="loop variables: not defined after the loop; reassigning one in the body changes the iteration")
 def test_fuzz_loop_variable_6fe3b7d4():
     check_case_dict(CASE)

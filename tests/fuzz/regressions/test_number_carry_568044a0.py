@@ -6,7 +6,6 @@ all backends raised FrontendError: float 0.0 has no attribute 'to'
                              ^
 """
 
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:number-carry"

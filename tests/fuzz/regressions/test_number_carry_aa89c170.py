@@ -3,7 +3,6 @@
 ir: max error 1.640625 (tol 0.016, scale 6.66); first bad: 2.6875 vs 4.3125; triton: NaN positions differ at [0, 0, 4]: nan vs 4.90625
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -24,8 +23,9 @@ import torch
 
 
 def _softmax(x, dim):
-    out = x.dtype if x.dtype.is_floating_point else torch.float32
-    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+    # op by op, each rounding once to the input's dtype (docs/language.md "Numerics")
+    e = torch.exp(x - torch.amax(x, dim=dim, keepdim=True))
+    return e / torch.sum(e, dim=dim, keepdim=True)
 
 
 def ref(a0):
@@ -47,6 +47,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
      'tags': ['const-loop', 'leaf-n', 'num-sub', 'pynum', 'rank3']})
 
 
-@pytest.mark.xfail(strict=True, reason="Python numbers are not carried through runtime loops and `if`s (a number that becomes a tile in a loop is rejected; a number updated in a loop or branch keeps its first value)")
 def test_fuzz_number_carry_aa89c170():
     check_case_dict(CASE)

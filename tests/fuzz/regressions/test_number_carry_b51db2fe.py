@@ -3,7 +3,6 @@
 ir: max error 2.125 (tol 0.0001, scale 10.6); first bad: -3.5 vs -4.375; triton: max error 2.125 (tol 0.0001, scale 10.6); first bad: -3.5 vs -4.375
 """
 
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:number-carry"

@@ -3,7 +3,6 @@
 ir: max error 1.0078125 (tol 0.016, scale 5.5); first bad: 3.75 vs 4.75; triton: max error 1.0078125 (tol 0.016, scale 5.5); first bad: 3.75 vs 4.75
 """
 
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:number-carry"

@@ -3,8 +3,6 @@
 triton: NaN positions differ at [1]: nan vs 2.015625
 """
 
-import pytest
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:positional-constexpr"
@@ -21,8 +19,9 @@ import torch
 
 
 def _softmax(x, dim):
-    out = x.dtype if x.dtype.is_floating_point else torch.float32
-    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+    # op by op, each rounding once to the input's dtype (docs/language.md "Numerics")
+    e = torch.exp(x - torch.amax(x, dim=dim, keepdim=True))
+    return e / torch.sum(e, dim=dim, keepdim=True)
 
 
 def ref(a0, C):
@@ -42,6 +41,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'bfloat16',
      'tags': ['cx-positional', 'leaf-n', 'multi-call', 'rank1']})
 
 
-@pytest.mark.xfail(strict=True, reason="a constexpr passed positionally is ignored on the next call with the same tensor shapes")
 def test_fuzz_positional_constexpr_81a40132():
     check_case_dict(CASE)

@@ -3,8 +3,6 @@
 eager raised UnboundLocalError: cannot access local variable 'q' where it is not associated with a value
 """
 
-import pytest
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "raw|eager|UnboundLocalError|cannot access local variable '_' where it is not associated with a value"
@@ -51,6 +49,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float16',
               'rank3', 'red-argmax', 'red-prod']})
 
 
-@pytest.mark.xfail(strict=True, reason="eager raised UnboundLocalError: cannot access local variable 'q' where it is not associated with a value")
 def test_fuzz_raw_f26ec6fa():
     check_case_dict(CASE)

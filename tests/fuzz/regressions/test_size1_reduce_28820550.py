@@ -3,7 +3,6 @@
 ir raised KeyError: 1
 """
 
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:size1-reduce"
@@ -20,8 +19,9 @@ import torch
 
 
 def _softmax(x, dim):
-    out = x.dtype if x.dtype.is_floating_point else torch.float32
-    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+    # op by op, each rounding once to the input's dtype (docs/language.md "Numerics")
+    e = torch.exp(x - torch.amax(x, dim=dim, keepdim=True))
+    return e / torch.sum(e, dim=dim, keepdim=True)
 
 
 def ref(a0):

@@ -3,8 +3,6 @@
 triton raised InterpreterError: AssertionError("cannot cast [[4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4]/n [4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4]/n [4
 """
 
-import pytest
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:triton-int-to-fp8"
@@ -21,8 +19,9 @@ import torch
 
 
 def _softmax(x, dim):
-    out = x.dtype if x.dtype.is_floating_point else torch.float32
-    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+    # op by op, each rounding once to the input's dtype (docs/language.md "Numerics")
+    e = torch.exp(x - torch.amax(x, dim=dim, keepdim=True))
+    return e / torch.sum(e, dim=dim, keepdim=True)
 
 
 def ref(a0, C):
@@ -41,6 +40,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float16',
      'tags': ['axis', 'cast-fp8', 'cmp', 'leaf-f', 'leaf-n', 'mul', 'multi-call', 'rank2', 'red-max', 'where']})
 
 
-@pytest.mark.xfail(strict=True, reason="Triton: casting an int tile to fp8 (`td.where(m, C, C).to(td.float8_e5m2)`) fails in the interpreter")
 def test_fuzz_triton_int_to_fp8_0458b40c():
     check_case_dict(CASE)

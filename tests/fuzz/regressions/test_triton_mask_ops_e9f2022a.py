@@ -4,7 +4,6 @@ triton raised BackendError but ir ran: value name 'not' cannot be used in genera
 hint: rename it
 """
 
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:triton-mask-ops"

@@ -3,8 +3,6 @@
 triton raised InterpreterError: AttributeError("'NoneType' object has no attribute 'dtype'")
 """
 
-import pytest
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:triton-pow"
@@ -21,8 +19,9 @@ import torch
 
 
 def _softmax(x, dim):
-    out = x.dtype if x.dtype.is_floating_point else torch.float32
-    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+    # op by op, each rounding once to the input's dtype (docs/language.md "Numerics")
+    e = torch.exp(x - torch.amax(x, dim=dim, keepdim=True))
+    return e / torch.sum(e, dim=dim, keepdim=True)
 
 
 def ref(a0, s):
@@ -42,6 +41,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float32',
      'tags': ['leaf-n', 'rank3', 'square']})
 
 
-@pytest.mark.xfail(strict=True, reason="`x ** 2` fails on Triton")
 def test_fuzz_triton_pow_4877c7c5():
     check_case_dict(CASE)

@@ -7,7 +7,6 @@ triton raised BackendError but ir ran: tile reduction 'prod' has no Triton lower
 hint: use sum, max, min, argmax or argmin, or backend='ir'
 """
 
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "known:triton-prod"
@@ -24,8 +23,9 @@ import torch
 
 
 def _softmax(x, dim):
-    out = x.dtype if x.dtype.is_floating_point else torch.float32
-    return torch.softmax(torch.as_tensor(x).float(), dim=dim).to(out)
+    # op by op, each rounding once to the input's dtype (docs/language.md "Numerics")
+    e = torch.exp(x - torch.amax(x, dim=dim, keepdim=True))
+    return e / torch.sum(e, dim=dim, keepdim=True)
 
 
 def ref(a0):

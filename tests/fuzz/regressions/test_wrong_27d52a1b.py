@@ -3,8 +3,6 @@
 triton: NaN positions differ at [0, 17]: 0.5773502588272095 vs nan
 """
 
-import pytest
-
 from tests.fuzz.harness import check_case_dict
 
 SIGNATURE = "wrong|triton|L1|float32|nan"
@@ -42,6 +40,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float32',
      'tags': ['leaf-f', 'leaf-n', 'maximum', 'multi-call', 'rank2', 'rsqrt']})
 
 
-@pytest.mark.xfail(strict=True, reason="triton: NaN positions differ at [0, 17]: 0.5773502588272095 vs nan")
 def test_fuzz_wrong_27d52a1b():
     check_case_dict(CASE)

@@ -469,7 +469,6 @@ L1_BAD = [
         with td.threads(32) as tid:
             r = x + 1
     """,
-    "return x, y",
     "return 1",
     "return td",
     "return None",

@@ -20,6 +20,7 @@ import re
 from collections import Counter
 
 from tiledsl.lowering import escape
+from tiledsl.lowering.tilelang.gemms import plan_gemms
 from tiledsl.lowering.tilelang.values import TL_DTYPE, Global, Scalar, Tile, Val, buffer_tile
 
 from tiledsl.dtypes import DType
@@ -46,6 +47,8 @@ class Emitter:
         self.uses: Counter[str] = Counter(v.name for i in walk(fn.body) for v in i.operands)
         self.dot_operands = _dot_operands(fn.body)
         self.copied_back = _copied_back(fn.body)
+        self.gemms = plan_gemms(fn.body, self.knobs.get("num_warps") or 4, target,
+                                lambda v: self.static_shape(v.type.shape))
         self.lines: list[str] = []
         self.allocs: list[str] = []
         self.indent = 0

@@ -151,7 +151,13 @@ def load(em: Emitter, inst: Inst) -> None:
     if not win.shape:  # a scalar: read once, here (the source may change later)
         em.env[res.name] = em.let(at(()), src.dtype, res.name)
         return
-    em.bind(res, Tile(win.shape, src.dtype, at, reads=reads))
+    tile = Tile(win.shape, src.dtype, at, reads=reads)
+    if res.name in em.dot_operands and len(win.shape) == 2 and not em.threads_region:
+        # a gemm operand (a masked page of a KV cache): straight into shared memory, once, in
+        # its own layout; a transposed use is the gemm's transpose flag, not a second copy
+        em.env[res.name] = em.materialize(tile, scope="shared", hint=res.name)
+        return
+    em.bind(res, tile)
 
 
 # --- STORE / ATOMIC --------------------------------------------------------------------------------
@@ -268,9 +274,12 @@ def dot(em: Emitter, inst: Inst) -> None:
         raise BackendError("dot inside a thread region: a gemm is a block-wide operation", inst.loc,
                            hint="move the dot out of `td.threads`")
     a, b = em.get(inst.operands[0]), em.get(inst.operands[1])
-    a_buf, ta = _operand(em, a, ("shared", "fragment"), "fragment", inst.operands[0].name)
-    b_buf, tb = _operand(em, b, ("shared",), "shared", inst.operands[1].name)
     res = inst.result
+    # an A operand computed from another gemm's fragment goes through shared memory when the two
+    # gemms' warp partitions cannot agree on its layout (`gemms.plan_gemms`)
+    a_scopes = ("shared",) if res.name in em.gemms.stage_a else ("shared", "fragment")
+    a_buf, ta = _operand(em, a, a_scopes, a_scopes[-1], inst.operands[0].name)
+    b_buf, tb = _operand(em, b, ("shared",), "shared", inst.operands[1].name)
     shape = em.static_shape(res.type.shape, inst)
     acc_v = inst.operands[2] if len(inst.operands) == 3 else None
     clear = acc_v is None
@@ -290,8 +299,10 @@ def dot(em: Emitter, inst: Inst) -> None:
                                into=em.alloc(res.name, shape, res.type.dtype, "fragment"))
     else:
         c = em.alloc(res.name, shape, res.type.dtype, "fragment")
+    policy = em.gemms.policy.get(res.name)
     flags = "".join([", transpose_A=True" if ta else "", ", transpose_B=True" if tb else "",
-                     ", clear_accum=True" if clear else ""])
+                     ", clear_accum=True" if clear else "",
+                     f", policy=T.GemmWarpPolicy.{policy}" if policy else ""])
     em.line(f"T.gemm({a_buf}, {b_buf}, {c.buf}{flags})")
     em.env[res.name] = c
 

@@ -58,14 +58,18 @@ class _Window:
         return out
 
     def region(self) -> str:
-        """``x[a:a + n, b]``-style region text for ``T.copy``."""
+        """``x[a:a + n, b]``-style region text for ``T.copy``. Offsets loaded from read-only
+        tensors are spelled as the load itself, not the let bound to it: TileLang moves the
+        copies of a pipelined loop (TMA issue, warp specialisation) out of the let's scope
+        ("variable g has been used before definition")."""
         parts = []
         for kind, off, pos in self.axes:
             n = 1 if kind == "point" else self.shape[pos]
             if isinstance(off.const, int):
                 parts.append(f"{off.const}:{off.const + n}")
             else:
-                parts.append(f"{off.expr}:{off.expr} + {n}")
+                e = off.pure or off.expr
+                parts.append(f"{e}:{e} + {n}")
         return f"{self.src.name}[{', '.join(parts)}]"
 
     def in_bounds(self, idx) -> list[str]:
@@ -86,6 +90,10 @@ class _Window:
         for _, off, _ in self.axes:
             out |= off.reads
         return out
+
+
+def _offsets(em: Emitter, inst: Inst) -> list:
+    return [em.get(v) for v in inst.operands[1:]]
 
 
 def _src_of(em: Emitter, v):
@@ -149,7 +157,12 @@ def load(em: Emitter, inst: Inst) -> None:
         return elem if g is None else f"T.if_then_else({g}, {elem}, {other})"
 
     if not win.shape:  # a scalar: read once, here (the source may change later)
-        em.env[res.name] = em.let(at(()), src.dtype, res.name)
+        # of a tensor the kernel never writes, the read itself can be repeated: T.copy regions
+        # use that (`_Window.region`)
+        pure = at(()) if isinstance(src, Global) and inst.operands[0].name not in em.written else None
+        if pure is not None and any(isinstance(v, Scalar) and v.reads for v in _offsets(em, inst)):
+            pure = None  # an offset read from a buffer: not repeatable
+        em.env[res.name] = em.let(at(()), src.dtype, res.name, pure=pure)
         return
     tile = Tile(win.shape, src.dtype, at, reads=reads)
     if res.name in em.dot_operands and len(win.shape) == 2 and not em.threads_region:

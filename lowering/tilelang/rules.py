@@ -104,7 +104,10 @@ def _elementwise(em: Emitter, inst: Inst, text: Callable[[list[str]], str]) -> N
     res = inst.result
     reads = frozenset().union(*(x.reads for x in vals if isinstance(x, (Tile, Scalar))))
     if not any(isinstance(x, Tile) for x in vals):
-        em.bind(res, Scalar(text([x.expr for x in vals]), res.type.dtype, reads=reads))
+        pure = None
+        if any(x.pure for x in vals):  # keep the let-free form of values computed from loaded ones
+            pure = text([x.pure or x.expr for x in vals])
+        em.bind(res, Scalar(text([x.expr for x in vals]), res.type.dtype, reads=reads, pure=pure))
         return
     out = em.static_shape(res.type.shape, inst)
 

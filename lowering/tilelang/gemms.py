@@ -74,6 +74,12 @@ def plan_gemms(body: Block, num_warps: int, target: Target, shape_of) -> GemmPla
         else:
             policy.update({d.result.name: FULL_COL for d in group})
             stage.update(d.result.name for d in group if chained[d.result.name])
+    # a warp-specialised gemm runs on the consumer warp groups only, not on num_warps warps:
+    # TileLang partitions it over the threads of its region by itself
+    for role in (i for i in walk(body) if i.op is Op.WARP_ROLE):
+        for d in walk(role.regions[0]):
+            if d.op is Op.DOT:
+                policy.pop(d.result.name, None)
     return GemmPlan(policy, frozenset(stage))
 
 

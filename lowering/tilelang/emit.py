@@ -20,6 +20,7 @@ import re
 from collections import Counter
 
 from tiledsl.lowering import escape
+from tiledsl.lowering.tilelang.gemms import plan_gemms
 from tiledsl.lowering.tilelang.values import TL_DTYPE, Global, Scalar, Tile, Val, buffer_tile
 
 from tiledsl.dtypes import DType
@@ -46,6 +47,9 @@ class Emitter:
         self.uses: Counter[str] = Counter(v.name for i in walk(fn.body) for v in i.operands)
         self.dot_operands = _dot_operands(fn.body)
         self.copied_back = _copied_back(fn.body)
+        self.written = _written(fn.body)
+        self.gemms = plan_gemms(fn.body, self.knobs.get("num_warps") or 4, target,
+                                lambda v: self.static_shape(v.type.shape))
         self.lines: list[str] = []
         self.allocs: list[str] = []
         self.indent = 0
@@ -91,7 +95,7 @@ class Emitter:
             self.line(f"{buf}[0] = {expr}")
         return Scalar(f"{buf}[0]", dtype, reads=frozenset({buf}))
 
-    def let(self, expr: str, dtype, hint: str) -> Scalar:
+    def let(self, expr: str, dtype, hint: str, pure: str | None = None) -> Scalar:
         """A scalar bound once, here (``m = masked_m[g]``, a TIR let): its value is fixed at this
         point however its source changes later. Preferred to a `cell` for values that are never
         reassigned: TileLang's warp specialisation gives a local buffer's write to the consumer
@@ -99,7 +103,7 @@ class Emitter:
         it uninitialised; a let stays where it is, visible to both."""
         name = self.name(hint)
         self.line(f"{name} = {expr}")
-        return Scalar(name, dtype, reads=frozenset())
+        return Scalar(name, dtype, reads=frozenset(), pure=pure)
 
     def src_comment(self, inst: Inst) -> None:
         """A ``# src: file:line`` comment whenever the kernel line changes."""
@@ -241,6 +245,12 @@ def _copied_back(body: Block) -> dict[str, str]:
                         and nxt.operands[1].type.space.is_buffer):
                     out[first.results[0].name] = nxt.operands[1].name
     return out
+
+
+def _written(body: Block) -> frozenset[str]:
+    """Names of the values (tensors, buffers) some inst writes."""
+    out = {i.operands[0].name for i in walk(body) if i.op in (Op.STORE, Op.ATOMIC)}
+    return frozenset(out | {i.operands[1].name for i in walk(body) if i.op is Op.COPY})
 
 
 def _dot_operands(body: Block) -> set[str]:

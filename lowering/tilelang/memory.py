@@ -58,14 +58,18 @@ class _Window:
         return out
 
     def region(self) -> str:
-        """``x[a:a + n, b]``-style region text for ``T.copy``."""
+        """``x[a:a + n, b]``-style region text for ``T.copy``. Offsets loaded from read-only
+        tensors are spelled as the load itself, not the let bound to it: TileLang moves the
+        copies of a pipelined loop (TMA issue, warp specialisation) out of the let's scope
+        ("variable g has been used before definition")."""
         parts = []
         for kind, off, pos in self.axes:
             n = 1 if kind == "point" else self.shape[pos]
             if isinstance(off.const, int):
                 parts.append(f"{off.const}:{off.const + n}")
             else:
-                parts.append(f"{off.expr}:{off.expr} + {n}")
+                e = off.pure or off.expr
+                parts.append(f"{e}:{e} + {n}")
         return f"{self.src.name}[{', '.join(parts)}]"
 
     def in_bounds(self, idx) -> list[str]:
@@ -86,6 +90,10 @@ class _Window:
         for _, off, _ in self.axes:
             out |= off.reads
         return out
+
+
+def _offsets(em: Emitter, inst: Inst) -> list:
+    return [em.get(v) for v in inst.operands[1:]]
 
 
 def _src_of(em: Emitter, v):
@@ -149,9 +157,20 @@ def load(em: Emitter, inst: Inst) -> None:
         return elem if g is None else f"T.if_then_else({g}, {elem}, {other})"
 
     if not win.shape:  # a scalar: read once, here (the source may change later)
-        em.env[res.name] = em.let(at(()), src.dtype, res.name)
+        # of a tensor the kernel never writes, the read itself can be repeated: T.copy regions
+        # use that (`_Window.region`)
+        pure = at(()) if isinstance(src, Global) and inst.operands[0].name not in em.written else None
+        if pure is not None and any(isinstance(v, Scalar) and v.reads for v in _offsets(em, inst)):
+            pure = None  # an offset read from a buffer: not repeatable
+        em.env[res.name] = em.let(at(()), src.dtype, res.name, pure=pure)
         return
-    em.bind(res, Tile(win.shape, src.dtype, at, reads=reads))
+    tile = Tile(win.shape, src.dtype, at, reads=reads)
+    if res.name in em.dot_operands and len(win.shape) == 2 and not em.threads_region:
+        # a gemm operand (a masked page of a KV cache): straight into shared memory, once, in
+        # its own layout; a transposed use is the gemm's transpose flag, not a second copy
+        em.env[res.name] = em.materialize(tile, scope="shared", hint=res.name)
+        return
+    em.bind(res, tile)
 
 
 # --- STORE / ATOMIC --------------------------------------------------------------------------------
@@ -268,9 +287,12 @@ def dot(em: Emitter, inst: Inst) -> None:
         raise BackendError("dot inside a thread region: a gemm is a block-wide operation", inst.loc,
                            hint="move the dot out of `td.threads`")
     a, b = em.get(inst.operands[0]), em.get(inst.operands[1])
-    a_buf, ta = _operand(em, a, ("shared", "fragment"), "fragment", inst.operands[0].name)
-    b_buf, tb = _operand(em, b, ("shared",), "shared", inst.operands[1].name)
     res = inst.result
+    # an A operand computed from another gemm's fragment goes through shared memory when the two
+    # gemms' warp partitions cannot agree on its layout (`gemms.plan_gemms`)
+    a_scopes = ("shared",) if res.name in em.gemms.stage_a else ("shared", "fragment")
+    a_buf, ta = _operand(em, a, a_scopes, a_scopes[-1], inst.operands[0].name)
+    b_buf, tb = _operand(em, b, ("shared",), "shared", inst.operands[1].name)
     shape = em.static_shape(res.type.shape, inst)
     acc_v = inst.operands[2] if len(inst.operands) == 3 else None
     clear = acc_v is None
@@ -290,8 +312,10 @@ def dot(em: Emitter, inst: Inst) -> None:
                                into=em.alloc(res.name, shape, res.type.dtype, "fragment"))
     else:
         c = em.alloc(res.name, shape, res.type.dtype, "fragment")
+    policy = em.gemms.policy.get(res.name)
     flags = "".join([", transpose_A=True" if ta else "", ", transpose_B=True" if tb else "",
-                     ", clear_accum=True" if clear else ""])
+                     ", clear_accum=True" if clear else "",
+                     f", policy=T.GemmWarpPolicy.{policy}" if policy else ""])
     em.line(f"T.gemm({a_buf}, {b_buf}, {c.buf}{flags})")
     em.env[res.name] = c
 

@@ -73,10 +73,20 @@ def _float_divmod(op: Op, a: str, b: str, dtype: DType) -> str:
     return out if dtype is cd else f"T.cast({out}, \"{TL_DTYPE[dtype]}\")"
 
 
+def isnan(x: str, dtype: DType) -> str:
+    """A NaN test TVM keeps: its simplifier folds ``x != x`` to False, and its ``isnan`` takes
+    f32/f64 only (a 16-bit or fp8 float widens exactly, NaN stays NaN)."""
+    if dtype not in (DType.f32, DType.f64):
+        x = f"T.cast({x}, \"float32\")"
+    return f"T.isnan({x})"
+
+
 def _binary_text(op: Op, a: str, b: str, dtype: DType) -> str:
     if op in (Op.MAXIMUM, Op.MINIMUM) and dtype.is_float:
-        # torch.maximum / minimum propagate NaN; CUDA's fmaxf / fminf drop it
-        return f"T.if_then_else({a} != {a}, {a}, T.if_then_else({b} != {b}, {b}, {_BINARY_FN[op]}({a}, {b})))"
+        # torch.maximum / minimum propagate NaN; CUDA's fmaxf / fminf drop it. T.isnan, not
+        # ``a != a``: TVM's simplifier folds ``a != a`` to False (the NaN check vanished)
+        return (f"T.if_then_else({isnan(a, dtype)}, {a}, T.if_then_else({isnan(b, dtype)}, {b}, "
+                f"{_BINARY_FN[op]}({a}, {b})))")
     if op in (Op.FLOORDIV, Op.MOD) and dtype.is_float:
         return _float_divmod(op, a, b, dtype)
     if op in (Op.AND, Op.OR):
@@ -94,7 +104,10 @@ def _elementwise(em: Emitter, inst: Inst, text: Callable[[list[str]], str]) -> N
     res = inst.result
     reads = frozenset().union(*(x.reads for x in vals if isinstance(x, (Tile, Scalar))))
     if not any(isinstance(x, Tile) for x in vals):
-        em.bind(res, Scalar(text([x.expr for x in vals]), res.type.dtype, reads=reads))
+        pure = None
+        if any(x.pure for x in vals):  # keep the let-free form of values computed from loaded ones
+            pure = text([x.pure or x.expr for x in vals])
+        em.bind(res, Scalar(text([x.expr for x in vals]), res.type.dtype, reads=reads, pure=pure))
         return
     out = em.static_shape(res.type.shape, inst)
 
@@ -279,7 +292,7 @@ def _reduce_nan_aware(em: Emitter, inst: Inst) -> None:
     x, res = inst.operands[0], inst.result
     flag = _scratch(em, x, "isnan", DType.f32)
     _elementwise(em, Inst(Op.NE, (flag,), (x,), (), (), inst.loc),
-                 lambda xs: f"T.if_then_else({xs[0]} != {xs[0]}, T.float32(1), T.float32(0))")
+                 lambda xs: f"T.if_then_else({isnan(xs[0], x.type.dtype)}, T.float32(1), T.float32(0))")
     nans = _scratch(em, res, "nans", DType.f32)
     memory.tile_reduce(em, _with_kind(inst, "max", (nans,), (flag,)))
     plain = _scratch(em, res, "plain")

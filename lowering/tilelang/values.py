@@ -36,6 +36,9 @@ class Scalar:
     dtype: DType
     const: int | float | bool | None = None
     reads: frozenset[str] = frozenset()  # buffers (e.g. one-element cells) the expression reads
+    # the value recomputed from read-only tensors, without the lets it is bound to: what a
+    # ``T.copy`` region inside a pipelined loop uses (see `memory._Window.region`)
+    pure: str | None = None
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ def softmax(x: T.Tensor((1000, 200), "float32"), out: T.Tensor((1000, 200), "flo
             x_tile[i0, i1] = T.if_then_else(T.And(T.And(0 <= (i * 4) + i0, (i * 4) + i0 < 1000), i1 < 200), x[(i * 4) + i0, i1], T.float32(-float("inf")))
         # src: kernels_by_hand.py:22
         for i0_1, i1_1 in T.Parallel(4, 256):
-            x_tile_isnan[i0_1, i1_1] = T.if_then_else(x_tile[i0_1, i1_1] != x_tile[i0_1, i1_1], T.float32(1), T.float32(0))
+            x_tile_isnan[i0_1, i1_1] = T.if_then_else(T.isnan(x_tile[i0_1, i1_1]), T.float32(1), T.float32(0))
         T.reduce_max(x_tile_isnan, row_max_nans, dim=1, clear=True)
         T.reduce_max(x_tile, row_max_plain, dim=1, clear=True)
         for i0_2, i1_2 in T.Parallel(4, 256):

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import tiledsl as td
+from tests.test_regress_schedule import r_argmax, r_argmin, r_max, r_min, r_sum
 from tiledsl.dtypes import DType
 from tiledsl.schedule.identity import IDENTITY, reduction_identity
 
@@ -23,33 +24,8 @@ TRITON_DTYPES = (torch.float32, torch.float16)  # what the Triton interpreter ru
 
 # --- kernels ---------------------------------------------------------------------------------------------
 @td.kernel
-def r_sum(x: td.Tensor, axis: td.constexpr, keep: td.constexpr) -> td.Tensor:
-    return td.sum(x, axis=axis, keepdims=keep)
-
-
-@td.kernel
 def r_prod(x: td.Tensor, axis: td.constexpr, keep: td.constexpr) -> td.Tensor:
     return td.prod(x, axis=axis, keepdims=keep)
-
-
-@td.kernel
-def r_max(x: td.Tensor, axis: td.constexpr, keep: td.constexpr) -> td.Tensor:
-    return td.max(x, axis=axis, keepdims=keep)
-
-
-@td.kernel
-def r_min(x: td.Tensor, axis: td.constexpr, keep: td.constexpr) -> td.Tensor:
-    return td.min(x, axis=axis, keepdims=keep)
-
-
-@td.kernel
-def r_argmax(x: td.Tensor, axis: td.constexpr, keep: td.constexpr) -> td.Tensor:
-    return td.argmax(x, axis=axis, keepdims=keep)
-
-
-@td.kernel
-def r_argmin(x: td.Tensor, axis: td.constexpr, keep: td.constexpr) -> td.Tensor:
-    return td.argmin(x, axis=axis, keepdims=keep)
 
 
 REDUCE = {"sum": r_sum, "prod": r_prod, "max": r_max, "min": r_min, "argmax": r_argmax, "argmin": r_argmin}

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import tiledsl as td
+from tiledsl.demo import matmul  # the brief's GEMM, shared with the demo
 from tiledsl.errors import ArgumentError, BackendError, CannotExecuteError
 from tiledsl.runtime.kernel import CompiledKernel
 from tiledsl.schedule.targets import get_target
@@ -56,19 +57,6 @@ def addn(x: td.Tensor, o: td.Tensor, n: int):
     with td.grid(td.cdiv(x.shape[0], 16)) as i:
         t = td.load(x, (i * 16,), (16,))
         td.store(o, (i * 16,), t + n)
-
-
-@td.kernel
-def matmul(a: td.Tensor, b: td.Tensor, c: td.Tensor,
-           BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = td.auto):
-    M, K = a.shape
-    N = b.shape[1]
-    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
-        acc = td.zeros((BM, BN), td.float32)
-        for k in td.pipelined(td.cdiv(K, BK), stages=td.auto):
-            acc += td.dot(td.load(a, (i * BM, k * BK), (BM, BK)),
-                          td.load(b, (k * BK, j * BN), (BK, BN)))
-        td.store(c, (i * BM, j * BN), acc.to(c.dtype))
 
 
 @td.kernel

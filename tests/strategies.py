@@ -40,7 +40,7 @@ from tiledsl.ir import (
     Value,
 )
 from tiledsl.ir.infer import _window
-from tiledsl.ir.ops import BINARY, FLOAT_ONLY, INT_ONLY, NUMERIC_ONLY, REDUCE_KINDS, UNARY
+from tiledsl.ir.optable import BINARY, FLOAT_ONLY, INT_ONLY, NUMERIC_ONLY, REDUCE_KINDS, UNARY
 
 LEVELS = ("dataflow", "tile", "thread")
 TENSOR_DTYPES = (DType.f32, DType.f16, DType.bf16, DType.f8e4m3, DType.f8e5m2, DType.f64, DType.i32,
@@ -328,7 +328,7 @@ class _Gen:
         op = Op.REDUCE if x.type.space is Space.GLOBAL else Op.TILE_REDUCE
         if op is Op.TILE_REDUCE and self.ctx == "top":
             raise _Skip
-        attrs = {"kind": self.pick(REDUCE_KINDS), "axis": self.draw(st.integers(-x.type.rank, x.type.rank - 1)),
+        attrs = {"kind": self.pick(tuple(REDUCE_KINDS)), "axis": self.draw(st.integers(-x.type.rank, x.type.rank - 1)),
                  "keepdims": self.draw(st.booleans())}
         self.emit(op, (x,), attrs, hint=attrs["kind"])
 

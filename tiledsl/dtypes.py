@@ -62,6 +62,10 @@ _FLOAT_BITS = {DType.f64: 64, DType.f32: 32, DType.f16: 16, DType.bf16: 16,
                DType.f8e4m3: 8, DType.f8e5m2: 8}
 _INT_BITS = {DType.i64: 64, DType.i32: 32, DType.i16: 16, DType.i8: 8, DType.u8: 8}
 
+FP8_MAX: dict[DType, float] = {DType.f8e4m3: 448.0, DType.f8e5m2: 57344.0}
+"""Largest finite value of each fp8 format: a float -> fp8 conversion saturates to +-this
+(PTX's ``.satfinite``), and the identity of max/min over e4m3, which has no infinity."""
+
 PUBLIC_NAME = {
     DType.f64: "float64", DType.f32: "float32", DType.f16: "float16", DType.bf16: "bfloat16",
     DType.f8e4m3: "float8_e4m3", DType.f8e5m2: "float8_e5m2", DType.i64: "int64",

@@ -27,6 +27,7 @@ from tiledsl.dtypes import DType
 from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Block, Function, Inst, Loc, Param, ParamKind, Sym, Value, walk
 from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import written
 from tiledsl.schedule.targets import Target
 from tiledsl.specs import ArgSpec, ScalarSpec, TensorSpec
 
@@ -249,8 +250,7 @@ def _copied_back(body: Block) -> dict[str, str]:
 
 def _written(body: Block) -> frozenset[str]:
     """Names of the values (tensors, buffers) some inst writes."""
-    out = {i.operands[0].name for i in walk(body) if i.op in (Op.STORE, Op.ATOMIC)}
-    return frozenset(out | {i.operands[1].name for i in walk(body) if i.op is Op.COPY})
+    return frozenset(v.name for v in map(written, walk(body)) if v is not None)
 
 
 def _dot_operands(body: Block) -> set[str]:

@@ -15,6 +15,7 @@ from tiledsl.lowering.tilelang.values import Global, Scalar, Tile, broadcast_ind
 
 from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Inst
+from tiledsl.ir.optable import window_of
 
 _REDUCE_FN = {"sum": "T.reduce_sum", "max": "T.reduce_max", "min": "T.reduce_min"}
 _ATOMIC_FN = {"add": "T.atomic_add", "max": "T.atomic_max", "min": "T.atomic_min"}
@@ -114,12 +115,11 @@ class _BufferSource:
 
 def _parts(em: Emitter, inst: Inst, value: bool):
     """(source, window, value val or None, mask val or None) of a LOAD/STORE/ATOMIC."""
-    src = _src_of(em, inst.operands[0])
-    rank = len(src.shape)
-    offs = [em.get(v) for v in inst.operands[1:1 + rank]]
-    rest = [em.get(v) for v in inst.operands[1 + rank:]]
-    mask = rest.pop() if inst.attr("masked") else None
-    val = rest[0] if value else None
+    w = window_of(inst)
+    src = _src_of(em, w.tensor)
+    offs = [em.get(v) for v in w.offsets]
+    val = em.get(w.value) if value else None
+    mask = em.get(w.mask) if w.mask is not None else None
     return src, _Window(em, inst, src, offs, inst.attr("shape")), val, mask
 
 

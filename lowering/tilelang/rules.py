@@ -15,10 +15,11 @@ from collections.abc import Callable
 from tiledsl.lowering.tilelang.emit import Emitter
 from tiledsl.lowering.tilelang.values import TL_DTYPE, Global, Scalar, Tile, Val, broadcast_index, literal
 
-from tiledsl.dtypes import DType
+from tiledsl.dtypes import FP8_MAX, DType
 from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Inst, Value
-from tiledsl.ir.ops import BINARY, UNARY, Op
+from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import F32_COMPUTE, fold_int
 
 Rule = Callable[[Emitter, Inst], None]
 
@@ -31,19 +32,10 @@ _BINARY_OP = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/", Op.EQ: "==", O
               Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">=", Op.XOR: "^", Op.SHL: "<<", Op.SHR: ">>"}
 _BINARY_FN = {Op.FLOORDIV: "T.floordiv", Op.MOD: "T.floormod", Op.POW: "T.pow",
               Op.MAXIMUM: "T.max", Op.MINIMUM: "T.min"}
-_FOLD = {Op.ADD: lambda a, b: a + b, Op.SUB: lambda a, b: a - b, Op.MUL: lambda a, b: a * b,
-         Op.FLOORDIV: lambda a, b: a // b, Op.MOD: lambda a, b: a % b, Op.MAXIMUM: max,
-         Op.MINIMUM: min, Op.LT: lambda a, b: a < b, Op.LE: lambda a, b: a <= b,
-         Op.GT: lambda a, b: a > b, Op.GE: lambda a, b: a >= b, Op.EQ: lambda a, b: a == b,
-         Op.NE: lambda a, b: a != b}
-"""Integer ops folded at emission time, so host-side sizes become literals."""
-
-_FP8_MAX = {DType.f8e4m3: 448.0, DType.f8e5m2: 57344.0}
 
 
-# Transcendentals of 16-bit floats compute in f32 and round once (the IR's semantics; CUDA's half
-# intrinsics are approximations of their own). The others are exact in any precision.
-_EXACT_UNARY = frozenset({Op.FLOOR, Op.CEIL, Op.ABS})
+# Transcendentals of 16-bit floats compute in f32 and round once (the IR's semantics, `F32_COMPUTE`
+# in the op table; CUDA's half intrinsics are approximations of their own). The others are exact.
 
 
 def _unary_text(op: Op, x: str, dtype: DType) -> str:
@@ -51,7 +43,7 @@ def _unary_text(op: Op, x: str, dtype: DType) -> str:
         return f"(-{x})"
     if op is Op.NOT:
         return f"T.Not({x})" if dtype is DType.i1 else f"(~{x})"
-    if dtype in (DType.f16, DType.bf16) and op not in _EXACT_UNARY:
+    if dtype in (DType.f16, DType.bf16) and op in F32_COMPUTE:
         return f"T.cast({_UNARY_FN[op]}(T.cast({x}, \"float32\")), \"{TL_DTYPE[dtype]}\")"
     return f"{_UNARY_FN[op]}({x})"
 
@@ -130,11 +122,13 @@ def _unary(em: Emitter, inst: Inst) -> None:
 
 def _binary(em: Emitter, inst: Inst) -> None:
     a, b = (em.get(v) for v in inst.operands)
-    fold = _FOLD.get(inst.op)
-    if fold and isinstance(a, Scalar) and isinstance(b, Scalar) and _is_int(a.const) and _is_int(b.const):
-        v = fold(a.const, b.const)
-        em.bind(inst.result, Scalar(literal(v, inst.result.type.dtype), inst.result.type.dtype, v))
-        return
+    if isinstance(a, Scalar) and isinstance(b, Scalar) and _is_int(a.const) and _is_int(b.const):
+        # integer ops fold at emission time, so host-side sizes become literals (not a zero
+        # divisor: `fold_int` leaves that to the GPU's rule)
+        v = fold_int(inst.op, (a.const, b.const), inst.result.type.dtype)
+        if v is not None:
+            em.bind(inst.result, Scalar(literal(v, inst.result.type.dtype), inst.result.type.dtype, v))
+            return
     dtype = inst.operands[0].type.dtype
     _elementwise(em, inst, lambda xs: _binary_text(inst.op, xs[0], xs[1], dtype))
 
@@ -154,7 +148,7 @@ def _cast(em: Emitter, inst: Inst) -> None:
     def text(xs):
         x = xs[0]
         if to.is_fp8:  # IR semantics: float -> fp8 saturates to the finite range
-            m = _FP8_MAX[to]
+            m = FP8_MAX[to]
             src = inst.operands[0].type.dtype
             x = f"T.max(T.min({x}, {literal(m, src)}), {literal(-m, src)})"
         return f"T.cast({x}, \"{name}\")"
@@ -379,7 +373,7 @@ RULES: dict[Op, Rule] = {
     Op.WARP_ROLE: control.warp_role,
     Op.RETURN: control.return_,
 }
-RULES.update({op: _unary for op in UNARY})
-RULES.update({op: _binary for op in BINARY})
+RULES.update({op: _unary for op in (*_UNARY_FN, Op.NEG, Op.NOT)})
+RULES.update({op: _binary for op in (*_BINARY_OP, *_BINARY_FN, Op.AND, Op.OR)})
 """Ops absent here (REDUCE, MATMUL, GATHER: level-1 dataflow) never reach this backend: the
 verifier rejects them at stage "tilelang"."""

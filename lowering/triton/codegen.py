@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from tiledsl.lowering import escape
 
-from tiledsl.dtypes import DType
+from tiledsl.dtypes import FP8_MAX, DType
 from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Block, Function, Inst, Loc, ParamKind, Space, Sym, Value, attr_syms, walk
 from tiledsl.ir.ops import Op
@@ -215,7 +215,7 @@ class Gen:
         if dst.is_fp8:
             wide = expr if f32 else to(expr, "tl.float32")
             if not src.is_bool:
-                wide = f"tl.clamp({wide}, -{_FP8_MAX[dst]}, {_FP8_MAX[dst]})"
+                wide = f"tl.clamp({wide}, -{FP8_MAX[dst]}, {FP8_MAX[dst]})"
             return to(wide, TL_DTYPE[dst])
         if src.is_fp8 and dst not in (DType.f16, DType.bf16, DType.f32):
             return to(to(expr, "tl.float32"), TL_DTYPE[dst])
@@ -308,9 +308,6 @@ class Gen:
             expr = f"({expr}) != 0"
         self.line(f"{name} = {expr}", loc)
         return name
-
-
-_FP8_MAX = {DType.f8e4m3: 448.0, DType.f8e5m2: 57344.0}
 
 
 def _atom(expr: str) -> str:

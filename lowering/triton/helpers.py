@@ -17,7 +17,7 @@ never uses them (`LOW_FLOATS` is consulted only when ``interpret`` is on).
 
 from __future__ import annotations
 
-from tiledsl.dtypes import DType
+from tiledsl.dtypes import FP8_MAX, DType
 
 # IR dtypes an interpreter build keeps as f32 values; the helper names for each.
 LOW_FLOATS: dict[DType, dict[str, str]] = {
@@ -120,12 +120,12 @@ def _td_round_fp8(x, MANT: tl.constexpr, EMIN: tl.constexpr, MAX: tl.constexpr):
 
 @triton.jit
 def _td_round_e4m3(x):
-    return _td_round_fp8(x, 3, -6, 448.0)
+    return _td_round_fp8(x, 3, -6, E4M3_MAX)
 
 
 @triton.jit
 def _td_round_e5m2(x):
-    return _td_round_fp8(x, 2, -14, 57344.0)
+    return _td_round_fp8(x, 2, -14, E5M2_MAX)
 
 
 @triton.jit
@@ -163,7 +163,8 @@ def _td_encode_e5m2(x):
     h = _td_round_e5m2(x).to(tl.float16).to(tl.uint16, bitcast=True) >> 8
     h = tl.where(x != x, 0x7E, h)  # a NaN's payload may sit in the low byte only
     return h.to(tl.uint8).to(tl.float8e5, bitcast=True)
-'''
+'''.replace("E4M3_MAX", repr(FP8_MAX[DType.f8e4m3])).replace(
+    "E5M2_MAX", repr(FP8_MAX[DType.f8e5m2]))  # the saturation limits, from the one table
 
 
 def helpers_source(body: str, interpret: bool) -> str:

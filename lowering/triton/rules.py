@@ -12,6 +12,7 @@ from tiledsl.dtypes import DType
 from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Inst, Space
 from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import window_of
 
 from . import atomics, tma
 from .codegen import INDENT, TL_DTYPE, Gen, literal
@@ -376,12 +377,9 @@ def _other_text(g: Gen, inst: Inst, dtype: DType) -> str:
 
 
 def _split_operands(inst: Inst, n_fixed: int):
-    """(target, offsets, rest, user mask) of a load / store / atomic."""
-    ops = list(inst.operands)
-    mask = ops.pop() if inst.attr("masked") else None
-    target = ops[0]
-    rank = target.type.rank
-    return target, ops[1:1 + rank], ops[1 + rank:], mask
+    """(target, offsets, rest, user mask) of a load / store / atomic (`optable.window_of`)."""
+    w = window_of(inst)
+    return w.tensor, list(w.offsets), list(w.rest), w.mask
 
 
 def _is_buffer(v) -> bool:

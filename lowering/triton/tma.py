@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 from tiledsl.dtypes import DType
 from tiledsl.ir.nodes import Block, Function, Inst, Space, Value
 from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import access_of, written
 from tiledsl.specs import TensorSpec
 
 from .analysis import resolve
@@ -70,24 +71,15 @@ class Access:
 # --- which loads qualify ------------------------------------------------------------------------
 
 def _read_window(inst: Inst) -> tuple[Value, tuple[Value, ...], object] | None:
-    """(global tensor, offsets, shape attr) of a LOAD, or a COPY from global memory."""
-    ops = inst.operands
-    if inst.op is Op.LOAD and ops[0].type.space is Space.GLOBAL:
-        t = ops[0]
-        return t, tuple(ops[1:1 + t.type.rank]), inst.attr("shape")
-    if inst.op is Op.COPY and ops[0].type.space is Space.GLOBAL:
-        return ops[0], tuple(ops[2:]), inst.attr("shape") or ops[1].type.shape
-    return None
+    """(global tensor, offsets, window) of a LOAD, or a COPY from global memory."""
+    acc = access_of(inst)
+    return None if acc is None or acc.write else (acc.tensor, acc.offsets, acc.shape)
 
 
 def _written(inst: Inst) -> Value | None:
-    """The global tensor `inst` writes, if any."""
-    ops = inst.operands
-    if inst.op in (Op.STORE, Op.ATOMIC) and ops[0].type.space is Space.GLOBAL:
-        return ops[0]
-    if inst.op is Op.COPY and len(ops) > 1 and ops[1].type.space is Space.GLOBAL:
-        return ops[1]
-    return None
+    """The global tensor `inst` writes, if any (which ops write: the op table's effects)."""
+    dst = written(inst)
+    return dst if dst is not None and dst.type.space is Space.GLOBAL else None
 
 
 def _qualifies(inst: Inst, tensor: Value, offsets, shape, divs: dict[str, int]) -> Access | None:

@@ -35,6 +35,7 @@ from tiledsl.eager.values import (
     up,
 )
 from tiledsl.errors import FrontendError, KernelTypeError, LevelError
+from tiledsl.ir.optable import REDUCE_KINDS, UNARY_RULE, public_names
 
 
 def need_grid(name: str) -> None:
@@ -92,8 +93,9 @@ def _unary_builtin(op):
     return fn
 
 
-UNARY_BUILTINS = {n: _unary_builtin(n) for n in ("exp", "exp2", "log", "log2", "sqrt", "rsqrt", "sin", "cos",
-                                                 "tanh", "sigmoid", "erf", "floor", "ceil", "abs")}
+# the names of the elementwise builtins come from the op table; what each computes is eager
+# mode's own (`values.unary`), written apart from the compiler on purpose
+UNARY_BUILTINS = {n: _unary_builtin(n) for n in public_names(UNARY_RULE)}
 
 
 def _strict(op, a, b):
@@ -184,7 +186,7 @@ def _reducer(kind: str):
     return reduce
 
 
-REDUCTIONS = {k: _reducer(k) for k in ("sum", "max", "min", "prod", "argmax", "argmin")}
+REDUCTIONS = {k: _reducer(k) for k in REDUCE_KINDS}  # the names from the op table
 
 
 def cumsum(x, axis=0):

@@ -27,8 +27,10 @@ from tiledsl.errors import KernelTypeError, LevelError
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _THREADING = os.path.dirname(threading.__file__)
 BUFFERS = frozenset({"shared", "fragment", "local"})
-FP8_MAX = {DType.f8e4m3: 448.0, DType.f8e5m2: 57344.0}
 TORCH = {dt: dt.to_torch() for dt in DType}
+# the fp8 saturation limits from torch's own description of the formats (eager mode keeps its
+# facts apart from the compiler's, so that it can check them)
+FP8_MAX = {dt: torch.finfo(TORCH[dt]).max for dt in (DType.f8e4m3, DType.f8e5m2)}
 FROM_TORCH = {t: dt for dt, t in TORCH.items()}
 
 

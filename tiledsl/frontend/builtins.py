@@ -13,11 +13,10 @@ from tiledsl.errors import FrontendError, KernelTypeError, LevelError
 from tiledsl.frontend.values import KnobRef, describe, is_const
 from tiledsl.ir.nodes import Space, Value
 from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import REDUCE_KINDS, UNARY_RULE, public_names
 
-_UNARY = {"exp": Op.EXP, "exp2": Op.EXP2, "log": Op.LOG, "log2": Op.LOG2, "sqrt": Op.SQRT,
-          "rsqrt": Op.RSQRT, "sin": Op.SIN, "cos": Op.COS, "tanh": Op.TANH, "sigmoid": Op.SIGMOID,
-          "erf": Op.ERF, "floor": Op.FLOOR, "ceil": Op.CEIL, "abs": Op.ABS}
-_REDUCE = ("sum", "max", "min", "prod", "argmax", "argmin")
+_UNARY = public_names(UNARY_RULE)  # td.exp, td.exp2, ...: one elementwise op each (the op table)
+_REDUCE = tuple(REDUCE_KINDS)
 _ATOMIC = {"atomic_add": "add", "atomic_max": "max", "atomic_min": "min", "atomic_xchg": "xchg"}
 _SHUFFLE = {"shfl_xor": "xor", "shfl_down": "down", "shfl_up": "up", "shfl_idx": "idx"}
 

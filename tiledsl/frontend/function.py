@@ -16,6 +16,7 @@ from tiledsl.frontend.source import KernelSource
 from tiledsl.frontend.values import KnobRef, describe, is_const
 from tiledsl.ir.nodes import Block, Function, Knob, Param, ParamKind, Space, Type, Value
 from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import written
 from tiledsl.specs import ScalarSpec, TensorSpec
 
 _EMPTY = inspect.Parameter.empty
@@ -109,12 +110,11 @@ def build_function(src: KernelSource, bound: dict, knob_values: dict | None = No
                     src.loc(src.tree), attrs)
 
 
-_EFFECTS = (Op.RETURN, Op.STORE, Op.ATOMIC)
-
-
 def _has_effect(block) -> bool:
     for inst in block.insts:
-        if inst.op in _EFFECTS or (inst.op is Op.COPY and inst.operands[1].type.space is Space.GLOBAL):
+        dst = written(inst)  # which ops write memory: the op table's effects (a copy counts
+        # when it writes a tensor; a store or atomic wherever it writes, as before)
+        if inst.op is Op.RETURN or (dst is not None and (dst.type.space is Space.GLOBAL or inst.op is not Op.COPY)):
             return True
         if any(_has_effect(r) for r in inst.regions):
             return True

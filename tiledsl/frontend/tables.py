@@ -4,11 +4,11 @@ and the hints attached to errors (unsupported statements, rejected operand types
 from __future__ import annotations
 
 import ast
-import builtins as py
 import operator
 
 from tiledsl.dtypes import DType
 from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import BINARY, OPS
 
 BINOPS = {ast.Add: Op.ADD, ast.Sub: Op.SUB, ast.Mult: Op.MUL, ast.Div: Op.DIV,
           ast.FloorDiv: Op.FLOORDIV, ast.Mod: Op.MOD, ast.Pow: Op.POW, ast.BitAnd: Op.AND,
@@ -59,13 +59,5 @@ FOLD_HINT = ("compile-time values (numbers, constexprs, shapes) fold with Python
               "check the operand types and values")
 
 
-def _safe_div(a, b):
-    return a / b
-
-
-FOLD = {Op.ADD: operator.add, Op.SUB: operator.sub, Op.MUL: operator.mul, Op.DIV: _safe_div,
-         Op.FLOORDIV: operator.floordiv, Op.MOD: operator.mod, Op.POW: operator.pow,
-         Op.AND: operator.and_, Op.OR: operator.or_, Op.XOR: operator.xor,
-         Op.SHL: operator.lshift, Op.SHR: operator.rshift, Op.EQ: operator.eq, Op.NE: operator.ne,
-         Op.LT: operator.lt, Op.LE: operator.le, Op.GT: operator.gt, Op.GE: operator.ge,
-         Op.MAXIMUM: py.max, Op.MINIMUM: py.min}
+# compile-time folding of binary ops with Python's rules: each op's fold is in the op table
+FOLD = {op: OPS[op].fold for op in BINARY if OPS[op].fold is not None}

@@ -19,7 +19,8 @@ from tiledsl.dtypes import DType
 from tiledsl.interp.plan import Ctx, Factory, Kernel, keep_snapshot, pure
 from tiledsl.interp.values import cast, compute_dtype, constant, int_scalar, is_low_float, upcast
 from tiledsl.ir.nodes import Inst
-from tiledsl.ir.ops import COMPARE, Op
+from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import COMPARE
 
 
 # --- elementwise math ------------------------------------------------------------------------------
@@ -115,18 +116,16 @@ def _broadcast_to(inst: Inst, ctx: Ctx) -> Kernel:
 
 
 # --- reductions and scans -------------------------------------------------------------------------------
+# one rule per reduction kind (`optable.REDUCE_KINDS`); argmax/argmin: torch returns the first
+# extreme index (a NaN's, if any), as Triton does
+REDUCE_FNS = {"sum": torch.sum, "prod": torch.prod, "max": torch.amax, "min": torch.amin,
+              "argmax": torch.argmax, "argmin": torch.argmin}
+SCAN_FNS = {"sum": torch.cumsum}
+
+
 def _reduce_fn(kind: str, axis: int, keepdims: bool):
-    if kind == "sum":
-        return lambda x: torch.sum(x, axis, keepdim=keepdims)
-    if kind == "prod":
-        return lambda x: torch.prod(x, axis, keepdim=keepdims)
-    if kind == "max":
-        return lambda x: torch.amax(x, axis, keepdim=keepdims)
-    if kind == "min":
-        return lambda x: torch.amin(x, axis, keepdim=keepdims)
-    if kind == "argmax":  # torch returns the first maximal index, as Triton does
-        return lambda x: torch.argmax(x, axis, keepdim=keepdims)
-    return lambda x: torch.argmin(x, axis, keepdim=keepdims)
+    fn = REDUCE_FNS[kind]
+    return lambda x: fn(x, axis, keepdim=keepdims)
 
 
 def _reduce(inst: Inst, ctx: Ctx) -> Kernel:
@@ -141,11 +140,12 @@ def _reduce(inst: Inst, ctx: Ctx) -> Kernel:
 
 def _scan(inst: Inst, ctx: Ctx) -> Kernel:
     kind = inst.attr("kind", "sum")
-    if kind != "sum":
-        ctx.fail(inst, f"scan kind {kind!r} is not supported; only sum")
+    fn = SCAN_FNS.get(kind)
+    if fn is None:
+        ctx.fail(inst, f"scan kind {kind!r} is not supported; only {', '.join(SCAN_FNS)}")
     axis = inst.attr("axis") % inst.operands[0].type.rank
     dt = inst.result.type.dtype
-    return lambda x: cast(torch.cumsum(upcast(x), axis), dt)
+    return lambda x: cast(fn(upcast(x), axis), dt)
 
 
 # --- matrix products ----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from tiledsl.interp.plan import Ctx, Factory, Kernel, bind, pure
 from tiledsl.interp.values import TORCH, cast, constant, poison, upcast
 from tiledsl.ir.nodes import Inst, Space, Type, Value
 from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import window_of
 
 _DROP, _BLOCK, _GATHER = 0, 1, 2
 
@@ -134,13 +135,8 @@ class Window:
 # --- LOAD / STORE ---------------------------------------------------------------------------------------
 def _split(inst: Inst) -> tuple[Value, tuple[Value, ...], list[Value], bool]:
     """(tensor, offsets, the rest without the mask, masked?)."""
-    tensor = inst.operands[0]
-    offsets = inst.operands[1: 1 + tensor.type.rank]
-    rest = list(inst.operands[1 + tensor.type.rank:])
-    masked = bool(inst.attr("masked"))
-    if masked:
-        rest.pop()
-    return tensor, offsets, rest, masked
+    w = window_of(inst)
+    return w.tensor, w.offsets, list(w.rest), w.mask is not None
 
 
 def _load(inst: Inst, ctx: Ctx) -> Kernel:

@@ -16,10 +16,9 @@ import functools
 
 import torch
 
-from tiledsl.dtypes import DType
+from tiledsl.dtypes import FP8_MAX, DType
 
 TORCH: dict[DType, torch.dtype] = {dt: dt.to_torch() for dt in DType}
-FP8_MAX: dict[DType, float] = {DType.f8e4m3: 448.0, DType.f8e5m2: 57344.0}
 _FP8_TORCH = frozenset(TORCH[dt] for dt in FP8_MAX)
 _INT_POISON = {DType.i64: -0x21524111, DType.i32: -0x21524111, DType.i16: -0x2152, DType.i8: -0x21,
                DType.u8: 0xDE}

@@ -12,16 +12,18 @@ from collections.abc import Callable
 from tiledsl.dtypes import DType
 from tiledsl.errors import TypeCheckError
 from tiledsl.ir.nodes import Dim, Space, Sym, Type
-from tiledsl.ir.ops import (
+from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import (
     ATOMIC_KINDS,
     BINARY,
     COMPARE,
     FLOAT_ONLY,
     INT_ONLY,
+    LOGIC_ONLY,
     NUMERIC_ONLY,
     REDUCE_KINDS,
     UNARY,
-    Op,
+    split_window,
 )
 
 
@@ -99,8 +101,8 @@ def _unary(op):
             raise TypeCheckError(f"{op.ir_name} needs a float operand, got {x.dtype.value}")
         if op in NUMERIC_ONLY and x.dtype.is_bool:
             raise TypeCheckError(f"{op.ir_name} needs a number, got i1; cast the mask first")
-        if op is Op.NOT and not (x.dtype.is_bool or x.dtype.is_int):
-            raise TypeCheckError(f"not needs a bool or int operand, got {x.dtype.value}")
+        if op in LOGIC_ONLY and not (x.dtype.is_bool or x.dtype.is_int):
+            raise TypeCheckError(f"{op.ir_name} needs a bool or int operand, got {x.dtype.value}")
         shape, space = _elementwise(ts, u)
         return (Type(x.dtype, shape, space),)
     return rule
@@ -117,7 +119,7 @@ def _binary(op):
             raise TypeCheckError(f"{op.ir_name} needs numbers, got i1; cast the masks first")
         if op in INT_ONLY and not a.dtype.is_int:
             raise TypeCheckError(f"{op.ir_name} needs int operands, got {a.dtype.value}")
-        if op in (Op.AND, Op.OR, Op.XOR) and a.dtype.is_float:
+        if op in LOGIC_ONLY and a.dtype.is_float:
             raise TypeCheckError(f"{op.ir_name} needs bool or int operands, got {a.dtype.value}")
         shape, space = _elementwise(ts, u)
         return (Type(DType.i1 if op in COMPARE else a.dtype, shape, space),)
@@ -171,7 +173,7 @@ def _reduce(ts, attrs, u):
         shape = x.shape[:axis] + (1,) + x.shape[axis + 1:]
     else:
         shape = x.shape[:axis] + x.shape[axis + 1:]
-    dtype = DType.i32 if kind in ("argmax", "argmin") else x.dtype
+    dtype = DType.i32 if REDUCE_KINDS[kind].index else x.dtype
     space = x.space if x.space is Space.GLOBAL else (Space.TILE if shape else Space.SCALAR)
     return (Type(dtype, shape, space),)
 
@@ -301,16 +303,13 @@ def _window(src: Type, offsets, attrs, what: str) -> tuple[Dim, ...]:
     return tuple(out)
 
 
-def _split_mask(ts, attrs, n_fixed: int):
-    """(src, offsets, rest) with the mask (if any) removed from rest."""
-    rest = list(ts[1:])
-    if attrs.get("masked"):
-        mask = rest.pop()
-        if not mask.dtype.is_bool:
-            raise TypeCheckError(f"mask must be bool, got {mask.dtype.value}")
-    src = ts[0]
-    offsets = rest[: src.rank]
-    return src, offsets, rest[src.rank:]
+def _split_mask(ts, attrs):
+    """(src, offsets, rest): the window's parts (`optable.split_window`), rest the operands after
+    the offsets without the mask."""
+    w = split_window(ts, ts[0].rank, bool(attrs.get("masked")))
+    if w.mask is not None and not w.mask.dtype.is_bool:
+        raise TypeCheckError(f"mask must be bool, got {w.mask.dtype.value}")
+    return w.tensor, list(w.offsets), list(w.rest)
 
 
 def _check_mask(ts, attrs, shape, u, what: str) -> None:
@@ -328,7 +327,7 @@ def _check_mask(ts, attrs, shape, u, what: str) -> None:
 
 
 def _load(ts, attrs, u):
-    src, offsets, rest = _split_mask(ts, attrs, 0)
+    src, offsets, rest = _split_mask(ts, attrs)
     if rest:
         raise TypeCheckError("load takes a tensor, its offsets and an optional mask")
     shape = _window(src, offsets, attrs, "load")
@@ -338,7 +337,7 @@ def _load(ts, attrs, u):
 
 def _store_like(what):
     def rule(ts, attrs, u):
-        dst, offsets, rest = _split_mask(ts, attrs, 1)
+        dst, offsets, rest = _split_mask(ts, attrs)
         if len(rest) != 1:
             raise TypeCheckError(f"{what} takes a tensor, its offsets, a value and an optional mask")
         (value,) = rest

@@ -1,8 +1,9 @@
 """The one op enum of the IR, grouped by level.
 
-Each member's value is ``(group, ir_name)``. Semantics are documented here once; the shape rule of
-each op lives in `tiledsl.ir.infer.RULES`, its interpreter rule in `tiledsl.interp`, its emission
-in each backend's table, all keyed by `Op`.
+Each member's value is ``(group, ir_name)``. Semantics are documented here once; every other fact
+of an op (arity, attrs, operand dtypes, effects, folding, public name) is declared once in the op
+table, `tiledsl.ir.optable.OPS`. The shape rule of each op is in `tiledsl.ir.infer`, its
+interpreter rule in `tiledsl.interp`, its emission in each backend's table, all keyed by `Op`.
 
 Groups and where they may appear (enforced by `tiledsl.ir.verify`):
 
@@ -139,18 +140,4 @@ class Op(enum.Enum):
 
 BY_NAME: dict[str, Op] = {op.ir_name: op for op in Op}
 
-UNARY = frozenset({Op.NEG, Op.NOT, Op.ABS, Op.EXP, Op.EXP2, Op.LOG, Op.LOG2, Op.SQRT, Op.RSQRT,
-                   Op.SIN, Op.COS, Op.TANH, Op.SIGMOID, Op.ERF, Op.FLOOR, Op.CEIL})
-BINARY = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.FLOORDIV, Op.MOD, Op.POW, Op.MAXIMUM,
-                    Op.MINIMUM, Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE, Op.AND, Op.OR, Op.XOR,
-                    Op.SHL, Op.SHR})
-COMPARE = frozenset({Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE})
-FLOAT_ONLY = frozenset({Op.EXP, Op.EXP2, Op.LOG, Op.LOG2, Op.SQRT, Op.RSQRT, Op.SIN, Op.COS,
-                        Op.TANH, Op.SIGMOID, Op.ERF, Op.FLOOR, Op.CEIL, Op.DIV, Op.POW})
-INT_ONLY = frozenset({Op.SHL, Op.SHR})
-NUMERIC_ONLY = frozenset({Op.NEG, Op.ABS, Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.FLOORDIV, Op.MOD,
-                          Op.POW})  # not on i1: arithmetic on masks is a bug, use and/or/xor/not
-REDUCE_KINDS = ("sum", "max", "min", "prod", "argmax", "argmin")
-ATOMIC_KINDS = ("add", "max", "min", "xchg")
-SIDE_EFFECTS = frozenset({Op.STORE, Op.ATOMIC, Op.COPY, Op.BARRIER, Op.LAYOUT, Op.RETURN,
-                          Op.YIELD, Op.GRID, Op.THREADS, Op.WARP_ROLE, Op.FOR, Op.IF})
+# Which ops are unary, binary, float-only, effectful, ...: the op table (`tiledsl.ir.optable`).

@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from tiledsl.dtypes import DType
 from tiledsl.ir.nodes import Function, Inst, Sym
-from tiledsl.ir.ops import ATOMIC_KINDS, BINARY, REDUCE_KINDS, UNARY, Op
+from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import ATOMIC_KINDS, OPS, REDUCE_KINDS
 
 MAX_DIM = 2**31 - 1  # a tile or tensor size beyond this is no size tiledsl can lower
 
@@ -79,54 +80,12 @@ _FORMS: dict[str, tuple[Check, str]] = {
     "role": (_one_of("producer", "consumer"), "producer or consumer"),
 }
 
-# op -> {attr: (form, required)}
-_R, _O = True, False
-ATTRS: dict[Op, dict[str, tuple[str, bool]]] = {
-    Op.CONST: {"value": ("value", _R), "dtype": ("dtype", _O)},
-    Op.DIM: {"axis": ("axis", _R)},
-    Op.FOR: {"stages": ("stages", _O)},
-    Op.CAST: {"dtype": ("dtype", _R)},
-    Op.EXPAND_DIMS: {"axis": ("axis", _R)},
-    Op.TRANSPOSE: {"perm": ("perm", _R)},
-    Op.RESHAPE: {"shape": ("shape", _R)},
-    Op.BROADCAST_TO: {"shape": ("shape", _R)},
-    Op.REDUCE: {"kind": ("reduce_kind", _R), "axis": ("axis", _R), "keepdims": ("keepdims", _O)},
-    Op.TILE_REDUCE: {"kind": ("reduce_kind", _R), "axis": ("axis", _R), "keepdims": ("keepdims", _O)},
-    Op.SCAN: {"kind": ("scan_kind", _O), "axis": ("axis", _R)},
-    Op.MATMUL: {"dtype": ("dtype", _O)},
-    Op.GATHER: {"axis": ("axis", _R)},
-    Op.GRID: {"group_m": ("group_m", _O)},
-    Op.LOAD: {"shape": ("window", _O), "masked": ("masked", _O), "other": ("other", _O)},
-    Op.STORE: {"shape": ("window", _O), "masked": ("masked", _O)},
-    Op.ATOMIC: {"kind": ("atomic_kind", _R), "shape": ("window", _O), "masked": ("masked", _O)},
-    Op.ARANGE: {"start": ("bound", _R), "end": ("bound", _R)},
-    Op.FULL: {"shape": ("shape", _R), "value": ("value", _R), "dtype": ("dtype", _R)},
-    Op.DOT: {"dtype": ("dtype", _O)},
-    Op.ALLOC: {"shape": ("shape", _R), "dtype": ("dtype", _R), "space": ("space", _R)},
-    Op.COPY: {"shape": ("window", _O)},
-    Op.THREADS: {"count": ("count", _R)},
-    Op.ALLOC_LOCAL: {"shape": ("shape", _R), "dtype": ("dtype", _R)},
-    Op.SHUFFLE: {"mode": ("mode", _R), "width": ("width", _O)},
-    Op.LAYOUT: {"swizzle": ("swizzle", _O)},
-    Op.WARP_ROLE: {"role": ("role", _R)},
-}
-
-# op -> (fewest, most) operands; None: no upper bound
-ARITY: dict[Op, tuple[int, int | None]] = {
-    **{op: (1, 1) for op in UNARY}, **{op: (2, 2) for op in BINARY},
-    Op.CONST: (0, 0), Op.DIM: (1, 1), Op.FOR: (3, None), Op.IF: (1, 1), Op.YIELD: (0, None),
-    Op.RETURN: (0, None), Op.WHERE: (3, 3), Op.CAST: (1, 1), Op.EXPAND_DIMS: (1, 1),
-    Op.TRANSPOSE: (1, 1), Op.RESHAPE: (1, 1), Op.BROADCAST_TO: (1, 1), Op.REDUCE: (1, 1),
-    Op.MATMUL: (2, 2), Op.GATHER: (2, 2), Op.GRID: (1, 3), Op.LOAD: (1, None), Op.STORE: (2, None),
-    Op.ATOMIC: (2, None), Op.ARANGE: (0, 0), Op.FULL: (0, 0), Op.DOT: (2, 3), Op.TILE_REDUCE: (1, 1),
-    Op.SCAN: (1, 1), Op.ALLOC: (0, 0), Op.COPY: (2, None), Op.THREADS: (0, 0), Op.ALLOC_LOCAL: (0, 0),
-    Op.SHUFFLE: (2, 2), Op.BARRIER: (0, 0), Op.LAYOUT: (1, 1), Op.WARP_ROLE: (0, 0),
-}
-assert set(ARITY) == set(Op), set(Op) - set(ARITY)
-
+# op -> {attr: (form, required)}, op -> (fewest, most) operands: declared in the op table
+ATTRS: dict[Op, dict[str, tuple[str, bool]]] = {op: dict(d.attrs) for op, d in OPS.items() if d.attrs}
+ARITY: dict[Op, tuple[int, int | None]] = {op: d.arity for op, d in OPS.items()}
 # ops whose results are counted by their rule, not by the inst (loops and ifs carry values)
-_RESULTS: dict[Op, int] = {Op.STORE: 0, Op.COPY: 0, Op.YIELD: 0, Op.RETURN: 0, Op.GRID: 0,
-                           Op.THREADS: 0, Op.BARRIER: 0, Op.LAYOUT: 0, Op.WARP_ROLE: 0}
+_RESULTS: dict[Op, int] = {op: d.results for op, d in OPS.items() if d.results is not None}
+assert all(form in _FORMS for a in ATTRS.values() for form, _ in a.values())
 
 
 def check_inst(inst: Inst, static: bool = False) -> str | None:

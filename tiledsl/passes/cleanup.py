@@ -17,28 +17,13 @@ After::
 
 from __future__ import annotations
 
-import operator
-
 from tiledsl.ir.nodes import Block, Function, Inst, Space
-from tiledsl.ir.ops import SIDE_EFFECTS, Op
+from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import NEVER_MERGED, PINNED, fold_int
 
-# ops whose result depends on memory or identity: never merged
-_NO_CSE = frozenset({Op.LOAD, Op.ATOMIC, Op.ALLOC, Op.ALLOC_LOCAL, Op.SHUFFLE}) | SIDE_EFFECTS
-# ops that may be deleted when their results are unused
-_REMOVABLE = frozenset(Op) - SIDE_EFFECTS - {Op.ATOMIC}
-
-_FOLD = {Op.ADD: operator.add, Op.SUB: operator.sub, Op.MUL: operator.mul,
-         Op.MAXIMUM: max, Op.MINIMUM: min, Op.EQ: operator.eq, Op.NE: operator.ne,
-         Op.LT: operator.lt, Op.LE: operator.le, Op.GT: operator.gt, Op.GE: operator.ge}
-
-
-def _fold_int(op, a, b):
-    if op is Op.FLOORDIV:
-        return a // b if b else None
-    if op is Op.MOD:
-        return a % b if b else None
-    f = _FOLD.get(op)
-    return f(a, b) if f else None
+# ops whose result depends on memory or identity are never merged (`NEVER_MERGED`); ops that
+# write memory, synchronize or are control flow are kept when unused (`PINNED`)
+_REMOVABLE = frozenset(Op) - PINNED
 
 
 def cleanup(fn: Function) -> Function:
@@ -62,7 +47,7 @@ class _Walker:
                 inst = Inst(inst.op, inst.results, inst.operands, inst.attrs,
                             tuple(self.block(r, subst, seen) for r in inst.regions), inst.loc)
             inst = self.fold(inst) or inst
-            if inst.op not in _NO_CSE and inst.results and not _reads_buffer(inst):
+            if inst.op not in NEVER_MERGED and inst.results and not _reads_buffer(inst):
                 key = (inst.op, tuple(v.name for v in inst.operands), inst.attrs,
                        tuple(v.type for v in inst.results))
                 if key in seen:
@@ -85,7 +70,7 @@ class _Walker:
             return None
         if not (r.type.dtype.is_int or r.type.dtype.is_bool):
             return None
-        val = _fold_int(inst.op, *consts)
+        val = fold_int(inst.op, consts, r.type.dtype)
         if val is None:
             return None
         return Inst(Op.CONST, inst.results, (), (("value", val), ("dtype", r.type.dtype)), (), inst.loc)

@@ -23,6 +23,7 @@ from collections import Counter
 
 from tiledsl.ir.nodes import Block, Function, Inst
 from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import WRITES_MEMORY
 
 
 def fuse_dot_acc(fn: Function) -> Function:
@@ -78,6 +79,7 @@ def _operands_written(dot: Inst, between) -> bool:
     for inst in between:
         if inst.regions:
             return True
-        if inst.op in (Op.COPY, Op.STORE, Op.ATOMIC, Op.DOT) and any(v.name in bufs for v in inst.operands):
+        # an op that writes memory, or a dot (TileLang accumulates into a buffer operand in place)
+        if (inst.op in WRITES_MEMORY or inst.op is Op.DOT) and any(v.name in bufs for v in inst.operands):
             return True
     return False

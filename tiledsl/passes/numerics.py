@@ -24,12 +24,14 @@ from tiledsl.dtypes import DType
 from tiledsl.ir.infer import result_space
 from tiledsl.ir.nodes import Block, Function, Inst, Type, Value, walk
 from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import F32_COMPUTE, REDUCE_KINDS, SCAN_KINDS
 
 # elementwise ops whose f32 result rounded once differs from the op computed in the narrow type
-TRANSCENDENTAL = frozenset({Op.EXP, Op.EXP2, Op.LOG, Op.LOG2, Op.SQRT, Op.RSQRT, Op.SIN, Op.COS,
-                            Op.TANH, Op.SIGMOID, Op.ERF, Op.POW, Op.DIV})
+# (declared per op in the op table)
+TRANSCENDENTAL = F32_COMPUTE
 # reductions and scans by kind: the accumulation is what needs the f32
-ACCUMULATING = {Op.REDUCE: ("sum", "prod"), Op.TILE_REDUCE: ("sum", "prod"), Op.SCAN: ("sum",)}
+_SUMS = tuple(k for k, d in REDUCE_KINDS.items() if d.accumulates)
+ACCUMULATING = {Op.REDUCE: _SUMS, Op.TILE_REDUCE: _SUMS, Op.SCAN: SCAN_KINDS}
 
 
 def is_narrow_float(dt: DType) -> bool:

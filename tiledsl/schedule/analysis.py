@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import operator
 from dataclasses import dataclass, field
 
 from tiledsl.dtypes import DType
 from tiledsl.ir.nodes import Block, Function, Space, Sym, Type
 from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import access_of, fold_int
 
-_SCALAR_FN = {
-    Op.ADD: operator.add, Op.SUB: operator.sub, Op.MUL: operator.mul,
-    Op.FLOORDIV: lambda a, b: a // b if b else None, Op.MOD: lambda a, b: a % b if b else None,
-    Op.MAXIMUM: max, Op.MINIMUM: min, Op.NEG: operator.neg, Op.SHL: operator.lshift,
-    Op.SHR: operator.rshift,
+# ALU cost of one element of each MATH op, in fp32-FMA-lane units (special functions run on the
+# slower SFU). Every MATH op is listed: tests/test_op_coverage.py fails on a missing one.
+ALU_WEIGHT: dict[Op, float] = {
+    Op.EXP: 4, Op.EXP2: 2, Op.LOG: 4, Op.LOG2: 2, Op.SQRT: 4, Op.RSQRT: 2, Op.SIN: 4, Op.COS: 4,
+    Op.TANH: 4, Op.SIGMOID: 6, Op.ERF: 8, Op.DIV: 4, Op.POW: 8,
+    **dict.fromkeys((Op.NEG, Op.NOT, Op.ABS, Op.FLOOR, Op.CEIL, Op.ADD, Op.SUB, Op.MUL, Op.FLOORDIV,
+                     Op.MOD, Op.MAXIMUM, Op.MINIMUM, Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE, Op.AND,
+                     Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.WHERE, Op.CAST), 1),
 }
-# ALU cost of one element, in fp32-FMA-lane units (special functions run on the slower SFU).
-_ALU_WEIGHT = {Op.EXP: 4, Op.EXP2: 2, Op.LOG: 4, Op.LOG2: 2, Op.SQRT: 4, Op.RSQRT: 2, Op.SIN: 4,
-               Op.COS: 4, Op.TANH: 4, Op.SIGMOID: 6, Op.ERF: 8, Op.DIV: 4, Op.POW: 8}
 _FEEDS_DOT_THROUGH = frozenset({Op.CAST, Op.TRANSPOSE})
 
 
@@ -191,16 +191,14 @@ class _Walker:
 
     def math(self, inst, mult: float) -> None:
         ints = [self.env.get(v.name) for v in inst.operands]
-        fn = _SCALAR_FN.get(inst.op)
-        if fn is not None and inst.results and inst.result.type.space is Space.SCALAR \
-                and all(i is not None for i in ints):
-            r = fn(*ints)
-            if r is not None:
+        if inst.results and inst.result.type.space is Space.SCALAR and all(i is not None for i in ints):
+            r = fold_int(inst.op, ints)  # unbounded: sizes and trip counts, not the GPU's i32
+            if r is not None and not isinstance(r, bool):
                 self.env[inst.result.name] = r
         if inst.op is Op.CAST and ints and ints[0] is not None and inst.result.type.dtype.is_int:
             self.env[inst.result.name] = ints[0]
         if inst.results and inst.result.type.space is not Space.SCALAR:
-            self.a.alu_flops += self.numel(inst.result.type) * _ALU_WEIGHT.get(inst.op, 1) * mult
+            self.a.alu_flops += self.numel(inst.result.type) * ALU_WEIGHT[inst.op] * mult
 
     def run(self) -> Analysis:
         self.block(self.fn.body, 1.0, None)
@@ -270,15 +268,15 @@ def _warp_role(w: _Walker, inst, mult, stages):
 
 
 def _load(w: _Walker, inst, mult, stages):
-    src = inst.operands[0]
     v = inst.result
-    if src.type.space is not Space.GLOBAL:
+    acc = access_of(inst)
+    if acc is None:  # from a buffer
         w.tile(v, inst)
         return 0.0
-    offsets = inst.operands[1:1 + src.type.rank]
-    nbytes = w.window_bytes(src.type, inst.attr("shape"), offsets)
+    src, offsets = acc.tensor, acc.offsets
+    nbytes = w.window_bytes(src.type, acc.shape, offsets)
     w.a.accesses.append(Access(src.name, nbytes, mult, w.taint_of(offsets), False,
-                               w.row_bytes(src.type, inst.attr("shape"), offsets)))
+                               w.row_bytes(src.type, acc.shape, offsets)))
     if v.type.space is not Space.SCALAR:
         full = w.numel(v.type) * v.type.dtype.itemsize
         dims = tuple(w.dim(d) for d in v.type.shape)
@@ -293,29 +291,29 @@ def _load(w: _Walker, inst, mult, stages):
 
 
 def _store(w: _Walker, inst, mult, stages):
-    dst = inst.operands[0]
-    if dst.type.space is not Space.GLOBAL:
+    acc = access_of(inst)
+    if acc is None:  # into a buffer
         return
-    offsets = inst.operands[1:1 + dst.type.rank]
-    nbytes = w.window_bytes(dst.type, inst.attr("shape"), offsets)
+    dst, offsets = acc.tensor, acc.offsets
+    nbytes = w.window_bytes(dst.type, acc.shape, offsets)
     rmw = 2 if inst.op is Op.ATOMIC else 1
     w.a.accesses.append(Access(dst.name, nbytes * rmw, mult, w.taint_of(offsets), True,
-                               w.row_bytes(dst.type, inst.attr("shape"), offsets)))
+                               w.row_bytes(dst.type, acc.shape, offsets)))
 
 
 def _copy(w: _Walker, inst, mult, stages):
-    src, dst = inst.operands[0], inst.operands[1]
-    offsets = inst.operands[2:]
-    if src.type.space is Space.GLOBAL:
-        nbytes = w.window_bytes(src.type, inst.attr("shape"), offsets)
-        w.a.accesses.append(Access(src.name, nbytes, mult, w.taint_of(offsets)))
-        if dst.name in w.smem_allocs and stages is not None:  # multi-buffered by the pipeliner
-            w.a.smem_staged.append((w.smem_allocs.pop(dst.name), stages, 1))
-        return nbytes
-    if dst.type.space is Space.GLOBAL:
-        nbytes = w.window_bytes(dst.type, inst.attr("shape"), offsets)
-        w.a.accesses.append(Access(dst.name, nbytes, mult, w.taint_of(offsets), store=True))
-    return 0.0
+    acc = access_of(inst)
+    if acc is None:  # buffer to buffer
+        return 0.0
+    shape = inst.attr("shape")  # the window attr as written (None: whole axes)
+    nbytes = w.window_bytes(acc.tensor.type, shape, acc.offsets)
+    w.a.accesses.append(Access(acc.tensor.name, nbytes, mult, w.taint_of(acc.offsets), store=acc.write))
+    if acc.write:
+        return 0.0
+    dst = inst.operands[1]
+    if dst.name in w.smem_allocs and stages is not None:  # multi-buffered by the pipeliner
+        w.a.smem_staged.append((w.smem_allocs.pop(dst.name), stages, 1))
+    return nbytes
 
 
 def _alloc(w: _Walker, inst, mult, stages):

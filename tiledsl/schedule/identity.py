@@ -17,7 +17,8 @@ The values are exact in their dtype:
 
 from __future__ import annotations
 
-from tiledsl.dtypes import DType
+from tiledsl.dtypes import FP8_MAX, DType
+from tiledsl.ir.optable import REDUCE_KINDS
 
 Number = bool | int | float
 
@@ -28,7 +29,8 @@ _RANGE: dict[DType, tuple[Number, Number]] = {
     DType.f32: (-_INF, _INF),
     DType.f16: (-_INF, _INF),
     DType.bf16: (-_INF, _INF),
-    DType.f8e4m3: (-448.0, 448.0),  # no inf in e4m3 (the "fn" variant): its finite extremes
+    # no inf in e4m3 (the "fn" variant): its finite extremes
+    DType.f8e4m3: (-FP8_MAX[DType.f8e4m3], FP8_MAX[DType.f8e4m3]),
     DType.f8e5m2: (-_INF, _INF),
     DType.i64: (-(1 << 63), (1 << 63) - 1),
     DType.i32: (-(1 << 31), (1 << 31) - 1),
@@ -54,6 +56,7 @@ IDENTITY: dict[str, dict[DType, Number]] = {
     "min": {dt: hi for dt, (_, hi) in _RANGE.items()},
     "argmin": {dt: hi for dt, (_, hi) in _RANGE.items()},
 }
+assert set(IDENTITY) == set(REDUCE_KINDS), "a reduction kind without an identity"
 
 
 def reduction_identity(kind: str, dtype: DType) -> Number:

@@ -35,16 +35,14 @@ from tiledsl.errors import ScheduleError, TypeCheckError
 from tiledsl.ir.builder import Builder
 from tiledsl.ir.infer import Unifier
 from tiledsl.ir.nodes import Block, Function, Inst, Knob, Loc, Param, ParamKind, Space, Sym, Type, Value, walk
-from tiledsl.ir.ops import BINARY, UNARY, Group, Op
+from tiledsl.ir.ops import Group, Op
+from tiledsl.ir.optable import BINARY, REDUCE_KINDS, UNARY
 from tiledsl.schedule.analysis import tensor_sizes
 from tiledsl.schedule.identity import reduction_identity
 from tiledsl.schedule.targets import Target
 
 _I32 = DType.i32
 _HINT = "write this kernel at level 2 (td.grid / td.load / td.store) and leave its knobs as td.auto"
-_COMBINE = {"sum": Op.ADD, "prod": Op.MUL, "max": Op.MAXIMUM, "min": Op.MINIMUM}
-# bools have no + or *: a bool sum is "any" and a bool prod "all" (the IR keeps the dtype)
-_COMBINE_BOOL = {"sum": Op.OR, "prod": Op.AND, "max": Op.OR, "min": Op.AND}
 _REPLAY = frozenset(UNARY | BINARY | {Op.WHERE, Op.CAST, Op.EXPAND_DIMS, Op.CONST, Op.DIM})
 
 
@@ -594,8 +592,10 @@ def _reduce_loop(e: _Emitter, inst: Inst, rc: str) -> Value:
     def body(iv, carried):
         e.chunk(rc, iv)
         part = e.reduce_tile(inst)
-        combine = _COMBINE_BOOL if x.type.dtype is DType.i1 else _COMBINE
-        return (e.b.value(combine[kind], (carried[0], part), hint="acc"),)
+        # bools have no + or *: a bool sum is "any" and a bool prod "all" (the IR keeps the dtype)
+        k = REDUCE_KINDS[kind]
+        combine = k.combine_bool if x.type.dtype is DType.i1 else k.combine
+        return (e.b.value(combine, (carried[0], part), hint="acc"),)
 
     (r,) = e.loop(e.cdiv(e.size(rc), e.plan.block[rc]), (init,), body)
     del e.win[rc]

@@ -17,7 +17,7 @@ from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Inst
 from tiledsl.ir.optable import window_of
 
-_REDUCE_FN = {"sum": "T.reduce_sum", "max": "T.reduce_max", "min": "T.reduce_min"}
+REDUCE_FN = {"sum": "T.reduce_sum", "max": "T.reduce_max", "min": "T.reduce_min"}
 _ATOMIC_FN = {"add": "T.atomic_add", "max": "T.atomic_max", "min": "T.atomic_min"}
 
 
@@ -332,8 +332,8 @@ def _operand(em: Emitter, t: Tile, scopes, fallback: str, hint: str) -> tuple[st
 # --- TILE_REDUCE / SCAN ---------------------------------------------------------------------------
 def tile_reduce(em: Emitter, inst: Inst) -> None:
     kind = inst.attr("kind")
-    if kind not in _REDUCE_FN:
-        raise BackendError(f"the TileLang backend has no {kind} reduction (it has {', '.join(_REDUCE_FN)})",
+    if kind not in REDUCE_FN:
+        raise BackendError(f"the TileLang backend has no {kind} reduction (it has {', '.join(REDUCE_FN)})",
                            inst.loc, hint="use backend='triton' for this kernel")
     if em.threads_region:
         raise BackendError("tile reduction inside a thread region", inst.loc,
@@ -342,7 +342,7 @@ def tile_reduce(em: Emitter, inst: Inst) -> None:
     axis = inst.attr("axis") % len(x.shape)
     kept = x.shape[:axis] + x.shape[axis + 1:]
     dst = em.alloc(inst.result.name, kept or (1,), x.dtype, "fragment")
-    em.line(f"{_REDUCE_FN[kind]}({x.buf}, {dst.buf}, dim={axis}, clear=True)")
+    em.line(f"{REDUCE_FN[kind]}({x.buf}, {dst.buf}, dim={axis}, clear=True)")
     res = inst.result
     if not res.type.shape:
         em.env[res.name] = Scalar(f"{dst.buf}[0]", x.dtype, reads=frozenset({dst.buf}))

@@ -377,3 +377,6 @@ RULES.update({op: _unary for op in (*_UNARY_FN, Op.NEG, Op.NOT)})
 RULES.update({op: _binary for op in (*_BINARY_OP, *_BINARY_FN, Op.AND, Op.OR)})
 """Ops absent here (REDUCE, MATMUL, GATHER: level-1 dataflow) never reach this backend: the
 verifier rejects them at stage "tilelang"."""
+# reduction kinds emitted here (`_tile_reduce`), and those refused with a BackendError
+REDUCE_KINDS = frozenset({*memory.REDUCE_FN, "prod"})
+REFUSED_REDUCE_KINDS = frozenset({"argmax", "argmin"})

@@ -140,20 +140,30 @@ def cdiv(a, b):
 
 
 # --- reductions and scans -----------------------------------------------------------------------------
+def _prod(t: torch.Tensor, axes: tuple[int, ...], keepdims: bool) -> torch.Tensor:
+    for ax in sorted(axes, reverse=True):
+        t = torch.prod(t, dim=ax, keepdim=keepdims)
+    return t
+
+
+def _arg(fn):
+    def reduce(t: torch.Tensor, axes: tuple[int, ...], keepdims: bool) -> torch.Tensor:
+        (ax,) = axes  # torch gives the first extreme index, a NaN's index if any
+        return fn(t, dim=ax, keepdim=keepdims)
+    return reduce
+
+
+# eager mode's own rule per reduction kind
+REDUCE_T = {
+    "sum": lambda t, axes, keepdims: torch.sum(t, dim=axes, keepdim=keepdims),
+    "max": lambda t, axes, keepdims: torch.amax(t, dim=axes, keepdim=keepdims),
+    "min": lambda t, axes, keepdims: torch.amin(t, dim=axes, keepdim=keepdims),
+    "prod": _prod, "argmax": _arg(torch.argmax), "argmin": _arg(torch.argmin),
+}
+
+
 def _reduce_t(kind: str, t: torch.Tensor, axes: tuple[int, ...], keepdims: bool) -> torch.Tensor:
-    if kind == "sum":
-        return torch.sum(t, dim=axes, keepdim=keepdims)
-    if kind == "max":
-        return torch.amax(t, dim=axes, keepdim=keepdims)
-    if kind == "min":
-        return torch.amin(t, dim=axes, keepdim=keepdims)
-    if kind == "prod":
-        for ax in sorted(axes, reverse=True):
-            t = torch.prod(t, dim=ax, keepdim=keepdims)
-        return t
-    (ax,) = axes  # argmax / argmin: torch gives the first extreme index, a NaN's index if any
-    fn = torch.argmax if kind == "argmax" else torch.argmin
-    return fn(t, dim=ax, keepdim=keepdims)
+    return REDUCE_T[kind](t, axes, keepdims)
 
 
 def _reducer(kind: str):

@@ -81,6 +81,8 @@ class OpDef:
     f32_compute: bool = False  # f16/bf16 compute in f32 and round once (transcendentals, div, pow)
     public: str | None = None  # the td.<name> builtin that builds this op, where one does
     unsupported: frozenset[str] = frozenset()  # backends that refuse it on purpose (see BACKENDS)
+    owned: bool = False  # a terminator: executed by the rule of the op whose region it ends
+    level1: bool = False  # scheduled away like the DATAFLOW ops (a level-1 RETURN)
 
     @property
     def group(self) -> Group:
@@ -92,9 +94,9 @@ class OpDef:
 
     def reaches(self, backend: str) -> bool:
         """Whether scheduled IR can hand this op to `backend` (level-1 ops are scheduled away)."""
-        if backend in self.unsupported:
+        if backend in self.unsupported or self.owned:
             return False
-        return backend == "ir" or self.group is not Group.DATAFLOW
+        return backend == "ir" or not (self.level1 or self.group is Group.DATAFLOW)
 
 
 def _defs(*defs: OpDef) -> dict[Op, OpDef]:
@@ -128,8 +130,8 @@ OPS: dict[Op, OpDef] = _defs(
     OpDef(Op.DIM, (1, 1), {"axis": ("axis", True)}),
     OpDef(Op.FOR, (3, None), {"stages": ("stages", False)}, effects=_CONTROL),
     OpDef(Op.IF, (1, 1), effects=_CONTROL),
-    OpDef(Op.YIELD, (0, None), effects=_CONTROL, results=0),
-    OpDef(Op.RETURN, (0, None), effects=_CONTROL, results=0),
+    OpDef(Op.YIELD, (0, None), effects=_CONTROL, results=0, owned=True),
+    OpDef(Op.RETURN, (0, None), effects=_CONTROL, results=0, level1=True),
     # --- MATH: unary
     _unary(Op.NEG, NUMERIC, fold=operator.neg, int_fold=True),
     _unary(Op.NOT, LOGIC),

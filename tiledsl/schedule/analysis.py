@@ -341,6 +341,12 @@ _HANDLERS = {Op.CONST: _const, Op.DIM: _dimh, Op.GRID: _grid, Op.FOR: _for, Op.I
              Op.THREADS: _threads, Op.WARP_ROLE: _warp_role,
              Op.LOAD: _load, Op.STORE: _store, Op.ATOMIC: _store, Op.COPY: _copy,
              Op.ALLOC: _alloc, Op.DOT: _dot, Op.TILE_REDUCE: _tile_reduce}
+# Scheduled ops the walk prices at nothing beyond their tiles' registers (`tile`): shape changes
+# and constants, terminators, per-thread storage, annotations and barriers; scans and shuffles are
+# not priced yet. With `ALU_WEIGHT` and `_HANDLERS` this covers every op that reaches the cost
+# model (tests/test_op_coverage.py).
+UNPRICED = frozenset({Op.YIELD, Op.EXPAND_DIMS, Op.TRANSPOSE, Op.RESHAPE, Op.BROADCAST_TO, Op.ARANGE,
+                      Op.FULL, Op.SCAN, Op.ALLOC_LOCAL, Op.SHUFFLE, Op.BARRIER, Op.LAYOUT})
 
 
 def _dot_feeders(block: Block) -> tuple[set[str], set[str]]:

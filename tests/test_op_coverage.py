@@ -14,6 +14,7 @@ from tiledsl.lowering.tilelang import rules as tilelang_rules
 from tiledsl.lowering.triton import reductions as triton_reductions
 from tiledsl.lowering.triton import rules as triton_rules
 
+from tiledsl.dtypes import DType
 from tiledsl.eager import ops as eager_ops
 from tiledsl.eager import values as eager_values
 from tiledsl.interp import RULES as IR_RULES
@@ -34,7 +35,10 @@ from tiledsl.ir.optable import (
     REDUCE_KINDS,
     SCAN_KINDS,
     UNARY,
+    fold_const,
+    fold_int,
     public_names,
+    split_window,
 )
 from tiledsl.language import BUILTINS
 from tiledsl.schedule import analysis
@@ -132,3 +136,34 @@ def test_derived_tables_agree_with_the_op_table():
         assert schema.ATTRS.get(op, {}) == dict(d.attrs)
     assert UNARY | BINARY == ELEMENTWISE and not UNARY & BINARY
     assert all(OPS[op].arity == (1, 1) for op in UNARY) and all(OPS[op].arity == (2, 2) for op in BINARY)
+
+
+def test_one_folding_rule_for_ir_integers():
+    """`fold_int` (cleanup, the cost model, the TileLang emitter) folds as the GPU computes: a
+    zero divisor or an out-of-range shift is left alone, results wrap to the dtype's width;
+    `fold_const` (the front end) keeps Python's rules, errors included."""
+    assert fold_int(Op.FLOORDIV, (7, 0), DType.i32) is None and fold_int(Op.MOD, (7, 0)) is None
+    assert fold_int(Op.FLOORDIV, (-7, 2), DType.i32) == -4 and fold_int(Op.MOD, (-7, 2), DType.i32) == 1
+    assert fold_int(Op.ADD, (2**31 - 1, 1), DType.i32) == -(2**31)
+    assert fold_int(Op.MUL, (200, 2), DType.u8) == 144
+    assert fold_int(Op.ADD, (2**31 - 1, 1)) == 2**31  # no dtype: unbounded (sizes, trip counts)
+    assert fold_int(Op.SHL, (1, 40), DType.i32) is None and fold_int(Op.SHL, (1, 4), DType.i32) == 16
+    assert fold_int(Op.LT, (1, 2), DType.i1) is True
+    assert fold_int(Op.DIV, (1, 2), DType.f32) is None and fold_int(Op.EXP2, (1,)) is None
+    assert fold_const(Op.DIV, 1, 4) == 0.25 and fold_const(Op.POW, 2, -1) == 0.5
+    with pytest.raises(ZeroDivisionError):
+        fold_const(Op.FLOORDIV, 1, 0)
+
+
+def test_effects_and_windows_are_read_from_the_table():
+    from tiledsl.ir.optable import NEVER_MERGED, PINNED, WRITES_MEMORY
+
+    assert WRITES_MEMORY == {Op.STORE, Op.ATOMIC, Op.COPY}
+    assert PINNED == {Op.STORE, Op.ATOMIC, Op.COPY, Op.BARRIER, Op.LAYOUT, Op.RETURN, Op.YIELD, Op.GRID,
+                      Op.THREADS, Op.WARP_ROLE, Op.FOR, Op.IF}
+    assert {Op.LOAD, Op.ATOMIC, Op.ALLOC, Op.ALLOC_LOCAL, Op.SHUFFLE} <= NEVER_MERGED
+    assert not NEVER_MERGED & ELEMENTWISE
+    w = split_window(["t", "i", "j", "v", "m"], 2, True)
+    assert (w.tensor, w.offsets, w.value, w.mask) == ("t", ("i", "j"), "v", "m")
+    w = split_window(["t", "i", "m"], 1, True)
+    assert (w.offsets, w.value, w.mask) == (("i",), None, "m")

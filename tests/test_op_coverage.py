@@ -35,6 +35,7 @@ from tiledsl.ir.optable import (
     REDUCE_KINDS,
     SCAN_KINDS,
     UNARY,
+    UNARY_RULE,
     fold_const,
     fold_int,
     public_names,
@@ -92,6 +93,8 @@ def test_eager_mode_computes_each_elementwise_op():
             assert op.ir_name in ints, f"eager mode cannot compute {op.ir_name} on ints"
     for op in BINARY:
         assert op.ir_name in eager_values._PY, f"eager mode cannot fold {op.ir_name} on Python numbers"
+    # eager mode imports nothing of the compiler: its builtin names are checked here instead
+    assert set(eager_ops.UNARY_BUILTINS) == set(public_names(UNARY_RULE))
 
 
 def test_every_public_op_name_is_a_builtin_everywhere():

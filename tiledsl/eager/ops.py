@@ -11,6 +11,7 @@ import torch
 
 from tiledsl.dtypes import DType
 from tiledsl.eager.values import (
+    _UNARY,
     FROM_TORCH,
     STATE,
     TORCH,
@@ -35,7 +36,6 @@ from tiledsl.eager.values import (
     up,
 )
 from tiledsl.errors import FrontendError, KernelTypeError, LevelError
-from tiledsl.ir.optable import REDUCE_KINDS, UNARY_RULE, public_names
 
 
 def need_grid(name: str) -> None:
@@ -93,9 +93,9 @@ def _unary_builtin(op):
     return fn
 
 
-# the names of the elementwise builtins come from the op table; what each computes is eager
-# mode's own (`values.unary`), written apart from the compiler on purpose
-UNARY_BUILTINS = {n: _unary_builtin(n) for n in public_names(UNARY_RULE)}
+# one td.<name> builtin per unary function eager mode computes (`values._UNARY`, written apart
+# from the compiler on purpose; tests/test_op_coverage.py checks the names against the op table)
+UNARY_BUILTINS = {n: _unary_builtin(n) for n in _UNARY if n != "neg"}
 
 
 def _strict(op, a, b):
@@ -196,7 +196,7 @@ def _reducer(kind: str):
     return reduce
 
 
-REDUCTIONS = {k: _reducer(k) for k in REDUCE_KINDS}  # the names from the op table
+REDUCTIONS = {k: _reducer(k) for k in REDUCE_T}
 
 
 def cumsum(x, axis=0):

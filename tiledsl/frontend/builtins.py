@@ -153,13 +153,13 @@ def _reduce(kind):
                             if kind in ("max", "min") else None)
         if x.type.dtype.is_fp8:
             x = low.cast(x, DType.f32)  # fp8 is a storage type: reduce in f32
-        if x.type.dtype.is_bool and kind in ("sum", "prod"):
+        if x.type.dtype.is_bool and REDUCE_KINDS[kind].accumulates:
             x = low.cast(x, DType.i64)  # as torch: the sum of a mask counts its True elements, in int64
         op = Op.REDUCE if x.type.space is Space.GLOBAL else Op.TILE_REDUCE
         if op is Op.REDUCE and low.in_grid:
             raise low.error(LevelError, f"td.{kind} of a whole tensor inside a tile program")
         if axis is None:
-            if kind in ("argmax", "argmin") and x.type.rank > 1:
+            if REDUCE_KINDS[kind].index and x.type.rank > 1:
                 raise low.error(KernelTypeError, f"td.{kind} needs an axis for rank {x.type.rank}",
                                 f"pass axis=, e.g. td.{kind}(x, axis=-1)")
             if op is Op.REDUCE and x.type.rank > 1:

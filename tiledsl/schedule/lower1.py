@@ -212,7 +212,7 @@ def _rows_plan(fn, insts, reds, cls, sizes, target) -> _Plan:
     block: dict[str, object] = dict(zip(grid, names))
     block.update({c: rows[c] if one_pass else "BLOCK_N" for c in red})  # one chunk size for every axis
     knobs = names + ([] if one_pass else ["BLOCK_N", "stages"])
-    if not one_pass and any(r.attr("kind") in ("argmax", "argmin") for r in reds):
+    if not one_pass and any(REDUCE_KINDS[r.attr("kind")].combine is None for r in reds):  # argmax/argmin
         raise _fail(f"argmax/argmin over rows of {max(rows.values())} elements (more than fit in one pass)",
                     reds[0], fn)
     return _Plan("rows", grid, block, rc, one_pass, knobs=knobs, reduce_classes=red)

@@ -28,7 +28,7 @@ RULES: dict[Op, Factory] = {
     **compute.RULES, **memory.RULES, **control.RULES, **threads.RULES,
     Op.YIELD: _terminator, Op.RETURN: _terminator,
 }
-assert set(RULES) == set(Op), f"ops without an interpreter rule: {set(Op) - set(RULES)}"
+# every op has its rule here: tests/test_op_coverage.py lists any that is missing
 
 
 def run(fn: Function, args: list) -> list[torch.Tensor]:

@@ -12,6 +12,7 @@ import torch
 from tiledsl.dtypes import DType
 from tiledsl.eager.values import (
     FROM_TORCH,
+    OPERATORS,
     STATE,
     TORCH,
     Val,
@@ -522,3 +523,5 @@ def call_maybe_dtype(fn, *args, **kwargs):
         return cast(args[0], fn)
     return fn(*args, **kwargs)
 
+
+OPERATORS.update(trans=trans, subscript=subscript, matmul=matmul)

@@ -1,13 +1,11 @@
 """A kernel call's arguments bound to its parameters, and the IR built for them.
 
-`bind_params` maps a call (or a @td.func call) onto the parameters; `build_function` makes the
-parameters, knobs and environment, lowers the body with `lower._Lowerer`, and checks that the
+`source.bind_params` maps a call (or a @td.func call) onto the parameters; `build_function` makes
+the parameters, knobs and environment, lowers the body with `lower._Lowerer`, and checks that the
 kernel does something (returns, or writes memory).
 """
 
 from __future__ import annotations
-
-import inspect
 
 from tiledsl.dtypes import DType
 from tiledsl.errors import ArgumentError, FrontendError
@@ -17,31 +15,6 @@ from tiledsl.frontend.values import KnobRef, describe, is_const
 from tiledsl.ir.nodes import Block, Function, Knob, Param, ParamKind, Space, Type, Value
 from tiledsl.ir.ops import Op
 from tiledsl.specs import ScalarSpec, TensorSpec
-
-_EMPTY = inspect.Parameter.empty
-
-
-def bind_params(src: KernelSource, args: tuple, kwargs: dict) -> dict:
-    """Map the call's arguments onto the kernel's parameters (by position, then name, then default)."""
-    names = [p.name for p in src.params]
-    if len(args) > len(names):
-        raise ArgumentError(f"{src.name}() takes {len(names)} arguments ({', '.join(names)}) "
-                            f"but {len(args)} were given")
-    bound = dict(zip(names, args))
-    for k, v in kwargs.items():
-        if k not in names:
-            raise ArgumentError(f"{src.name}() has no parameter {k!r}; parameters: {', '.join(names)}")
-        if k in bound:
-            raise ArgumentError(f"{src.name}() got {k!r} twice")
-        bound[k] = v
-    for p in src.params:
-        if p.name not in bound:
-            if p.default is not _EMPTY:
-                bound[p.name] = p.default
-            else:
-                missing = [q.name for q in src.params if q.name not in bound and q.default is _EMPTY]
-                raise ArgumentError(f"{src.name}() is missing argument(s): {', '.join(missing)}")
-    return bound
 
 
 def build_function(src: KernelSource, bound: dict, knob_values: dict | None = None) -> Function:

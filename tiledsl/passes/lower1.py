@@ -38,7 +38,7 @@ from tiledsl.ir.nodes import Block, Function, Inst, Knob, Loc, Param, ParamKind,
 from tiledsl.ir.ops import BINARY, UNARY, Group, Op
 from tiledsl.schedule.analysis import tensor_sizes
 from tiledsl.schedule.identity import reduction_identity
-from tiledsl.schedule.targets import Target
+from tiledsl.targets import Target
 
 _I32 = DType.i32
 _HINT = "write this kernel at level 2 (td.grid / td.load / td.store) and leave its knobs as td.auto"

@@ -10,6 +10,7 @@ out, as it would put every module in a cycle with the package that re-exports it
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -20,9 +21,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
               "tiledsl.report")),
     ("language", ("tiledsl.language",)),
     ("ir", ("tiledsl.ir",)),
+    ("backend contract", ("tiledsl.backends",)),
     ("cost model", ("tiledsl.schedule",)),
     ("passes", ("tiledsl.passes",)),
-    ("backend contract", ("tiledsl.backends",)),
     ("front end", ("tiledsl.frontend",)),
     ("executors", ("tiledsl.interp", "tiledsl.eager", "tiledsl.lowering")),
     ("runtime", ("tiledsl.runtime",)),
@@ -44,6 +45,7 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+@functools.cache
 def modules() -> dict[str, Path]:
     """Every module of the installed packages: dotted name -> file."""
     found: dict[str, Path] = {}
@@ -91,7 +93,8 @@ def _resolve(mod: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def import_graph() -> dict[str, set[str]]:
+@functools.cache
+def import_graph() -> dict[str, frozenset[str]]:
     """module -> the modules of these packages it imports."""
     mods = modules()
     graph: dict[str, set[str]] = {m: set() for m in mods}
@@ -105,10 +108,10 @@ def import_graph() -> dict[str, set[str]]:
                 src = _resolve(mod, is_package, node)
                 targets = [f"{src}.{a.name}" if f"{src}.{a.name}" in mods else src for a in node.names]
             graph[mod].update(t for t in targets if t in mods and t != mod)
-    return graph
+    return {m: frozenset(deps) for m, deps in graph.items()}
 
 
-def _sccs(graph: dict[str, set[str]]) -> list[list[str]]:
+def _sccs(graph: dict[str, frozenset[str]]) -> list[list[str]]:
     """Strongly connected components with more than one module (Tarjan, iterative)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
@@ -153,7 +156,7 @@ def _sccs(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def _cycles_from(graph: dict[str, set[str]], start: str, allowed: set[str], limit: int,
+def _cycles_from(graph: dict[str, frozenset[str]], start: str, allowed: set[str], limit: int,
                  found: list[list[str]]) -> None:
     """Append every elementary cycle through `start` whose other modules are in `allowed`."""
     path = [start]
@@ -172,7 +175,7 @@ def _cycles_from(graph: dict[str, set[str]], start: str, allowed: set[str], limi
     dfs(start)
 
 
-def cycles(graph: dict[str, set[str]], limit: int = 200) -> list[list[str]]:
+def cycles(graph: dict[str, frozenset[str]], limit: int = 200) -> list[list[str]]:
     """Every elementary cycle (up to `limit`), each starting at its smallest module."""
     found: list[list[str]] = []
     for comp in _sccs(graph):

@@ -44,8 +44,10 @@ class Backend(Protocol):
         """Ahead-of-time: the later stages' texts in order (e.g. ttir, ttgir, llir, ptx) and a report."""
 
 
-# backend name -> the module whose ``BACKEND`` implements `Backend` (imported on first use)
+# The registry: backend name -> the module whose ``BACKEND`` implements `Backend` (imported on
+# first use). A backend's IR stage (`tiledsl.ir.verify.STAGES`) and dumped stage share its name.
 _MODULES = {"triton": "tiledsl.lowering.triton", "tilelang": "tiledsl.lowering.tilelang"}
+NAMES: tuple[str, ...] = tuple(_MODULES)  # the compiled backends (besides "ir" and "eager")
 _loaded: dict[str, Backend] = {}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
+from tiledsl import backends
 from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Function, walk
 from tiledsl.ir.ops import Group
@@ -24,7 +25,7 @@ from tiledsl.targets import Target, get_target
 # the autotuner the runtime hands in)
 Scheduler = Callable[[Function, tuple, Target], Scheduled]
 
-STAGE_FOR_BACKEND = {"ir": "scheduled", "triton": "triton", "tilelang": "tilelang"}
+STAGE_FOR_BACKEND = {"ir": "scheduled", **{name: name for name in backends.NAMES}}
 
 
 def schedule_passes(top_n: int, forced: tuple = ()) -> list:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tiledsl import backends
 from tiledsl.dtypes import DType
 from tiledsl.errors import ArgumentError, CannotExecuteError, StageError
 from tiledsl.frontend import bind_params, build_function, read_kernel
@@ -22,7 +23,7 @@ from tiledsl.specs import TensorSpec, spec
 
 _SETTINGS = importlib.import_module("tiledsl.settings")  # `_current`: the settings object in force
 
-BACKENDS = ("ir", "triton", "tilelang", "eager")
+BACKENDS = ("ir", *backends.NAMES, "eager")
 _CALL_KEYWORDS = ("backend", "target", "num_warps")
 
 

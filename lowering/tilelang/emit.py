@@ -25,6 +25,7 @@ from tiledsl.lowering.tilelang.values import TL_DTYPE, Scalar, Tile, Val, buffer
 
 from tiledsl.dtypes import DType
 from tiledsl.errors import BackendError
+from tiledsl.ir.dims import split_size_sym
 from tiledsl.ir.nodes import Block, Function, Inst, Loc, Sym, Value, walk
 from tiledsl.ir.ops import Op
 from tiledsl.specs import ArgSpec, TensorSpec
@@ -162,10 +163,10 @@ class Emitter:
 
     def dim(self, sym: str) -> int:
         """The concrete size of a tensor axis symbol such as ``"a.0"`` (shapes are specialised)."""
-        pname, axis = sym.rsplit(".", 1)
+        pname, axis = split_size_sym(sym)
         for p, s in zip(self.fn.params, self.specs):
             if p.value.name == pname and isinstance(s, TensorSpec):
-                return s.shape[int(axis)]
+                return s.shape[axis]
         raise BackendError(f"size {sym} names no tensor parameter")
 
     # --- storage ------------------------------------------------------------------------------------

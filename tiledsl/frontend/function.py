@@ -12,15 +12,16 @@ from tiledsl.errors import ArgumentError, FrontendError
 from tiledsl.frontend.lower import _Lowerer
 from tiledsl.frontend.source import KernelSource
 from tiledsl.frontend.values import KnobRef, describe, is_const
+from tiledsl.ir.dims import size_sym
 from tiledsl.ir.nodes import Block, Function, Knob, Param, ParamKind, Space, Type, Value
 from tiledsl.ir.ops import Op
+from tiledsl.schedule import constraints, roles
 from tiledsl.specs import ScalarSpec, TensorSpec
 
 
 def build_function(src: KernelSource, bound: dict, knob_values: dict | None = None) -> Function:
     """The IR of `src` for the bound arguments (specs, numbers, dtypes, `td.auto`)."""
     from tiledsl import language as L
-    from tiledsl.schedule import constraints
     from tiledsl.specs import spec as to_spec
 
     low = _Lowerer(src)
@@ -49,9 +50,9 @@ def build_function(src: KernelSource, bound: dict, knob_values: dict | None = No
         if p.kind == "scalar" and not isinstance(s, ScalarSpec):
             raise ArgumentError(f"{src.name}(): parameter {p.name!r} is a number but got a tensor")
         if isinstance(s, TensorSpec):
-            dims = tuple(1 if d == 1 else f"{p.name}.{i}" for i, d in enumerate(s.shape))
+            dims = tuple(1 if d == 1 else size_sym(p.name, i) for i, d in enumerate(s.shape))
             # the call's sizes: two runtime sizes that must agree but differ are an error now
-            low.builder.unifier.sizes.update({f"{p.name}.{i}": d for i, d in enumerate(s.shape)
+            low.builder.unifier.sizes.update({size_sym(p.name, i): d for i, d in enumerate(s.shape)
                                               if isinstance(d, int)})
             v = Value(p.name, Type(s.dtype, dims, Space.GLOBAL))
             params.append(Param(v, ParamKind.TENSOR))
@@ -75,11 +76,30 @@ def build_function(src: KernelSource, bound: dict, knob_values: dict | None = No
     low.emit_dims(params)
     low.run()
     _check_effect(low)
-    attrs = constraints.attr(cons)
+    attrs = constraints.attr(cons) + roles.attr(_declared_roles(src, knobs))
     if low.builder.unifier.assumptions:
         attrs += (("assume", tuple(sorted(low.builder.unifier.assumptions))),)
     return Function(src.name, tuple(params), tuple(low.knobs), Block((), low.builder.top()),
                     src.loc(src.tree), attrs)
+
+
+# The language's rule for a knob the program uses only in scalar arithmetic (a grid size, a loop
+# bound): its name says what it is for (``GROUP_*``, ``SPLIT_*``, ``STAGES``; the scheduler's
+# error for an unplaceable knob says so). Declared here, on the IR (attr ``knob_roles``), so the
+# scheduler reads roles and never names.
+_ROLE_BY_PREFIX = (("GROUP", roles.GROUP), ("SPLIT", roles.SPLIT), ("STAGES", roles.STAGES),
+                   ("NUM_STAGES", roles.STAGES))
+
+
+def _declared_roles(src: KernelSource, knobs: list[Knob]) -> dict[str, str]:
+    """The roles the kernel's own knobs declare by their names."""
+    params = {p.name for p in src.params}
+    out = {}
+    for k in knobs:
+        role = next((r for prefix, r in _ROLE_BY_PREFIX if k.name.upper().startswith(prefix)), None)
+        if k.name in params and role is not None:
+            out[k.name] = role
+    return out
 
 
 _EFFECTS = (Op.RETURN, Op.STORE, Op.ATOMIC)

@@ -17,6 +17,7 @@ from tiledsl import backends
 from tiledsl.dtypes import DType
 from tiledsl.errors import ArgumentError, CannotExecuteError, StageError
 from tiledsl.frontend import bind_params, build_function, read_kernel
+from tiledsl.ir.dims import size_sym, split_size_sym
 from tiledsl.ir.nodes import Function, ParamKind
 from tiledsl.runtime.args import NoFastKey, arg_key, check_bound, check_num_warps, compile_key
 from tiledsl.specs import TensorSpec, spec
@@ -313,7 +314,7 @@ class CompiledKernel:
             s = spec(bound[q.value.name])
             if isinstance(s, TensorSpec):
                 for i, d in enumerate(s.shape):
-                    sizes[f"{q.value.name}.{i}"] = int(d)
+                    sizes[size_sym(q.value.name, i)] = int(d)
         try:
             return tuple(d if isinstance(d, int) else sizes[d] for d in p.value.type.shape)
         except KeyError as e:
@@ -360,8 +361,8 @@ class CompiledKernel:
 def _check_assumptions(fn: Function, bound: dict):
     """Sizes the front end assumed equal (broadcasting of two runtime sizes) must be equal."""
     for a, b in fn.attr("assume") or ():
-        (pa, ia), (pb, ib) = a.rsplit(".", 1), b.rsplit(".", 1)
-        sa, sb = bound[pa].shape[int(ia)], bound[pb].shape[int(ib)]
+        (pa, ia), (pb, ib) = split_size_sym(a), split_size_sym(b)
+        sa, sb = bound[pa].shape[ia], bound[pb].shape[ib]
         if sa != sb:
             raise ArgumentError(f"{fn.name}: {pa}.shape[{ia}] is {sa} but {pb}.shape[{ib}] is {sb}; "
                                 "the kernel combines them elementwise, so they must match")

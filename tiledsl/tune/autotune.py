@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tiledsl.errors import ScheduleError
+from tiledsl.ir.dims import size_sym
 from tiledsl.ir.nodes import Function, ParamKind
 from tiledsl.passes.pipeline import schedule
 from tiledsl.schedule.analysis import tensor_sizes
@@ -169,7 +170,7 @@ def make_args(fn: Function, specs: tuple, device: str = "cpu", seed: int = 0) ->
         if p.kind is ParamKind.SCALAR:
             args.append(specs[i].value)
             continue
-        shape = tuple(sizes.get(f"{p.value.name}.{ax}", 1) for ax in range(t.rank))
+        shape = tuple(sizes.get(size_sym(p.value.name, ax), 1) for ax in range(t.rank))
         dt = t.dtype.to_torch()
         if p.kind is ParamKind.OUTPUT:
             args.append(torch.zeros(shape, dtype=dt, device=device))
@@ -204,7 +205,7 @@ class GpuRunner:
         from tiledsl.specs import TensorSpec
 
         sizes = tensor_sizes(c.fn, self.specs)
-        extra = tuple(TensorSpec(tuple(sizes.get(f"{p.value.name}.{a}", 1) for a in range(p.value.type.rank)),
+        extra = tuple(TensorSpec(tuple(sizes.get(size_sym(p.value.name, a), 1) for a in range(p.value.type.rank)),
                                  p.value.type.dtype, None, "cuda") for p in c.fn.params[len(self.specs):])
         return tuple(self.specs) + extra
 

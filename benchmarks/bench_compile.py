@@ -25,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tiledsl as td  # noqa: E402
 from tests.kernels_for_tests import matmul, softmax  # noqa: E402
+from tiledsl.backends import get_backend  # noqa: E402
 from tiledsl.frontend import bind_params, build_function  # noqa: E402
 from tiledsl.ir.text import print_ir  # noqa: E402
 from tiledsl.ir.verify import verify  # noqa: E402
 from tiledsl.passes.pipeline import run_pipeline  # noqa: E402
-from tiledsl.runtime.backend import get_backend  # noqa: E402
-from tiledsl.schedule.targets import get_target  # noqa: E402
 from tiledsl.specs import spec  # noqa: E402
+from tiledsl.targets import get_target  # noqa: E402
 
 CASES = {
     "gemm_4096_bf16": (matmul, [((4096, 4096), td.bfloat16)] * 3),

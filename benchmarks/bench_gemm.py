@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tiledsl.dtypes import DType  # noqa: E402
-from tiledsl.schedule.targets import get_target  # noqa: E402
+from tiledsl.targets import get_target  # noqa: E402
 
 GM = importlib.import_module("tiledsl.kernels.gemm")
 F8 = importlib.import_module("tiledsl.kernels.fp8")

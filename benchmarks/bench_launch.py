@@ -24,8 +24,8 @@ from tiledsl.lowering.triton import BACKEND  # noqa: E402
 
 from tests.test_triton_fixtures import elementwise_ir, gemm_ir  # noqa: E402
 from tiledsl.dtypes import DType  # noqa: E402
-from tiledsl.schedule.targets import get_target  # noqa: E402
 from tiledsl.specs import TensorSpec  # noqa: E402
+from tiledsl.targets import get_target  # noqa: E402
 
 
 def _per_call_us(f, n: int = 2000) -> float:
@@ -89,7 +89,7 @@ def tma_launch_overhead() -> dict:
     c = torch.empty_like(a)
     launch = BACKEND.launcher(lowered, interpret=not cuda)
     mod = sys.modules[launch.__module__]
-    entry = lowered.extra["tma_entry"]
+    entry = lowered.tma_entry
     if not cuda:
         setattr(mod, entry, _NoLaunch())
         setattr(mod, lowered.entry, _NoLaunch())
@@ -112,8 +112,8 @@ def runtime_dispatch() -> dict:
     no-op): argument keying, the compiled-kernel lookup and the run plan."""
     import torch
 
+    from tiledsl.backends import get_backend
     from tiledsl.demo import matmul
-    from tiledsl.runtime.backend import get_backend
 
     a, b = torch.randn(64, 64, dtype=torch.float16), torch.randn(64, 64, dtype=torch.float16)
     c = torch.empty(64, 64, dtype=torch.float16)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from tiledsl.kernels import mla  # noqa: E402
 
-from tiledsl.schedule.targets import get_target  # noqa: E402
+from tiledsl.targets import get_target  # noqa: E402
 
 D, DV, PAGE = mla.HEAD_DIM, mla.HEAD_DIM_V, mla.PAGE_SIZE
 SEQLENS = (1024, 2048, 4096, 8192, 16384)

@@ -103,7 +103,7 @@ def ptx_loop_instrs(ptx: str) -> int | None:
 
 
 def binary_facts(ptx: str, shared: int) -> dict:
-    from tiledsl.runtime.report import bundled_ptxas, ptxas_stats
+    from tiledsl.report import bundled_ptxas, ptxas_stats
 
     stats, cubin, _ = ptxas_stats(ptx, "sm_90a")
     if not stats:

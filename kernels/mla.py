@@ -134,7 +134,7 @@ def num_splits(batch: int, h_kv: int, row_blocks: int, max_pages: int, sms: int)
 
 
 def _sms(device: torch.device, target) -> int:
-    from tiledsl.schedule.targets import get_target
+    from tiledsl.targets import get_target
 
     if target is not None:
         return get_target(target).sms

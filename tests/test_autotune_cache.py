@@ -12,10 +12,10 @@ import tiledsl as td
 from tiledsl.dtypes import DType
 from tiledsl.interp import run
 from tiledsl.ir.nodes import ParamKind
-from tiledsl.schedule import autotune as at
-from tiledsl.schedule import schedule
-from tiledsl.schedule.cache import TuneCache, TuneKey, make_key, shape_bucket
+from tiledsl.passes.pipeline import schedule
 from tiledsl.specs import TensorSpec
+from tiledsl.tune import autotune as at
+from tiledsl.tune.cache import TuneCache, TuneKey, make_key, shape_bucket
 
 
 @td.kernel

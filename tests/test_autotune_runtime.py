@@ -7,9 +7,9 @@ import pytest
 
 import tiledsl as td
 from tiledsl.demo import matmul
-from tiledsl.schedule.autotune import NO_GPU
-from tiledsl.schedule.cache import TuneCache, make_key
-from tiledsl.schedule.targets import get_target
+from tiledsl.targets import get_target
+from tiledsl.tune.autotune import NO_GPU
+from tiledsl.tune.cache import TuneCache, make_key
 
 # the brief's GEMM (shared with the demo), opted into autotuning
 tuned_matmul = td.kernel(matmul.fn, autotune=True)
@@ -19,7 +19,7 @@ def test_autotune_without_gpu_warns_and_uses_the_cost_model():
     spec = ((512, 512), td.float16)
     with pytest.warns(UserWarning, match=NO_GPU):
         ck = tuned_matmul.compile(spec, spec, spec, backend="triton", target="h100")
-    from tiledsl.schedule import schedule
+    from tiledsl.passes.pipeline import schedule
 
     fn = tuned_matmul.ir(spec, spec, spec)
     from tiledsl.specs import spec as to_spec

@@ -18,7 +18,7 @@ import torch
 
 import tiledsl as td
 import tiledsl.settings as s
-from tiledsl.schedule.cache import TuneCache, TuneKey
+from tiledsl.tune.cache import TuneCache, TuneKey
 
 
 @td.kernel
@@ -63,7 +63,7 @@ def _use_every_cache(block: int) -> list[Path]:
     double(x, out, BLOCK=block, backend="triton")
     torch.testing.assert_close(out, x * 2)
     lowered = double.compile(x, out, BLOCK=block, backend="triton").lowered
-    assert module_path(lowered.extra["interpret_source"]).exists()  # the module a CPU call imports
+    assert module_path(lowered.interpret_source).exists()  # the module a CPU call imports
     src = double.compile(x, out, BLOCK=block, backend="tilelang").code("tilelang")
     program = build.artifact_path("double", src, ".py")
     program.write_text(src)

@@ -25,8 +25,8 @@ import tiledsl as td
 from tiledsl.errors import BackendError, TiledslError
 from tiledsl.ir.nodes import Function, Loc
 from tiledsl.ir.text import parse_ir, print_ir
-from tiledsl.schedule.targets import get_target
 from tiledsl.specs import ArgSpec, spec
+from tiledsl.targets import get_target
 
 H100 = get_target("h100")
 HAS_TILELANG = importlib.util.find_spec("tilelang") is not None
@@ -96,7 +96,7 @@ def _run_triton(fn: Function, specs, x, out) -> str:
     be = TritonBackend()
     lowered = be.lower(fn, specs, H100)
     _assert_safe_python(lowered.source)
-    _assert_safe_python(lowered.extra["interpret_source"])
+    _assert_safe_python(lowered.interpret_source)
     be.execute(lowered, fn, [x, out])
     torch.testing.assert_close(out, x + 1)
     return lowered.source

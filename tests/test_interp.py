@@ -621,7 +621,7 @@ def test_bad_arguments_are_argument_errors():
 # --- whole pipeline and random IR ---------------------------------------------------------------------------------
 def _scheduler_available() -> bool:
     try:
-        from tiledsl.schedule import schedule  # noqa: F401
+        from tiledsl.passes.pipeline import schedule  # noqa: F401
     except ImportError:
         return False
     return True

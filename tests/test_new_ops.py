@@ -134,7 +134,7 @@ def test_tilelang_leaves_a_zero_divisor_to_the_gpu(op, call):
     folding tables guarded the divisor); the one folding rule leaves the division in the program."""
     from tiledsl.lowering.tilelang import BACKEND
 
-    from tiledsl.schedule.targets import get_target
+    from tiledsl.targets import get_target
 
     lowered = BACKEND.lower(_divide_by_zero_ir(op), (TensorSpec((16,), DType.i32),) * 2, get_target("h100"))
     assert f"{call}(7, 0)" in lowered.source

@@ -12,7 +12,7 @@ import tiledsl as td
 from tiledsl.demo import matmul  # the brief's GEMM, shared with the demo
 from tiledsl.errors import ArgumentError, BackendError, CannotExecuteError
 from tiledsl.runtime.kernel import CompiledKernel
-from tiledsl.schedule.targets import get_target
+from tiledsl.targets import get_target
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -160,7 +160,7 @@ def test_launchers_of_equal_gpu_sources_are_told_apart_by_interpreter_source():
     ck16 = matmul_f32_out.compile(a16, b16, torch.empty(32, 32), backend="triton")
     ckbf = matmul_f32_out.compile(a16.bfloat16(), b16.bfloat16(), torch.empty(32, 32), backend="triton")
     assert ck16.lowered.source == ckbf.lowered.source  # what made the two collide
-    assert ck16.lowered.extra["interpret_source"] != ckbf.lowered.extra["interpret_source"]
+    assert ck16.lowered.interpret_source != ckbf.lowered.interpret_source
     assert BACKEND.launcher(ck16.lowered, interpret=True) is not BACKEND.launcher(ckbf.lowered, interpret=True)
 
 
@@ -291,7 +291,7 @@ def test_tma_setting_is_keyed_for_calls_and_compiles(monkeypatch):
         c = torch.empty(64, 64, dtype=torch.float16)
         matmul(a, b, c, backend="triton")
         torch.testing.assert_close(c.float(), a.float() @ b.float(), rtol=1e-2, atol=1e-2)
-        assert (ran[-1].extra["tma_entry"] is not None) is tma
+        assert (ran[-1].tma_entry is not None) is tma
         code = matmul.compile(a, b, c, backend="triton", target="h100").code("triton")
         assert ("TensorDescriptor" in code) is tma
 

@@ -436,7 +436,8 @@ def test_data_dependent_trip_count_is_priced_as_unknown_trips(monkeypatch):
     time."""
     from tests.kernels_for_tests import paged_decode
     from tiledsl.dtypes import DType
-    from tiledsl.schedule import analysis, schedule
+    from tiledsl.passes.pipeline import schedule
+    from tiledsl.schedule import analysis
     from tiledsl.specs import TensorSpec
 
     assert analysis.UNKNOWN_TRIPS == 64

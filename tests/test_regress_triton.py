@@ -13,14 +13,14 @@ import pytest
 import torch
 from tiledsl.lowering.triton import BACKEND
 from tiledsl.lowering.triton.analysis import offsets_need_int64
-from tiledsl.lowering.triton.codegen import generate
+from tiledsl.lowering.triton.module import generate
 from tiledsl.lowering.triton.names import Namer, legalize
 
 import tiledsl as td
 from tests.test_triton_fixtures import gemm_ir
 from tiledsl.dtypes import DType
-from tiledsl.schedule.targets import get_target
 from tiledsl.specs import TensorSpec
+from tiledsl.targets import get_target
 
 H100 = get_target("h100")
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),

@@ -14,7 +14,7 @@ import tiledsl as td
 from tiledsl.dtypes import DType
 from tiledsl.errors import BackendError
 from tiledsl.ir import Block, Builder, Function, Loc, Op, Param, Space, Type, Value, verify
-from tiledsl.schedule.targets import get_target
+from tiledsl.targets import get_target
 
 H100 = get_target("h100")
 FILE = "/src/probe.py"

@@ -14,11 +14,12 @@ from tiledsl.errors import ScheduleError
 from tiledsl.ir import Op, verify, walk
 from tiledsl.ir.nodes import ParamKind, Sym
 from tiledsl.passes import PASSES, PassContext, get_pass
-from tiledsl.schedule import TARGETS, get_target, schedule
+from tiledsl.passes.pipeline import schedule
 from tiledsl.schedule.analysis import analyze, tensor_sizes
 from tiledsl.schedule.cost import limits, registers
 from tiledsl.schedule.roles import knob_roles
 from tiledsl.specs import TensorSpec
+from tiledsl.targets import TARGETS, get_target
 
 
 @td.kernel

@@ -12,11 +12,12 @@ import tiledsl as td
 from tiledsl.dtypes import DType, from_torch
 from tiledsl.interp import run
 from tiledsl.ir import verify
-from tiledsl.schedule import TARGETS, schedule
+from tiledsl.passes.pipeline import schedule
 from tiledsl.schedule.analysis import analyze, tensor_sizes
 from tiledsl.schedule.cost import limits
 from tiledsl.schedule.roles import knob_roles
 from tiledsl.specs import spec
+from tiledsl.targets import TARGETS
 
 PROPS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DTYPES = st.sampled_from([torch.float32, torch.float16, torch.bfloat16])

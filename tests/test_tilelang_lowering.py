@@ -19,8 +19,8 @@ from tiledsl.lowering.tilelang import BACKEND
 from tiledsl.dtypes import DType
 from tiledsl.errors import BackendError, CannotExecuteError, VerifyError
 from tiledsl.ir import verify
-from tiledsl.schedule.targets import get_target
 from tiledsl.specs import TensorSpec
+from tiledsl.targets import get_target
 
 H100 = get_target("h100")
 GOLDEN = Path(__file__).parent / "golden"
@@ -77,7 +77,7 @@ def test_lowering_does_not_import_tilelang():
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
             "from test_tilelang_irs import gemm_ir\n"
             "from tiledsl.lowering.tilelang import BACKEND\n"
-            "from tiledsl.schedule.targets import get_target\n"
+            "from tiledsl.targets import get_target\n"
             "from tiledsl.specs import TensorSpec\nfrom tiledsl.dtypes import DType\n"
             "s = TensorSpec((256, 256), DType.f16)\n"
             "BACKEND.lower(gemm_ir(DType.f16), (s, s, s), get_target('h100'))\n"

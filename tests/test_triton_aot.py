@@ -8,8 +8,8 @@ from tiledsl.lowering.triton.aot import STAGES, signature
 
 from tests.test_triton_fixtures import elementwise_ir, gemm_ir
 from tiledsl.dtypes import DType
-from tiledsl.schedule.targets import get_target
 from tiledsl.specs import ScalarSpec, TensorSpec
+from tiledsl.targets import get_target
 
 H100 = get_target("h100")
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -28,7 +28,7 @@ def test_signature_follows_triton_specialisation():
     assert sig["a_ptr"] == "*bf16" and sig["a_size_0"] == "i32"
     assert sig["a_stride_1"] == "constexpr" and consts["a_stride_1"] == 1
     assert sig["b_stride_0"] == "constexpr" and sig["b_stride_1"] == "i32"  # b is column-major
-    names = [n for n, _ in lowered.extra["kernel_args"]]
+    names = [n for n, _ in lowered.kernel_args]
     assert attrs[(names.index("a_size_1"),)] == [["tt.divisibility", 16]]
     assert (names.index("a_size_0"),) not in attrs  # 100 is not a multiple of 16
     assert sig["stages"] == "constexpr"

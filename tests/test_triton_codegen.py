@@ -10,7 +10,7 @@ import sys
 import textwrap
 
 import pytest
-from tiledsl.lowering.triton.codegen import generate
+from tiledsl.lowering.triton.module import generate
 
 from tests.test_triton_fixtures import FILE, elementwise_ir, gemm_ir, softmax_ir
 from tiledsl.dtypes import DType
@@ -89,7 +89,7 @@ def test_codegen_is_deterministic_across_processes():
         import hashlib
         from tests.test_triton_fixtures import softmax_ir
         from tiledsl.dtypes import DType
-        from tiledsl.lowering.triton.codegen import generate
+        from tiledsl.lowering.triton.module import generate
         print(hashlib.sha256(generate(softmax_ir(DType.f16)).source.encode()).hexdigest())
     """)
     env = {"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"}

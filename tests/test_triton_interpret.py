@@ -11,7 +11,7 @@ from tiledsl.lowering.triton.loader import interpreting, load_module, module_pat
 
 from tests.test_triton_fixtures import elementwise_ir, gemm_ir, softmax_ir
 from tiledsl.dtypes import DType
-from tiledsl.schedule.targets import get_target
+from tiledsl.targets import get_target
 
 H100 = get_target("h100")
 TOL = {DType.f32: 1e-4, DType.f16: 1e-2, DType.bf16: 2e-2, DType.f8e4m3: 1e-5}
@@ -62,7 +62,7 @@ def test_bf16_dot_upcast_is_what_makes_the_interpreter_right():
     ref = a.float() @ b.float()
     fn = gemm_ir(DType.bf16)
     lowered = BACKEND.lower(fn, (), H100)
-    assert lowered.extra["interpret_source"] != lowered.source
+    assert lowered.interpret_source != lowered.source
     c = torch.empty(32, 32, dtype=torch.bfloat16)
     BACKEND.execute(lowered, fn, [a, b, c])
     assert (c.float() - ref).abs().max().item() <= 2e-2 * ref.abs().max().item()
@@ -103,17 +103,17 @@ def test_warm_call_neither_regenerates_nor_reimports(monkeypatch):
     x, y = torch.randn(4, 8), torch.randn(4, 8)
     z = torch.empty_like(x)
     backend.execute(lowered, fn, [x, y, z, 1.0])
-    path = module_path(lowered.extra["interpret_source"])
-    assert path.exists() and path.read_text() == lowered.extra["interpret_source"]
+    path = module_path(lowered.interpret_source)
+    assert path.exists() and path.read_text() == lowered.interpret_source
     mtime = path.stat().st_mtime_ns
 
-    import tiledsl.lowering.triton.codegen as codegen
     import tiledsl.lowering.triton.loader as loader
+    import tiledsl.lowering.triton.module as module
 
     def boom(*a, **k):
         raise AssertionError("warm call regenerated or reloaded")
 
-    monkeypatch.setattr(codegen, "generate", boom)
+    monkeypatch.setattr(module, "generate", boom)
     monkeypatch.setattr(loader, "load_module", boom)
     backend.execute(lowered, fn, [x, y, z, 2.0])
     torch.testing.assert_close(z, x.exp() * 2.0 + y)

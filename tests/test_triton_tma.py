@@ -9,15 +9,15 @@ import pytest
 import torch
 from tiledsl.lowering.triton import BACKEND
 from tiledsl.lowering.triton import tma as tma_mod
-from tiledsl.lowering.triton.codegen import generate
 from tiledsl.lowering.triton.loader import interpreting, load_module
+from tiledsl.lowering.triton.module import generate
 
 from tests.kernels_for_tests import HOPPER_CASES, check_gemm_on_gpu, fp8_gemm_nt, grouped_gemm_masked, softmax
 from tests.test_triton_fixtures import gemm_ir
 from tiledsl.demo import matmul
 from tiledsl.dtypes import DType
-from tiledsl.schedule.targets import get_target
 from tiledsl.specs import TensorSpec
+from tiledsl.targets import get_target
 
 H100 = get_target("h100")
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -75,7 +75,7 @@ def test_divisors_follow_integer_arithmetic():
 
 def _counting_launch(lowered):
     """The interpreter launcher, with its module's TensorDescriptor counting constructions."""
-    mod = load_module(lowered.extra["interpret_source"], interpret=True)
+    mod = load_module(lowered.interpret_source, interpret=True)
     made = []
     real = mod.TensorDescriptor
 

@@ -15,11 +15,11 @@ from tests.kernels_for_tests import check_gemm_on_gpu, ws_gemm
 from tiledsl.dtypes import DType
 from tiledsl.errors import BackendError, ScheduleError
 from tiledsl.ir import Op, walk
-from tiledsl.schedule import get_target
 from tiledsl.schedule.analysis import analyze, tensor_sizes
 from tiledsl.schedule.cost import limits
 from tiledsl.schedule.roles import knob_roles
 from tiledsl.specs import TensorSpec
+from tiledsl.targets import get_target
 
 needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on the PATH")
 SPECS = (TensorSpec((4096, 4096), DType.bf16),) * 3

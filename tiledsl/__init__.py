@@ -10,6 +10,7 @@
 The public names are listed explicitly below; everything else is internal.
 """
 
+from tiledsl import tune as _tune  # noqa: F401 - hands the autotuner to the runtime
 from tiledsl.dtypes import DType
 from tiledsl.errors import (
     ArgumentError,

@@ -127,18 +127,9 @@ class Func:
     td.threads). It returns values with a `return` at the end of its body."""
 
     def __init__(self, fn):
-        self.fn = fn
-        self._source = None
+        self.fn = fn  # the front end reads its source at the first call (`frontend.source.func_source`)
         self.__name__ = fn.__name__
         self.__doc__ = fn.__doc__
-
-    @property
-    def source(self):
-        if self._source is None:
-            from tiledsl.frontend.source import read_kernel
-
-            self._source = read_kernel(self.fn)
-        return self._source
 
     def __call__(self, *args, **kwargs):
         raise TiledslError(f"{self.__name__} is a @td.func: call it from inside a @td.kernel")

@@ -1,6 +1,6 @@
 """The TileLang backend: scheduled IR -> TileLang program -> CUDA C -> cubin.
 
-`BACKEND` implements `tiledsl.runtime.backend.Backend`:
+`BACKEND` implements `tiledsl.backends.Backend`:
 
 - ``lower``: the TileLang program as readable Python source (stage ``"tilelang"``), specialised on
   the argument shapes. Pure and deterministic; does not import tilelang.
@@ -18,10 +18,11 @@ from typing import Any
 from tiledsl.errors import BackendError, CannotExecuteError
 from tiledsl.ir.nodes import Function
 from tiledsl.ir.verify import verify
-from tiledsl.runtime.backend import Lowered
-from tiledsl.runtime.report import Report
-from tiledsl.schedule.targets import Target
+from tiledsl.report import Report
 from tiledsl.specs import ArgSpec, TensorSpec
+from tiledsl.targets import Target
+
+from .lowered import TileLangLowered
 
 STAGE = "tilelang"
 CPU_MESSAGE = ("TileLang code needs a CUDA GPU and these tensors are on the CPU; run on CPU with "
@@ -42,14 +43,14 @@ class TileLangBackend:
             if dev is not None and getattr(dev, "type", dev) != "cuda":
                 raise CannotExecuteError(CPU_MESSAGE)
 
-    def lower(self, fn: Function, specs: tuple[ArgSpec, ...], target: Target) -> Lowered:
-        from tiledsl.lowering.tilelang.emit import emit_program, entry_name
+    def lower(self, fn: Function, specs: tuple[ArgSpec, ...], target: Target) -> TileLangLowered:
+        from tiledsl.lowering.tilelang.program import emit_program, entry_name
 
         verify(fn, STAGE)
         source = emit_program(fn, tuple(specs), target)
-        return Lowered(stage=STAGE, source=source, entry=entry_name(fn), extra={"target": target.name})
+        return TileLangLowered(stage=STAGE, source=source, entry=entry_name(fn), target=target.name)
 
-    def compile(self, lowered: Lowered, fn: Function, specs: tuple[ArgSpec, ...],
+    def compile(self, lowered: TileLangLowered, fn: Function, specs: tuple[ArgSpec, ...],
                 target: Target) -> tuple[dict[str, str], Report]:
         from tiledsl.lowering.tilelang import build
 
@@ -67,7 +68,7 @@ class TileLangBackend:
             notes.append(f"nvcc + ptxas took {t_nvcc:.2f} s; cubin: {path}")
         return stages, build.build_report(arch, ptx, log, dyn_smem, notes)
 
-    def execute(self, lowered: Lowered, fn: Function, args: list[Any]) -> None:
+    def execute(self, lowered: TileLangLowered, fn: Function, args: list[Any]) -> None:
         self.check_executable(args)
         check_contiguous(fn, args)
         from tiledsl.lowering.tilelang import run

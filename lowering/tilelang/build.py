@@ -30,9 +30,9 @@ from pathlib import Path
 from tiledsl.lowering.escape import file_component
 
 from tiledsl.errors import BackendError
-from tiledsl.runtime.report import Report, parse_ptxas_verbose, scan_ptx
-from tiledsl.schedule.targets import Target
+from tiledsl.report import Report, parse_ptxas_verbose, scan_ptx
 from tiledsl.settings import usable_cache_dir
+from tiledsl.targets import Target
 
 _loaded: dict[str, object] = {}  # program hash -> prim_func
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from tiledsl.ir.nodes import Block, Inst, Space, Value, walk
 from tiledsl.ir.ops import Op
-from tiledsl.schedule.targets import Target
+from tiledsl.targets import Target
 
 FULL_ROW, FULL_COL = "FullRow", "FullCol"
 _M_PER_WARP = 16  # rows of one warp's mma / one warp's share of a wgmma

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from tiledsl.lowering.tilelang import control, memory
 from tiledsl.lowering.tilelang.emit import Emitter
 from tiledsl.lowering.tilelang.values import TL_DTYPE, Global, Scalar, Tile, Val, broadcast_index, literal
 
@@ -340,8 +341,6 @@ def _bind_reduced(em: Emitter, inst: Inst, acc: Tile, axis: int, out_dt: DType) 
             return f"T.cast({acc.at(idx)}, \"{TL_DTYPE[out_dt]}\")"
     em.env[res.name] = Tile(out, out_dt, at, reads=acc.reads, cheap=True)
 
-
-from tiledsl.lowering.tilelang import control, memory  # noqa: E402  (tables below need both)
 
 RULES: dict[Op, Rule] = {
     Op.CONST: _const,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tiledsl.runtime.backend import Lowered
+from tiledsl.lowering.tilelang.lowered import TileLangLowered
 
 _kernels: dict[str, Any] = {}  # program hash -> compiled JIT kernel
 
 
-def launch(lowered: Lowered, args: list[Any]) -> None:
+def launch(lowered: TileLangLowered, args: list[Any]) -> None:
     """Run the program on `args` (fn.params order). Outputs are written in place."""
     import tilelang
     from tiledsl.lowering.tilelang import build

@@ -1,7 +1,7 @@
 """The Triton backend: scheduled IR -> Triton source, launch (compiled or interpreted), and
 ahead-of-time compilation to PTX with a static report.
 
-`BACKEND` implements `tiledsl.runtime.backend.Backend`. Importing this package does not import
+`BACKEND` implements `tiledsl.backends.Backend`. Importing this package does not import
 triton; the first lowering, launch or compile does.
 """
 

@@ -15,12 +15,12 @@ import time
 
 from tiledsl.dtypes import DType
 from tiledsl.ir.nodes import Function
-from tiledsl.runtime.backend import Lowered
-from tiledsl.runtime.report import Report, bundled_ptxas, ptxas_stats, scan_ptx
-from tiledsl.schedule.targets import Target
+from tiledsl.report import Report, bundled_ptxas, ptxas_stats, scan_ptx
 from tiledsl.specs import ArgSpec, ScalarSpec, TensorSpec
+from tiledsl.targets import Target
 
 from .loader import load_module
+from .lowered import TritonLowered
 from .tma import signature_type, spec_allows_tma
 
 STAGES = ("ttir", "ttgir", "llir", "ptx")
@@ -42,28 +42,28 @@ def _int_arg(value: int | None, name: str, sig: dict, consts: dict, attrs: dict,
         attrs[(index,)] = [["tt.divisibility", 16]]
 
 
-def pick_kernel(lowered: Lowered, specs: tuple[ArgSpec, ...]) -> tuple[str, str, tuple]:
+def pick_kernel(lowered: TritonLowered, specs: tuple[ArgSpec, ...]) -> tuple[str, str, tuple]:
     """(entry, why, kernel args) of the kernel a launch with tensors like `specs` takes: the TMA
     kernel when every tensor it reads through descriptors passes the launcher's check."""
-    tma_entry = lowered.extra.get("tma_entry")
+    tma_entry = lowered.tma_entry
     if tma_entry is None:
-        return lowered.entry, "no load qualifies for TMA", lowered.extra["kernel_args"]
-    for _, info in lowered.extra["tma_kernel_args"]:
+        return lowered.entry, "no load qualifies for TMA", lowered.kernel_args
+    for _, info in lowered.tma_kernel_args:
         if info[0] == "desc":
             why = spec_allows_tma(specs[info[1]])
             if why is not None:
                 return lowered.entry, f"pointer kernel: argument {info[1]}'s {why}", \
-                    lowered.extra["kernel_args"]
-    return tma_entry, "TMA kernel", lowered.extra["tma_kernel_args"]
+                    lowered.kernel_args
+    return tma_entry, "TMA kernel", lowered.tma_kernel_args
 
 
-def signature(lowered: Lowered, specs: tuple[ArgSpec, ...],
+def signature(lowered: TritonLowered, specs: tuple[ArgSpec, ...],
               kernel_args: tuple | None = None) -> tuple[dict, dict, dict]:
     """(signature, constexprs, attrs) for `ASTSource`, from the kernel's arg info and the specs."""
     sig: dict = {}
     consts: dict = {}
     attrs: dict = {}
-    rows = lowered.extra["kernel_args"] if kernel_args is None else kernel_args
+    rows = lowered.kernel_args if kernel_args is None else kernel_args
     _check_specs_cover(rows, specs)
     for index, (name, info) in enumerate(rows):
         kind = info[0]
@@ -85,7 +85,7 @@ def signature(lowered: Lowered, specs: tuple[ArgSpec, ...],
                 _int_arg(spec.value, name, sig, consts, attrs, index, one_is_const=False)
         else:  # a host-computed scalar: its value depends on the call, keep it general
             sig[name] = "fp32" if DType(info[1]).is_float else "i32"
-    for name, value in lowered.extra["constexprs"]:
+    for name, value in lowered.constexprs:
         sig[name] = "constexpr"
         consts[name] = value
     return sig, consts, attrs
@@ -101,7 +101,7 @@ def _check_specs_cover(rows, specs) -> None:
                          f"got {len(specs)}")
 
 
-def compile_aot(lowered: Lowered, fn: Function, specs: tuple[ArgSpec, ...],
+def compile_aot(lowered: TritonLowered, fn: Function, specs: tuple[ArgSpec, ...],
                 target: Target) -> tuple[dict[str, str], Report]:
     """Compile `lowered` for `target`: the texts of ttir, ttgir, llir and ptx, and a `Report`."""
     import triton
@@ -114,9 +114,9 @@ def compile_aot(lowered: Lowered, fn: Function, specs: tuple[ArgSpec, ...],
     sig, consts, attrs = signature(lowered, specs, rows)
     # enable_fp_fusion explicit: Triton 3.9 warns on every compile that leaves it to its default
     # (fusion on, which stays our choice: fma, as on the GPU path) and 3.10 flips that default.
-    options = {"num_warps": lowered.extra["num_warps"], "enable_fp_fusion": True}
-    if lowered.extra.get("num_stages"):
-        options["num_stages"] = lowered.extra["num_stages"]
+    options = {"num_warps": lowered.num_warps, "enable_fp_fusion": True}
+    if lowered.num_stages:
+        options["num_stages"] = lowered.num_stages
     t0 = time.perf_counter()
     compiled = triton.compile(ASTSource(kernel, sig, constexprs=consts, attrs=attrs),
                               target=GPUTarget("cuda", target.arch, 32), options=options)

@@ -1,4 +1,4 @@
-"""`TritonBackend`: the `tiledsl.runtime.backend.Backend` contract for Triton.
+"""`TritonBackend`: the `tiledsl.backends.Backend` contract for Triton.
 
 - `lower`: scheduled IR -> module source (kernel + launcher, and a TMA variant of the kernel where
   loads qualify, see `tma`), plus the interpreter build of the same module (which differs only
@@ -18,19 +18,20 @@ from tiledsl.dtypes import DType
 from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Block, Function
 from tiledsl.ir.ops import Op
-from tiledsl.runtime.backend import Lowered
-from tiledsl.runtime.report import Report
-from tiledsl.schedule.targets import Target
+from tiledsl.report import Report
 from tiledsl.specs import ArgSpec
+from tiledsl.targets import Target
 
-from .codegen import Module, generate
+from .codegen import Module
+from .lowered import TritonLowered
+from .module import generate
 
 
-def _extra(gpu: Module, interp: Module) -> dict:
-    return {"launcher": gpu.launcher, "num_warps": gpu.num_warps, "num_stages": gpu.num_stages,
-            "kernel_args": gpu.kernel_args, "constexprs": gpu.constexprs,
-            "tma_entry": gpu.tma_entry, "tma_kernel_args": gpu.tma_kernel_args,
-            "interpret_source": interp.source, "interpret_refusal": interp.refusal}
+def _lowered(gpu: Module, interp: Module) -> TritonLowered:
+    return TritonLowered("triton", gpu.source, gpu.entry, launcher=gpu.launcher, num_warps=gpu.num_warps,
+                         num_stages=gpu.num_stages, kernel_args=gpu.kernel_args, constexprs=gpu.constexprs,
+                         tma_entry=gpu.tma_entry, tma_kernel_args=gpu.tma_kernel_args,
+                         interpret_source=interp.source, interpret_refusal=interp.refusal)
 
 
 class TritonBackend:
@@ -39,7 +40,7 @@ class TritonBackend:
     def __init__(self) -> None:
         self._launchers: dict[tuple[str, bool], Any] = {}
 
-    def lower(self, fn: Function, specs: tuple[ArgSpec, ...], target: Target) -> Lowered:
+    def lower(self, fn: Function, specs: tuple[ArgSpec, ...], target: Target) -> TritonLowered:
         """Scheduled IR -> Triton source. Pure: the same (fn, specs, target) gives the same bytes (the
         specs decide which tensors need 64-bit offsets)."""
         from tiledsl.settings import settings
@@ -48,12 +49,12 @@ class TritonBackend:
         _check_dots(fn.body)
         gpu = generate(fn, target.name, interpret=False, tma=tma, specs=specs)
         interp = generate(fn, target.name, interpret=True, tma=tma, specs=specs)
-        return Lowered("triton", gpu.source, gpu.entry, _extra(gpu, interp))
+        return _lowered(gpu, interp)
 
-    def execute(self, lowered: Lowered, fn: Function, args: list[Any]) -> None:
+    def execute(self, lowered: TritonLowered, fn: Function, args: list[Any]) -> None:
         """Run on `args` in `fn.params` order (outputs included, already allocated)."""
         interpret = not _on_cuda(args)
-        refusal = lowered.extra.get("interpret_refusal")
+        refusal = lowered.interpret_refusal
         if interpret and refusal is not None:  # e.g. a bf16 atomic: fine on GPUs, not here
             raise refusal
         launch = self._launchers.get(_loaded_text(lowered, interpret))
@@ -67,21 +68,21 @@ class TritonBackend:
         else:
             launch(*args)
 
-    def launcher(self, lowered: Lowered, interpret: bool = False):
+    def launcher(self, lowered: TritonLowered, interpret: bool = False):
         """The generated ``launch`` function itself (for benchmarks and tests)."""
         launch = self._launchers.get(_loaded_text(lowered, interpret))
         return launch if launch is not None else self._load(lowered, interpret)
 
-    def _load(self, lowered: Lowered, interpret: bool):
+    def _load(self, lowered: TritonLowered, interpret: bool):
         from .loader import load_module
 
         key = _loaded_text(lowered, interpret)
         mod = load_module(key[0], interpret=interpret)
-        launch = getattr(mod, lowered.extra["launcher"])
+        launch = getattr(mod, lowered.launcher)
         self._launchers[key] = launch
         return launch
 
-    def compile(self, lowered: Lowered, fn: Function, specs: tuple[ArgSpec, ...],
+    def compile(self, lowered: TritonLowered, fn: Function, specs: tuple[ArgSpec, ...],
                 target: Target) -> tuple[dict[str, str], Report]:
         """Ahead of time through Triton's compiler: ttir, ttgir, llir, ptx texts and a `Report`."""
         from .aot import compile_aot
@@ -89,9 +90,9 @@ class TritonBackend:
         return compile_aot(lowered, fn, specs, target)
 
 
-def _loaded_text(lowered: Lowered, interpret: bool) -> tuple[str, bool]:
+def _loaded_text(lowered: TritonLowered, interpret: bool) -> tuple[str, bool]:
     """The launcher cache key: exactly the text that is loaded and run, and how."""
-    return (lowered.extra["interpret_source"] if interpret else lowered.source), interpret
+    return (lowered.interpret_source if interpret else lowered.source), interpret
 
 
 # What Triton's ``tl.dot`` takes (triton/language/semantic.py: ``dot`` asserts these)

@@ -42,10 +42,10 @@ def roofline_tflops(target, peak_dtype: str, intensity: float) -> float:
 
 def stage_times(launch, backend: str, target, repeat: int) -> dict:
     """Cold and warm milliseconds of each stage for one kernel call (no caches of tiledsl's own)."""
+    from tiledsl.backends import get_backend
     from tiledsl.dtypes import from_torch
     from tiledsl.frontend import build_function
     from tiledsl.passes.pipeline import run_pipeline
-    from tiledsl.runtime.backend import get_backend
     from tiledsl.runtime.kernel import CompiledKernel
     from tiledsl.specs import TensorSpec, spec
 
@@ -62,9 +62,8 @@ def stage_times(launch, backend: str, target, repeat: int) -> dict:
     all_specs = ck._all_specs(bound)
     be = get_backend(backend)
     lowered, *low = _cold_warm(repeat, be.lower, sched.fn, all_specs, target)
-    compile_specs = lowered.extra.get("specs", all_specs)
-    _, cold = _ms(be.compile, lowered, sched.fn, compile_specs, target)
-    _, warm = _ms(be.compile, lowered, sched.fn, compile_specs, target)
+    _, cold = _ms(be.compile, lowered, sched.fn, all_specs, target)
+    _, warm = _ms(be.compile, lowered, sched.fn, all_specs, target)
     row.update(codegen_ms=low, backend_compile_ms=[round(cold, 1), round(warm, 1)])
     return row
 
@@ -126,7 +125,7 @@ def run(entries, backend: str, target_name: str, quick: bool = False, repeat: in
     from tqdm.auto import tqdm
 
     import tiledsl
-    from tiledsl.schedule.targets import get_target
+    from tiledsl.targets import get_target
 
     gpu = torch.cuda.is_available()
     target = get_target(torch.cuda.get_device_name() if gpu else target_name)

@@ -158,7 +158,7 @@ def list_():
     """List the registered reference kernels and the GPU targets the scheduler knows."""
     from tiledsl._cli.show import table
     from tiledsl.kernels.registry import ENTRIES
-    from tiledsl.schedule.targets import TARGETS
+    from tiledsl.targets import TARGETS
 
     rows = [(e.name, "yes" if e.available() else "not merged", e.summary) for e in ENTRIES]
     click.echo("Reference kernels (tiledsl.kernels):")
@@ -166,7 +166,7 @@ def list_():
     rows = [(t.name, t.sm_arch, t.sms, f"{t.hbm_gbps:.0f}", f"{t.tflops['bf16']:.0f}",
              f"{t.tflops['fp8']:.0f}" if t.tflops["fp8"] else "-", f"{t.smem_per_block // 1024} KiB",
              "yes" if t.has_tma else "no", "yes" if t.has_wgmma else "no") for t in TARGETS.values()]
-    click.echo("\nGPU targets (tiledsl/schedule/targets.py):")
+    click.echo("\nGPU targets (tiledsl/targets.py):")
     click.echo(table(rows, ("name", "arch", "SMs", "HBM GB/s", "bf16 TFLOP/s", "fp8 TFLOP/s",
                             "smem/block", "TMA", "wgmma")))
 

@@ -13,6 +13,7 @@ from tiledsl.dtypes import DType
 from tiledsl.eager.values import (
     _UNARY,
     FROM_TORCH,
+    OPERATORS,
     STATE,
     TORCH,
     Val,
@@ -534,3 +535,5 @@ def call_maybe_dtype(fn, *args, **kwargs):
         return cast(args[0], fn)
     return fn(*args, **kwargs)
 
+
+OPERATORS.update(trans=trans, subscript=subscript, matmul=matmul)

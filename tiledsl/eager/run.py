@@ -6,12 +6,12 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import sys
 import threading
 import types
 
 import torch
 
-import tiledsl
 from tiledsl import language as L
 from tiledsl.dtypes import DType
 from tiledsl.eager import memory, ops, scoping, threads
@@ -38,11 +38,17 @@ HELPERS = {"_td_grid": threads.grid, "_td_run_threads": threads.run_threads, "_t
 _NO_PROXY = frozenset({"torch", "numpy", "math", "builtins", "operator", "functools", "itertools", "typing"})
 
 
+def _tiledsl() -> types.ModuleType:
+    """The `tiledsl` package: loaded before any of its submodules (this one included). Looked up,
+    not imported: the package re-exports everything, so it sits above the eager mode."""
+    return sys.modules["tiledsl"]
+
+
 class _EagerTD(types.ModuleType):
     """`td` inside an eager kernel: the eager builtins; every other name is tiledsl's own."""
 
     def __getattr__(self, name):
-        return getattr(tiledsl, name)
+        return getattr(_tiledsl(), name)
 
 
 TD = _EagerTD("tiledsl (eager)")
@@ -80,7 +86,7 @@ class EagerFunc:
 
 def substitute(v):
     """What a global or closure value of kernel code is in eager mode."""
-    if v is tiledsl or v is L:
+    if v is _tiledsl() or v is L:
         return TD
     if isinstance(v, L.Func):
         return EagerFunc(v)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -50,6 +51,10 @@ def device() -> torch.device:
 
 
 STATE = _State()
+
+# Val's operators that are eager builtins (``x.T``, ``x[i]``, ``a @ b``): `eager.ops` fills this
+# table when imported, so the builtins are written once, there
+OPERATORS: dict[str, Callable] = {}
 
 
 @dataclass(frozen=True)
@@ -129,8 +134,7 @@ class Val:
 
     @property
     def T(self):
-        from tiledsl.eager.ops import trans
-
+        trans = OPERATORS["trans"]  # eager.ops.trans
         if self.t.dim() != 2:
             raise fail(KernelTypeError, f".T needs a 2-D value, got {describe(self)}")
         return trans(self)
@@ -194,9 +198,7 @@ class Val:
         return format(self.t.item(), spec) if self.t.dim() == 0 else format(repr(self), spec)
 
     def __getitem__(self, idx):
-        from tiledsl.eager.ops import subscript
-
-        return subscript(self, idx)
+        return OPERATORS["subscript"](self, idx)
 
     def __setitem__(self, idx, value):
         from tiledsl.errors import FrontendError
@@ -205,14 +207,10 @@ class Val:
                    "use td.store(tensor, offsets, value) or td.copy(value, buffer)")
 
     def __matmul__(self, other):
-        from tiledsl.eager.ops import matmul
-
-        return matmul(self, other)
+        return OPERATORS["matmul"](self, other)
 
     def __rmatmul__(self, other):
-        from tiledsl.eager.ops import matmul
-
-        return matmul(other, self)
+        return OPERATORS["matmul"](other, self)
 
     def __neg__(self):
         return unary("neg", self)

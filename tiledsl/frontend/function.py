@@ -1,54 +1,28 @@
 """A kernel call's arguments bound to its parameters, and the IR built for them.
 
-`bind_params` maps a call (or a @td.func call) onto the parameters; `build_function` makes the
-parameters, knobs and environment, lowers the body with `lower._Lowerer`, and checks that the
+`source.bind_params` maps a call (or a @td.func call) onto the parameters; `build_function` makes
+the parameters, knobs and environment, lowers the body with `lower._Lowerer`, and checks that the
 kernel does something (returns, or writes memory).
 """
 
 from __future__ import annotations
-
-import inspect
 
 from tiledsl.dtypes import DType
 from tiledsl.errors import ArgumentError, FrontendError
 from tiledsl.frontend.lower import _Lowerer
 from tiledsl.frontend.source import KernelSource
 from tiledsl.frontend.values import KnobRef, describe, is_const
+from tiledsl.ir.dims import size_sym
 from tiledsl.ir.nodes import Block, Function, Knob, Param, ParamKind, Space, Type, Value
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import written
+from tiledsl.schedule import constraints, roles
 from tiledsl.specs import ScalarSpec, TensorSpec
-
-_EMPTY = inspect.Parameter.empty
-
-
-def bind_params(src: KernelSource, args: tuple, kwargs: dict) -> dict:
-    """Map the call's arguments onto the kernel's parameters (by position, then name, then default)."""
-    names = [p.name for p in src.params]
-    if len(args) > len(names):
-        raise ArgumentError(f"{src.name}() takes {len(names)} arguments ({', '.join(names)}) "
-                            f"but {len(args)} were given")
-    bound = dict(zip(names, args))
-    for k, v in kwargs.items():
-        if k not in names:
-            raise ArgumentError(f"{src.name}() has no parameter {k!r}; parameters: {', '.join(names)}")
-        if k in bound:
-            raise ArgumentError(f"{src.name}() got {k!r} twice")
-        bound[k] = v
-    for p in src.params:
-        if p.name not in bound:
-            if p.default is not _EMPTY:
-                bound[p.name] = p.default
-            else:
-                missing = [q.name for q in src.params if q.name not in bound and q.default is _EMPTY]
-                raise ArgumentError(f"{src.name}() is missing argument(s): {', '.join(missing)}")
-    return bound
 
 
 def build_function(src: KernelSource, bound: dict, knob_values: dict | None = None) -> Function:
     """The IR of `src` for the bound arguments (specs, numbers, dtypes, `td.auto`)."""
     from tiledsl import language as L
-    from tiledsl.schedule import constraints
     from tiledsl.specs import spec as to_spec
 
     low = _Lowerer(src)
@@ -77,9 +51,9 @@ def build_function(src: KernelSource, bound: dict, knob_values: dict | None = No
         if p.kind == "scalar" and not isinstance(s, ScalarSpec):
             raise ArgumentError(f"{src.name}(): parameter {p.name!r} is a number but got a tensor")
         if isinstance(s, TensorSpec):
-            dims = tuple(1 if d == 1 else f"{p.name}.{i}" for i, d in enumerate(s.shape))
+            dims = tuple(1 if d == 1 else size_sym(p.name, i) for i, d in enumerate(s.shape))
             # the call's sizes: two runtime sizes that must agree but differ are an error now
-            low.builder.unifier.sizes.update({f"{p.name}.{i}": d for i, d in enumerate(s.shape)
+            low.builder.unifier.sizes.update({size_sym(p.name, i): d for i, d in enumerate(s.shape)
                                               if isinstance(d, int)})
             v = Value(p.name, Type(s.dtype, dims, Space.GLOBAL))
             params.append(Param(v, ParamKind.TENSOR))
@@ -103,11 +77,30 @@ def build_function(src: KernelSource, bound: dict, knob_values: dict | None = No
     low.emit_dims(params)
     low.run()
     _check_effect(low)
-    attrs = constraints.attr(cons)
+    attrs = constraints.attr(cons) + roles.attr(_declared_roles(src, knobs))
     if low.builder.unifier.assumptions:
         attrs += (("assume", tuple(sorted(low.builder.unifier.assumptions))),)
     return Function(src.name, tuple(params), tuple(low.knobs), Block((), low.builder.top()),
                     src.loc(src.tree), attrs)
+
+
+# The language's rule for a knob the program uses only in scalar arithmetic (a grid size, a loop
+# bound): its name says what it is for (``GROUP_*``, ``SPLIT_*``, ``STAGES``; the scheduler's
+# error for an unplaceable knob says so). Declared here, on the IR (attr ``knob_roles``), so the
+# scheduler reads roles and never names.
+_ROLE_BY_PREFIX = (("GROUP", roles.GROUP), ("SPLIT", roles.SPLIT), ("STAGES", roles.STAGES),
+                   ("NUM_STAGES", roles.STAGES))
+
+
+def _declared_roles(src: KernelSource, knobs: list[Knob]) -> dict[str, str]:
+    """The roles the kernel's own knobs declare by their names."""
+    params = {p.name for p in src.params}
+    out = {}
+    for k in knobs:
+        role = next((r for prefix, r in _ROLE_BY_PREFIX if k.name.upper().startswith(prefix)), None)
+        if k.name in params and role is not None:
+            out[k.name] = role
+    return out
 
 
 def _has_effect(block) -> bool:

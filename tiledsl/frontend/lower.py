@@ -17,7 +17,7 @@ from functools import reduce
 
 from tiledsl.dtypes import DType, promote
 from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError, LevelError, TypeCheckError
-from tiledsl.frontend.source import KernelSource
+from tiledsl.frontend.source import KernelSource, bind_params, func_source
 from tiledsl.frontend.tables import (
     BINOPS,
     CMPOPS,
@@ -76,10 +76,8 @@ class _Lowerer:
         call's arguments; its return value is the call's value."""
         if len(self.inlining) >= 32:
             raise self.error(FrontendError, f"@td.func {func.__name__} nests 32 deep", "recursion is not supported")
-        src = func.source
+        src = func_source(func)
         try:
-            from tiledsl.frontend.function import bind_params
-
             bound = bind_params(src, tuple(args), kwargs)
         except ArgumentError as e:
             raise self.error(KernelTypeError, str(e)) from None

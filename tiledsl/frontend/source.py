@@ -5,11 +5,15 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from tiledsl.errors import FrontendError
+from tiledsl import language as L
+from tiledsl.errors import ArgumentError, FrontendError
 from tiledsl.ir.nodes import Loc
+
+_EMPTY = inspect.Parameter.empty
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,6 @@ def _param_info(src: KernelSource, arg: ast.arg, default) -> ParamInfo:
     kind = "any"
     if ann is not None:
         val = _eval_annotation(src, ann)
-        from tiledsl import language as L
-
         if val is L.Tensor:
             kind = "tensor"
         elif val is L.constexpr:
@@ -110,3 +112,37 @@ def _eval_annotation(src: KernelSource, node: ast.expr):
         return eval(compile(ast.Expression(node), src.file, "eval"), dict(src.globals), dict(src.closure))
     except Exception:
         raise FrontendError(f"cannot resolve annotation {ast.unparse(node)!r}", src.loc(node)) from None
+
+
+_FUNC_SOURCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def func_source(func: L.Func) -> KernelSource:
+    """The source of a ``@td.func`` helper, read once (at its first call from a kernel)."""
+    src = _FUNC_SOURCES.get(func)
+    if src is None:
+        src = _FUNC_SOURCES[func] = read_kernel(func.fn)
+    return src
+
+
+def bind_params(src: KernelSource, args: tuple, kwargs: dict) -> dict:
+    """Map the call's arguments onto the kernel's parameters (by position, then name, then default)."""
+    names = [p.name for p in src.params]
+    if len(args) > len(names):
+        raise ArgumentError(f"{src.name}() takes {len(names)} arguments ({', '.join(names)}) "
+                            f"but {len(args)} were given")
+    bound = dict(zip(names, args))
+    for k, v in kwargs.items():
+        if k not in names:
+            raise ArgumentError(f"{src.name}() has no parameter {k!r}; parameters: {', '.join(names)}")
+        if k in bound:
+            raise ArgumentError(f"{src.name}() got {k!r} twice")
+        bound[k] = v
+    for p in src.params:
+        if p.name not in bound:
+            if p.default is not _EMPTY:
+                bound[p.name] = p.default
+            else:
+                missing = [q.name for q in src.params if q.name not in bound and q.default is _EMPTY]
+                raise ArgumentError(f"{src.name}() is missing argument(s): {', '.join(missing)}")
+    return bound

@@ -16,6 +16,7 @@ from tiledsl.errors import ArgumentError
 from tiledsl.interp import compute, control, memory, threads
 from tiledsl.interp.plan import Ctx, Factory, drive, run_block
 from tiledsl.interp.values import TORCH, scalar
+from tiledsl.ir.dims import is_size_sym, size_sym
 from tiledsl.ir.nodes import Function, ParamKind
 from tiledsl.ir.ops import Op
 
@@ -89,10 +90,10 @@ def _sizes(fn: Function, args: list) -> dict[str, int]:
         if len(shape) != t.rank:
             raise ArgumentError(f"{fn.name}: {p.value.name} must have rank {t.rank}, got shape {shape}")
         for i, (d, n) in enumerate(zip(t.shape, shape)):
-            sizes[f"{p.value.name}.{i}"] = int(n)
+            sizes[size_sym(p.value.name, i)] = int(n)
             if isinstance(d, int) and d != n:
                 raise ArgumentError(f"{fn.name}: {p.value.name}.shape[{i}] must be {d}, got {n}")
-            if isinstance(d, str) and "." in d:
+            if is_size_sym(d):
                 if sizes.setdefault(d, int(n)) != n:
                     raise ArgumentError(f"{fn.name}: {p.value.name}.shape[{i}] is {n} but {d} is {sizes[d]}")
     for a_, b_ in fn.attr("assume") or ():

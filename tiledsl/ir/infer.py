@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from tiledsl.dtypes import DType
 from tiledsl.errors import TypeCheckError
+from tiledsl.ir.dims import is_size_sym
 from tiledsl.ir.nodes import Dim, Space, Sym, Type
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import (
@@ -46,7 +47,7 @@ class Unifier:
             return a
         if a == 1:
             return b
-        if isinstance(a, str) and isinstance(b, str) and "." in a and "." in b:
+        if is_size_sym(a) and is_size_sym(b):
             sa, sb = self.sizes.get(a), self.sizes.get(b)
             if sa is not None and sb is not None and sa != sb:
                 raise TypeCheckError(f"size {a} ({sa} in this call) does not match size {b} ({sb})")

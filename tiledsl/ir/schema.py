@@ -9,10 +9,10 @@ for an op are left alone (passes may add hints); listed ones must have their for
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from tiledsl.dtypes import DType
+from tiledsl.ir.dims import SIZE_SYM
 from tiledsl.ir.nodes import Function, Inst, Sym
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import ATOMIC_KINDS, OPS, REDUCE_KINDS
@@ -50,8 +50,7 @@ _BOOL: Check = lambda a: isinstance(a, bool)  # noqa: E731
 _DTYPE: Check = lambda a: isinstance(a, DType)  # noqa: E731
 _NUMBER: Check = lambda a: type(a) in (int, float, bool)  # noqa: E731
 _AXIS = _int_in(-64, 64)
-_SIZE_SYM = re.compile(r"[A-Za-z0-9_.]+\.\d+")  # a tensor axis size, "x.0" (parameter name, axis)
-_DIM = lambda d: _knob_int(1)(d) or (isinstance(d, str) and _SIZE_SYM.fullmatch(d) is not None)  # noqa: E731
+_DIM = lambda d: _knob_int(1)(d) or (isinstance(d, str) and SIZE_SYM.fullmatch(d) is not None)  # noqa: E731
 _SHAPE = _tuple_of(_DIM)
 _WINDOW = _optional(_tuple_of(lambda d: d is None or _DIM(d)))
 

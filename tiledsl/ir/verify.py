@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from tiledsl.errors import TypeCheckError, VerifyError
 from tiledsl.ir import schema
+from tiledsl.ir.dims import is_knob_dim
 from tiledsl.ir.infer import Unifier, infer
 from tiledsl.ir.nodes import Block, Function, Inst, Space, Type, Value, attr_syms
 from tiledsl.ir.ops import Group, Op
@@ -88,7 +89,7 @@ class _Verifier:
 
     def check_type(self, inst, t: Type):
         for d in t.shape:
-            if isinstance(d, str) and "." not in d and d not in self.knobs:
+            if is_knob_dim(d) and d not in self.knobs:
                 self.fail(inst, f"shape {t} names {d!r}, which is neither a knob nor a tensor size")
         if self.scheduled and t.space is not Space.GLOBAL and not t.is_static:
             self.fail(inst, f"type {t} is not static after scheduling")

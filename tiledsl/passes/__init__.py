@@ -1,52 +1,9 @@
 """Passes: pure IR -> IR functions, registered by name so the pipeline (`pipeline.py`) and the
-CLI can list and run them.
-
-A pass is a frozen dataclass whose fields are its options; calling it with a function and a
-`PassContext` returns the new function and leaves the old one untouched. The context carries what
-passes need besides the IR (the call's arg specs, the target) and a `memo` in which a pass may
-leave what it found for its caller (the scheduler's ranking of candidates), never state a later
-pass depends on silently.
+CLI can list and run them. The contract (`Pass`, `PassContext`) and the registry live in
+`registry.py`; importing this package registers every pass (`scheduling.py`).
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Protocol
-
-from tiledsl.ir.nodes import Function
-from tiledsl.schedule.targets import Target
-from tiledsl.specs import ArgSpec
-
-
-@dataclass(frozen=True)
-class PassContext:
-    specs: tuple[ArgSpec, ...]
-    target: Target
-    memo: dict = field(default_factory=dict, compare=False, hash=False)
-
-
-class Pass(Protocol):
-    name: str
-
-    def __call__(self, fn: Function, ctx: PassContext) -> Function: ...
-
-
-PASSES: dict[str, type] = {}
-
-
-def register(cls: type) -> type:
-    """Class decorator: add a pass class to `PASSES` under its ``name``."""
-    PASSES[cls.name] = cls
-    return cls
-
-
-def get_pass(name: str, **options) -> Pass:
-    """An instance of the pass registered as `name`, with these options."""
-    if name not in PASSES:
-        raise KeyError(f"unknown pass {name!r}; passes: {', '.join(sorted(PASSES))}")
-    return PASSES[name](**options)
-
-
-from tiledsl.passes import scheduling  # noqa: E402,F401 - registers the scheduling passes
+from tiledsl.passes import scheduling  # noqa: F401 - registers the scheduling passes
+from tiledsl.passes.registry import PASSES, Pass, PassContext, get_pass, register
 
 __all__ = ["PASSES", "Pass", "PassContext", "get_pass", "register"]

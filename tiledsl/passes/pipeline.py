@@ -1,19 +1,31 @@
 """The compiler pipeline: one flat list, each step with the reason it stands where it does.
 
 `run_pipeline` takes the front end's IR (stage "ir") to the scheduled IR a backend lowers;
-`schedule_passes` is the list of passes the scheduler runs (`tiledsl.schedule.schedule`), which the
-autotuner also runs for each candidate. Every pass is pure (Function -> Function) and registered by
-name in `tiledsl.passes.PASSES`; `trace` returns the IR after each one.
+`schedule_passes` is the list of passes the scheduler (`schedule`) runs, which the autotuner
+(`tiledsl.tune`) also runs for each candidate. Every pass is pure (Function -> Function) and
+registered by name in `tiledsl.passes.PASSES`; `run_passes` is the one loop that applies passes,
+and `trace` returns the IR after each one.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterable
+
+from tiledsl import backends
 from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Function, walk
 from tiledsl.ir.ops import Group
 from tiledsl.ir.verify import verify
+from tiledsl.passes.registry import Pass, PassContext
+from tiledsl.schedule.records import Schedule, Scheduled
+from tiledsl.targets import Target, get_target
 
-STAGE_FOR_BACKEND = {"ir": "scheduled", "triton": "triton", "tilelang": "tilelang"}
+# (fn, specs, target) -> Scheduled: how `run_pipeline` schedules (the cost model's `schedule`, or
+# the autotuner the runtime hands in)
+Scheduler = Callable[[Function, tuple, Target], Scheduled]
+
+STAGE_FOR_BACKEND = {"ir": "scheduled", **{name: name for name in backends.NAMES}}
 
 
 def schedule_passes(top_n: int, forced: tuple = ()) -> list:
@@ -51,22 +63,48 @@ def schedule_passes(top_n: int, forced: tuple = ()) -> list:
     ]
 
 
-def run_pipeline(fn: Function, specs: tuple, target, backend: str = "ir", *, autotune: bool = False,
-                 source: str = ""):
-    """IR at stage "ir" -> `tiledsl.schedule.Scheduled` whose `.fn` verifies for `backend`."""
+def run_passes(fn: Function, passes: Iterable[Pass], ctx: PassContext,
+               each: Callable[[str, Function], None] | None = None) -> Function:
+    """Apply `passes` in order; `each(name, fn)` sees the IR after every one."""
+    for p in passes:
+        fn = p(fn, ctx)
+        if each is not None:
+            each(p.name, fn)
+    return fn
+
+
+def schedule(fn: Function, specs: tuple, target: Target | str, *, choice: Schedule | dict | None = None,
+             top_n: int | None = None) -> Scheduled:
+    """Schedule `fn` for the call described by `specs` (aligned with ``fn.params``) on `target`:
+    the scheduling passes, then a `Scheduled` record whose ``fn`` verifies at stage "scheduled".
+
+    `choice` forces knob values (a `Schedule` or a dict, e.g. the autotuner's winner); knobs it
+    does not name are still chosen by the cost model. Explicit knob values in `fn` always hold.
+    """
+    from tiledsl.settings import settings
+
+    t0 = time.perf_counter()
+    forced = choice.as_dict() if isinstance(choice, Schedule) else dict(choice or {})
+    ctx = PassContext(tuple(specs), get_target(target))
+    n = top_n if top_n is not None else settings().autotune_top_n
+    out = run_passes(fn, schedule_passes(n, tuple(sorted(forced.items()))), ctx)
+    verify(out, "scheduled")
+    ranking = ctx.memo["ranking"]
+    best = ranking[0]
+    return Scheduled(out, best.schedule, best.estimate, tuple(p.schedule for p in ranking),
+                     tuple(p.estimate for p in ranking), time.perf_counter() - t0)
+
+
+def run_pipeline(fn: Function, specs: tuple, target, backend: str = "ir", *,
+                 scheduler: Scheduler | None = None) -> Scheduled:
+    """IR at stage "ir" -> `Scheduled` whose `.fn` verifies for `backend`. `scheduler` replaces
+    the cost model's `schedule` (the runtime passes the autotuner when tuning is on)."""
     # 1. verify the front end's output first: a bug there must not surface as a scheduler error
     verify(fn, "ir")
     # 2. refuse what the backend cannot take before any scheduling work
     check_backend_levels(fn, backend)
     # 3. the scheduler (the passes above), or the autotuner's pick among its top candidates
-    if autotune and backend != "ir":
-        from tiledsl.schedule.autotune import autotune as tune
-
-        scheduled = tune(fn, specs, target, source=source, backend=backend).scheduled
-    else:
-        from tiledsl.schedule import schedule
-
-        scheduled = schedule(fn, specs, target)
+    scheduled = (scheduler or schedule)(fn, specs, target)
     # 4. verify for the backend: e.g. Triton takes no thread-level ops
     verify(scheduled.fn, STAGE_FOR_BACKEND[backend])
     return scheduled
@@ -74,14 +112,9 @@ def run_pipeline(fn: Function, specs: tuple, target, backend: str = "ir", *, aut
 
 def trace(fn: Function, specs: tuple, target, top_n: int = 8) -> list[tuple[str, Function]]:
     """The IR after each scheduling pass, by pass name (for dumps)."""
-    from tiledsl.passes import PassContext
-    from tiledsl.schedule.targets import get_target
-
-    ctx = PassContext(tuple(specs), get_target(target))
     out = [("ir", fn)]
-    for p in schedule_passes(top_n):
-        fn = p(fn, ctx)
-        out.append((p.name, fn))
+    run_passes(fn, schedule_passes(top_n), PassContext(tuple(specs), get_target(target)),
+               lambda name, after: out.append((name, after)))
     return out
 
 

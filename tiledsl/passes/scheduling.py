@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from tiledsl.errors import ScheduleError
 from tiledsl.ir.nodes import Block, Function, Inst, Knob, Sym, walk
 from tiledsl.ir.ops import Group, Op
-from tiledsl.passes import PassContext, register
+from tiledsl.passes.lower1 import is_level1, lower_level1
+from tiledsl.passes.registry import PassContext, register
+from tiledsl.passes.substitute import substitute_knobs
 from tiledsl.schedule.analysis import tensor_sizes
-from tiledsl.schedule.lower1 import is_level1, lower_level1
 from tiledsl.schedule.roles import knob_roles
 from tiledsl.schedule.space import rank
-from tiledsl.schedule.substitute import substitute_knobs
 
 
 @register

@@ -9,20 +9,41 @@ from __future__ import annotations
 import functools
 import importlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tiledsl import backends
 from tiledsl.dtypes import DType
 from tiledsl.errors import ArgumentError, CannotExecuteError, StageError
 from tiledsl.frontend import bind_params, build_function, read_kernel
+from tiledsl.ir.dims import size_sym, split_size_sym
 from tiledsl.ir.nodes import Function, ParamKind
 from tiledsl.runtime.args import NoFastKey, arg_key, check_bound, check_num_warps, compile_key
 from tiledsl.specs import TensorSpec, spec
 
 _SETTINGS = importlib.import_module("tiledsl.settings")  # `_current`: the settings object in force
 
-BACKENDS = ("ir", "triton", "tilelang", "eager")
+BACKENDS = ("ir", *backends.NAMES, "eager")
 _CALL_KEYWORDS = ("backend", "target", "num_warps")
+
+
+@dataclass(frozen=True)
+class Tuner:
+    """The autotuner as the runtime sees it. It sits above the runtime (`tiledsl.tune`), which
+    hands it in with `set_tuner` when imported (``import tiledsl`` does)."""
+
+    enabled: Callable[[bool | None], bool]  # the decorator's ``autotune=`` -> whether to tune
+    tune: Callable[..., Any]  # (fn, specs, target, *, source, backend) -> tiledsl.schedule.Scheduled
+
+
+_tuner: Tuner | None = None
+
+
+def set_tuner(tuner: Tuner | None) -> None:
+    """Use `tuner` to schedule kernels compiled with autotuning on (None: the cost model only)."""
+    global _tuner
+    _tuner = tuner
 
 
 def kernel(fn=None, *, autotune: bool | None = None, backend: str | None = None):
@@ -79,8 +100,8 @@ class Kernel:
         return self._get(bound, knob_values, backend, target)
 
     def _get(self, bound, knob_values, backend, target) -> CompiledKernel:
-        from tiledsl.schedule.targets import get_target
         from tiledsl.settings import settings
+        from tiledsl.targets import get_target
 
         tgt = get_target(target or _device_target(bound) or settings().target)
         key = self._key(bound, knob_values, backend, tgt)
@@ -203,14 +224,14 @@ class CompiledKernel:
 
         fn = build_function(k.source, bound, knob_values)
         specs = tuple(spec(bound[p.value.name]) for p in fn.params)
-        from tiledsl.schedule.autotune import autotune_enabled
-
-        scheduled = run_pipeline(fn, specs, target, backend, autotune=autotune_enabled(k.autotune),
-                                 source=k.source.text)
+        scheduler = None
+        if _tuner is not None and _tuner.enabled(k.autotune) and backend != "ir":
+            scheduler = functools.partial(_tuner.tune, source=k.source.text, backend=backend)
+        scheduled = run_pipeline(fn, specs, target, backend, scheduler=scheduler)
         ck = cls(k, backend, target, fn, scheduled, tuple(spec(bound[p.value.name]) for p in
                                                           scheduled.fn.params if p.kind is not ParamKind.OUTPUT))
         if backend != "ir":
-            from tiledsl.runtime.backend import get_backend
+            from tiledsl.backends import get_backend
 
             ck.lower_specs = ck._all_specs(bound)
             ck.lowered = get_backend(backend).lower(scheduled.fn, ck.lower_specs, target)
@@ -266,18 +287,17 @@ class CompiledKernel:
 
     def _backend_texts(self) -> dict:
         if "backend" not in self._texts:
-            from tiledsl.runtime.backend import get_backend
+            from tiledsl.backends import get_backend
 
             texts, report = get_backend(self.backend).compile(self.lowered, self.scheduled.fn,
-                                                              self.lowered.extra.get("specs", self.lower_specs),
-                                                              self.target)
+                                                              self.lower_specs, self.target)
             self._texts["backend"] = texts
             self._report = report
         return self._texts["backend"]
 
     @property
     def report(self):
-        from tiledsl.runtime.report import Report
+        from tiledsl.report import Report
 
         est = _estimate_dict(self.scheduled.estimate)
         if self.backend == "ir":
@@ -294,7 +314,7 @@ class CompiledKernel:
             s = spec(bound[q.value.name])
             if isinstance(s, TensorSpec):
                 for i, d in enumerate(s.shape):
-                    sizes[f"{q.value.name}.{i}"] = int(d)
+                    sizes[size_sym(q.value.name, i)] = int(d)
         try:
             return tuple(d if isinstance(d, int) else sizes[d] for d in p.value.type.shape)
         except KeyError as e:
@@ -329,7 +349,7 @@ class CompiledKernel:
             def execute(args):
                 interp_run(fn, args)
         else:
-            from tiledsl.runtime.backend import get_backend
+            from tiledsl.backends import get_backend
 
             be, lowered = get_backend(self.backend), self.lowered
 
@@ -341,8 +361,8 @@ class CompiledKernel:
 def _check_assumptions(fn: Function, bound: dict):
     """Sizes the front end assumed equal (broadcasting of two runtime sizes) must be equal."""
     for a, b in fn.attr("assume") or ():
-        (pa, ia), (pb, ib) = a.rsplit(".", 1), b.rsplit(".", 1)
-        sa, sb = bound[pa].shape[int(ia)], bound[pb].shape[int(ib)]
+        (pa, ia), (pb, ib) = split_size_sym(a), split_size_sym(b)
+        sa, sb = bound[pa].shape[ia], bound[pb].shape[ib]
         if sa != sb:
             raise ArgumentError(f"{fn.name}: {pa}.shape[{ia}] is {sa} but {pb}.shape[{ib}] is {sb}; "
                                 "the kernel combines them elementwise, so they must match")

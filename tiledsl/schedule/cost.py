@@ -26,7 +26,7 @@ import math
 from tiledsl.schedule.analysis import Access, Analysis
 from tiledsl.schedule.records import Estimate
 from tiledsl.schedule.roles import BLOCK, KnobInfo
-from tiledsl.schedule.targets import Target
+from tiledsl.targets import Target
 
 PROGRAM_OVERHEAD_CLK = 400  # launch of a program, address setup, epilogue
 LOOP_OVERHEAD_CLK = 24  # per loop iteration: barriers, pointer bumps

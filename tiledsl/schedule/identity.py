@@ -3,7 +3,7 @@
 A reduction over a ragged axis (a row that does not fill its power-of-two tile, or the last chunk
 of a chunked row) masks the lanes outside the row to the identity of the reduction, so they change
 nothing: ``x`` combined with the identity is ``x`` for every value ``x`` of the dtype. The level-1
-lowering (`tiledsl.schedule.lower1`) fills masks and accumulators from here; a backend that needs
+lowering (`tiledsl.passes.lower1`) fills masks and accumulators from here; a backend that needs
 the identity of a reduction (a TileLang ``clear`` fill, an empty reduction) reads the same table.
 
 The values are exact in their dtype:

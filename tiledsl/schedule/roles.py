@@ -3,9 +3,11 @@
 A knob is a *block* size when it appears in a tile shape (LOAD/STORE/ATOMIC/COPY windows, FULL,
 ALLOC, ARANGE); the tensor sizes it tiles come from the windows, and a DOT whose operand shapes
 name it says whether it tiles M, N or K. It is a pipeline depth when a FOR's ``stages`` names it,
-a group size when a GRID's ``group_m`` names it, ``num_warps`` is the warp count, and by name
-``GROUP*`` / ``SPLIT*`` knobs used in scalar arithmetic are group sizes and split factors. A knob
-the scheduler cannot place is an error: it would otherwise be chosen blindly.
+a group size when a GRID's ``group_m`` names it, and ``num_warps`` (a name the IR reserves) is
+the warp count. A knob the program uses only in scalar arithmetic (a split factor in a grid
+size) has the role its function declares in the attr ``knob_roles`` (``((knob, role), ...)``,
+written by the front end, see `tiledsl.frontend.function`); nothing here reads meaning into a
+knob's name. A knob the scheduler cannot place is an error: it would otherwise be chosen blindly.
 """
 
 from __future__ import annotations
@@ -13,11 +15,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tiledsl.errors import ScheduleError
+from tiledsl.ir.dims import is_size_sym
 from tiledsl.ir.nodes import Function, Space, Sym, walk
 from tiledsl.ir.ops import Op
 from tiledsl.schedule.blame import knob_use_loc
 
 BLOCK, STAGES, WARPS, GROUP, SPLIT = "block", "stages", "warps", "group", "split"
+ROLES = (BLOCK, STAGES, WARPS, GROUP, SPLIT)
+ATTR = "knob_roles"  # the function attr that declares roles: ((knob, role), ...)
+
+
+def attr(roles: dict[str, str]) -> tuple[tuple[str, tuple], ...]:
+    """The function attrs that declare `roles` (none when there are none)."""
+    return ((ATTR, tuple(sorted(roles.items()))),) if roles else ()
+
+
+def declared(fn: Function) -> dict[str, str]:
+    """The roles `fn` declares for its knobs."""
+    return dict(fn.attr(ATTR) or ())
 
 
 @dataclass(frozen=True)
@@ -58,7 +73,7 @@ class _Collector:
                 self.mark(entry.name, BLOCK)
                 if tensor_type.space is Space.GLOBAL and ax < tensor_type.rank:
                     d = tensor_type.shape[ax]
-                    if isinstance(d, str) and "." in d:
+                    if is_size_sym(d):
                         self.dims.setdefault(entry.name, set()).add(d)
 
     def inst(self, inst) -> None:
@@ -100,9 +115,10 @@ def knob_roles(fn: Function) -> tuple[KnobInfo, ...]:
     c = _Collector(fn)
     for inst in walk(fn.body):
         c.inst(inst)
+    said = declared(fn)
     out = []
     for k in fn.knobs:
-        role = c.role.get(k.name) or _role_by_name(k.name)
+        role = c.role.get(k.name) or said.get(k.name) or (WARPS if k.name == "num_warps" else None)
         if role is None:
             if k.value is not None:
                 role = "other"
@@ -116,15 +132,3 @@ def knob_roles(fn: Function) -> tuple[KnobInfo, ...]:
                             "".join(sorted(c.dot.get(k.name, ()))), c.dot_dtype.get(k.name, "")))
     return tuple(out)
 
-
-def _role_by_name(name: str) -> str | None:
-    upper = name.upper()
-    if name == "num_warps":
-        return WARPS
-    if upper.startswith("GROUP"):
-        return GROUP
-    if upper.startswith("SPLIT"):
-        return SPLIT
-    if upper.startswith("STAGES") or upper.startswith("NUM_STAGES"):
-        return STAGES
-    return None

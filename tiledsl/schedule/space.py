@@ -22,7 +22,7 @@ from tiledsl.schedule import constraints, cost
 from tiledsl.schedule.analysis import Analysis, Analyzer, analyze
 from tiledsl.schedule.records import Estimate, Schedule
 from tiledsl.schedule.roles import BLOCK, GROUP, SPLIT, STAGES, WARPS, KnobInfo
-from tiledsl.schedule.targets import Target
+from tiledsl.targets import Target
 
 MAX_BLOCK = 8192
 _NO_WALK = (STAGES, GROUP)  # roles whose values the IR walk does not depend on

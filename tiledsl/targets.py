@@ -104,4 +104,4 @@ def get_target(name_or_target) -> Target:
 
     arches = ", ".join(sorted({f"sm_{t.arch}" for t in TARGETS.values()}))
     raise ArgumentError(f"unknown target {name_or_target!r}; known targets: {', '.join(TARGETS)} "
-                        f"(or an arch: {arches}). A new GPU is a row in tiledsl/schedule/targets.py")
+                        f"(or an arch: {arches}). A new GPU is a row in tiledsl/targets.py")

@@ -1,31 +1,33 @@
 """The contract between the runtime and a backend, and the lazy registry of backends.
 
 A backend lowers a *scheduled* `Function` (see `tiledsl.ir.verify.STAGES`) for a target and arg
-specs, runs it on tensors, and compiles it ahead of time. Backends are imported only when used,
-so `import tiledsl` imports neither triton nor tilelang.
+specs, runs it on tensors, and compiles it ahead of time. `lower` returns the backend's own
+subclass of `Lowered` (typed fields, e.g. `tiledsl.lowering.triton.backend.TritonLowered`), which
+only that backend's `execute` and `compile` read. Backends are imported only when used, so
+`import tiledsl` imports neither triton nor tilelang.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tiledsl.ir.nodes import Function
-from tiledsl.runtime.report import Report
-from tiledsl.schedule.targets import Target
+from tiledsl.report import Report
 from tiledsl.specs import ArgSpec
+from tiledsl.targets import Target
 
 
 @dataclass(frozen=True)
 class Lowered:
-    """A backend's output for one (scheduled IR, specs, target): its source text and what it needs
-    to run it. `stage` is the stage name the source is dumped under ("triton", "tilelang")."""
+    """What every backend's output has for one (scheduled IR, specs, target): its source text and
+    entry point. `stage` is the stage name the source is dumped under ("triton", "tilelang").
+    Each backend subclasses it with what it needs to run and compile that source."""
 
     stage: str
     source: str
     entry: str  # name of the kernel function in `source`
-    extra: dict = field(default_factory=dict)
 
 
 class Backend(Protocol):
@@ -42,7 +44,10 @@ class Backend(Protocol):
         """Ahead-of-time: the later stages' texts in order (e.g. ttir, ttgir, llir, ptx) and a report."""
 
 
+# The registry: backend name -> the module whose ``BACKEND`` implements `Backend` (imported on
+# first use). A backend's IR stage (`tiledsl.ir.verify.STAGES`) and dumped stage share its name.
 _MODULES = {"triton": "tiledsl.lowering.triton", "tilelang": "tiledsl.lowering.tilelang"}
+NAMES: tuple[str, ...] = tuple(_MODULES)  # the compiled backends (besides "ir" and "eager")
 _loaded: dict[str, Backend] = {}
 
 

@@ -39,7 +39,7 @@ from tiledsl.ir.ops import Group, Op
 from tiledsl.ir.optable import BINARY, REDUCE_KINDS, UNARY
 from tiledsl.schedule.analysis import tensor_sizes
 from tiledsl.schedule.identity import reduction_identity
-from tiledsl.schedule.targets import Target
+from tiledsl.targets import Target
 
 _I32 = DType.i32
 _HINT = "write this kernel at level 2 (td.grid / td.load / td.store) and leave its knobs as td.auto"

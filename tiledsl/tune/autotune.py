@@ -19,11 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tiledsl.errors import ScheduleError
+from tiledsl.ir.dims import size_sym
 from tiledsl.ir.nodes import Function, ParamKind
+from tiledsl.passes.pipeline import schedule
 from tiledsl.schedule.analysis import tensor_sizes
-from tiledsl.schedule.cache import TuneCache, make_key
 from tiledsl.schedule.records import Schedule, Scheduled
-from tiledsl.schedule.targets import Target, get_target
+from tiledsl.targets import Target, get_target
+from tiledsl.tune.cache import TuneCache, make_key
 
 NO_GPU = "autotuning needs a CUDA GPU; using the cost model's choice"
 # (rtol, atol) for comparing a candidate's results with the first candidate's, by dtype name
@@ -57,7 +59,6 @@ class TuneResult:
 def autotune(fn: Function, specs: tuple, target: Target | str, *, source: str, backend: str,
              top_n: int | None = None, cache: TuneCache | None = None, progress: bool = True) -> TuneResult:
     """The best schedule of `fn` for these specs: cached, tuned on the GPU, or the cost model's."""
-    from tiledsl.schedule import schedule
     from tiledsl.settings import settings
 
     target = get_target(target)
@@ -79,6 +80,11 @@ def autotune(fn: Function, specs: tuple, target: Target | str, *, source: str, b
     winner, timings = tune_candidates(cands, runner.run, runner.time, progress)
     cache.put(key, winner.schedule.as_dict(), timings[cands.index(winner)].time_us)
     return TuneResult(winner, "tuned", timings)
+
+
+def tune_scheduled(fn: Function, specs: tuple, target: Target, *, source: str, backend: str) -> Scheduled:
+    """What the runtime calls to schedule a kernel compiled with autotuning on."""
+    return autotune(fn, specs, target, source=source, backend=backend).scheduled
 
 
 def tune_candidates(cands: Sequence[Scheduled], run: Callable[[Scheduled], list],
@@ -164,7 +170,7 @@ def make_args(fn: Function, specs: tuple, device: str = "cpu", seed: int = 0) ->
         if p.kind is ParamKind.SCALAR:
             args.append(specs[i].value)
             continue
-        shape = tuple(sizes.get(f"{p.value.name}.{ax}", 1) for ax in range(t.rank))
+        shape = tuple(sizes.get(size_sym(p.value.name, ax), 1) for ax in range(t.rank))
         dt = t.dtype.to_torch()
         if p.kind is ParamKind.OUTPUT:
             args.append(torch.zeros(shape, dtype=dt, device=device))
@@ -179,7 +185,7 @@ def make_args(fn: Function, specs: tuple, device: str = "cpu", seed: int = 0) ->
 
 def _compile_one(backend: str, lowered, fn: Function, specs: tuple, target: Target) -> str:
     """Worker process: compile one candidate ahead of time (fills the backend's disk cache)."""
-    from tiledsl.runtime.backend import get_backend
+    from tiledsl.backends import get_backend
 
     get_backend(backend).compile(lowered, fn, specs, target)
     return lowered.entry
@@ -189,7 +195,7 @@ class GpuRunner:
     """Lower, compile, run and time candidates on the current CUDA device."""
 
     def __init__(self, backend: str, specs: tuple, target: Target):
-        from tiledsl.runtime.backend import get_backend
+        from tiledsl.backends import get_backend
 
         self.name, self.backend, self.specs, self.target = backend, get_backend(backend), specs, target
         self.lowered: dict[int, object] = {}
@@ -199,7 +205,7 @@ class GpuRunner:
         from tiledsl.specs import TensorSpec
 
         sizes = tensor_sizes(c.fn, self.specs)
-        extra = tuple(TensorSpec(tuple(sizes.get(f"{p.value.name}.{a}", 1) for a in range(p.value.type.rank)),
+        extra = tuple(TensorSpec(tuple(sizes.get(size_sym(p.value.name, a), 1) for a in range(p.value.type.rank)),
                                  p.value.type.dtype, None, "cuda") for p in c.fn.params[len(self.specs):])
         return tuple(self.specs) + extra
 

@@ -29,7 +29,7 @@ from tiledsl.ir.dims import split_size_sym
 from tiledsl.ir.nodes import Block, Function, Inst, Loc, Sym, Value, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import written
-from tiledsl.specs import ArgSpec, ScalarSpec, TensorSpec
+from tiledsl.specs import ArgSpec, TensorSpec
 from tiledsl.targets import Target
 
 # The program's own globals (and what its imports bind): no user name may shadow them. Python's

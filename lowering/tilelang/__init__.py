@@ -18,6 +18,7 @@ from typing import Any
 from tiledsl.errors import BackendError, CannotExecuteError
 from tiledsl.ir.nodes import Function
 from tiledsl.ir.verify import verify
+from tiledsl.passes import legality
 from tiledsl.runtime.backend import Lowered
 from tiledsl.runtime.report import Report
 from tiledsl.schedule.targets import Target
@@ -46,6 +47,7 @@ class TileLangBackend:
         from tiledsl.lowering.tilelang.emit import emit_program, entry_name
 
         verify(fn, STAGE)
+        legality.check(fn, "tilelang")  # hand-built IR meets the pipeline's rules and error
         source = emit_program(fn, tuple(specs), target)
         return Lowered(stage=STAGE, source=source, entry=entry_name(fn), extra={"target": target.name})
 

@@ -1,7 +1,6 @@
-"""Checks and facts the Triton lowering needs before it writes a line.
+"""Facts the Triton lowering needs before it writes a line (what Triton can take at all is its
+capability record, `tiledsl.capabilities.TRITON`, checked by `tiledsl.passes.legality`).
 
-- `check_supported`: level-3 (THREAD) ops are rejected with the construct, its line and the backend
-  that takes it; tile dims must be powers of two (Triton's ``tl.arange`` and block shapes need it).
 - `nonneg_values`: which integer values are known to be >= 0, so masks can drop the ``>= 0`` half
   and ``//`` / ``%`` can use Triton's C-style operators (equal to Python's on non-negative ints).
   Index arithmetic is in the IR's i32 (a DIM is i32), so sums and products of non-negative
@@ -16,31 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from tiledsl.errors import BackendError
-from tiledsl.ir.nodes import Block, Function, Inst, Sym, walk
-from tiledsl.ir.ops import Group, Op
-
-
-def check_supported(fn: Function) -> None:
-    """Raise `BackendError` for the first construct Triton cannot express."""
-    for inst in walk(fn.body):
-        if inst.op.group is Group.THREAD:
-            line = f"line {inst.loc.line}" if inst.loc else "an unknown line"
-            raise BackendError(
-                f"{inst.op.ir_name} is a level-3 (thread) construct at {line} of {fn.name}; "
-                f"the Triton backend has no thread level",
-                loc=inst.loc, hint="use backend='tilelang', which accepts level-3 constructs")
-    for inst in walk(fn.body):
-        for v in inst.results:
-            if not v.type.space.is_tile_like:
-                continue
-            for d in v.type.shape:
-                if isinstance(d, int) and d & (d - 1):
-                    raise BackendError(
-                        f"tile %{v.name} of shape {tuple(v.type.shape)} has a dimension ({d}) that "
-                        f"is not a power of two; Triton blocks must be powers of two",
-                        loc=inst.loc, hint="choose power-of-two block sizes (e.g. 16, 32, 64, 128)")
-
+from tiledsl.ir.nodes import Block, Function, Inst, Sym
+from tiledsl.ir.ops import Op
 
 INT32_MAX = 2**31 - 1
 

@@ -27,9 +27,10 @@ from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Block, Function, Inst, Loc, ParamKind, Space, Sym, Value, attr_syms, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.verify import verify
+from tiledsl.passes import legality
 from tiledsl.schedule.targets import get_target
 
-from .analysis import check_supported, nonneg_values, offsets_need_int64, resolve, wrap_int
+from .analysis import nonneg_values, offsets_need_int64, resolve, wrap_int
 from .helpers import LOW_FLOATS, helpers_source
 from .names import Namer, legalize
 
@@ -352,7 +353,7 @@ def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
     from .rules import HOST_RULES, KERNEL_RULES
 
     kname = legalize(fn.name)  # every name reaching the module text is legalized (`names`)
-    check_supported(fn)
+    legality.check(fn, "triton")  # hand-built IR meets the pipeline's rules and error
     verify(fn, "triton")
     host, grid = _split(fn)
     g = Gen(fn, target_name, interpret)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tiledsl.capabilities import ANY, Capabilities
 from tiledsl.ir.nodes import Function
 from tiledsl.schedule.targets import Target
 from tiledsl.specs import ArgSpec
@@ -22,6 +23,8 @@ from tiledsl.specs import ArgSpec
 class PassContext:
     specs: tuple[ArgSpec, ...]
     target: Target
+    # the backend's record (`tiledsl.capabilities`): the cost model's tile rules; ANY fits every backend
+    caps: Capabilities = ANY
     memo: dict = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -47,6 +50,6 @@ def get_pass(name: str, **options) -> Pass:
     return PASSES[name](**options)
 
 
-from tiledsl.passes import scheduling  # noqa: E402,F401 - registers the scheduling passes
+from tiledsl.passes import legality, scheduling  # noqa: E402,F401 - registers the passes
 
 __all__ = ["PASSES", "Pass", "PassContext", "get_pass", "register"]

@@ -8,10 +8,9 @@ name in `tiledsl.passes.PASSES`; `trace` returns the IR after each one.
 
 from __future__ import annotations
 
-from tiledsl.errors import BackendError
-from tiledsl.ir.nodes import Function, walk
-from tiledsl.ir.ops import Group
+from tiledsl.ir.nodes import Function
 from tiledsl.ir.verify import verify
+from tiledsl.passes.legality import check as check_legal
 
 STAGE_FOR_BACKEND = {"ir": "scheduled", "triton": "triton", "tilelang": "tilelang"}
 
@@ -56,8 +55,9 @@ def run_pipeline(fn: Function, specs: tuple, target, backend: str = "ir", *, aut
     """IR at stage "ir" -> `tiledsl.schedule.Scheduled` whose `.fn` verifies for `backend`."""
     # 1. verify the front end's output first: a bug there must not surface as a scheduler error
     verify(fn, "ir")
-    # 2. refuse what the backend cannot take before any scheduling work
-    check_backend_levels(fn, backend)
+    # 2. refuse what the backend cannot take before any scheduling work: its capability record
+    #    (thread level, reductions, atomics, dot dtypes, tile sizes), one error naming who can
+    check_legal(fn, backend)
     # 3. the scheduler (the passes above), or the autotuner's pick among its top candidates
     if autotune and backend != "ir":
         from tiledsl.schedule.autotune import autotune as tune
@@ -66,7 +66,7 @@ def run_pipeline(fn: Function, specs: tuple, target, backend: str = "ir", *, aut
     else:
         from tiledsl.schedule import schedule
 
-        scheduled = schedule(fn, specs, target)
+        scheduled = schedule(fn, specs, target, backend=backend)
     # 4. verify for the backend: e.g. Triton takes no thread-level ops
     verify(scheduled.fn, STAGE_FOR_BACKEND[backend])
     return scheduled
@@ -83,19 +83,3 @@ def trace(fn: Function, specs: tuple, target, top_n: int = 8) -> list[tuple[str,
         fn = p(fn, ctx)
         out.append((p.name, fn))
     return out
-
-
-_THREAD_NAMES = {"threads": "td.threads", "alloc_local": "td.alloc_local", "shuffle": "td.shfl_*",
-                 "barrier": "td.barrier", "layout": "td.annotate_layout", "warp_role": "td.producer/td.consumer"}
-
-
-def check_backend_levels(fn: Function, backend: str) -> None:
-    """Triton has no thread level: name the first level-3 construct, its line, and the way out."""
-    if backend != "triton":
-        return
-    for inst in walk(fn.body):
-        if inst.op.group is Group.THREAD:
-            what = _THREAD_NAMES.get(inst.op.ir_name, inst.op.ir_name)
-            raise BackendError(f"{what} is a thread-level (level 3) construct; the Triton backend "
-                               "cannot express it", inst.loc,
-                               "compile with backend='tilelang' (or run on CPU with backend='ir')")

@@ -17,19 +17,22 @@ from tiledsl.schedule.targets import TARGETS, Target, get_target
 
 
 def schedule(fn: Function, specs: tuple, target: Target | str, *, choice: Schedule | dict | None = None,
-             top_n: int | None = None) -> Scheduled:
+             top_n: int | None = None, backend: str | None = None) -> Scheduled:
     """Schedule `fn` for the call described by `specs` (aligned with ``fn.params``) on `target`.
 
     `choice` forces knob values (a `Schedule` or a dict, e.g. the autotuner's winner); knobs it
     does not name are still chosen by the cost model. Explicit knob values in `fn` always hold.
+    `backend` picks the capability record whose tile rules the cost model applies (None: rules
+    every backend accepts).
     """
+    from tiledsl.capabilities import capabilities
     from tiledsl.passes import PassContext
     from tiledsl.passes.pipeline import schedule_passes
     from tiledsl.settings import settings
 
     t0 = time.perf_counter()
     forced = choice.as_dict() if isinstance(choice, Schedule) else dict(choice or {})
-    ctx = PassContext(tuple(specs), get_target(target))
+    ctx = PassContext(tuple(specs), get_target(target), capabilities(backend))
     n = top_n if top_n is not None else settings().autotune_top_n
     out = fn
     for p in schedule_passes(n, tuple(sorted(forced.items()))):

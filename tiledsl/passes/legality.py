@@ -117,25 +117,21 @@ _RULES: dict[Op, Rule] = {
 }
 
 
-def static_dims(shape: tuple, knobs: dict[str, int]) -> tuple[int, ...] | None:
-    """The tile shape with knobs that have values resolved; None while any size is unknown."""
-    out = []
-    for d in shape:
-        v = d if isinstance(d, int) else knobs.get(d)
-        if v is None:
-            return None
-        out.append(v)
-    return tuple(out)
+def known_dims(shape: tuple, knobs: dict[str, int]) -> tuple:
+    """The tile shape with the knobs that have values resolved (auto knobs and sizes stay names)."""
+    return tuple(knobs.get(d, d) if isinstance(d, str) else d for d in shape)
 
 
 def _tiles(inst: Inst, caps: Capabilities, facts: Facts):
-    """Tile-valued results whose (known) sizes the backend cannot hold."""
+    """Tile-valued results with a known size the backend cannot hold (sizes still auto are the
+    cost model's, which reads the same record)."""
     for v in inst.results:
-        if not v.type.space.is_tile_like or not v.type.shape:
+        if not v.type.space.is_tile_like:
             continue
-        dims = static_dims(v.type.shape, facts.knobs)
-        if dims is not None and not caps.takes_tile(dims):
-            return (f"a tile of shape {dims}",
+        dims = known_dims(v.type.shape, facts.knobs)
+        if not caps.takes_tile(tuple(d for d in dims if isinstance(d, int))):
+            shown = "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+            return (f"a tile of shape {shown}",
                     f"{label(caps)} needs every tile dimension to be a power of two")
     return None
 

@@ -146,7 +146,7 @@ def load(em: Emitter, inst: Inst) -> None:
     res = inst.result
     if (isinstance(src, Global) and win.is_block and mask is None and not inst.attr("other")
             and not em.threads_region):
-        scope = "shared" if res.name in em.dot_operands else "fragment"
+        scope = "shared" if res.name in em.shared_loads else "fragment"
         buf = em.alloc(res.name, win.shape, src.dtype, scope)
         em.line(f"T.copy({win.region()}, {buf.buf})")
         em.env[res.name] = buf
@@ -167,7 +167,7 @@ def load(em: Emitter, inst: Inst) -> None:
         em.env[res.name] = em.let(at(()), src.dtype, res.name, pure=pure)
         return
     tile = Tile(win.shape, src.dtype, at, reads=reads)
-    if res.name in em.dot_operands and len(win.shape) == 2 and not em.threads_region:
+    if res.name in em.shared_loads and len(win.shape) == 2 and not em.threads_region:
         # a gemm operand (a masked page of a KV cache): straight into shared memory, once, in
         # its own layout; a transposed use is the gemm's transpose flag, not a second copy
         em.env[res.name] = em.materialize(tile, scope="shared", hint=res.name)

@@ -27,10 +27,10 @@ from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Block, Function, Inst, Loc, ParamKind, Space, Sym, Value, attr_syms, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.verify import verify
-from tiledsl.passes import legality
+from tiledsl.passes import analyses, legality
 from tiledsl.schedule.targets import get_target
 
-from .analysis import nonneg_values, offsets_need_int64, resolve, wrap_int
+from .analysis import offsets_need_int64, resolve, wrap_int
 from .helpers import LOW_FLOATS, helpers_source
 from .names import Namer, legalize
 
@@ -108,7 +108,7 @@ class Gen:
         self.names: dict[str, str] = {}
         self.consts: dict[str, Inst] = {}
         self.literals: dict[str, int] = {}  # values known as numbers without a CONST (static sizes)
-        self.nonneg = nonneg_values(fn, self.knobs)
+        self.nonneg = analyses.nonneg(fn)  # the scheduled IR's fact (attribute), or computed
         self.tensors: dict[str, TensorArg] = {}
         self.buffers: set[str] = set()
         self.lines: list[str] = []

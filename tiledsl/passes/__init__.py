@@ -50,6 +50,6 @@ def get_pass(name: str, **options) -> Pass:
     return PASSES[name](**options)
 
 
-from tiledsl.passes import legality, scheduling  # noqa: E402,F401 - registers the passes
+from tiledsl.passes import analyses, legality, scheduling  # noqa: E402,F401 - registers the passes
 
 __all__ = ["PASSES", "Pass", "PassContext", "get_pass", "register"]

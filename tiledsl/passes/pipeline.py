@@ -16,6 +16,7 @@ STAGE_FOR_BACKEND = {"ir": "scheduled", "triton": "triton", "tilelang": "tilelan
 
 
 def schedule_passes(top_n: int, forced: tuple = ()) -> list:
+    from tiledsl.passes.analyses import AnalyzeFacts
     from tiledsl.passes.scheduling import (
         ChooseKnobs,
         Cleanup,
@@ -47,6 +48,9 @@ def schedule_passes(top_n: int, forced: tuple = ()) -> list:
         # acc + dot(a, b) -> dot(a, b, acc) once use counts are final; both backends then
         # accumulate in place
         FuseDotAcc(),
+        # last, on the final IR: value ranges, divisibility and memory placement as attributes
+        # both backends read (and the IR dump shows), rather than each deriving its own
+        AnalyzeFacts(),
     ]
 
 

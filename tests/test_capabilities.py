@@ -171,6 +171,7 @@ def test_576_wide_tile_is_refused_by_triton_naming_the_tile_and_line():
         assert "576" in str(e.value) and "power of two" in str(e.value)
 
 
+@pytest.mark.slow
 def test_576_wide_tile_lowers_to_tilelang_cuda():
     """TileLang's own lowering to CUDA C needs no GPU (and no nvcc)."""
     pytest.importorskip("tilelang")

@@ -47,6 +47,7 @@ class Emitter:
         self.env: dict[str, Val] = {}
         self.uses: Counter[str] = Counter(v.name for i in walk(fn.body) for v in i.operands)
         self.shared_loads = analyses.shared_loads(fn)  # placement: the scheduled IR's fact
+        self.in_place = analyses.in_place(fn)  # dots that may write their accumulator: the IR's fact
         self.copied_back = _copied_back(fn.body)
         self.written = _written(fn.body)
         self.gemms = plan_gemms(fn.body, self.knobs.get("num_warps") or 4, target,

@@ -296,7 +296,10 @@ def dot(em: Emitter, inst: Inst) -> None:
     clear = acc_v is None
     if acc_v is not None:
         acc = em.get(acc_v)
-        in_place = acc.scope == "fragment" and acc.shape == shape and (
+        # the IR's fact (`analyses.in_place`: nothing, in this iteration or a later one, reads the
+        # accumulator after the dot), and here: its fragment has the result's shape and no lazily
+        # bound expression still reads it
+        in_place = acc.scope == "fragment" and acc.shape == shape and res.name in em.in_place and (
             em.uses[acc_v.name] == 1  # the accumulator value dies here
             or (acc.is_buffer and em.uses[res.name] == 1  # ``buf += dot``: result goes back into buf
                 and em.copied_back.get(res.name) == acc_v.name))

@@ -11,6 +11,11 @@ reader (both backends, the tests) takes the same facts rather than deriving its 
   the TMA plan needs last-axis offsets that are multiples of 16 bytes.
 - ``shared``: the loads placed in shared memory because they feed a dot (directly or through a
   transpose): the TileLang lowering loads them straight into shared buffers.
+- ``in_place``: the dots (result names) that may accumulate into their accumulator's storage
+  (TileLang's ``T.gemm(a, b, acc)`` without a copy): the accumulator is a buffer the result is
+  copied straight back into (``buf += dot``, as `fuse_dot_acc` made it), or a value nothing reads
+  after the dot, defined in the same loop iteration as the dot (an accumulator defined before a
+  loop and summed into inside it is read again by the next iteration).
 
 Readers call `nonneg`, `divisors` and `shared_loads`: they return the attribute when the function
 carries it (it went through `AnalyzeFacts`) and compute it otherwise (IR built by hand), with the
@@ -27,13 +32,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tiledsl.ir.nodes import Block, Function, Inst, Sym, walk
 from tiledsl.ir.ops import Op
 from tiledsl.passes import register
 
-FACT_ATTRS = ("nonneg", "divisors", "shared")
+FACT_ATTRS = ("nonneg", "divisors", "shared", "in_place")
 
 
 def wrap_int(value: int, dtype) -> int:
@@ -185,6 +190,55 @@ def compute_shared_loads(fn: Function) -> set[str]:
     return {i.result.name for i in walk(fn.body) if i.op is Op.LOAD and i.result.name in operands}
 
 
+# --- in-place accumulation ---------------------------------------------------------------------
+
+@dataclass
+class _Order:
+    """Uses in emission order: an inst with regions reads its operands after its regions (a loop's
+    inits are read when the loop is set up, after its body is written), others where they stand."""
+
+    pos: int = 0
+    last: dict[str, int] = field(default_factory=dict)  # value name -> position of its last use
+    loops: dict[str, tuple] = field(default_factory=dict)  # value name -> FOR ids around its definition
+    dots: list[tuple] = field(default_factory=list)  # (dot, position, enclosing FOR ids, next inst)
+
+    def block(self, b: Block, loops: tuple[int, ...]) -> None:
+        for a in b.args:
+            self.loops[a.name] = loops
+        for n, inst in enumerate(b.insts):
+            for v in inst.results:
+                self.loops[v.name] = loops
+            inner = loops + (id(inst),) if inst.op is Op.FOR else loops
+            for r in inst.regions:
+                self.block(r, inner)
+            self.pos += 1
+            for v in inst.operands:
+                self.last[v.name] = self.pos
+            if inst.op is Op.DOT and len(inst.operands) == 3:
+                after = b.insts[n + 1] if n + 1 < len(b.insts) else None
+                self.dots.append((inst, self.pos, loops, after))
+
+
+def compute_in_place(fn: Function) -> set[str]:
+    uses: dict[str, int] = {}
+    for inst in walk(fn.body):
+        for v in inst.operands:
+            uses[v.name] = uses.get(v.name, 0) + 1
+    order = _Order()
+    order.block(fn.body, ())
+    out: set[str] = set()
+    for dot, pos, loops, after in order.dots:
+        acc, res = dot.operands[2], dot.result
+        copied_back = (acc.type.space.is_buffer and uses.get(res.name) == 1 and after is not None
+                       and after.op is Op.COPY and len(after.operands) == 2
+                       and after.operands[0].name == res.name and after.operands[1].name == acc.name)
+        dies_here = (sum(v.name == acc.name for v in dot.operands) == 1 and order.last[acc.name] == pos
+                     and order.loops.get(acc.name) == loops)
+        if copied_back or dies_here:
+            out.add(res.name)
+    return out
+
+
 # --- the facts, read from the IR or computed ----------------------------------------------------
 
 def _knobs(fn: Function) -> dict[str, int]:
@@ -199,6 +253,11 @@ def nonneg(fn: Function) -> frozenset[str]:
 def divisors(fn: Function) -> dict[str, int]:
     got = fn.attr("divisors")
     return dict(got) if got is not None else compute_divisors(fn)
+
+
+def in_place(fn: Function) -> frozenset[str]:
+    got = fn.attr("in_place")
+    return frozenset(got) if got is not None else frozenset(compute_in_place(fn))
 
 
 def shared_loads(fn: Function) -> frozenset[str]:
@@ -232,7 +291,8 @@ def annotate(fn: Function) -> Function:
     divs = compute_divisors(fn)
     facts = (("nonneg", _in_order(fn, nn)),
              ("divisors", tuple((n, divs[n]) for n in _in_order(fn, set(divs)))),
-             ("shared", _in_order(fn, compute_shared_loads(fn))))
+             ("shared", _in_order(fn, compute_shared_loads(fn))),
+             ("in_place", _in_order(fn, compute_in_place(fn))))
     kept = tuple((k, v) for k, v in fn.attrs if k not in FACT_ATTRS)
     return Function(fn.name, fn.params, fn.knobs, fn.body, fn.loc, kept + facts)
 
@@ -240,7 +300,8 @@ def annotate(fn: Function) -> Function:
 @register
 @dataclass(frozen=True)
 class AnalyzeFacts:
-    """Value ranges, divisibility and memory placement of the scheduled IR, as attributes."""
+    """Value ranges, divisibility, memory placement and in-place accumulation of the scheduled IR,
+    as attributes."""
 
     name = "analyze_facts"
 

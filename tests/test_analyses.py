@@ -9,6 +9,7 @@ import dataclasses
 import tiledsl as td
 from tests.kernels_for_tests import matmul
 from tiledsl.dtypes import DType
+from tiledsl.ir.nodes import walk
 from tiledsl.ir.text import parse_ir, print_ir
 from tiledsl.passes import analyses
 from tiledsl.specs import TensorSpec as T
@@ -76,3 +77,48 @@ def test_tilelang_reads_the_placement_fact_from_the_ir():
         (k, () if k == "shared" else v) for k, v in ck.fn.attrs))
     other = emit_program(none_shared, ck.lower_specs, get_target("h100"))
     assert other != src and "a_tile = T.alloc_fragment" in other
+
+
+@td.kernel
+def per_step(a: td.Tensor, b: td.Tensor, bias: td.Tensor, out: td.Tensor, KT: td.constexpr = 4):
+    """out[k] = bias + a[:, k] @ b[k, :] for each k: the accumulator is defined before the loop."""
+    with td.grid(1) as i:
+        acc0 = td.load(bias, (0, 0), (64, 64))
+        for k in range(KT):
+            r = acc0 + td.dot(td.load(a, (0, k * 32), (64, 32)), td.load(b, (k * 32, 0), (32, 64)))
+            td.store(out, (k * 64, 0), r)
+
+
+def _per_step_args():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(64, 128, generator=g).to(torch.bfloat16)
+    b = torch.randn(128, 64, generator=g).to(torch.bfloat16)
+    return a, b, torch.randn(64, 64, generator=g), torch.zeros(256, 64)
+
+
+def test_an_accumulator_from_before_a_loop_is_not_summed_into_across_iterations():
+    """TileLang wrote ``T.gemm(a_tile, b_tile, acc0)`` inside the loop (the accumulator "died" at
+    the dot by use count), so out[k] held bias + the sum of dots 0..k. The in-place fact knows the
+    next iteration reads acc0 again."""
+    import torch
+
+    a, b, bias, out = _per_step_args()
+    per_step(a, b, bias, out, backend="ir")
+    want = torch.cat([bias + a[:, 32 * k:32 * k + 32].float() @ b[32 * k:32 * k + 32].float() for k in range(4)])
+    torch.testing.assert_close(out, want, rtol=1e-4, atol=1e-4)
+    specs = tuple(T(tuple(t.shape), DType.bf16 if t.dtype == torch.bfloat16 else DType.f32)
+                  for t in (a, b, bias, out))
+    ck = per_step.compile(*specs, backend="tilelang", target="h100")
+    assert ck.fn.attr("in_place") == ()
+    src = ck.code("tilelang")
+    assert "T.gemm(a_tile, b_tile, acc0)" not in src and "T.copy(acc0, r)" in src
+
+
+def test_a_loop_carried_accumulator_stays_in_place():
+    ck = matmul.compile(*BF16, backend="tilelang", target="h100")
+    (dot,) = ck.fn.attr("in_place")
+    src = ck.code("tilelang")
+    assert "T.gemm(a_tile, b_tile, acc_1" in src and "clear_accum" not in src
+    assert dot in {v.name for i in walk(ck.fn.body) for v in i.results}

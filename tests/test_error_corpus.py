@@ -94,9 +94,12 @@ def test_bad_kernel(case: kernels.KernelCase, corpus):
         check_error(e, f"{case.name} @td.kernel", None if isinstance(e, td.ArgumentError) else file)
         return
     k = td.kernel(fn)
-    for backend in ("ir", "triton"):
+    triton_only = kernels._key(case.body) in kernels.TRITON_ONLY
+    for backend in ("triton",) if triton_only else ("ir", "triton"):
         e = _raises(lambda b=backend: k.compile(*_args(case), backend=b, target="h100"))
         check_error(e, f"{case.name} on {backend}", file)
+    if triton_only:  # the backends whose records take it compile it
+        assert _raises(lambda: k.compile(*_args(case), backend="ir", target="h100")) is None
     e = _raises(lambda: k(*_args(case), backend="eager"))
     if e is not None:  # eager may accept what it can run (see EAGER_GAPS in the report)
         check_error(e, f"{case.name} on eager")
@@ -109,7 +112,7 @@ TILELANG_SAMPLE = KERNEL_CASES[::40]
 
 @pytest.mark.parametrize("case", TILELANG_SAMPLE, ids=[c.name for c in TILELANG_SAMPLE])
 def test_bad_kernel_on_tilelang(case: kernels.KernelCase, corpus):
-    if case.decorate_error or kernels._key(case.body) in kernels.SUSPECT:
+    if case.decorate_error or kernels._key(case.body) in kernels.SUSPECT | kernels.TRITON_ONLY:
         pytest.skip("raises at decoration / accepted")
     mod, file = corpus
     k = td.kernel(getattr(mod, case.name))

@@ -214,6 +214,7 @@ def test_passes_are_registered_and_pure():
     done = get_pass("substitute_knobs")(chosen, ctx)
     assert verify(done, "scheduled") is done
     done = get_pass("fuse_dot_acc")(get_pass("cleanup")(done, ctx), ctx)
+    done = get_pass("analyze_facts")(done, ctx)
     assert schedule(fn, sp, "h100").fn == done  # deterministic, and the input is untouched
     assert softmax.ir(*sp) == fn
 

@@ -150,6 +150,16 @@ class BackendError(SourceError):
     default_hint = "compile for another backend (backend='tilelang' takes every level), or change the marked construct"
 
 
+class CapabilityError(BackendError):
+    """A construct the chosen backend cannot take (`tiledsl.capabilities`): the message names the
+    construct, its kernel line and why; the hint names the backends that take it."""
+
+    def __init__(self, message: str, loc=None, hint: str | None = None, *, construct: str = "",
+                 backend: str = "", takers: tuple[str, ...] = ()):
+        self.construct, self.backend, self.takers = construct, backend, takers
+        super().__init__(message, loc, hint)
+
+
 class CannotExecuteError(TiledslError):
     """The chosen backend cannot run here (e.g. TileLang code on CPU tensors)."""
 

@@ -18,6 +18,7 @@ from typing import Any
 from tiledsl.errors import BackendError, CannotExecuteError
 from tiledsl.ir.nodes import Function
 from tiledsl.ir.verify import verify
+from tiledsl.passes import legality
 from tiledsl.report import Report
 from tiledsl.specs import ArgSpec, TensorSpec
 from tiledsl.targets import Target
@@ -47,6 +48,7 @@ class TileLangBackend:
         from tiledsl.lowering.tilelang.program import emit_program, entry_name
 
         verify(fn, STAGE)
+        legality.check(fn, "tilelang")  # hand-built IR meets the pipeline's rules and error
         source = emit_program(fn, tuple(specs), target)
         return TileLangLowered(stage=STAGE, source=source, entry=entry_name(fn), target=target.name)
 

@@ -29,6 +29,7 @@ from tiledsl.ir.dims import split_size_sym
 from tiledsl.ir.nodes import Block, Function, Inst, Loc, Sym, Value, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import written
+from tiledsl.passes import analyses
 from tiledsl.specs import ArgSpec, TensorSpec
 from tiledsl.targets import Target
 
@@ -48,7 +49,8 @@ class Emitter:
         self.knobs = {k.name: k.value for k in fn.knobs}
         self.env: dict[str, Val] = {}
         self.uses: Counter[str] = Counter(v.name for i in walk(fn.body) for v in i.operands)
-        self.dot_operands = _dot_operands(fn.body)
+        self.shared_loads = analyses.shared_loads(fn)  # placement: the scheduled IR's fact
+        self.in_place = analyses.in_place(fn)  # dots that may write their accumulator: the IR's fact
         self.copied_back = _copied_back(fn.body)
         self.written = _written(fn.body)
         self.gemms = plan_gemms(fn.body, self.knobs.get("num_warps") or 4, target,
@@ -251,19 +253,6 @@ def _copied_back(body: Block) -> dict[str, str]:
 def _written(body: Block) -> frozenset[str]:
     """Names of the values (tensors, buffers) some inst writes."""
     return frozenset(v.name for v in map(written, walk(body)) if v is not None)
-
-
-def _dot_operands(body: Block) -> set[str]:
-    """Values used as gemm operands (through transposes): they are loaded into shared memory."""
-    out: set[str] = set()
-    transposes = {i.result.name: i.operands[0].name for i in walk(body) if i.op is Op.TRANSPOSE}
-    for inst in walk(body):
-        if inst.op is Op.DOT:
-            for v in inst.operands[:2]:
-                out.add(v.name)
-                if v.name in transposes:
-                    out.add(transposes[v.name])
-    return out
 
 
 def _shape(shape: tuple[int, ...]) -> str:

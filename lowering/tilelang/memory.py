@@ -17,6 +17,8 @@ from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Inst
 from tiledsl.ir.optable import window_of
 
+# the kinds of `capabilities.TILELANG` (reductions, scans, atomics, tile atomics whose old values
+# are used): the legality pass refuses the rest before these rules run
 REDUCE_FN = {"sum": "T.reduce_sum", "max": "T.reduce_max", "min": "T.reduce_min"}
 _ATOMIC_FN = {"add": "T.atomic_add", "max": "T.atomic_max", "min": "T.atomic_min"}
 
@@ -144,7 +146,7 @@ def load(em: Emitter, inst: Inst) -> None:
     res = inst.result
     if (isinstance(src, Global) and win.is_block and mask is None and not inst.attr("other")
             and not em.threads_region):
-        scope = "shared" if res.name in em.dot_operands else "fragment"
+        scope = "shared" if res.name in em.shared_loads else "fragment"
         buf = em.alloc(res.name, win.shape, src.dtype, scope)
         em.line(f"T.copy({win.region()}, {buf.buf})")
         em.env[res.name] = buf
@@ -165,7 +167,7 @@ def load(em: Emitter, inst: Inst) -> None:
         em.env[res.name] = em.let(at(()), src.dtype, res.name, pure=pure)
         return
     tile = Tile(win.shape, src.dtype, at, reads=reads)
-    if res.name in em.dot_operands and len(win.shape) == 2 and not em.threads_region:
+    if res.name in em.shared_loads and len(win.shape) == 2 and not em.threads_region:
         # a gemm operand (a masked page of a KV cache): straight into shared memory, once, in
         # its own layout; a transposed use is the gemm's transpose flag, not a second copy
         em.env[res.name] = em.materialize(tile, scope="shared", hint=res.name)
@@ -196,10 +198,6 @@ def atomic(em: Emitter, inst: Inst) -> None:
     kind = inst.attr("kind")
     used = em.uses[inst.result.name] > 0
     dst, win, val, mask = _parts(em, inst, value=True)
-    if kind not in _ATOMIC_FN or (used and win.shape):
-        what = f"atomic {kind}" if kind not in _ATOMIC_FN else "a tile atomic whose old values are used"
-        raise BackendError(f"the TileLang backend has no lowering for {what}", inst.loc,
-                           hint="use backend='triton' for this kernel")
     fn = _ATOMIC_FN[kind]
     res = inst.result
     if win.shape:
@@ -298,7 +296,10 @@ def dot(em: Emitter, inst: Inst) -> None:
     clear = acc_v is None
     if acc_v is not None:
         acc = em.get(acc_v)
-        in_place = acc.scope == "fragment" and acc.shape == shape and (
+        # the IR's fact (`analyses.in_place`: nothing, in this iteration or a later one, reads the
+        # accumulator after the dot), and here: its fragment has the result's shape and no lazily
+        # bound expression still reads it
+        in_place = acc.scope == "fragment" and acc.shape == shape and res.name in em.in_place and (
             em.uses[acc_v.name] == 1  # the accumulator value dies here
             or (acc.is_buffer and em.uses[res.name] == 1  # ``buf += dot``: result goes back into buf
                 and em.copied_back.get(res.name) == acc_v.name))
@@ -332,9 +333,6 @@ def _operand(em: Emitter, t: Tile, scopes, fallback: str, hint: str) -> tuple[st
 # --- TILE_REDUCE / SCAN ---------------------------------------------------------------------------
 def tile_reduce(em: Emitter, inst: Inst) -> None:
     kind = inst.attr("kind")
-    if kind not in REDUCE_FN:
-        raise BackendError(f"the TileLang backend has no {kind} reduction (it has {', '.join(REDUCE_FN)})",
-                           inst.loc, hint="use backend='triton' for this kernel")
     if em.threads_region:
         raise BackendError("tile reduction inside a thread region", inst.loc,
                            hint="reduce per-thread values across lanes with td.shfl_xor")
@@ -355,8 +353,6 @@ def tile_reduce(em: Emitter, inst: Inst) -> None:
 
 
 def scan(em: Emitter, inst: Inst) -> None:
-    if inst.attr("kind", "sum") != "sum":
-        raise BackendError(f"the TileLang backend only scans with sum, not {inst.attr('kind')}", inst.loc)
     x = em.materialize(em.get(inst.operands[0]), scope="fragment", hint=inst.operands[0].name)
     axis = inst.attr("axis") % len(x.shape)
     dst = em.alloc(inst.result.name, x.shape, x.dtype, "fragment")

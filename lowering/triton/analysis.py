@@ -1,12 +1,8 @@
-"""Checks and facts the Triton lowering needs before it writes a line.
+"""Facts the Triton lowering needs before it writes a line (what Triton can take at all is its
+capability record, `tiledsl.capabilities.TRITON`, checked by `tiledsl.passes.legality`).
 
-- `check_supported`: level-3 (THREAD) ops are rejected with the construct, its line and the backend
-  that takes it; tile dims must be powers of two (Triton's ``tl.arange`` and block shapes need it).
-- `nonneg_values`: which integer values are known to be >= 0, so masks can drop the ``>= 0`` half
-  and ``//`` / ``%`` can use Triton's C-style operators (equal to Python's on non-negative ints).
-  Index arithmetic is in the IR's i32 (a DIM is i32), so sums and products of non-negative
-  indices stay below 2**31 as long as sizes do; casts that can wrap and ``abs`` (of INT_MIN) are
-  not trusted.
+- which integer values are non-negative, and their known divisors, are facts of the scheduled IR
+  (`tiledsl.passes.analyses`: attributes the IR dump shows), read by the codegen and the TMA plan.
 - `offsets_need_int64`: whether element offsets into a tensor (index * stride summed over axes)
   can leave the int32 range, from the shapes and strides the kernel is compiled for.
 """
@@ -14,33 +10,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
-from tiledsl.errors import BackendError
-from tiledsl.ir.nodes import Block, Function, Inst, Sym, walk
-from tiledsl.ir.ops import Group, Op
-
-
-def check_supported(fn: Function) -> None:
-    """Raise `BackendError` for the first construct Triton cannot express."""
-    for inst in walk(fn.body):
-        if inst.op.group is Group.THREAD:
-            line = f"line {inst.loc.line}" if inst.loc else "an unknown line"
-            raise BackendError(
-                f"{inst.op.ir_name} is a level-3 (thread) construct at {line} of {fn.name}; "
-                f"the Triton backend has no thread level",
-                loc=inst.loc, hint="use backend='tilelang', which accepts level-3 constructs")
-    for inst in walk(fn.body):
-        for v in inst.results:
-            if not v.type.space.is_tile_like:
-                continue
-            for d in v.type.shape:
-                if isinstance(d, int) and d & (d - 1):
-                    raise BackendError(
-                        f"tile %{v.name} of shape {tuple(v.type.shape)} has a dimension ({d}) that "
-                        f"is not a power of two; Triton blocks must be powers of two",
-                        loc=inst.loc, hint="choose power-of-two block sizes (e.g. 16, 32, 64, 128)")
-
+from tiledsl.ir.nodes import Sym
+from tiledsl.passes.analyses import wrap_int  # noqa: F401 - the codegen's import of it
 
 INT32_MAX = 2**31 - 1
 
@@ -68,87 +40,3 @@ def resolve(attr, knobs: dict[str, int]):
     if isinstance(attr, tuple):
         return tuple(resolve(a, knobs) for a in attr)
     return attr
-
-
-# --- non-negativity: one rule per op; a rule sees the inst and the set of known names ----------
-
-def _all(inst: Inst, known: set[str]) -> bool:
-    return all(v.name in known for v in inst.operands)
-
-
-def _first(inst: Inst, known: set[str]) -> bool:
-    return bool(inst.operands) and inst.operands[0].name in known
-
-
-def _any(inst: Inst, known: set[str]) -> bool:
-    return any(v.name in known for v in inst.operands)
-
-
-def wrap_int(value: int, dtype) -> int:
-    """`value` wrapped into `dtype`'s width, as the IR's integer semantics wrap (4294967295 as
-    an i32 is -1)."""
-    bits = dtype.bits
-    if dtype.is_bool or bits >= 128:
-        return int(value)
-    value = int(value) & ((1 << bits) - 1)
-    signed = dtype.value.startswith("i")
-    return value - (1 << bits) if signed and value >= 1 << (bits - 1) else value
-
-
-def _const(inst: Inst, known: set[str]) -> bool:
-    v = inst.attr("value")
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return False
-    dt = inst.result.type.dtype
-    return (wrap_int(v, dt) if dt.is_int and isinstance(v, int) else v) >= 0
-
-
-def _arange(inst: Inst, known: set[str], knobs: dict[str, int]) -> bool:
-    start = inst.attr("start")
-    if isinstance(start, Sym):  # a knob: its value decides (a knob may be negative)
-        start = knobs.get(start.name)
-    return isinstance(start, int) and start >= 0
-
-
-def _cast(inst: Inst, known: set[str]) -> bool:
-    """A cast keeps a non-negative value so only when it cannot wrap: bool or an int into an int
-    at least as wide (a float source may be NaN or out of range)."""
-    src, dst = inst.operands[0].type.dtype, inst.attr("dtype")
-    if not _first(inst, known) or not (dst.is_int or dst.is_bool):
-        return False
-    return src.is_bool or (src.is_int and dst.bits >= src.bits and dst.is_int)
-
-
-_NONNEG: dict[Op, Callable[[Inst, set[str]], bool]] = {
-    Op.CONST: _const,
-    Op.DIM: lambda inst, known: True,
-    Op.ADD: _all, Op.MUL: _all, Op.FLOORDIV: _all, Op.MOD: _all, Op.SHR: _all,
-    Op.MINIMUM: _all, Op.MAXIMUM: _any,
-    Op.CAST: _cast, Op.EXPAND_DIMS: _first, Op.BROADCAST_TO: _first, Op.RESHAPE: _first,
-    Op.TRANSPOSE: _first,
-}
-
-
-def nonneg_values(fn: Function, knobs: dict[str, int] | None = None) -> set[str]:
-    """Names of integer values known to be >= 0 (program ids, sizes, sums of such...)."""
-    known: set[str] = set()
-    _nonneg_block(fn.body, known, knobs or {})
-    return known
-
-
-def _nonneg_block(block: Block, known: set[str], knobs: dict[str, int]) -> None:
-    for inst in block.insts:
-        if inst.op is Op.ARANGE:
-            rule = lambda i, k: _arange(i, k, knobs)  # noqa: E731
-        else:
-            rule = _NONNEG.get(inst.op)
-        if rule is not None and rule(inst, known):
-            known.update(v.name for v in inst.results)
-        if inst.op is Op.GRID:
-            known.update(a.name for a in inst.regions[0].args)
-        if inst.op is Op.FOR and inst.regions:
-            start, step = inst.operands[0], inst.operands[2]
-            if start.name in known and step.name in known:
-                known.add(inst.regions[0].args[0].name)
-        for region in inst.regions:
-            _nonneg_block(region, known, knobs)

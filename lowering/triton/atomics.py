@@ -1,49 +1,40 @@
 """Atomics: which element dtypes Triton can do each kind on, per build, and their emission.
 
 Measured with Triton 3.9 (ahead-of-time compiles for sm_90, and runs in its interpreter); the
-table is docs/language.md "Atomics by backend". A GPU build that cannot do an atomic raises
+tables are Triton's capability record (`tiledsl.capabilities.TRITON`) and docs/language.md
+"Atomics by backend". A GPU build that cannot do an atomic raises
 `BackendError` at lowering; an interpreter build records the error (`Gen.refusal`), raised by
 `Backend.execute` when it is asked to run on CPU tensors, since the GPU build may be fine.
 """
 
 from __future__ import annotations
 
+from tiledsl.capabilities import TRITON
 from tiledsl.dtypes import DType
-from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Inst
+from tiledsl.passes import legality
 
 from .codegen import Gen
 
-# Element dtypes Triton can do each atomic on (measured with Triton 3.9: ahead-of-time compiles for
-# sm_90, and runs in its interpreter; docs/language.md "Atomics by backend"). In interpreter builds
-# bf16/fp8 tensors hold their own bits while values are f32 (`helpers`), so no atomic reaches them.
-_WIDE = {DType.f64, DType.f32, DType.i32, DType.i64}
-_ATOMIC_GPU: dict[str, frozenset[DType]] = {
-    "add": frozenset(_WIDE | {DType.f16, DType.bf16}),
-    "max": frozenset(_WIDE), "min": frozenset(_WIDE), "xchg": frozenset(_WIDE),
-}
-_ATOMIC_INTERP: dict[str, frozenset[DType]] = {
-    "add": frozenset(_WIDE | {DType.f16}),
-    "max": frozenset(_WIDE), "min": frozenset(_WIDE),
-    "xchg": frozenset(_WIDE),  # f32/f64 through their bits as ints (`emit`)
-}
 _XCHG_BITS = {DType.f32: ("tl.int32", "tl.float32"), DType.f64: ("tl.int64", "tl.float64")}
 
 
 def check(g: Gen, inst: Inst, kind: str, dt: DType) -> bool:
-    """True when this build can do the atomic. A GPU build that cannot raises `BackendError` at
-    lowering; an interpreter build records the error, raised when it is asked to run (the GPU
-    build of the same kernel may be fine, e.g. a bf16 atomic_add)."""
-    table = _ATOMIC_INTERP if g.interpret else _ATOMIC_GPU
+    """True when this build can do the atomic. The GPU build's table is Triton's capability record
+    (`capabilities.TRITON.atomics`), which the legality pass checked before scheduling; an
+    interpreter build has a narrower one (`atomics_cpu`): it records the refusal, raised when it is
+    asked to run (the GPU build of the same kernel may be fine, e.g. a bf16 atomic_add)."""
+    table = TRITON.atomics_cpu if g.interpret else TRITON.atomics
     if dt in table.get(kind, ()):
         return True
     ok = ", ".join(sorted(d.value for d in table.get(kind, ())))
-    what = "Triton's interpreter (CPU tensors)" if g.interpret else "Triton for GPUs"
-    err = BackendError(f"atomic_{kind} on {dt.value} tensors: {what} cannot do it" +
-                       (f" (atomics on {dt.value} tensors do not run in Triton's interpreter)"
-                        if g.interpret else ""), loc=inst.loc,
-                       hint=f"Triton does atomic_{kind} on {ok}; use backend='ir' or "
-                            f"backend='eager' (CPU tensors), or a tensor of one of those dtypes")
+    facts = legality.facts_of(g.fn)
+    err = legality.unsupported(
+        f"td.atomic_{kind} on {dt.value} tensors",
+        f"atomics on {dt.value} tensors do not run in Triton's interpreter (CPU tensors), which does "
+        f"atomic_{kind} on {ok} only" if g.interpret else
+        f"Triton does atomic_{kind} on {ok} only", TRITON, inst.loc, g.fn.name,
+        legality.takers(inst, facts, "triton"))
     if not g.interpret:
         raise err
     g.refusal = g.refusal or err

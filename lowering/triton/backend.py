@@ -14,10 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tiledsl.dtypes import DType
-from tiledsl.errors import BackendError
-from tiledsl.ir.nodes import Block, Function
-from tiledsl.ir.ops import Op
+from tiledsl.ir.nodes import Function
 from tiledsl.report import Report
 from tiledsl.specs import ArgSpec
 from tiledsl.targets import Target
@@ -46,7 +43,6 @@ class TritonBackend:
         from tiledsl.settings import settings
 
         tma = settings().tma
-        _check_dots(fn.body)
         gpu = generate(fn, target.name, interpret=False, tma=tma, specs=specs)
         interp = generate(fn, target.name, interpret=True, tma=tma, specs=specs)
         return _lowered(gpu, interp)
@@ -93,35 +89,6 @@ class TritonBackend:
 def _loaded_text(lowered: TritonLowered, interpret: bool) -> tuple[str, bool]:
     """The launcher cache key: exactly the text that is loaded and run, and how."""
     return (lowered.interpret_source if interpret else lowered.source), interpret
-
-
-# What Triton's ``tl.dot`` takes (triton/language/semantic.py: ``dot`` asserts these)
-_DOT_DTYPES = frozenset({DType.f16, DType.bf16, DType.f32, DType.f64, DType.i8, DType.u8,
-                         DType.f8e4m3, DType.f8e5m2})
-
-
-def _check_dots(block: Block) -> None:
-    """A dot on operands Triton's ``tl.dot`` rejects is a `BackendError` here, at its kernel line,
-    rather than an assertion inside Triton at launch or compile."""
-    from tiledsl.ir.nodes import walk
-
-    for inst in walk(block):
-        if inst.op is not Op.DOT:
-            continue
-        for x in inst.operands[:2]:
-            dt = x.type.dtype
-            if dt not in _DOT_DTYPES:
-                raise BackendError(
-                    f"Triton's tl.dot does not take {_public(dt)} operands", loc=inst.loc,
-                    hint=f"run this kernel with backend='ir', or pass float tensors (e.g. "
-                         f"x.to(torch.float32)); Triton's dot takes "
-                         f"{', '.join(sorted(_public(d) for d in _DOT_DTYPES))}")
-
-
-def _public(dt: DType) -> str:
-    from tiledsl.dtypes import PUBLIC_NAME
-
-    return PUBLIC_NAME[dt]
 
 
 def _on_cuda(args) -> bool:

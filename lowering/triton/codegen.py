@@ -26,8 +26,9 @@ from tiledsl.dtypes import FP8_MAX, DType
 from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Block, Function, Inst, Loc, Sym, Value
 from tiledsl.ir.ops import Op
+from tiledsl.passes import analyses
 
-from .analysis import nonneg_values, resolve, wrap_int
+from .analysis import resolve, wrap_int
 from .helpers import LOW_FLOATS
 from .names import Namer
 
@@ -105,7 +106,7 @@ class Gen:
         self.names: dict[str, str] = {}
         self.consts: dict[str, Inst] = {}
         self.literals: dict[str, int] = {}  # values known as numbers without a CONST (static sizes)
-        self.nonneg = nonneg_values(fn, self.knobs)
+        self.nonneg = analyses.nonneg(fn)  # the scheduled IR's fact (attribute), or computed
         self.tensors: dict[str, TensorArg] = {}
         self.buffers: set[str] = set()
         self.lines: list[str] = []

@@ -12,10 +12,11 @@ from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Block, Function, Inst, ParamKind, Space, attr_syms, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.verify import verify
+from tiledsl.passes import legality
 from tiledsl.targets import get_target
 
 from . import tma as tma_mod
-from .analysis import check_supported, offsets_need_int64
+from .analysis import offsets_need_int64
 from .codegen import INDENT, Gen, Module, TensorArg
 from .helpers import helpers_source
 from .names import legalize
@@ -36,7 +37,7 @@ def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
     tensors allow (alignment, strides) and the pointer kernel otherwise.
     """
     kname = legalize(fn.name)  # every name reaching the module text is legalized (`names`)
-    check_supported(fn)
+    legality.check(fn, "triton")  # hand-built IR meets the pipeline's rules and error
     verify(fn, "triton")
     host, grid = _split(fn)
     g = Gen(fn, target_name, interpret)

@@ -443,9 +443,7 @@ def _stored(g: Gen, value, dt: DType) -> str:
 
 def _atomic(g: Gen, inst: Inst) -> None:
     dst, offsets, (value,), mask = _split_operands(inst, 1)
-    if _is_buffer(dst):
-        raise BackendError("atomics on on-chip buffers are not expressible in Triton", loc=inst.loc,
-                           hint="use backend='tilelang'")
+    # atomics on buffers and the kinds Triton lacks were refused by `tiledsl.passes.legality`
     kind, dt = inst.attr("kind"), dst.type.dtype
     if not atomics.check(g, inst, kind, dt):  # never run: `Backend.execute` raises the refusal
         g.line(f'tl.static_assert(False, "atomic_{kind} on {dt.value} tensors does not run in '
@@ -514,10 +512,7 @@ def _reduce(g: Gen, inst: Inst) -> None:
     max/min propagate NaN, argmax/argmin give the first NaN or else the first extreme index."""
     (x,) = inst.operands
     kind = inst.attr("kind")
-    rule = REDUCE_RULES.get(kind)
-    if rule is None:
-        raise BackendError(f"tile reduction {kind!r} has no Triton lowering", loc=inst.loc,
-                           hint=f"use one of {', '.join(REDUCE_RULES)}, or backend='ir'")
+    rule = REDUCE_RULES[kind]  # the kinds of `capabilities.TRITON` (checked by the legality pass)
     axis = inst.attr("axis") % x.type.rank
     keep = ", keep_dims=True" if inst.attr("keepdims") else ""
     _assign(g, inst, rule(g, x, inst.result.type.dtype, f"axis={axis}{keep}"))

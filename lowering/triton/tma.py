@@ -23,7 +23,8 @@ What qualifies, decided at code generation (`plan`):
     loaded block is reshaped;
   - the block's last dim is at least 16 bytes, every block dim is at most 256 (TMA's box limit);
   - the last-axis offset is provably a multiple of 16 bytes (Triton's rule for descriptor
-    offsets): `divisors` tracks known divisors of integer values.
+    offsets): the known divisors of integer values are a fact of the scheduled IR
+    (`tiledsl.passes.analyses.divisors`).
 What is checked per call, in the launcher (`launch_check`): 16-byte aligned base, last stride 1,
 other strides multiples of 16 bytes, sizes in 1..2**31-1. A call whose tensors fail takes the
 pointer kernel, which the module always contains next to the TMA one. `spec_allows_tma` is the
@@ -33,7 +34,6 @@ Triton's own signatures assume).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,7 @@ from tiledsl.dtypes import DType
 from tiledsl.ir.nodes import Block, Function, Inst, Space, Value
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import access_of, written
+from tiledsl.passes.analyses import divisors  # the scheduled IR's fact (attribute), or computed
 from tiledsl.specs import TensorSpec
 
 from .analysis import resolve
@@ -167,55 +168,6 @@ def load_expr(g: Gen, acc: Access) -> str:
 
 def _shape_text(shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-# --- known divisors of integer values ------------------------------------------------------------
-
-def _gcd_all(inst: Inst, divs: dict[str, int]) -> int:
-    return math.gcd(*(divs.get(v.name, 1) for v in inst.operands))
-
-
-def _mul(inst: Inst, divs: dict[str, int]) -> int:
-    a, b = (divs.get(v.name, 1) for v in inst.operands)
-    return a * b
-
-
-def _const_div(inst: Inst, divs: dict[str, int]) -> int:
-    v = inst.attr("value")
-    return abs(v) if isinstance(v, int) and not isinstance(v, bool) else 1
-
-
-_DIV_RULES = {
-    Op.CONST: _const_div, Op.ADD: _gcd_all, Op.SUB: _gcd_all, Op.MUL: _mul,
-    Op.MINIMUM: _gcd_all, Op.MAXIMUM: _gcd_all, Op.NEG: _gcd_all,
-    Op.CAST: lambda inst, divs: divs.get(inst.operands[0].name, 1)
-    if inst.operands[0].type.dtype.is_int else 1,
-}
-
-
-def divisors(fn: Function) -> dict[str, int]:
-    """For integer scalars: a number that provably divides the value (0: the value is 0).
-    Values not in the result are only known to be divisible by 1."""
-    divs: dict[str, int] = {}
-    _divisors_block(fn.body, divs)
-    return divs
-
-
-def _divisors_block(block: Block, divs: dict[str, int]) -> None:
-    for inst in block.insts:
-        rule = _DIV_RULES.get(inst.op)
-        if rule is not None and len(inst.results) == 1 and inst.result.type.dtype.is_int \
-                and inst.result.type.rank == 0:
-            d = rule(inst, divs)
-            if d != 1:
-                divs[inst.result.name] = d
-        if inst.op is Op.FOR and inst.regions:
-            start, step = inst.operands[0], inst.operands[2]
-            d = math.gcd(divs.get(start.name, 1), divs.get(step.name, 1))
-            if d != 1:
-                divs[inst.regions[0].args[0].name] = d
-        for region in inst.regions:
-            _divisors_block(region, divs)
 
 
 # --- per-call and ahead-of-time checks -----------------------------------------------------------

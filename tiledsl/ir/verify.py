@@ -5,11 +5,14 @@ Stages, in pipeline order, and what each allows (``STAGES``):
 - ``ir``: straight from the front end; every group; knobs may be ``auto`` and tile shapes symbolic.
 - ``scheduled``: no DATAFLOW ops and no whole-tensor values besides parameters; every knob has a
   value; every tile shape is static; tile ops sit inside a grid, thread ops inside a thread region.
-- ``triton``: ``scheduled`` without THREAD ops (Triton has no thread level).
+- ``triton`` / ``tilelang``: ``scheduled`` for that backend: without THREAD ops where its capability
+  record (`tiledsl.capabilities`) has no thread level (Triton). The user-facing refusal is the
+  legality pass's (`tiledsl.passes.legality`); this is the invariant of the stage.
 """
 
 from __future__ import annotations
 
+from tiledsl.capabilities import TILELANG, TRITON, Capabilities
 from tiledsl.errors import TypeCheckError, VerifyError
 from tiledsl.ir import schema
 from tiledsl.ir.dims import is_knob_dim
@@ -18,11 +21,17 @@ from tiledsl.ir.nodes import Block, Function, Inst, Space, Type, Value, attr_sym
 from tiledsl.ir.ops import Group, Op
 
 ALL = frozenset(Group)
+
+
+def _backend_stage(caps: Capabilities) -> frozenset[Group]:
+    return ALL - {Group.DATAFLOW} - (set() if caps.thread_level else {Group.THREAD})
+
+
 STAGES: dict[str, frozenset[Group]] = {
     "ir": ALL,
     "scheduled": ALL - {Group.DATAFLOW},
-    "triton": ALL - {Group.DATAFLOW, Group.THREAD},
-    "tilelang": ALL - {Group.DATAFLOW},
+    "triton": _backend_stage(TRITON),
+    "tilelang": _backend_stage(TILELANG),
 }
 _NEEDS_GRID = frozenset({Op.LOAD, Op.STORE, Op.ATOMIC, Op.ARANGE, Op.FULL, Op.DOT, Op.TILE_REDUCE,
                          Op.SCAN, Op.ALLOC, Op.COPY, Op.THREADS, Op.WARP_ROLE})

@@ -13,10 +13,9 @@ import time
 from collections.abc import Callable, Iterable
 
 from tiledsl import backends
-from tiledsl.errors import BackendError
-from tiledsl.ir.nodes import Function, walk
-from tiledsl.ir.ops import Group
+from tiledsl.ir.nodes import Function
 from tiledsl.ir.verify import verify
+from tiledsl.passes.legality import check as check_legal
 from tiledsl.passes.registry import Pass, PassContext
 from tiledsl.schedule.records import Schedule, Scheduled
 from tiledsl.targets import Target, get_target
@@ -29,6 +28,7 @@ STAGE_FOR_BACKEND = {"ir": "scheduled", **{name: name for name in backends.NAMES
 
 
 def schedule_passes(top_n: int, forced: tuple = ()) -> list:
+    from tiledsl.passes.analyses import AnalyzeFacts
     from tiledsl.passes.scheduling import (
         ChooseKnobs,
         Cleanup,
@@ -60,6 +60,9 @@ def schedule_passes(top_n: int, forced: tuple = ()) -> list:
         # acc + dot(a, b) -> dot(a, b, acc) once use counts are final; both backends then
         # accumulate in place
         FuseDotAcc(),
+        # last, on the final IR: value ranges, divisibility and memory placement as attributes
+        # both backends read (and the IR dump shows), rather than each deriving its own
+        AnalyzeFacts(),
     ]
 
 
@@ -74,18 +77,21 @@ def run_passes(fn: Function, passes: Iterable[Pass], ctx: PassContext,
 
 
 def schedule(fn: Function, specs: tuple, target: Target | str, *, choice: Schedule | dict | None = None,
-             top_n: int | None = None) -> Scheduled:
+             top_n: int | None = None, backend: str | None = None) -> Scheduled:
     """Schedule `fn` for the call described by `specs` (aligned with ``fn.params``) on `target`:
     the scheduling passes, then a `Scheduled` record whose ``fn`` verifies at stage "scheduled".
 
     `choice` forces knob values (a `Schedule` or a dict, e.g. the autotuner's winner); knobs it
     does not name are still chosen by the cost model. Explicit knob values in `fn` always hold.
+    `backend` picks the capability record whose tile rules the cost model applies (None: rules
+    every backend accepts).
     """
+    from tiledsl.capabilities import capabilities
     from tiledsl.settings import settings
 
     t0 = time.perf_counter()
     forced = choice.as_dict() if isinstance(choice, Schedule) else dict(choice or {})
-    ctx = PassContext(tuple(specs), get_target(target))
+    ctx = PassContext(tuple(specs), get_target(target), capabilities(backend))
     n = top_n if top_n is not None else settings().autotune_top_n
     out = run_passes(fn, schedule_passes(n, tuple(sorted(forced.items()))), ctx)
     verify(out, "scheduled")
@@ -101,10 +107,12 @@ def run_pipeline(fn: Function, specs: tuple, target, backend: str = "ir", *,
     the cost model's `schedule` (the runtime passes the autotuner when tuning is on)."""
     # 1. verify the front end's output first: a bug there must not surface as a scheduler error
     verify(fn, "ir")
-    # 2. refuse what the backend cannot take before any scheduling work
-    check_backend_levels(fn, backend)
+    # 2. refuse what the backend cannot take before any scheduling work: its capability record
+    #    (thread level, reductions, atomics, dot dtypes, tile sizes), one error naming who can
+    check_legal(fn, backend)
     # 3. the scheduler (the passes above), or the autotuner's pick among its top candidates
-    scheduled = (scheduler or schedule)(fn, specs, target)
+    scheduled = (scheduler(fn, specs, target) if scheduler is not None
+                 else schedule(fn, specs, target, backend=backend))
     # 4. verify for the backend: e.g. Triton takes no thread-level ops
     verify(scheduled.fn, STAGE_FOR_BACKEND[backend])
     return scheduled
@@ -116,19 +124,3 @@ def trace(fn: Function, specs: tuple, target, top_n: int = 8) -> list[tuple[str,
     run_passes(fn, schedule_passes(top_n), PassContext(tuple(specs), get_target(target)),
                lambda name, after: out.append((name, after)))
     return out
-
-
-_THREAD_NAMES = {"threads": "td.threads", "alloc_local": "td.alloc_local", "shuffle": "td.shfl_*",
-                 "barrier": "td.barrier", "layout": "td.annotate_layout", "warp_role": "td.producer/td.consumer"}
-
-
-def check_backend_levels(fn: Function, backend: str) -> None:
-    """Triton has no thread level: name the first level-3 construct, its line, and the way out."""
-    if backend != "triton":
-        return
-    for inst in walk(fn.body):
-        if inst.op.group is Group.THREAD:
-            what = _THREAD_NAMES.get(inst.op.ir_name, inst.op.ir_name)
-            raise BackendError(f"{what} is a thread-level (level 3) construct; the Triton backend "
-                               "cannot express it", inst.loc,
-                               "compile with backend='tilelang' (or run on CPU with backend='ir')")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tiledsl.capabilities import ANY, Capabilities
 from tiledsl.ir.nodes import Function
 from tiledsl.specs import ArgSpec
 from tiledsl.targets import Target
@@ -22,6 +23,8 @@ from tiledsl.targets import Target
 class PassContext:
     specs: tuple[ArgSpec, ...]
     target: Target
+    # the backend's record (`tiledsl.capabilities`): the cost model's tile rules; ANY fits every backend
+    caps: Capabilities = ANY
     memo: dict = field(default_factory=dict, compare=False, hash=False)
 
 

@@ -69,7 +69,8 @@ class ChooseKnobs:
 
     def __call__(self, fn: Function, ctx: PassContext) -> Function:
         knobs = knob_roles(fn)
-        ranking = rank(fn, knobs, tensor_sizes(fn, ctx.specs), ctx.target, dict(self.values), self.top_n)
+        ranking = rank(fn, knobs, tensor_sizes(fn, ctx.specs), ctx.target, dict(self.values), self.top_n,
+                       caps=ctx.caps)
         ctx.memo["ranking"] = ranking
         best = ranking[0].schedule.as_dict()
         return Function(fn.name, fn.params, tuple(Knob(k.name, best.get(k.name, k.value)) for k in fn.knobs),

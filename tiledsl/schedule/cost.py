@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 
+from tiledsl.capabilities import ANY, Capabilities
 from tiledsl.schedule.analysis import Access, Analysis
 from tiledsl.schedule.records import Estimate
 from tiledsl.schedule.roles import BLOCK, KnobInfo
@@ -32,20 +33,20 @@ PROGRAM_OVERHEAD_CLK = 400  # launch of a program, address setup, epilogue
 LOOP_OVERHEAD_CLK = 24  # per loop iteration: barriers, pointer bumps
 LAUNCH_US = 2.5  # kernel launch
 REG_BASE = 32  # registers a program needs besides its tiles
-MAX_TILE_NUMEL = 1 << 20  # Triton's limit on the elements of one tile
 HBM_EFF, L2_HIT_COST = 0.9, 0.25
 
 
 def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: Target,
-           regs: int | None = None) -> list[str]:
-    """Every hard limit the point breaks, as sentences naming the limit and the numbers."""
+           regs: int | None = None, caps: Capabilities = ANY) -> list[str]:
+    """Every hard limit the point breaks, as sentences naming the limit and the numbers. The tile
+    rules (power-of-two sizes, elements per tile) are the backend's (`caps`; ANY: every backend's)."""
     out: list[str] = []
     warps = values.get("num_warps", 4)
     for k in knobs:
         v = values.get(k.name)
         if v is None:
             continue
-        if k.role == BLOCK and (v < 1 or v & (v - 1)):
+        if k.role == BLOCK and (v < 1 or not caps.takes_tile((v,))):
             out.append(f"alignment: {k.name}={v} is not a power of two (tile sizes must be)")
         if k.role in ("stages", "group", "split") and v < 1:
             out.append(f"{k.name}={v} must be at least 1")
@@ -68,10 +69,10 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
     elif regs * warps * 32 > t.regs_per_sm:
         out.append(f"registers: {regs} per thread x {warps * 32} threads exceed the "
                    f"{t.regs_per_sm} registers of an SM")
-    for shape in sorted(a.odd_tiles):
+    for shape in sorted(s for s in a.odd_tiles if not caps.takes_tile(s)):
         out.append(f"alignment: a tile of shape {shape} has a size that is not a power of two (tile sizes must be)")
-    if a.max_numel > MAX_TILE_NUMEL:
-        out.append(f"tile size: a tile of {a.max_numel} elements exceeds {MAX_TILE_NUMEL}")
+    if a.max_numel > caps.max_tile_numel:
+        out.append(f"tile size: a tile of {a.max_numel} elements exceeds {caps.max_tile_numel}")
     for d in a.dots:
         out += _dot_limits(d, t, warps)
     return sorted(set(out))

@@ -14,6 +14,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
+from tiledsl.capabilities import ANY, Capabilities
 from tiledsl.errors import ScheduleError
 from tiledsl.ir.nodes import Function, attr_syms
 from tiledsl.ir.nodes import walk as walk_ir
@@ -86,7 +87,8 @@ def _padding_ratio(knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: d
 
 
 def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: dict[str, int],
-             target: Target, walked: Analysis | None = None, resolved: Analysis | None = None) -> Point:
+             target: Target, walked: Analysis | None = None, resolved: Analysis | None = None,
+             caps: Capabilities = ANY) -> Point:
     """Check and time one point (all knob values given); `walked` is the IR walk for these
     values when the caller has it (it does not depend on stages and group knobs), `resolved`
     that walk already resolved for these values."""
@@ -96,16 +98,17 @@ def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], 
     else:
         a = walked.resolve(values) if walked is not None else analyze(fn, sizes, values)
     regs = cost.registers(a, values, target)
-    bad = cost.limits(a, knobs, values, target, regs)
+    bad = cost.limits(a, knobs, values, target, regs, caps)
     if bad:
         return Point(sched, None, tuple(bad))
     return Point(sched, cost.estimate(a, values, target, _padding_ratio(knobs, values, sizes), regs))
 
 
 def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], target: Target,
-         fixed: dict[str, int] | None = None, top_n: int = 8) -> list[Point]:
+         fixed: dict[str, int] | None = None, top_n: int = 8, caps: Capabilities = ANY) -> list[Point]:
     """The `top_n` valid points, fastest first. Raises `ScheduleError` when none is valid,
-    naming the limits the closest point breaks (and the explicit values when some were given)."""
+    naming the limits the closest point breaks (and the explicit values when some were given).
+    `caps`: the backend's capability record, whose tile rules the limits apply."""
     fixed = dict(fixed or {})
     explicit = {k.name: k.value for k in knobs if k.value is not None}
     explicit.update(fixed)
@@ -134,7 +137,7 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
         rkey = key + tuple(values.get(n) for n in resolve_knobs)
         if rkey not in resolved:  # the resolved walk differs only in stages and group values
             resolved[rkey] = walks[key].resolve(values)
-        p = evaluate(fn, knobs, values, sizes, target, resolved=resolved[rkey])
+        p = evaluate(fn, knobs, values, sizes, target, resolved=resolved[rkey], caps=caps)
         if p.estimate is not None:
             good.append(p)
         elif closest is None or len(p.violations) < len(closest.violations):

@@ -63,18 +63,18 @@ def autotune(fn: Function, specs: tuple, target: Target | str, *, source: str, b
 
     target = get_target(target)
     cache = cache or TuneCache()
-    best = schedule(fn, specs, target, top_n=top_n or settings().autotune_top_n)
+    best = schedule(fn, specs, target, top_n=top_n or settings().autotune_top_n, backend=backend)
     key = make_key(source, specs, _gpu_name(target), backend)
     hit = cache.get(key)
     if hit is not None:
         try:
-            return TuneResult(schedule(fn, specs, target, choice=hit), "cache")
+            return TuneResult(schedule(fn, specs, target, choice=hit, backend=backend), "cache")
         except ScheduleError:
             pass  # the cached winner no longer fits this program: tune again
     if not _has_gpu():
         warnings.warn(NO_GPU, stacklevel=2)
         return TuneResult(best, "cost-model")
-    cands = [schedule(fn, specs, target, choice=c) for c in best.candidates]
+    cands = [schedule(fn, specs, target, choice=c, backend=backend) for c in best.candidates]
     runner = GpuRunner(backend, specs, target)
     runner.compile_all(cands)
     winner, timings = tune_candidates(cands, runner.run, runner.time, progress)

@@ -1,0 +1,121 @@
+"""What each backend can take: one record per backend, read by the legality pass, the cost model
+and the backends themselves.
+
+`tiledsl.passes.legality` checks a kernel against its backend's record before any scheduling
+work and names, for an unsupported construct, the backends whose records take it; the cost model
+reads the tile rules (`pow2_tiles`, `max_tile_numel`) when it prices schedule points; the Triton
+and TileLang lowerings read their own tables (atomics, reductions) from here rather than keeping
+copies. A leaf module (it imports only `tiledsl.dtypes`) so the IR verifier, the scheduler and the
+backends can all read it.
+
+Adding a backend: one `Capabilities` record in `RECORDS`; the legality pass and the hints of
+every capability error pick it up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from tiledsl.dtypes import DType
+
+ALL_DTYPES = frozenset(DType)
+ALL_REDUCE_KINDS = frozenset({"sum", "max", "min", "prod", "argmax", "argmin"})
+MAX_TILE_NUMEL = 1 << 20  # Triton's limit on the elements of one tile; the scheduler keeps it for all
+
+
+def _table(d: dict[str, frozenset[DType]]) -> Mapping[str, frozenset[DType]]:
+    return MappingProxyType(dict(d))
+
+
+@dataclass(frozen=True, eq=False)  # records are singletons: compared and hashed by identity
+class Capabilities:
+    """One backend's limits. `atomics` maps each atomic kind to the element dtypes it takes (on the
+    backend's GPU build); `atomics_cpu`, where not None, is the narrower table of a CPU build, which
+    is checked when the kernel is asked to run on CPU tensors (the GPU build may be fine)."""
+
+    name: str
+    where: str  # what it runs on, for hints: "a CUDA GPU", "CPU tensors", ...
+    pow2_tiles: bool  # every tile dimension must be a power of two
+    thread_level: bool  # level 3: td.threads, shuffles, barriers, warp roles
+    reduce_kinds: frozenset[str]
+    scan_kinds: frozenset[str]
+    atomics: Mapping[str, frozenset[DType]]
+    atomics_cpu: Mapping[str, frozenset[DType]] | None = None
+    buffer_atomics: bool = True  # atomics on on-chip buffers (td.alloc_shared, td.alloc_local)
+    tile_atomic_results: bool = True  # a tile atomic whose old values are used
+    dot_dtypes: frozenset[DType] = ALL_DTYPES  # operand dtypes of td.dot / @
+    max_tile_numel: int = MAX_TILE_NUMEL
+    compiles: bool = True  # goes through the scheduler (eager mode runs the Python body instead)
+
+    def takes_tile(self, dims: tuple[int, ...]) -> bool:
+        """True when a tile of these static dims is one this backend can hold."""
+        return not (self.pow2_tiles and any(d & (d - 1) for d in dims))
+
+
+# Triton 3.9, measured (ahead-of-time compiles for sm_90, and runs in its interpreter; the table is
+# docs/language.md "Atomics by backend"). In interpreter builds bf16/fp8 tensors hold their own bits
+# while values are f32 (lowering/triton/helpers.py), so no atomic reaches them.
+_WIDE = frozenset({DType.f64, DType.f32, DType.i32, DType.i64})
+TRITON = Capabilities(
+    name="triton", where="a CUDA GPU, or CPU tensors in Triton's interpreter",
+    pow2_tiles=True,  # tl.arange and block shapes need powers of two
+    thread_level=False,
+    reduce_kinds=ALL_REDUCE_KINDS,
+    scan_kinds=frozenset({"sum"}),
+    atomics=_table({"add": _WIDE | {DType.f16, DType.bf16}, "max": _WIDE, "min": _WIDE, "xchg": _WIDE}),
+    atomics_cpu=_table({"add": _WIDE | {DType.f16}, "max": _WIDE, "min": _WIDE,
+                        "xchg": _WIDE}),  # f32/f64 exchanged through their bits as ints
+    buffer_atomics=False,  # Triton keeps buffers as tile values: no addresses to update
+    # what tl.dot takes (triton/language/semantic.py: `dot` asserts these)
+    dot_dtypes=frozenset({DType.f16, DType.bf16, DType.f32, DType.f64, DType.i8, DType.u8,
+                          DType.f8e4m3, DType.f8e5m2}),
+)
+
+TILELANG = Capabilities(
+    name="tilelang", where="a CUDA GPU",
+    pow2_tiles=False,  # fragments and shared buffers of any static shape (MLA's 576-wide head)
+    thread_level=True,
+    reduce_kinds=frozenset({"sum", "max", "min", "prod"}),  # T.reduce_sum / _max / _min; prod serially
+    scan_kinds=frozenset({"sum"}),  # T.cumsum
+    atomics=_table({"add": ALL_DTYPES, "max": ALL_DTYPES, "min": ALL_DTYPES}),  # no exchange
+    tile_atomic_results=False,  # T.atomic_* on a tile returns nothing per element
+)
+
+IR = Capabilities(
+    name="ir", where="CPU tensors",
+    pow2_tiles=False, thread_level=True, reduce_kinds=ALL_REDUCE_KINDS, scan_kinds=frozenset({"sum"}),
+    atomics=_table({"add": ALL_DTYPES, "max": ALL_DTYPES, "min": ALL_DTYPES, "xchg": ALL_DTYPES}),
+)
+
+EAGER = Capabilities(
+    name="eager", where="CPU or CUDA tensors",
+    pow2_tiles=False, thread_level=True, reduce_kinds=ALL_REDUCE_KINDS, scan_kinds=frozenset({"sum"}),
+    atomics=IR.atomics, compiles=False,
+)
+
+RECORDS: Mapping[str, Capabilities] = MappingProxyType(
+    {c.name: c for c in (TRITON, TILELANG, IR, EAGER)})
+
+# A schedule made for no particular backend (`tiledsl.schedule.schedule` without one) must fit
+# every compiled backend: the strictest tile rules of them all.
+ANY = Capabilities(
+    name="any", where="every backend",
+    pow2_tiles=any(c.pow2_tiles for c in RECORDS.values() if c.compiles),
+    thread_level=all(c.thread_level for c in RECORDS.values() if c.compiles),
+    reduce_kinds=frozenset.intersection(*(c.reduce_kinds for c in RECORDS.values())),
+    scan_kinds=frozenset.intersection(*(c.scan_kinds for c in RECORDS.values())),
+    atomics=_table({}),
+    max_tile_numel=min(c.max_tile_numel for c in RECORDS.values()),
+)
+
+
+def capabilities(backend: str | None) -> Capabilities:
+    """The record of `backend` ("triton", "tilelang", "ir", "eager"); `None` gives `ANY`."""
+    if backend is None:
+        return ANY
+    try:
+        return RECORDS[backend]
+    except KeyError:
+        raise ValueError(f"unknown backend {backend!r}; backends: {', '.join(RECORDS)}") from None

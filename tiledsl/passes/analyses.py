@@ -1,0 +1,309 @@
+"""Analyses of scheduled IR, run as the last scheduling passes; their results are attributes of
+the function, so the IR dump (`print_ir`, ``CompiledKernel.code("scheduled")``) shows them and every
+reader (both backends, the tests) takes the same facts rather than deriving its own:
+
+- ``nonneg``: the integer values known to be >= 0 (program ids, sizes, sums and products of
+  such...): masks drop the ``>= 0`` half and ``//`` / ``%`` use C-style operators on them (equal to
+  Python's on non-negative ints). Index arithmetic is in the IR's i32 (a DIM is i32), so sums and
+  products of non-negative indices stay below 2**31 as long as sizes do; casts that can wrap and
+  ``abs`` (of INT_MIN) are not trusted.
+- ``divisors``: (value, d) pairs for integer scalars that d provably divides (0: the value is 0);
+  the TMA plan needs last-axis offsets that are multiples of 16 bytes.
+- ``shared``: the loads placed in shared memory because they feed a dot (directly or through a
+  transpose): the TileLang lowering loads them straight into shared buffers.
+- ``in_place``: the dots (result names) that may accumulate into their accumulator's storage
+  (TileLang's ``T.gemm(a, b, acc)`` without a copy): the accumulator is a buffer the result is
+  copied straight back into (``buf += dot``, as `fuse_dot_acc` made it), or a value nothing reads
+  after the dot, defined in the same loop iteration as the dot (an accumulator defined before a
+  loop and summed into inside it is read again by the next iteration).
+
+Readers call `nonneg`, `divisors` and `shared_loads`: they return the attribute when the function
+carries it (it went through `AnalyzeFacts`) and compute it otherwise (IR built by hand), with the
+same code either way.
+
+Before/after (attributes only; the body is unchanged)::
+
+    func @k(%x: global<f32[x.0]>, ...) knobs(BLOCK=128, num_warps=4)
+  analyze_facts ->
+    func @k(...) knobs(...) attrs{nonneg=("pid", "mul", ...), divisors=(("mul", 128),), shared=()}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tiledsl.ir.nodes import Block, Function, Inst, Sym, walk
+from tiledsl.ir.ops import Op
+from tiledsl.passes import register
+
+FACT_ATTRS = ("nonneg", "divisors", "shared", "in_place")
+
+
+def wrap_int(value: int, dtype) -> int:
+    """`value` wrapped into `dtype`'s width, as the IR's integer semantics wrap (4294967295 as
+    an i32 is -1)."""
+    bits = dtype.bits
+    if dtype.is_bool or bits >= 128:
+        return int(value)
+    value = int(value) & ((1 << bits) - 1)
+    signed = dtype.value.startswith("i")
+    return value - (1 << bits) if signed and value >= 1 << (bits - 1) else value
+
+
+# --- non-negativity: one rule per op; a rule sees the inst and the set of known names ----------
+
+def _all(inst: Inst, known: set[str]) -> bool:
+    return all(v.name in known for v in inst.operands)
+
+
+def _first(inst: Inst, known: set[str]) -> bool:
+    return bool(inst.operands) and inst.operands[0].name in known
+
+
+def _any(inst: Inst, known: set[str]) -> bool:
+    return any(v.name in known for v in inst.operands)
+
+
+def _const(inst: Inst, known: set[str]) -> bool:
+    v = inst.attr("value")
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    dt = inst.result.type.dtype
+    return (wrap_int(v, dt) if dt.is_int and isinstance(v, int) else v) >= 0
+
+
+def _arange(inst: Inst, known: set[str], knobs: dict[str, int]) -> bool:
+    start = inst.attr("start")
+    if isinstance(start, Sym):  # a knob: its value decides (a knob may be negative)
+        start = knobs.get(start.name)
+    return isinstance(start, int) and start >= 0
+
+
+def _cast(inst: Inst, known: set[str]) -> bool:
+    """A cast keeps a non-negative value so only when it cannot wrap: bool or an int into an int
+    at least as wide (a float source may be NaN or out of range)."""
+    src, dst = inst.operands[0].type.dtype, inst.attr("dtype")
+    if not _first(inst, known) or not (dst.is_int or dst.is_bool):
+        return False
+    return src.is_bool or (src.is_int and dst.bits >= src.bits and dst.is_int)
+
+
+_NONNEG: dict[Op, Callable[[Inst, set[str]], bool]] = {
+    Op.CONST: _const,
+    Op.DIM: lambda inst, known: True,
+    Op.ADD: _all, Op.MUL: _all, Op.FLOORDIV: _all, Op.MOD: _all, Op.SHR: _all,
+    Op.MINIMUM: _all, Op.MAXIMUM: _any,
+    Op.CAST: _cast, Op.EXPAND_DIMS: _first, Op.BROADCAST_TO: _first, Op.RESHAPE: _first,
+    Op.TRANSPOSE: _first,
+}
+
+
+def compute_nonneg(fn: Function, knobs: dict[str, int] | None = None) -> set[str]:
+    """Names of integer values known to be >= 0 (program ids, sizes, sums of such...)."""
+    known: set[str] = set()
+    _nonneg_block(fn.body, known, knobs or {})
+    return known
+
+
+def _nonneg_block(block: Block, known: set[str], knobs: dict[str, int]) -> None:
+    for inst in block.insts:
+        if inst.op is Op.ARANGE:
+            rule = lambda i, k: _arange(i, k, knobs)  # noqa: E731
+        else:
+            rule = _NONNEG.get(inst.op)
+        if rule is not None and rule(inst, known):
+            known.update(v.name for v in inst.results)
+        if inst.op is Op.GRID:
+            known.update(a.name for a in inst.regions[0].args)
+        if inst.op is Op.FOR and inst.regions:
+            start, step = inst.operands[0], inst.operands[2]
+            if start.name in known and step.name in known:
+                known.add(inst.regions[0].args[0].name)
+        for region in inst.regions:
+            _nonneg_block(region, known, knobs)
+
+
+# --- known divisors of integer values ------------------------------------------------------------
+
+def _gcd_all(inst: Inst, divs: dict[str, int]) -> int:
+    return math.gcd(*(divs.get(v.name, 1) for v in inst.operands))
+
+
+def _mul(inst: Inst, divs: dict[str, int]) -> int:
+    a, b = (divs.get(v.name, 1) for v in inst.operands)
+    return a * b
+
+
+def _const_div(inst: Inst, divs: dict[str, int]) -> int:
+    v = inst.attr("value")
+    return abs(v) if isinstance(v, int) and not isinstance(v, bool) else 1
+
+
+_DIV_RULES = {
+    Op.CONST: _const_div, Op.ADD: _gcd_all, Op.SUB: _gcd_all, Op.MUL: _mul,
+    Op.MINIMUM: _gcd_all, Op.MAXIMUM: _gcd_all, Op.NEG: _gcd_all,
+    Op.CAST: lambda inst, divs: divs.get(inst.operands[0].name, 1)
+    if inst.operands[0].type.dtype.is_int else 1,
+}
+
+
+def compute_divisors(fn: Function) -> dict[str, int]:
+    """For integer scalars: a number that provably divides the value (0: the value is 0).
+    Values not in the result are only known to be divisible by 1."""
+    divs: dict[str, int] = {}
+    _divisors_block(fn.body, divs)
+    return divs
+
+
+def _divisors_block(block: Block, divs: dict[str, int]) -> None:
+    for inst in block.insts:
+        rule = _DIV_RULES.get(inst.op)
+        if rule is not None and len(inst.results) == 1 and inst.result.type.dtype.is_int \
+                and inst.result.type.rank == 0:
+            d = rule(inst, divs)
+            if d != 1:
+                divs[inst.result.name] = d
+        if inst.op is Op.FOR and inst.regions:
+            start, step = inst.operands[0], inst.operands[2]
+            d = math.gcd(divs.get(start.name, 1), divs.get(step.name, 1))
+            if d != 1:
+                divs[inst.regions[0].args[0].name] = d
+        for region in inst.regions:
+            _divisors_block(region, divs)
+
+
+# --- memory placement ---------------------------------------------------------------------------
+
+def compute_shared_loads(fn: Function) -> set[str]:
+    """Loads whose tile is a dot operand (directly or through a transpose): placed in shared
+    memory, where the tensor cores read their operands."""
+    operands: set[str] = set()
+    transposes = {i.result.name: i.operands[0].name for i in walk(fn.body) if i.op is Op.TRANSPOSE}
+    for inst in walk(fn.body):
+        if inst.op is Op.DOT:
+            for v in inst.operands[:2]:
+                operands.add(v.name)
+                if v.name in transposes:
+                    operands.add(transposes[v.name])
+    return {i.result.name for i in walk(fn.body) if i.op is Op.LOAD and i.result.name in operands}
+
+
+# --- in-place accumulation ---------------------------------------------------------------------
+
+@dataclass
+class _Order:
+    """Uses in emission order: an inst with regions reads its operands after its regions (a loop's
+    inits are read when the loop is set up, after its body is written), others where they stand."""
+
+    pos: int = 0
+    last: dict[str, int] = field(default_factory=dict)  # value name -> position of its last use
+    loops: dict[str, tuple] = field(default_factory=dict)  # value name -> FOR ids around its definition
+    dots: list[tuple] = field(default_factory=list)  # (dot, position, enclosing FOR ids, next inst)
+
+    def block(self, b: Block, loops: tuple[int, ...]) -> None:
+        for a in b.args:
+            self.loops[a.name] = loops
+        for n, inst in enumerate(b.insts):
+            for v in inst.results:
+                self.loops[v.name] = loops
+            inner = loops + (id(inst),) if inst.op is Op.FOR else loops
+            for r in inst.regions:
+                self.block(r, inner)
+            self.pos += 1
+            for v in inst.operands:
+                self.last[v.name] = self.pos
+            if inst.op is Op.DOT and len(inst.operands) == 3:
+                after = b.insts[n + 1] if n + 1 < len(b.insts) else None
+                self.dots.append((inst, self.pos, loops, after))
+
+
+def compute_in_place(fn: Function) -> set[str]:
+    uses: dict[str, int] = {}
+    for inst in walk(fn.body):
+        for v in inst.operands:
+            uses[v.name] = uses.get(v.name, 0) + 1
+    order = _Order()
+    order.block(fn.body, ())
+    out: set[str] = set()
+    for dot, pos, loops, after in order.dots:
+        acc, res = dot.operands[2], dot.result
+        copied_back = (acc.type.space.is_buffer and uses.get(res.name) == 1 and after is not None
+                       and after.op is Op.COPY and len(after.operands) == 2
+                       and after.operands[0].name == res.name and after.operands[1].name == acc.name)
+        dies_here = (sum(v.name == acc.name for v in dot.operands) == 1 and order.last[acc.name] == pos
+                     and order.loops.get(acc.name) == loops)
+        if copied_back or dies_here:
+            out.add(res.name)
+    return out
+
+
+# --- the facts, read from the IR or computed ----------------------------------------------------
+
+def _knobs(fn: Function) -> dict[str, int]:
+    return {k.name: k.value for k in fn.knobs if k.value is not None}
+
+
+def nonneg(fn: Function) -> frozenset[str]:
+    got = fn.attr("nonneg")
+    return frozenset(got) if got is not None else frozenset(compute_nonneg(fn, _knobs(fn)))
+
+
+def divisors(fn: Function) -> dict[str, int]:
+    got = fn.attr("divisors")
+    return dict(got) if got is not None else compute_divisors(fn)
+
+
+def in_place(fn: Function) -> frozenset[str]:
+    got = fn.attr("in_place")
+    return frozenset(got) if got is not None else frozenset(compute_in_place(fn))
+
+
+def shared_loads(fn: Function) -> frozenset[str]:
+    got = fn.attr("shared")
+    return frozenset(got) if got is not None else frozenset(compute_shared_loads(fn))
+
+
+def _in_order(fn: Function, names: set[str]) -> tuple[str, ...]:
+    """`names` in program order (deterministic attrs: the same IR gives the same text)."""
+    seen: list[str] = []
+    for block_args in _args(fn.body):
+        seen.extend(a.name for a in block_args if a.name in names)
+    order = {n: i for i, n in enumerate(seen)}
+    for inst in walk(fn.body):
+        for v in inst.results:
+            if v.name in names and v.name not in order:
+                order[v.name] = len(order)
+    return tuple(sorted(names, key=lambda n: order.get(n, len(order))))
+
+
+def _args(block: Block):
+    for inst in block.insts:
+        for r in inst.regions:
+            yield r.args
+            yield from _args(r)
+
+
+def annotate(fn: Function) -> Function:
+    """`fn` with the facts as function attributes (replacing any earlier ones)."""
+    nn = compute_nonneg(fn, _knobs(fn))
+    divs = compute_divisors(fn)
+    facts = (("nonneg", _in_order(fn, nn)),
+             ("divisors", tuple((n, divs[n]) for n in _in_order(fn, set(divs)))),
+             ("shared", _in_order(fn, compute_shared_loads(fn))),
+             ("in_place", _in_order(fn, compute_in_place(fn))))
+    kept = tuple((k, v) for k, v in fn.attrs if k not in FACT_ATTRS)
+    return Function(fn.name, fn.params, fn.knobs, fn.body, fn.loc, kept + facts)
+
+
+@register
+@dataclass(frozen=True)
+class AnalyzeFacts:
+    """Value ranges, divisibility, memory placement and in-place accumulation of the scheduled IR,
+    as attributes."""
+
+    name = "analyze_facts"
+
+    def __call__(self, fn: Function, ctx) -> Function:
+        return annotate(fn)

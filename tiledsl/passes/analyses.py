@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from tiledsl.ir.nodes import Block, Function, Inst, Sym, walk
 from tiledsl.ir.ops import Op
-from tiledsl.passes import register
+from tiledsl.passes.registry import register
 
 FACT_ATTRS = ("nonneg", "divisors", "shared", "in_place")
 

@@ -23,7 +23,7 @@ from tiledsl.dtypes import PUBLIC_NAME, DType
 from tiledsl.errors import CapabilityError
 from tiledsl.ir.nodes import Function, Inst, Loc, walk
 from tiledsl.ir.ops import Group, Op
-from tiledsl.passes import register
+from tiledsl.passes.registry import register
 
 _LABEL = {"triton": "the Triton backend", "tilelang": "the TileLang backend", "ir": "the IR interpreter",
           "eager": "eager mode"}

@@ -176,7 +176,7 @@ def test_576_wide_tile_lowers_to_tilelang_cuda():
     """TileLang's own lowering to CUDA C needs no GPU (and no nvcc)."""
     pytest.importorskip("tilelang")
     from tiledsl.lowering.tilelang import build
-    from tiledsl.schedule.targets import get_target
+    from tiledsl.targets import get_target
 
     specs = (TensorSpec((10, 576), DType.f32),) * 2
     ck = wide_rows.compile(*specs, backend="tilelang", target="h100", num_warps=1)

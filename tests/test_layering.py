@@ -18,7 +18,7 @@ from pathlib import Path
 # never from one above. Keep this table and the one in docs/architecture.md the same.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("leaf", ("tiledsl.errors", "tiledsl.settings", "tiledsl.dtypes", "tiledsl.specs", "tiledsl.targets",
-              "tiledsl.report")),
+              "tiledsl.report", "tiledsl.capabilities")),
     ("language", ("tiledsl.language",)),
     ("ir", ("tiledsl.ir",)),
     ("backend contract", ("tiledsl.backends",)),

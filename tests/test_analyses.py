@@ -52,7 +52,7 @@ def test_facts_are_the_same_whether_read_or_computed():
 def test_triton_codegen_reads_the_nonneg_fact_from_the_ir():
     """An index known to be >= 0 uses Triton's C-style // directly; without the fact the floor
     fix-up is emitted. The codegen takes the IR's attribute, not its own analysis."""
-    from tiledsl.lowering.triton.codegen import generate
+    from tiledsl.lowering.triton.module import generate
 
     ck = halves.compile(T((1024,), DType.f32), T((1024,), DType.f32), 7, backend="triton", target="h100")
     fn = ck.fn
@@ -66,7 +66,7 @@ def test_triton_codegen_reads_the_nonneg_fact_from_the_ir():
 
 
 def test_tilelang_reads_the_placement_fact_from_the_ir():
-    from tiledsl.lowering.tilelang.emit import emit_program
+    from tiledsl.lowering.tilelang.program import emit_program
     from tiledsl.targets import get_target
 
     ck = matmul.compile(*BF16, backend="tilelang", target="h100")

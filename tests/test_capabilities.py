@@ -187,7 +187,7 @@ def test_576_wide_tile_lowers_to_tilelang_cuda():
 
 
 def test_a_schedule_for_no_backend_keeps_every_backends_tile_rules():
-    from tiledsl.schedule import schedule
+    from tiledsl.passes.pipeline import schedule
 
     specs = (TensorSpec((10, 576), DType.f32),) * 2
     fn = wide_rows.ir(*specs)
@@ -205,7 +205,7 @@ def test_records_match_the_backends_emission_tables():
     assert TRITON.reduce_kinds == set(REDUCE_RULES)
     assert TILELANG.reduce_kinds == set(tl_memory.REDUCE_FN) | {"prod"}  # prod: a serial product
     assert set(TILELANG.atomics) == set(tl_memory._ATOMIC_FN)
-    from tiledsl.ir.ops import ATOMIC_KINDS, REDUCE_KINDS
+    from tiledsl.ir.optable import ATOMIC_KINDS, REDUCE_KINDS
 
     assert IR.reduce_kinds == set(REDUCE_KINDS) and set(IR.atomics) == set(ATOMIC_KINDS)
     assert capabilities(None) is ANY and capabilities("triton") is TRITON
@@ -215,7 +215,7 @@ def test_records_match_the_backends_emission_tables():
 
 def test_hand_built_ir_meets_the_same_check_in_each_backend():
     """Backends check the IR they are given with the same rules (no second, different error)."""
-    from tiledsl.lowering.triton.codegen import generate
+    from tiledsl.lowering.triton.module import generate
 
     specs = (TensorSpec((10, 576), DType.f32),) * 2
     fn = wide_rows.compile(*specs, backend="ir").fn  # scheduled for ir: a (4, 576) tile

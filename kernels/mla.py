@@ -11,7 +11,9 @@ Structure (the way FlashMLA does it):
   heads and used twice: its first 512 dims are the "nope" part of K *and* all of V, its last 64
   dims the rope part of K. QK is `q[:, :512] @ c.T + q[:, 512:] @ k_pe.T`, PV is `p @ c`.
 * `mla_split_kv` (pass 1): grid `(row blocks, b * h_kv, splits)`; each program walks its share of
-  the sequence's pages through the block table with an fp32 online softmax and writes a partial
+  the sequence's pages through the block table, `BN` keys per step (`BN` divides the 64-token
+  page; the scheduler picks it: on Hopper 32 at h_q = 128, which keeps Triton's main loop free of
+  spills beside the 64x512 fp32 accumulator), with an fp32 online softmax, and writes a partial
   output and the partial log-sum-exp of its split (`-inf` for a split with no key).
 * `mla_combine` (pass 2): merges the splits of each row with the usual log-sum-exp weights.
   With one split, pass 1 writes the final output and LSE itself (`+inf` for an empty row) and pass
@@ -71,7 +73,9 @@ def mla_split_kv(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
         m = td.full((BM,), NEG_INF, td.float32)
         l = td.zeros((BM,), td.float32)
         acc = td.zeros((BM, DV), td.float32)
-        steps = PAGE // BN  # BN keys per step: a page in one step or in PAGE // BN steps
+        # BN keys per step: a page in one step or in PAGE // BN steps (the trip count is a known
+        # multiple of the page count, which the cost model prices as such)
+        steps = PAGE // BN
         for jj in td.pipelined((last - first) * steps, stages=STAGES):
             j = first + jj // steps
             off = (jj % steps) * BN

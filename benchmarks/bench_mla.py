@@ -19,6 +19,7 @@ import argparse
 import functools
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -62,33 +63,27 @@ def shape_plan(b: int, s_q: int, h_q: int, h_kv: int, seqlen: int, sms: int) -> 
 # --- without a GPU ------------------------------------------------------------------------------
 
 def static_report(b: int, h_q: int, seqlen: int, target: str) -> dict:
-    """AOT-compile both passes for `target` through Triton (and try TileLang)."""
-    from tiledsl.dtypes import DType
-    from tiledsl.specs import TensorSpec as T
-
+    """AOT-compile the calls `mla_decode` makes for `target` through Triton (and try TileLang):
+    the split pass, and the combine at 4 splits (b=128, h_q=128 needs none)."""
     pages = math.ceil(seqlen / PAGE)
+    meta = dict(dtype=torch.bfloat16, device="meta")
+    q, kv = torch.empty(b, 1, h_q, D, **meta), torch.empty(b * pages, PAGE, 1, D, **meta)
+    table = torch.empty(b, pages, dtype=torch.int32, device="meta")
+    lens = torch.empty(b, dtype=torch.int32, device="meta")
     plan = shape_plan(b, 1, h_q, 1, seqlen, get_target(target).sms)
-    split_args = (T((b, h_q, D), DType.bf16), T((b * pages, PAGE, 1, D), DType.bf16), T((b, pages), DType.i32),
-                  T((b,), DType.i32), T((b, plan["splits"], h_q, DV), DType.f32),
-                  T((b, plan["splits"], h_q), DType.f32), D ** -0.5, float("-inf"), 1, h_q, 1, 0)
-    kw = dict(DV=DV, DR=D - DV, PAGE=PAGE, BM=plan["BM"])
+    split = mla.decode_launches(q, kv, table, lens, target=target).launches[0]
     out: dict = {"plan": plan}
     for backend in ("triton", "tilelang"):
         try:
-            ck = mla.mla_split_kv.compile(*split_args, backend=backend, target=target, **kw)
-            out[f"split_{backend}"] = _report_dict(ck)
+            out[f"split_{backend}"] = _report_dict(split.compile(backend, target))
         except Exception as e:  # noqa: BLE001 - the report says why a backend could not compile it
             out[f"split_{backend}"] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"}
-    comb = mla.mla_combine.compile(T((b, 4, h_q, DV), DType.f32), T((b, 4, h_q), DType.f32),
-                                   T((b, h_q, DV), DType.bf16), T((b, h_q), DType.f32),
-                                   DV=DV, BM=16, backend="triton", target=target)
-    out["combine_triton"] = _report_dict(comb)
+    combine = mla.decode_launches(q, kv, table, lens, target=target, num_splits_override=4).launches[1]
+    out["combine_triton"] = _report_dict(combine.compile("triton", target))
     return out
 
 
 def _report_dict(ck) -> dict:
-    import re
-
     r = ck.report
     d = {"schedule": str(ck.schedule), "registers": r.registers, "spill_stores": r.spill_stores,
          "spill_loads": r.spill_loads, "shared_bytes": r.shared_bytes, "uses_wgmma": r.uses_wgmma,
@@ -96,10 +91,10 @@ def _report_dict(ck) -> dict:
     if "ptx" in ck.stages:
         shapes = re.findall(r"wgmma\.mma_async\.sync\.aligned\.m(\d+)n(\d+)k(\d+)", ck.code("ptx"))
         d["wgmma_shapes"] = sorted({f"m{m}n{n}k{k}" for m, n, k in shapes})
-        # tensor-core flops the program's code issues (every warp group runs it), for the split
-        # pass: all of them in the page loop
+        # tensor-core flops the program's code issues per step of the key loop (every warp
+        # group runs it; the split pass has all of them in that loop)
         groups = int(re.search(r"num_warps=(\d+)", d["schedule"]).group(1)) // 4
-        d["wgmma_flops_per_program"] = groups * sum(2 * int(m) * int(n) * int(k) for m, n, k in shapes)
+        d["wgmma_flops_per_step"] = groups * sum(2 * int(m) * int(n) * int(k) for m, n, k in shapes)
     return d
 
 
@@ -213,10 +208,11 @@ def main(argv=None) -> dict:
         res["target"] = a.target
         res["static"] = static_report(a.batch, a.heads, 4096, a.target)
         split = res["static"].get("split_triton", {})
-        useful = 2.0 * res["static"]["plan"]["BM"] * PAGE * (D + DV)
-        # tensor-core flops the binary issues per useful one (Triton runs the 64x64 QK on both
+        keys = int(re.search(r"BN=(\d+)", split.get("schedule", f"BN={PAGE}")).group(1))
+        useful = 2.0 * res["static"]["plan"]["BM"] * keys * (D + DV)
+        # tensor-core flops the binary issues per useful one (Triton runs the 64 x BN QK on both
         # warp groups of a program); the cost model prices useful flops only
-        res["static"]["tensor_core_flops_per_useful_flop"] = split.get("wgmma_flops_per_program", useful) / useful
+        res["static"]["tensor_core_flops_per_useful_flop"] = split.get("wgmma_flops_per_step", useful) / useful
         res["estimates"] = cpu_estimates(a.batch, a.heads, seqlens, a.target,
                                          split.get("estimate", {}).get("time_us"))
     text = json.dumps(res, indent=1)

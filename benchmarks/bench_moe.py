@@ -53,22 +53,14 @@ def bytes_moved(T: int, H: int, K: int, E: int, copies: int, m_pad: int, x_bytes
 
 def static_report(T: int, H: int, K: int, E: int) -> dict:
     """Compile the hot kernels for Hopper without running them (Triton AOT)."""
-    tp = M._next_pow2(K)
-    bt = max(1, 128 // tp)
-    nb = -(-T // bt)
-    x = torch.empty(T, H, dtype=torch.bfloat16)
-    flat = torch.empty(T * K, dtype=torch.int32)
-    i32 = torch.empty(E, dtype=torch.int32)
-    block_off = torch.empty(nb * E, dtype=torch.int32)
-    xq = torch.empty(T * K, H, dtype=torch.float8_e4m3fn)
-    sc = torch.empty(T * K, H // 128)
+    x = torch.empty(T, H, dtype=torch.bfloat16, device="meta")
+    idx = torch.empty(T, K, dtype=torch.int64, device="meta")
     out = {}
-    scatter = M._scatter_kernel.compile(x, flat, i32, block_off, xq, sc, flat, T, E, H, TOPK=K, TP=tp,
-                                        BT=bt, GCH=8, backend="triton", target="h100")
+    scatter = M.dispatch_launch(x, idx, E).compile("triton", "h100")
     out["scatter"] = _report_dict(scatter.report)
-    y = torch.empty(T * K, H, dtype=torch.bfloat16)
-    comb = M._combine_kernel.compile(y, flat, torch.empty(T * K), x, T, H, TOPK=K, BT=16, BN=128,
-                                     backend="triton", target="h100")
+    y = torch.empty(T * K, H, dtype=torch.bfloat16, device="meta")
+    comb = M.combine_launch(y, torch.empty(T, K, dtype=torch.int32, device="meta"),
+                            torch.empty(T, K, device="meta"), x).compile("triton", "h100")
     out["combine"] = _report_dict(comb.report)
     return out
 

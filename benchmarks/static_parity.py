@@ -1,12 +1,14 @@
 """Static parity: tiledsl's default schedule against hand-written expert Triton kernels, compiled
 ahead of time for sm_90a (no GPU needed).
 
-For each case (bf16 GEMM at 4096^3 and 64x7168x2048, block-scaled FP8 GEMM at 4096x7168x2048)
+For each case (bf16 GEMM at 4096^3 and 64x7168x2048, block-scaled FP8 GEMM at 4096x7168x2048,
+MLA decode's split pass at b=128, h_q=128, seqlen 4096 beside SGLang's Triton decode kernel)
 both are compiled with Triton for ``GPUTarget("cuda", 90, 32)`` and compared on what the binary
 says: registers and spills (``ptxas -v``), shared memory (Triton's allocation), wgmma count and
 instruction shape (PTX), TMA use, pipeline stages, and the main loop's SASS instruction count
 (``nvdisasm`` on the cubin: the innermost loop holding the tensor-core instructions; the PTX loop
-when nvdisasm is missing). Prints one table and writes ``benchmarks/results/static_parity.json``.
+when nvdisasm is missing) and the spill accesses inside that loop. Prints one table and writes
+``benchmarks/results/static_parity.json``.
 
     python benchmarks/static_parity.py [--case NAME ...] [--json PATH]
 """
@@ -27,11 +29,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 FIELDS = ("registers", "spill_stores", "spill_loads", "shared_bytes", "wgmma_count", "wgmma_shape",
-          "tma", "stages", "num_warps", "tile", "loop_instrs", "loop_source")
+          "tma", "stages", "num_warps", "tile", "loop_instrs", "loop_spills", "loop_source")
 RATIO_FIELDS = ("registers", "shared_bytes", "wgmma_count", "loop_instrs")
 CASES = {"gemm_bf16_4096^3": ("gemm", (4096, 4096, 4096)),
          "gemm_bf16_64x7168x2048": ("gemm", (64, 7168, 2048)),
-         "fp8_block_4096x7168x2048": ("fp8", (4096, 7168, 2048))}
+         "fp8_block_4096x7168x2048": ("fp8", (4096, 7168, 2048)),
+         # DeepSeek decode: batch 128, 128 query heads on one latent KV head, 4096 cached tokens
+         # (the split pass; "tile" is query rows x keys per step)
+         "mla_decode_b128_h128_s4096": ("mla", (128, 128, 4096))}
 _WGMMA = re.compile(r"wgmma\.mma_async\.sync\.aligned\.(m\d+n\d+k\d+)")
 _MMA_SASS = re.compile(r"\b(?:[HQIB]GMMA|HMMA|IMMA)\b")  # wgmma, else mma.sync
 
@@ -67,8 +72,8 @@ def sass_text(cubin: bytes) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
-def _innermost_loop(lines: list[str], label_of, branch_target, is_mma) -> int | None:
-    """Instructions in the smallest backward-branch region that holds a tensor-core instruction."""
+def _mma_loop(lines: list[str], label_of, branch_target, is_mma) -> list[str] | None:
+    """The smallest backward-branch region that holds a tensor-core instruction."""
     where: dict[str, int] = {}
     insts: list[str] = []
     for line in lines:
@@ -82,17 +87,35 @@ def _innermost_loop(lines: list[str], label_of, branch_target, is_mma) -> int | 
         tgt = branch_target(line)
         if tgt in where and where[tgt] <= i:
             body = insts[where[tgt]:i + 1]
-            if any(is_mma(x) for x in body) and (best is None or len(body) < best):
-                best = len(body)
+            if any(is_mma(x) for x in body) and (best is None or len(body) < len(best)):
+                best = body
     return best
 
 
+def _innermost_loop(lines: list[str], label_of, branch_target, is_mma) -> int | None:
+    """Instructions in the smallest backward-branch region that holds a tensor-core instruction."""
+    body = _mma_loop(lines, label_of, branch_target, is_mma)
+    return None if body is None else len(body)
+
+
+_SASS_LOOP = (lambda ln: (m := re.match(r"^\s*(\.L_\w+):", ln)) and m.group(1),
+              lambda ln: (m := re.search(r"\bBRA\b[^`]*`?\(?(\.L_\w+)", ln)) and m.group(1),
+              lambda ln: bool(_MMA_SASS.search(ln)))
+
+
+def sass_mma_loop(sass: str) -> list[str] | None:
+    """The SASS instructions of the innermost loop holding the tensor-core instructions."""
+    return _mma_loop(sass.splitlines(), *_SASS_LOOP)
+
+
 def sass_loop_instrs(sass: str) -> int | None:
-    lines = [ln for ln in sass.splitlines()]
-    return _innermost_loop(
-        lines, lambda ln: (m := re.match(r"^\s*(\.L_\w+):", ln)) and m.group(1),
-        lambda ln: (m := re.search(r"\bBRA\b[^`]*`?\(?(\.L_\w+)", ln)) and m.group(1),
-        lambda ln: bool(_MMA_SASS.search(ln)))
+    return _innermost_loop(sass.splitlines(), *_SASS_LOOP)
+
+
+def sass_loop_spills(sass: str) -> int | None:
+    """Local-memory accesses (spill stores and loads) inside that loop."""
+    body = sass_mma_loop(sass)
+    return None if body is None else sum(bool(re.search(r"\b(?:STL|LDL)\b", x)) for x in body)
 
 
 def ptx_loop_instrs(ptx: str) -> int | None:
@@ -112,7 +135,7 @@ def binary_facts(ptx: str, shared: int) -> dict:
     loop, src = (sass_loop_instrs(sass), "sass") if sass else (ptx_loop_instrs(ptx), "ptx")
     return {"registers": stats.get("registers"), "spill_stores": stats.get("spill_stores"),
             "spill_loads": stats.get("spill_loads"), "shared_bytes": shared, **ptx_facts(ptx),
-            "loop_instrs": loop, "loop_source": src}
+            "loop_instrs": loop, "loop_spills": sass_loop_spills(sass) if sass else None, "loop_source": src}
 
 
 # --- the two sides -------------------------------------------------------------------------------
@@ -127,6 +150,12 @@ def tiledsl_launch(kind: str, shape: tuple[int, int, int]):
 
     import torch
 
+    if kind == "mla":
+        from tiledsl.kernels import registry
+
+        entry = registry.get("mla_decode")
+        b, h, n = shape
+        return entry.launch(entry.mod(), entry.inputs({"B": b, "H": h, "N": n}, "meta"))
     M, N, K = shape
     if kind == "gemm":
         G = importlib.import_module("tiledsl.kernels.gemm")
@@ -143,8 +172,9 @@ def tiledsl_row(kind: str, shape) -> dict:
     ck = tiledsl_launch(kind, shape).compile("triton", "h100")
     r, knobs = ck.report, ck.schedule.as_dict()
     row = binary_facts(ck.code("ptx"), r.shared_bytes or 0)
-    row.update(stages=knobs.get("stages"), num_warps=knobs.get("num_warps"),
-               tile=f"{knobs.get('BM')}x{knobs.get('BN')}x{knobs.get('BK')}")
+    tile = (f"{knobs.get('BM')}x{knobs.get('BN')}" if kind == "mla"
+            else f"{knobs.get('BM')}x{knobs.get('BN')}x{knobs.get('BK')}")
+    row.update(stages=knobs.get("stages", knobs.get("STAGES")), num_warps=knobs.get("num_warps"), tile=tile)
     return row
 
 
@@ -153,15 +183,16 @@ def expert_row(kind: str, shape) -> dict:
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from benchmarks.experts import triton_fp8_gemm, triton_gemm
+    from benchmarks.experts import triton_fp8_gemm, triton_gemm, triton_mla_decode
 
-    mod = triton_gemm if kind == "gemm" else triton_fp8_gemm
+    mod = {"gemm": triton_gemm, "fp8": triton_fp8_gemm, "mla": triton_mla_decode}[kind]
     fn, sig, consts, attrs, opts = mod.source(*shape)
     c = triton.compile(ASTSource(fn, sig, constexprs=consts, attrs=attrs), target=GPUTarget("cuda", 90, 32),
                        options=opts)
     row = binary_facts(c.asm["ptx"], int(getattr(c.metadata, "shared", 0) or 0))
-    row.update(stages=opts["num_stages"], num_warps=opts["num_warps"],
-               tile=f"{consts['BM']}x{consts['BN']}x{consts['BK']}")
+    tile = (f"{consts['BLOCK_H']}x{consts['BLOCK_N']}" if kind == "mla"
+            else f"{consts['BM']}x{consts['BN']}x{consts['BK']}")
+    row.update(stages=opts["num_stages"], num_warps=opts["num_warps"], tile=tile)
     return row
 
 

@@ -49,12 +49,17 @@ class Launch:
     (arguments may be meta tensors: only shapes and dtypes are read)."""
 
     kernel: td.Kernel
-    args: tuple[torch.Tensor, ...]
+    args: tuple  # tensors, and the Python numbers of runtime scalar parameters
     knobs: dict[str, int] = field(default_factory=dict)
 
-    def run(self, backend: str | None = None) -> None:
-        self.kernel(*self.args, backend=backend, **self.knobs)
+    def run(self, backend: str | None = None, target=None) -> None:
+        extra = {"target": target} if target is not None else {}
+        self.kernel(*self.args, backend=backend, **extra, **self.knobs)
+
+    def specs(self) -> tuple:
+        """The arguments as compile-time specs: a TensorSpec per tensor, numbers as they are."""
+        return tuple(TensorSpec(tuple(t.shape), from_torch(t.dtype)) if isinstance(t, torch.Tensor) else t
+                     for t in self.args)
 
     def compile(self, backend: str = "triton", target: str | None = "h100"):
-        specs = tuple(TensorSpec(tuple(t.shape), from_torch(t.dtype)) for t in self.args)
-        return self.kernel.compile(*specs, backend=backend, target=target, **self.knobs)
+        return self.kernel.compile(*self.specs(), backend=backend, target=target, **self.knobs)

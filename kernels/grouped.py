@@ -3,8 +3,9 @@ its own ``b[g]^T`` (``b [G, N, K]``, the NT layout), in bf16 or in block-scaled 
 
 Contiguous layout (``m_grouped_*_contiguous``): ``a [M_sum, K]`` holds the groups' rows one after
 another, each group starting at a multiple of 128 rows; ``m_indices [M_sum]`` gives each row's
-group, ``-1`` for padding rows. One program computes a 128-row block; it reads its block's group
-id and skips the block when it is padding, so no tensor-core work is spent there.
+group, ``-1`` for padding rows. One program computes a BM-row block, BM a divisor of 128 that the
+scheduler picks (``td.auto(divides=128)``), so a block never straddles two groups; it reads its
+block's group id and skips the block when it is padding, so no tensor-core work is spent there.
 
 Masked layout (``m_grouped_*_masked``): ``a [G, M_max, K]`` where only the first ``masked_m[g]``
 rows of group ``g`` are defined; blocks past ``masked_m[g]`` are skipped. ``expected_m`` (the
@@ -34,9 +35,10 @@ BF16 = (torch.bfloat16,)
 
 @td.kernel
 def grouped_contiguous_kernel(a: td.Tensor, b: td.Tensor, m_indices: td.Tensor, c: td.Tensor,
-                              BM: td.constexpr = 128, BN: td.constexpr = td.auto,
+                              BM: td.constexpr = td.auto(divides=128), BN: td.constexpr = td.auto,
                               BK: td.constexpr = td.auto):
-    """c[r] = a[r] @ b[m_indices[r]]^T. BM must divide 128 so that a block holds one group."""
+    """c[r] = a[r] @ b[m_indices[r]]^T. BM divides the 128-row group alignment, so a block holds
+    one group's rows, or that group's padding only (then its first row is -1)."""
     M, K = a.shape
     N = b.shape[1]
     with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
@@ -52,10 +54,12 @@ def grouped_contiguous_kernel(a: td.Tensor, b: td.Tensor, m_indices: td.Tensor, 
 
 @td.kernel
 def grouped_fp8_contiguous_kernel(a: td.Tensor, sfa: td.Tensor, b: td.Tensor, sfb: td.Tensor,
-                                  m_indices: td.Tensor, c: td.Tensor, BM: td.constexpr = 128,
-                                  BN: td.constexpr = 128, BK: td.constexpr = 128):
+                                  m_indices: td.Tensor, c: td.Tensor,
+                                  BM: td.constexpr = td.auto(divides=128),
+                                  BN: td.constexpr = td.auto(divides=128), BK: td.constexpr = 128):
     """The contiguous grouped GEMM on FP8 operands with 1x128 (a) and 128x128 (b) scales applied
-    to each K block's fp32 product. BK is the scale block and BN divides it."""
+    to each K block's fp32 product. BK is the scale block and BN divides it (one scale of b per
+    tile and K step); BM divides the group alignment as in `grouped_contiguous_kernel`."""
     M, K = a.shape
     N = b.shape[1]
     with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
@@ -92,7 +96,7 @@ def grouped_masked_kernel(a: td.Tensor, b: td.Tensor, masked_m: td.Tensor, c: td
 @td.kernel
 def grouped_fp8_masked_kernel(a: td.Tensor, sfa: td.Tensor, b: td.Tensor, sfb: td.Tensor,
                               masked_m: td.Tensor, c: td.Tensor, BM: td.constexpr = td.auto,
-                              BN: td.constexpr = 128, BK: td.constexpr = 128):
+                              BN: td.constexpr = td.auto(divides=128), BK: td.constexpr = 128):
     """The masked grouped GEMM on FP8 operands, scales as in `grouped_fp8_contiguous_kernel`."""
     G, M_max, K = a.shape
     N = b.shape[1]
@@ -165,7 +169,6 @@ def m_grouped_gemm_nt_contiguous(a: torch.Tensor, b: torch.Tensor, m_indices: to
     M, K = a.shape
     G, N = _check_b(v, b, K, BF16)
     _check_m_indices(v, m_indices, M, G)
-    _no_knob(v, knobs, "BM", M_ALIGN)
     c = torch.empty(M, N, dtype=torch.bfloat16, device=v.same_device(a=a, b=b, m_indices=m_indices))
     if c.numel():
         contiguous_launch(a, b, m_indices, c, **knobs).run(backend)
@@ -184,8 +187,7 @@ def m_grouped_fp8_gemm_nt_contiguous(a: torch.Tensor, sfa: torch.Tensor, b: torc
     v.tensor("sfb", sfb, dtypes=(torch.float32,), ndim=3)
     _check_fp8_scales(v, sfa, (M,), sfb, G, N, K)
     _check_m_indices(v, m_indices, M, G)
-    for name, value in (("BM", M_ALIGN), ("BN", SCALE_BLOCK), ("BK", SCALE_BLOCK)):
-        _no_knob(v, knobs, name, value)
+    _no_knob(v, knobs, "BK", SCALE_BLOCK)
     c = torch.empty(M, N, dtype=torch.bfloat16,
                     device=v.same_device(a=a, sfa=sfa, b=b, sfb=sfb, m_indices=m_indices))
     if c.numel():
@@ -221,8 +223,7 @@ def m_grouped_fp8_gemm_nt_masked(a: torch.Tensor, sfa: torch.Tensor, b: torch.Te
     v.tensor("sfb", sfb, dtypes=(torch.float32,), ndim=3)
     _check_fp8_scales(v, sfa, (G, M_max), sfb, G, N, K)
     _check_masked(v, masked_m, expected_m, G, M_max)
-    for name in ("BN", "BK"):
-        _no_knob(v, knobs, name, SCALE_BLOCK)
+    _no_knob(v, knobs, "BK", SCALE_BLOCK)
     c = torch.empty(G, M_max, N, dtype=torch.bfloat16,
                     device=v.same_device(a=a, sfa=sfa, b=b, sfb=sfb, masked_m=masked_m))
     if c.numel() and K:
@@ -231,18 +232,17 @@ def m_grouped_fp8_gemm_nt_masked(a: torch.Tensor, sfa: torch.Tensor, b: torch.Te
 
 
 # --- the kernel calls the wrappers make ----------------------------------------------------------
-# Knobs tied to the layout are passed explicitly: the language cannot yet tell the scheduler "BM
-# divides the 128-row group alignment" or "BN divides the 128-wide scale block".
+# The layout's constraints are the kernels' own (`td.auto(divides=128)` on BM for the group
+# alignment, on BN for the scale block; BK fixed at the scale block): the scheduler picks the
+# rest, and an explicit knob that breaks a constraint is an ArgumentError naming it.
 
 
 def contiguous_launch(a, b, m_indices, c, **knobs) -> Launch:
-    return Launch(grouped_contiguous_kernel, (a, b, m_indices, c), {"BM": M_ALIGN, **knobs})
+    return Launch(grouped_contiguous_kernel, (a, b, m_indices, c), knobs)
 
 
 def fp8_contiguous_launch(a, sfa, b, sfb, m_indices, c, **knobs) -> Launch:
-    args = (a, sfa, b, sfb, m_indices, c)
-    # warps from the call's own schedule: the cost model counts the scaled product's fp32 tile
-    return Launch(grouped_fp8_contiguous_kernel, args, {"BM": M_ALIGN, "BN": SCALE_BLOCK, "BK": SCALE_BLOCK, **knobs})
+    return Launch(grouped_fp8_contiguous_kernel, (a, sfa, b, sfb, m_indices, c), knobs)
 
 
 def masked_launch(a, b, masked_m, c, expected_m: int, **knobs) -> Launch:
@@ -256,13 +256,13 @@ def masked_launch(a, b, masked_m, c, expected_m: int, **knobs) -> Launch:
 
 def fp8_masked_launch(a, sfa, b, sfb, masked_m, c, expected_m: int, **knobs) -> Launch:
     args = (a, sfa, b, sfb, masked_m, c)
-    fixed = {"BN": SCALE_BLOCK, "BK": SCALE_BLOCK, **knobs}
-    steer = scheduled_knobs(grouped_fp8_masked_kernel, args, expected_m, **fixed)
-    return Launch(grouped_fp8_masked_kernel, args, {"BM": steer["BM"], "num_warps": steer["num_warps"], **fixed})
+    steer = scheduled_knobs(grouped_fp8_masked_kernel, args, expected_m, **knobs)
+    return Launch(grouped_fp8_masked_kernel, args, {**{k: steer[k] for k in ("BM", "BN", "num_warps")},
+                                                    **knobs})
 
 
 def _no_knob(v: Validator, knobs: dict, name: str, fixed: int) -> None:
-    """`name` is fixed by the layout (group alignment or scale block); only that value is accepted."""
+    """`name` is fixed by the layout (the scale block); only that value is accepted."""
     if knobs.get(name, fixed) != fixed:
         raise v.fail(f"{name}={knobs[name]}: the layout fixes {name} at {fixed}", f"leave {name} out")
     knobs.pop(name, None)

@@ -11,7 +11,9 @@ Structure (the way FlashMLA does it):
   heads and used twice: its first 512 dims are the "nope" part of K *and* all of V, its last 64
   dims the rope part of K. QK is `q[:, :512] @ c.T + q[:, 512:] @ k_pe.T`, PV is `p @ c`.
 * `mla_split_kv` (pass 1): grid `(row blocks, b * h_kv, splits)`; each program walks its share of
-  the sequence's pages through the block table with an fp32 online softmax and writes a partial
+  the sequence's pages through the block table, `BN` keys per step (`BN` divides the 64-token
+  page; the scheduler picks it: on Hopper 32 at h_q = 128, which keeps Triton's main loop free of
+  spills beside the 64x512 fp32 accumulator), with an fp32 online softmax, and writes a partial
   output and the partial log-sum-exp of its split (`-inf` for a split with no key).
 * `mla_combine` (pass 2): merges the splits of each row with the usual log-sum-exp weights.
   With one split, pass 1 writes the final output and LSE itself (`+inf` for an empty row) and pass
@@ -25,8 +27,10 @@ that sees no key gets `out = 0`, `lse = +inf`.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
+from tiledsl.kernels._knobs import Launch
 
 import tiledsl as td
 from tiledsl.errors import ArgumentError
@@ -44,7 +48,8 @@ def mla_split_kv(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
                  o_part: td.Tensor, lse_part: td.Tensor, scale: float, empty_lse: float,
                  h_kv: int, groups: int, s_q: int, causal: int,
                  DV: td.constexpr = 512, DR: td.constexpr = 64, PAGE: td.constexpr = 64,
-                 BM: td.constexpr = 64, STAGES: td.constexpr = td.auto):
+                 BM: td.constexpr = 64, BN: td.constexpr = td.auto(divides="PAGE", min=16),
+                 STAGES: td.constexpr = td.auto):
     """Pass 1. q [b * h_kv, R, DV + DR] (R = s_q * groups rows per KV head), kv [blocks, PAGE,
     h_kv, DV + DR], o_part [b * h_kv, splits, R, DV], lse_part [b * h_kv, splits, R]."""
     BH, R, _ = q.shape
@@ -68,14 +73,18 @@ def mla_split_kv(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
         m = td.full((BM,), NEG_INF, td.float32)
         l = td.zeros((BM,), td.float32)
         acc = td.zeros((BM, DV), td.float32)
-        for jj in td.pipelined(last - first, stages=STAGES):
-            j = first + jj
+        # BN keys per step: a page in one step or in PAGE // BN steps (the trip count is a known
+        # multiple of the page count, which the cost model prices as such)
+        steps = PAGE // BN
+        for jj in td.pipelined((last - first) * steps, stages=STAGES):
+            j = first + jj // steps
+            off = (jj % steps) * BN
             blk = td.load(block_table, (b, j))
-            pos = j * PAGE + td.arange(0, PAGE)
+            pos = j * PAGE + off + td.arange(0, BN)
             valid = pos < n
-            # the latent page: K's first DV dims and all of V, loaded once for BM query heads
-            c = td.load(kv, (blk, 0, hk, 0), (None, PAGE, None, DV), mask=valid[:, None])
-            k_r = td.load(kv, (blk, 0, hk, DV), (None, PAGE, None, DR), mask=valid[:, None])
+            # the latent keys: K's first DV dims and all of V, loaded once for BM query heads
+            c = td.load(kv, (blk, off, hk, 0), (None, BN, None, DV), mask=valid[:, None])
+            k_r = td.load(kv, (blk, off, hk, DV), (None, BN, None, DR), mask=valid[:, None])
             s = (td.dot(q_c, c.T) + td.dot(q_r, k_r.T)) * scale
             s = td.where(pos[None, :] < limit[:, None], s, NEG_INF)
             m_new = td.maximum(m, td.max(s, axis=1))
@@ -210,10 +219,39 @@ def mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torch.Tenso
     `check_indices=False` skips the data-dependent checks of the lengths and block table (they
     read the tensors on the host, a device sync on a GPU)."""
     _validate(q, kv_cache, block_table, cache_seqlens, head_dim_v, check_indices)
+    plan = decode_launches(q, kv_cache, block_table, cache_seqlens, softmax_scale, causal,
+                           target=target, num_splits_override=num_splits_override)
+    for launch in plan.launches:
+        launch.run(backend, target)
+    b, s_q, h_q, _ = q.shape
+    h_kv = kv_cache.shape[2]
+    groups = h_q // h_kv
+    out = plan.out_rows.view(b, h_kv, s_q, groups, head_dim_v).transpose(1, 2).reshape(b, s_q, h_q, head_dim_v)
+    lse = plan.lse_rows.view(b, h_kv, s_q, groups).permute(0, 1, 3, 2).reshape(b, h_q, s_q)
+    return out, lse
+
+
+@dataclass(frozen=True)
+class DecodePlan:
+    """The kernel calls of one `mla_decode` (the split pass, then the combine when there are
+    several splits) and the row-major outputs they fill ([b * h_kv, rows, DV] and [b * h_kv, rows])."""
+
+    launches: tuple[Launch, ...]
+    out_rows: torch.Tensor
+    lse_rows: torch.Tensor
+
+
+def decode_launches(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torch.Tensor,
+                    cache_seqlens: torch.Tensor, softmax_scale: float | None = None,
+                    causal: bool = False, *, target=None,
+                    num_splits_override: int | None = None) -> DecodePlan:
+    """The calls `mla_decode` makes for these (validated) inputs; meta tensors work too (only
+    shapes and dtypes are read), which is how `tiledsl dump`/`bench` compile them ahead of time."""
     b, s_q, h_q, d = q.shape
     h_kv = kv_cache.shape[2]
     groups = h_q // h_kv
     rows = s_q * groups
+    dv = HEAD_DIM_V
     scale = float(softmax_scale) if softmax_scale is not None else d ** -0.5
     bm = rows_per_tile(rows)
     splits = num_override_or_rule(num_splits_override, b, h_kv, math.ceil(rows / bm),
@@ -221,23 +259,20 @@ def mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torch.Tenso
     # rows of one KV head contiguous: [b, s_q, h_kv, G, d] -> [b, h_kv, s_q * G, d] (a view when
     # s_q == 1 or h_kv == 1, a copy of q otherwise, as FlashMLA)
     q_rows = q.reshape(b, s_q, h_kv, groups, d).transpose(1, 2).reshape(b * h_kv, rows, d)
-    out_rows = torch.empty(b * h_kv, rows, head_dim_v, dtype=q.dtype, device=q.device)
+    out_rows = torch.empty(b * h_kv, rows, dv, dtype=q.dtype, device=q.device)
     lse_rows = torch.empty(b * h_kv, rows, dtype=torch.float32, device=q.device)
-    common = dict(DV=head_dim_v, DR=d - head_dim_v, PAGE=PAGE_SIZE, BM=bm, backend=backend, target=target)
+    knobs = dict(DV=dv, DR=d - dv, PAGE=PAGE_SIZE, BM=bm)
     args = (q_rows, kv_cache, block_table, cache_seqlens)
-    runtime = (scale, h_kv, groups, s_q, int(bool(causal)))
+    runtime = (h_kv, groups, s_q, int(bool(causal)))
     if splits == 1:
-        mla_split_kv(*args, out_rows.view(b * h_kv, 1, rows, head_dim_v), lse_rows.view(b * h_kv, 1, rows),
-                     runtime[0], POS_INF, *runtime[1:], **common)
-    else:
-        o_part = torch.empty(b * h_kv, splits, rows, head_dim_v, dtype=torch.float32, device=q.device)
-        lse_part = torch.empty(b * h_kv, splits, rows, dtype=torch.float32, device=q.device)
-        mla_split_kv(*args, o_part, lse_part, runtime[0], NEG_INF, *runtime[1:], **common)
-        mla_combine(o_part, lse_part, out_rows, lse_rows, DV=head_dim_v, BM=min(16, bm),
-                    backend=backend, target=target)
-    out = out_rows.view(b, h_kv, s_q, groups, head_dim_v).transpose(1, 2).reshape(b, s_q, h_q, head_dim_v)
-    lse = lse_rows.view(b, h_kv, s_q, groups).permute(0, 1, 3, 2).reshape(b, h_q, s_q)
-    return out, lse
+        split = Launch(mla_split_kv, (*args, out_rows.view(b * h_kv, 1, rows, dv), lse_rows.view(b * h_kv, 1, rows),
+                                     scale, POS_INF, *runtime), knobs)
+        return DecodePlan((split,), out_rows, lse_rows)
+    o_part = torch.empty(b * h_kv, splits, rows, dv, dtype=torch.float32, device=q.device)
+    lse_part = torch.empty(b * h_kv, splits, rows, dtype=torch.float32, device=q.device)
+    split = Launch(mla_split_kv, (*args, o_part, lse_part, scale, NEG_INF, *runtime), knobs)
+    combine = Launch(mla_combine, (o_part, lse_part, out_rows, lse_rows), dict(DV=dv, BM=min(16, bm)))
+    return DecodePlan((split, combine), out_rows, lse_rows)
 
 
 def num_override_or_rule(override: int | None, batch: int, h_kv: int, row_blocks: int,

@@ -25,6 +25,7 @@ only per-block/per-expert counters and padding rows.
 from __future__ import annotations
 
 import torch
+from tiledsl.kernels._knobs import Launch
 
 import tiledsl as td
 from tiledsl.errors import ArgumentError
@@ -113,14 +114,15 @@ def _fill_kernel(counts: td.Tensor, starts: td.Tensor, m_indices: td.Tensor, x_f
 
 @td.kernel
 def _scatter_kernel(x: td.Tensor, topk_flat: td.Tensor, starts: td.Tensor, block_off: td.Tensor,
-                    x_fp8: td.Tensor, scales: td.Tensor, out_index: td.Tensor, T: int, E: int,
-                    H: int, TOPK: td.constexpr, TP: td.constexpr, BT: td.constexpr,
-                    GCH: td.constexpr = 8):
+                    x_fp8: td.Tensor, scales: td.Tensor, out_index: td.Tensor, E: int,
+                    TOPK: td.constexpr, TP: td.constexpr, BT: td.constexpr, GCH: td.constexpr = 8):
     """Destination rows of the block's (t, k) copies, then FP8-quantize x once and store each copy.
 
     Program (b, h) handles tokens [b*BT, (b+1)*BT) and 1x128 groups [h*GCH, (h+1)*GCH): the second
     axis gives a bandwidth-bound launch enough programs; each recomputes the (cheap) destinations.
-    Groups past H read zeros and their stores fall outside x_fp8/scales, so they are skipped."""
+    Groups past H read zeros and their stores fall outside x_fp8/scales, so they are skipped.
+    T and H are x's shape (not runtime scalars) so the cost model sees the grid."""
+    T, H = x.shape
     nb = td.cdiv(T, BT)
     with td.grid(nb, td.cdiv(H, GROUP * GCH)) as (b, h):
         i = td.arange(0, BT * TP)
@@ -165,9 +167,10 @@ def _quantize_kernel(x: td.Tensor, x_fp8: td.Tensor, scales: td.Tensor, T: int, 
 
 
 @td.kernel
-def _combine_kernel(y: td.Tensor, index_flat: td.Tensor, w_flat: td.Tensor, out: td.Tensor, T: int,
-                    N: int, TOPK: td.constexpr, BT: td.constexpr, BN: td.constexpr):
+def _combine_kernel(y: td.Tensor, index_flat: td.Tensor, w_flat: td.Tensor, out: td.Tensor,
+                    TOPK: td.constexpr, BT: td.constexpr, BN: td.constexpr):
     """out[t] = sum_k w[t, k] * y[index[t, k]] over index >= 0, in k order, f32 accumulation."""
+    T, N = out.shape
     with td.grid(td.cdiv(T, BT), td.cdiv(N, BN)) as (b, n):
         rows = b * BT + td.arange(0, BT)
         acc = td.zeros((BT, BN), td.float32)
@@ -271,9 +274,31 @@ def moe_dispatch_fp8(x: torch.Tensor, topk_idx: torch.Tensor, num_experts: int, 
     if M:
         _fill_kernel(counts, starts, m_indices, x_fp8, scales, H, BLOCK_M=block_m, BR=32, **kw)
     if T and topk and M:
-        _scatter_kernel(x, flat, starts, block_off.view(-1), x_fp8, scales, output_index.view(-1), T, E, H,
-                        TOPK=topk, TP=TP, BT=BT, GCH=min(8, H // GROUP), **kw)
+        scatter_launch(x, flat, starts, block_off, x_fp8, scales, output_index, E).run(backend)
     return x_fp8, scales, m_indices, output_index
+
+
+def scatter_launch(x: torch.Tensor, flat: torch.Tensor, starts: torch.Tensor, block_off: torch.Tensor,
+                   x_fp8: torch.Tensor, scales: torch.Tensor, output_index: torch.Tensor, E: int) -> Launch:
+    """The payload pass of `moe_dispatch_fp8` (kernel 6: destinations, quantization, stores)."""
+    H, topk = x.shape[1], output_index.shape[1]
+    TP = _next_pow2(max(topk, 1))
+    return Launch(_scatter_kernel, (x, flat, starts, block_off.view(-1), x_fp8, scales, output_index.view(-1), E),
+                  dict(TOPK=topk, TP=TP, BT=max(1, 128 // TP), GCH=min(8, H // GROUP)))
+
+
+def dispatch_launch(x: torch.Tensor, topk_idx: torch.Tensor, num_experts: int, block_m: int = 128) -> Launch:
+    """`scatter_launch` with buffers sized for the most padding (every expert's last block one row
+    full), for compiling ahead of time from shapes alone (meta tensors work)."""
+    (T, H), topk, E, dev = x.shape, topk_idx.shape[1], num_experts, x.device
+    TP = _next_pow2(max(topk, 1))
+    NB = max(1, -(-T // max(1, 128 // TP)))
+    M = -(-(T * topk + E * (block_m - 1)) // block_m) * block_m
+    i32 = {"dtype": torch.int32, "device": dev}
+    return scatter_launch(x, torch.empty(T * topk, **i32), torch.empty(E, **i32), torch.empty(NB, E, **i32),
+                          torch.empty(M, H, dtype=torch.float8_e4m3fn, device=dev),
+                          torch.empty(M, H // GROUP, dtype=torch.float32, device=dev),
+                          torch.empty(T, topk, **i32), E)
 
 
 def moe_combine(y: torch.Tensor, output_index: torch.Tensor, topk_weights: torch.Tensor,
@@ -307,11 +332,17 @@ def moe_combine(y: torch.Tensor, output_index: torch.Tensor, topk_weights: torch
         return out
     if topk == 0:
         return out.zero_()
-    kw = {"backend": backend} if backend else {}
-    BN = min(128, _next_pow2(N))
-    _combine_kernel(y.contiguous(), output_index.to(torch.int32).contiguous().view(-1),
-                    topk_weights.contiguous().view(-1), out, T, N, TOPK=topk, BT=16, BN=BN, **kw)
+    combine_launch(y.contiguous(), output_index.to(torch.int32).contiguous(), topk_weights.contiguous(),
+                   out).run(backend)
     return out
+
+
+def combine_launch(y: torch.Tensor, output_index: torch.Tensor, topk_weights: torch.Tensor,
+                   out: torch.Tensor) -> Launch:
+    """The kernel call of `moe_combine` (contiguous int32 index and contiguous weights)."""
+    topk, N = output_index.shape[1], y.shape[1]
+    return Launch(_combine_kernel, (y, output_index.view(-1), topk_weights.view(-1), out),
+                  dict(TOPK=topk, BT=16, BN=min(128, _next_pow2(N))))
 
 
 def per_token_quant_fp8(x: torch.Tensor, *, backend: str | None = None):

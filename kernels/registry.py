@@ -3,7 +3,9 @@
 An entry names the public wrapper and its torch reference, makes example inputs at any shape (on
 any device, ``"meta"`` for compiling without data), says how a call's output is compared with the
 reference, which shapes the benchmarks use, how many FLOPs and bytes a call moves (for the
-roofline) and which ``@td.kernel`` call the wrapper makes (its `Launch`, for ``tiledsl dump``).
+roofline) and which ``@td.kernel`` call the wrapper makes (its `Launch`, for ``tiledsl dump`` and
+the static bench; of a wrapper that makes several calls, the one doing the work: MLA's split
+pass, the dispatch's payload pass).
 
 Adding a kernel is adding one entry to `ENTRIES`. Entries whose wrapper is not in
 `tiledsl.kernels` yet (``requires``) are listed as unavailable and skipped by ``check``/``bench``.
@@ -257,7 +259,8 @@ ENTRIES: tuple[Entry, ...] = (
           ref=lambda mod, t: mod.mla_decode_ref(*_mla_args(t), 512),
           small={"B": 2, "H": 16, "N": 100}, bench=({"B": 64, "H": 128, "N": 4096}, {"B": 128, "H": 128, "N": 8192}),
           flops=lambda s: 2.0 * s["B"] * s["H"] * s["N"] * (576 + 512),
-          bytes=lambda s: 2.0 * s["B"] * s["N"] * 576, peak_dtype="bf16", tol=2e-2, requires="mla_decode"),
+          bytes=lambda s: 2.0 * s["B"] * s["N"] * 576, peak_dtype="bf16", tol=2e-2,
+          launch=lambda mod, t: mod.decode_launches(*_mla_args(t)).launches[0], requires="mla_decode"),
     Entry("moe_dispatch_fp8", "quantize and lay out tokens for the contiguous grouped GEMM",
           "tiledsl.kernels.moe", _moe_inputs,
           call=lambda mod, t, be: mod.moe_dispatch_fp8(t["x"], t["topk_idx"], t["num_experts"], backend=be),
@@ -265,6 +268,7 @@ ENTRIES: tuple[Entry, ...] = (
           small={"T": 16, "H": 256, "E": 8, "TOPK": 2}, bench=({"T": 4096, "H": 7168, "E": 256, "TOPK": 8},),
           flops=lambda s: 3.0 * s["T"] * s["TOPK"] * s["H"],
           bytes=lambda s: s["T"] * s["H"] * (2.0 + s["TOPK"]), peak_dtype="fp32", tol=0.0,
+          launch=lambda mod, t: mod.dispatch_launch(t["x"], t["topk_idx"], t["num_experts"]),
           requires="moe_dispatch_fp8"),
     Entry("moe_combine", "out[t] = sum_k w[t, k] * y[output_index[t, k]]", "tiledsl.kernels.moe", _combine_inputs,
           call=lambda mod, t, be: mod.moe_combine(t["y"], t["output_index"], t["topk_weights"], backend=be),
@@ -272,6 +276,8 @@ ENTRIES: tuple[Entry, ...] = (
           small={"T": 16, "H": 256, "TOPK": 2}, bench=({"T": 4096, "H": 7168, "TOPK": 8},),
           flops=lambda s: 2.0 * s["T"] * s["TOPK"] * s["H"],
           bytes=lambda s: 2.0 * s["T"] * s["H"] * (s["TOPK"] + 1), peak_dtype="fp32", tol=1e-2,
+          launch=lambda mod, t: mod.combine_launch(t["y"], t["output_index"], t["topk_weights"],
+                                                   torch.empty_like(t["y"][: t["output_index"].shape[0]])),
           requires="moe_combine"),
 )
 

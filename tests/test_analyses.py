@@ -67,6 +67,7 @@ def test_triton_codegen_reads_the_nonneg_fact_from_the_ir():
 
 def test_tilelang_reads_the_placement_fact_from_the_ir():
     from tiledsl.lowering.tilelang.program import emit_program
+
     from tiledsl.targets import get_target
 
     ck = matmul.compile(*BF16, backend="tilelang", target="h100")

@@ -176,6 +176,7 @@ def test_576_wide_tile_lowers_to_tilelang_cuda():
     """TileLang's own lowering to CUDA C needs no GPU (and no nvcc)."""
     pytest.importorskip("tilelang")
     from tiledsl.lowering.tilelang import build
+
     from tiledsl.targets import get_target
 
     specs = (TensorSpec((10, 576), DType.f32),) * 2

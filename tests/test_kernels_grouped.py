@@ -24,6 +24,7 @@ F = importlib.import_module("tiledsl.kernels.fp8")
 GR = importlib.import_module("tiledsl.kernels.grouped")
 KN = importlib.import_module("tiledsl.kernels._knobs")
 calc_diff = F.calc_diff
+E4M3, F32, I32 = torch.float8_e4m3fn, torch.float32, torch.int32
 
 BACKENDS = pytest.mark.parametrize("backend", ["eager", "ir", "triton"])
 HYP = settings(max_examples=10, derandomize=True, deadline=None)
@@ -114,6 +115,26 @@ def test_contiguous_skips_padding_blocks(backend):
     assert_rows_close(c, GR.m_grouped_gemm_nt_contiguous_ref(a, b, mi), mi >= 0)
 
 
+@pytest.mark.parametrize("backend", ["ir", "triton"])
+def test_contiguous_blocks_smaller_than_the_alignment_skip_padding(backend):
+    """BM=32 (a divisor of the 128-row alignment): group 0 has 5 rows, so blocks 1-3 of its
+    128-row region are padding only and must not be computed; group 1 fills its region."""
+    mi = contiguous_indices([5, 128])
+    a, b = torch.randn(256, 32).bfloat16(), torch.randn(2, 16, 32).bfloat16()
+    a[5:128] = float("nan")
+    c = torch.full((256, 16), 7.0, dtype=torch.bfloat16)
+    GR.grouped_contiguous_kernel(a, b, mi, c, BM=32, backend=backend)
+    assert (c[32:128] == 7.0).all()
+    assert_rows_close(c, GR.m_grouped_gemm_nt_contiguous_ref(a, b, mi), mi >= 0)
+
+
+def test_scheduler_picks_the_contiguous_block_rows_within_the_alignment():
+    G, m, n, k = 2, 256, 256, 256
+    for fp8 in (False, True):
+        bm = contiguous_case(G, m, n, k, fp8).compile("ir", "h100").schedule.as_dict()["BM"]
+        assert 128 % bm == 0 and bm < 128  # small N: a smaller block gives more programs
+
+
 def test_contiguous_rejects_bad_input():
     mi = contiguous_indices([3, 130])
     a, b = torch.randn(mi.numel(), 32).bfloat16(), torch.randn(2, 16, 32).bfloat16()
@@ -129,8 +150,9 @@ def test_contiguous_rejects_bad_input():
     for args, match in cases:
         with pytest.raises(ArgumentError, match=match):
             m_grouped_gemm_nt_contiguous(*args)
-    with pytest.raises(ArgumentError, match="BM is fixed at 128|fixes BM at 128"):
-        m_grouped_gemm_nt_contiguous(a, b, mi, BM=64)
+    # BM is the scheduler's, any divisor of the 128-row group alignment; others are rejected
+    with pytest.raises(ArgumentError, match="BM=96 must divide 128"):
+        m_grouped_gemm_nt_contiguous(a, b, mi, BM=96)
     aq, sa = F.per_token_cast_to_fp8_ref(a.float())
     bq, sb = quantize_groups(b.float(), per_token=False)
     with pytest.raises(ArgumentError, match=r"sfb has shape \(1, 1, 1\); expected \(2, 1, 1\)"):
@@ -210,6 +232,16 @@ def test_expected_m_steers_the_block_rows():
     assert small < large
 
 
+def test_expected_m_steers_the_fp8_block_rows():
+    G, m_max, n, k = 8, 4096, 4096, 7168
+    kb = k // 128
+    args = (_meta(G, m_max, k, dtype=E4M3), _meta(G, m_max, kb, dtype=F32), _meta(G, n, k, dtype=E4M3),
+            _meta(G, n // 128, kb, dtype=F32), _meta(G, dtype=I32), _meta(G, m_max, n))
+    small = KN.scheduled_knobs(GR.grouped_fp8_masked_kernel, args, 16, BK=128)
+    large = KN.scheduled_knobs(GR.grouped_fp8_masked_kernel, args, 4096, BK=128)
+    assert small["BM"] < large["BM"] and 128 % small["BN"] == 0 and 128 % large["BN"] == 0
+
+
 def test_masked_rejects_bad_input():
     a, b = torch.randn(2, 8, 32).bfloat16(), torch.randn(2, 16, 32).bfloat16()
     mm = torch.tensor([3, 8], dtype=torch.int32)
@@ -227,14 +259,13 @@ def test_masked_rejects_bad_input():
     bq, sb = quantize_groups(b.float(), per_token=False)
     with pytest.raises(ArgumentError, match=r"sfa has shape \(2, 8, 2\); expected \(2, 8, 1\)"):
         m_grouped_fp8_gemm_nt_masked(aq, torch.cat([sa, sa], -1), bq, sb, mm, 4)
-    with pytest.raises(ArgumentError, match="BN is fixed at 128|fixes BN at 128"):
-        m_grouped_fp8_gemm_nt_masked(aq, sa, bq, sb, mm, 4, BN=64)
+    with pytest.raises(ArgumentError, match="BN=96 must divide 128"):
+        m_grouped_fp8_gemm_nt_masked(aq, sa, bq, sb, mm, 4, BN=96)
+    with pytest.raises(ArgumentError, match="fixes BK at 128"):
+        m_grouped_fp8_gemm_nt_masked(aq, sa, bq, sb, mm, 4, BK=64)
 
 
 # --- ahead-of-time compiles for Hopper ---------------------------------------------------------
-
-
-E4M3, F32, I32 = torch.float8_e4m3fn, torch.float32, torch.int32
 
 
 def contiguous_case(G, m, n, k, fp8):

@@ -56,3 +56,15 @@ def test_one_row_has_every_field():
     assert row["ratio"]["registers"] == round(row["tiledsl"]["registers"] / row["expert"]["registers"], 3)
     text = sp.table([row])
     assert "gemm_bf16_64x7168x2048" in text and "ratio" in text and "loop_instrs" in text
+
+
+@pytest.mark.slow  # the expert's AOT compile and ptxas (the tiledsl side is in test_kernels_mla)
+def test_mla_expert_row_compiles_on_mma_sync():
+    sp = _module()
+    row = sp.expert_row("mla", (128, 128, 4096))
+    assert set(sp.FIELDS) <= set(row)
+    if row["registers"] is None:
+        pytest.skip("no ptxas statistics on this machine")
+    # SGLang's configuration: 16 heads x 32 keys per step on 4 warps, too few rows for wgmma
+    assert row["tile"] == "16x32" and row["wgmma_count"] == 0 and row["spill_stores"] == 0
+    assert row["loop_instrs"] and row["loop_spills"] == 0

@@ -43,14 +43,13 @@ def roofline_tflops(target, peak_dtype: str, intensity: float) -> float:
 def stage_times(launch, backend: str, target, repeat: int) -> dict:
     """Cold and warm milliseconds of each stage for one kernel call (no caches of tiledsl's own)."""
     from tiledsl.backends import get_backend
-    from tiledsl.dtypes import from_torch
     from tiledsl.frontend import build_function
     from tiledsl.passes.pipeline import run_pipeline
     from tiledsl.runtime.kernel import CompiledKernel
-    from tiledsl.specs import TensorSpec, spec
+    from tiledsl.specs import spec
 
     k = launch.kernel
-    specs = tuple(TensorSpec(tuple(t.shape), from_torch(t.dtype)) for t in launch.args)
+    specs = launch.specs()
     bound, knobs = k._bind(specs, dict(launch.knobs))
     fn, *front = _cold_warm(repeat, build_function, k.source, bound, knobs)
     fn_specs = tuple(spec(bound[p.value.name]) for p in fn.params)

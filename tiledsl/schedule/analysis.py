@@ -113,6 +113,9 @@ class _Walker:
         self.fn, self.sizes, self.values = fn, sizes, values
         self.a = Analysis()
         self.env: dict[str, int] = {}
+        # runtime scalars that are a known multiple of a data-dependent count: a loop over
+        # `n * 4` steps is priced at 4x the iterations of one over `n` (`UNKNOWN_TRIPS` each)
+        self.runtime_scale: dict[str, float] = {}
         self.taint: dict[str, frozenset[int]] = {}
         self.dot_feeds, self.aliases = dot_feeds
         self.smem_allocs: dict[str, int] = {}
@@ -197,6 +200,11 @@ class _Walker:
                 self.env[inst.result.name] = r
         if inst.op is Op.CAST and ints and ints[0] is not None and inst.result.type.dtype.is_int:
             self.env[inst.result.name] = ints[0]
+        if inst.op is Op.MUL and len(ints) == 2 and inst.result.name not in self.env:
+            known = [i for i in ints if i is not None]
+            if len(known) == 1:
+                other = inst.operands[ints.index(None)].name
+                self.runtime_scale[inst.result.name] = self.runtime_scale.get(other, 1.0) * known[0]
         if inst.results and inst.result.type.space is not Space.SCALAR:
             self.a.alu_flops += self.numel(inst.result.type) * ALU_WEIGHT[inst.op] * mult
 
@@ -231,7 +239,8 @@ def _grid(w: _Walker, inst, mult, stages):
 def _for(w: _Walker, inst, mult, stages):
     start, stop, step = (w.env.get(v.name) for v in inst.operands[:3])
     if None in (start, stop, step) or step == 0:
-        trips, w.a.unknown_trips = UNKNOWN_TRIPS, w.a.unknown_trips + 1
+        scale = w.runtime_scale.get(inst.operands[1].name, 1.0) if start == 0 and step else 1.0
+        trips, w.a.unknown_trips = max(1, round(UNKNOWN_TRIPS * scale / (step or 1))), w.a.unknown_trips + 1
     else:
         trips = max(0, -(-(stop - start) // step))
     s = inst.attr("stages")

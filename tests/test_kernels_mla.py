@@ -199,7 +199,7 @@ def _loop_spills(ptx: str) -> tuple[int, int] | None:
     import importlib.util
     from pathlib import Path
 
-    from tiledsl.runtime.report import bundled_ptxas, ptxas_stats
+    from tiledsl.report import bundled_ptxas, ptxas_stats
 
     spec = importlib.util.spec_from_file_location(
         "static_parity", Path(__file__).resolve().parents[1] / "benchmarks" / "static_parity.py")

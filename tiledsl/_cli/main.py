@@ -235,10 +235,15 @@ def bench(kernels, json_out, plot_out, backend, gpu, quick, repeat, no_stages):
             click.echo("--plot needs matplotlib, which is not installed (pip install matplotlib); no plot drawn",
                        err=True)
         else:
-            harness.plot(result, plot_out)
-            click.echo(f"wrote {plot_out}")
+            drawn = harness.plot(result, plot_out)
+            click.echo(f"wrote {plot_out} (roofline: {_count(drawn['points'], 'case')}; compiler speed: "
+                       f"{_count(drawn['kernels'], 'kernel')})")
     failed = [r for r in result["cases"] + result["compile"] if "error" in r]
     sys.exit(1 if failed else 0)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # --- autotune -----------------------------------------------------------------------------------

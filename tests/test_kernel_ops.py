@@ -19,7 +19,7 @@ def _ab(m=33, k=40, n=17, dtype=torch.float32):
 
 
 def test_every_op_is_registered_under_tiledsl():
-    names = {op._opoverload.name() for op in ops.OPS}
+    names = {op._qualified_op_name for op in ops.OPS}
     for name in ("gemm", "fp8_gemm_nt", "per_token_cast_to_fp8", "per_block_cast_to_fp8",
                  "m_grouped_gemm_nt_contiguous", "m_grouped_fp8_gemm_nt_masked", "mla_decode",
                  "moe_dispatch_fp8", "moe_combine"):
@@ -40,6 +40,16 @@ def test_cast_op_matches_reference():
     q, s = torch.ops.tiledsl.per_token_cast_to_fp8(x, 128, "ir")
     rq, rs = per_token_cast_to_fp8_ref(x)
     assert torch.equal(q.float(), rq.float()) and torch.equal(s, rs)
+
+
+def test_backward_is_refused_not_wrong():
+    from tiledsl.errors import ArgumentError
+
+    a, b = _ab(m=8, k=8, n=8)
+    out = GEMM(a.requires_grad_(), b, backend="ir")
+    assert out.requires_grad  # a node that refuses, not a detached result that hides the missing backward
+    with pytest.raises(ArgumentError, match="no backward pass"):
+        out.sum().backward()
 
 
 def test_op_errors_are_the_wrappers():

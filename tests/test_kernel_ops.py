@@ -132,3 +132,14 @@ def test_gemm_op_shows_in_profiler():
         GEMM(a, b, backend="ir")
     names = {e.name for e in prof.events()}
     assert "tiledsl::gemm" in names, sorted(names)[:20]
+
+
+def test_gemm_op_in_an_exported_program():
+    class Scaled(torch.nn.Module):
+        def forward(self, a, b):
+            return GEMM(a, b, backend="ir") * 2
+
+    a, b = _ab(m=8, k=16, n=4)
+    ep = torch.export.export(Scaled(), (a, b))
+    assert torch.ops.tiledsl.gemm.default in [n.target for n in ep.graph.nodes if n.op == "call_function"]
+    torch.testing.assert_close(ep.module()(a, b), 2 * (a @ b), rtol=1e-5, atol=1e-5)

@@ -204,7 +204,9 @@ def check(kernels, backends):
 @main.command()
 @click.argument("kernels", nargs=-1)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="write the results as JSON here")
-@click.option("--plot", "plot_out", type=click.Path(dir_okay=False), help="draw a roofline plot here (matplotlib)")
+@click.option("--plot", "plot_out", type=click.Path(dir_okay=False),
+              help="draw the roofline with each case, and the compile times per stage, here (PNG; matplotlib: "
+                   "pip install 'tiledsl[bench]')")
 @click.option("--backend", "-b", type=click.Choice(BACKENDS), default="triton", show_default=True)
 @click.option("--gpu", default="h200", show_default=True, help="target for the static report when no GPU is present")
 @click.option("--quick", is_flag=True, help="each kernel's first benchmark shape only")
@@ -215,7 +217,7 @@ def bench(kernels, json_out, plot_out, backend, gpu, quick, repeat, no_stages):
 
     On a CUDA GPU: time, TFLOP/s or GB/s, fraction of the roofline, ratio to torch. Without one: the
     compiler's speed per stage (cold and warm) and the static report with the cost model's estimate
-    for the --gpu target."""
+    for the --gpu target. How to read the output: docs/benchmarks.md."""
     from tiledsl._cli import bench as harness
 
     entries = _entries(kernels)

@@ -19,7 +19,7 @@ this module). Registered with `Library.define`/`impl` rather than `torch.library
 implementations import torch._dynamo (seconds) on a process's first call.
 """
 
-# No `from __future__ import annotations`: `custom_op` reads the schema off the annotations, and
+# No `from __future__ import annotations`: `infer_schema` reads the schema off the annotations, and
 # `Optional[...]` rather than `X | None`: torch before 2.5 reads only the former there.
 # ruff: noqa: UP045
 import importlib

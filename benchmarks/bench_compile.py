@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tiledsl as td  # noqa: E402
-from tests.kernels_for_tests import matmul, softmax  # noqa: E402
 from tiledsl.backends import get_backend  # noqa: E402
+from tiledsl.demo import matmul, softmax  # noqa: E402  (the brief's GEMM and softmax)
 from tiledsl.frontend import bind_params, build_function  # noqa: E402
 from tiledsl.ir.text import print_ir  # noqa: E402
 from tiledsl.ir.verify import verify  # noqa: E402

@@ -18,6 +18,10 @@ from tiledsl.kernels.mla import mla_decode, mla_decode_ref
 from tiledsl.kernels.ep import ep_combine, ep_dispatch
 from tiledsl.kernels.moe import moe_combine, moe_dispatch_fp8
 
+# --- the same kernels as torch custom ops: torch.ops.tiledsl.<name> (ops.py) ---
+# isort: split
+from tiledsl.kernels import ops  # noqa: F401
+
 __all__ = [
     # GEMM, FP8 block-scaled GEMM, MoE grouped GEMM
     "gemm", "per_token_cast_to_fp8", "per_block_cast_to_fp8", "fp8_gemm_nt",

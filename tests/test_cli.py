@@ -212,12 +212,31 @@ def test_bench_on_cpu_writes_json(tmp_path):
         for stage in ("frontend_ms", "schedule_ms", "codegen_ms", "backend_compile_ms"):
             cold, warm = comp[stage]
             assert cold > 0 and warm > 0
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        assert "--plot needs matplotlib" in r.output and not png.exists()
-    else:
-        assert png.stat().st_size > 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # matplotlib is in the test extras
+    assert f"wrote {png} (roofline: 1 case; compiler speed: 1 kernel)" in r.output
+    assert "(ms, cold/warm)" in r.output and "of roofline" in r.output
+
+
+def test_bench_without_matplotlib_says_so(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    out, png = tmp_path / "b.json", tmp_path / "b.png"
+    r = cli("bench", "gemm", "--quick", "--no-stages", "--json", str(out), "--plot", str(png))
+    assert r.exit_code == 0, r.output
+    assert "--plot needs matplotlib" in r.output and not png.exists() and out.exists()
+
+
+def test_bench_numbers_are_rounded_for_people():
+    from tiledsl._cli.bench import format_case, format_compile, rounded
+
+    assert [rounded(v) for v in (1346.94, 523.04, 25.71, 1.456, 0.9, 10.0)] == \
+        ["1347", "523", "25.7", "1.46", "0.9", "10"]
+    row = {"case": "gemm M=1", "kernel": "gemm", "memory_bound": False, "est_time_us": 3678.84,
+           "est_tflops": 523.0412, "est_gbps": 1.0, "fraction_of_roofline": 0.5289, "est_bound": "compute",
+           "registers": 58, "shared_bytes": 30720}
+    line = format_case(row)
+    assert "est 3.68 ms  523 TFLOP/s  53% of roofline (compute-bound)  regs 58 smem 30 KiB" in line
+    comp = format_compile({"kernel": "gemm", "frontend_ms": [25.713, 1.4567], "schedule_ms": [337.8, 286.71]})
+    assert "frontend 25.7/1.46  schedule 338/287  (ms, cold/warm)" in comp
 
 
 # --- GPU-only actions on a machine without one ----------------------------------------------------
@@ -249,3 +268,12 @@ def test_python_m_tiledsl_smoke(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "tt.func" in p.stdout and "\x1b[" not in p.stdout
     assert "FP_FUSION" not in p.stderr  # the AOT compile sets enable_fp_fusion explicitly
+
+
+def test_demo_runs_and_shows_the_hopper_side():
+    r = cli("demo", "--backend", "ir")
+    assert r.exit_code == 0, r.output
+    assert "all results match torch" in r.output and "BAD" not in r.output
+    assert "compiled for h100: gemm 4096x4096x4096 bfloat16" in r.output
+    assert "stages: python ir scheduled triton ttir ttgir llir ptx" in r.output
+    assert "registers:" in r.output and "estimate:" in r.output

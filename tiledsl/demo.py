@@ -1,6 +1,7 @@
 """The main job: compile and run the brief's two canonical kernels through tiledsl and check them
 against torch. On a machine without a GPU they run on CPU tensors (the IR interpreter and Triton's
-interpreter); with a GPU, compiled on it."""
+interpreter); with a GPU, compiled on it. Then the GEMM is compiled for Hopper at a real size
+(meta tensors: nothing runs, no GPU needed) to show its stages and static report."""
 
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ def softmax(x: td.Tensor) -> td.Tensor:
     return e / td.sum(e, axis=-1, keepdims=True)
 
 
-def run(backends=None, echo=print) -> bool:
-    """Run both kernels on each backend; True when every result matches torch."""
+def run(backends=None, echo=print, hopper: bool = True) -> bool:
+    """Run both kernels on each backend; True when every result matches torch. `hopper`: then show
+    the compile-for-H100 side (`show_hopper`)."""
     import torch
 
     torch.manual_seed(0)
@@ -60,4 +62,23 @@ def run(backends=None, echo=print) -> bool:
         err = (y - torch.softmax(x, dim=-1)).abs().max().item()
         ok &= err <= 1e-5
         echo(f"[{backend:8}] softmax 33x100 float32   max err          {err:.1e} {'ok' if err <= 1e-5 else 'BAD'}")
+    if hopper:
+        show_hopper(echo)
     return ok
+
+
+def show_hopper(echo=print, target: str = "h100", size: int = 4096) -> None:
+    """Compile the GEMM for `target` on bf16 [size, size] meta tensors through Triton's own compiler
+    (to PTX, with ptxas statistics) and print the stages and the static report."""
+    import torch
+
+    from tiledsl._cli.show import report_lines
+
+    t = [torch.empty(size, size, dtype=torch.bfloat16, device="meta") for _ in range(3)]
+    t0 = time.perf_counter()
+    ck = matmul.compile(*t, backend="triton", target=target)
+    dt = time.perf_counter() - t0
+    echo(f"\ncompiled for {target}: gemm {size}x{size}x{size} bfloat16 in {dt:.2f} s (nothing runs, no GPU needed)")
+    echo(f"stages: {' '.join(ck.stages)}  (print any with `tiledsl dump gemm --stage S`)")
+    for line in report_lines(ck):
+        echo("  " + line)

@@ -175,56 +175,131 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}"
 
 
-def format_case(row: dict) -> str:
-    from tiledsl._cli.show import binary
+CASE_WIDTH = 58  # the longest benchmark label (a grouped FP8 GEMM's) and a space
 
-    name = f"{row['case']:<52}"
+
+def format_case(row: dict) -> str:
+    """One result line, rounded for reading (3 significant digits, units)."""
+    from tiledsl._cli.show import binary, duration_us
+
+    name = f"{row['case']:<{CASE_WIDTH}}"
     if "skipped" in row:
         return f"{name} skipped: {row['skipped']}"
     if "error" in row:
         return f"{name} ERROR {row['error']}"
     pre = "" if "ms" in row else "est_"  # measured or estimated
-    rate = f"{row[pre + 'gbps']:.0f} GB/s" if row["memory_bound"] else f"{row[pre + 'tflops']:.1f} TFLOP/s"
+    rate = f"{rounded(row[pre + 'gbps'])} GB/s" if row["memory_bound"] else f"{rounded(row[pre + 'tflops'])} TFLOP/s"
+    roof = f"{row['fraction_of_roofline']:.0%} of roofline"
     if "ms" in row:
-        vs = f"  x{row['vs_baseline']} vs torch" if "vs_baseline" in row else ""
-        return f"{name} {row['ms']:.3f} ms  {rate}  {row['fraction_of_roofline']:.0%} of roofline{vs}"
+        vs = f"  {row['vs_baseline']:.2f}x torch" if "vs_baseline" in row else ""
+        return f"{name} {duration_us(row['ms'] * 1e3)}  {rate}  {roof}{vs}"
     regs = f"  regs {row['registers']} smem {binary(row['shared_bytes'])}" if "registers" in row else ""
-    return (f"{name} est {row['est_time_us']:.1f} us  {rate}  {row['fraction_of_roofline']:.0%} of roofline "
-            f"({row['est_bound']}){regs}")
+    return f"{name} est {duration_us(row['est_time_us'])}  {rate}  {roof} ({row['est_bound']}-bound){regs}"
+
+
+def rounded(v: float) -> str:
+    """At least 3 significant digits, never an exponent, no trailing zeros past them: 1346.9 ->
+    '1347', 523.04 -> '523', 25.71 -> '25.7', 1.46 -> '1.46', 0.9 -> '0.9'. One unit per column
+    reads better in a table than SI prefixes."""
+    if v >= 100:
+        return f"{v:.0f}"
+    text = f"{v:.1f}" if v >= 10 else f"{v:.2f}" if v >= 1 else f"{v:.3f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def stage_names(row: dict) -> list[str]:
+    return [k.removesuffix("_ms") for k in row if k.endswith("_ms")]
 
 
 def format_compile(row: dict) -> str:
+    """One kernel's compile times per stage, cold/warm, in ms."""
     if "skipped" in row:
         return f"{row['kernel']:<34} skipped: {row['skipped']}"
     if "error" in row:
         return f"{row['kernel']:<34} ERROR {row['error']}"
-    parts = [f"{k.removesuffix('_ms')} {v[0]:.1f}/{v[1]:.1f}" for k, v in row.items() if k.endswith("_ms")]
+    parts = [f"{s} {rounded(row[s + '_ms'][0])}/{rounded(row[s + '_ms'][1])}" for s in stage_names(row)]
     return f"{row['kernel']:<34} " + "  ".join(parts) + "  (ms, cold/warm)"
 
 
-def plot(result: dict, path: str) -> None:
-    """A log-log roofline of the target with each case at its arithmetic intensity."""
+def _roofline_xs(result: dict) -> list[float]:
+    """Intensities from 0.1 to 10^4 FLOP/byte, with each roof's ridge point so the corners are sharp."""
+    bw = result["hbm_gbps"] * 1e-3
+    ridges = [p / bw for p in result["peak_tflops"].values() if p]
+    return sorted({10 ** (i / 20) for i in range(-20, 81)} | set(ridges))
+
+
+def plot(result: dict, path: str) -> dict:
+    """The roofline of the target with each case at its arithmetic intensity (measured on a GPU,
+    the cost model's estimate without one) and, beside it, the compiler's time per stage (cold and
+    warm) for each kernel. Returns what was drawn: {"points": cases placed, "kernels": bars}."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    bw = result["hbm_gbps"] * 1e-3  # TFLOP/s per FLOP/byte
-    xs = [10 ** (i / 20) for i in range(-20, 81)]  # 0.1 to 10^4 FLOP/byte
-    for name, peak in result["peak_tflops"].items():
-        if peak:
-            kind = f"{name} (CUDA cores)" if name == "fp32" else name
-            ax.plot(xs, [min(peak, x * bw) for x in xs], lw=1, label=f"roofline {kind} ({peak:.0f} TFLOP/s)")
-    key = "tflops" if result["mode"] == "timed" else "est_tflops"
-    for row in result["cases"]:
-        if key in row:
-            ax.scatter(row["intensity"], row[key], s=18)
-            ax.annotate(row["case"], (row["intensity"], row[key]), fontsize=6, xytext=(3, 3),
-                        textcoords="offset points")
-    ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity (FLOP/byte)", ylabel="TFLOP/s",
-           title=f"tiledsl on {result['target']} ({'measured' if result['mode'] == 'timed' else 'cost model'})")
-    ax.legend(fontsize=7, loc="lower right")
+    compiled = [r for r in result["compile"] if stage_names(r)]
+    ncols = 2 if compiled else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(7.5 * ncols, 6), squeeze=False)
+    points = _plot_roofline(axes[0][0], result)
+    if compiled:
+        _plot_compile(axes[0][1], compiled)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
+    return {"points": points, "kernels": len(compiled)}
+
+
+MARKERS = "osD^vP*X"
+
+
+def _plot_roofline(ax, result: dict) -> int:
+    """Each roof labelled at its flat end; each case a point, coloured by kernel, named in the legend."""
+    bw = result["hbm_gbps"] * 1e-3  # TFLOP/s per FLOP/byte
+    xs = _roofline_xs(result)
+    for name, peak in result["peak_tflops"].items():
+        if peak:
+            line, = ax.plot(xs, [min(peak, x * bw) for x in xs], lw=1, color="0.55")
+            kind = "fp32 CUDA cores" if name == "fp32" else name
+            ax.annotate(f"{kind} {peak:.0f} TFLOP/s", (xs[-1], peak), fontsize=6, color="0.35",
+                        ha="right", va="bottom")
+    key = "tflops" if result["mode"] == "timed" else "est_tflops"
+    kernels = list(dict.fromkeys(r["kernel"] for r in result["cases"] if key in r))
+    colors = matplotlib_colors(len(kernels))
+    seen: dict[str, int] = {}
+    points = 0
+    for row in result["cases"]:
+        if key in row:
+            k = kernels.index(row["kernel"])
+            n = seen[row["kernel"]] = seen.get(row["kernel"], -1) + 1
+            ax.scatter(row["intensity"], row[key], s=22, color=colors[k], marker=MARKERS[n % len(MARKERS)],
+                       label=row["case"], zorder=3)
+            points += 1
+    how = "measured" if result["mode"] == "timed" else "cost model estimates"
+    ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity (FLOP/byte)", ylabel="TFLOP/s",
+           title=f"tiledsl on {result['target']} ({how}, {result['backend']})")
+    if points:
+        ax.legend(fontsize=6, loc="upper left", frameon=False)
+    return points
+
+
+def matplotlib_colors(n: int) -> list:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _plot_compile(ax, rows: list[dict]) -> None:
+    """Horizontal bars: each stage's cold time, the warm time drawn over it."""
+    stages = stage_names(rows[0])
+    height = 0.8 / len(stages)
+    for si_, stage in enumerate(stages):
+        ys = [i + si_ * height for i in range(len(rows))]
+        cold = [r.get(stage + "_ms", [0, 0])[0] for r in rows]
+        warm = [r.get(stage + "_ms", [0, 0])[1] for r in rows]
+        bars = ax.barh(ys, cold, height=height, alpha=0.35, label=f"{stage} cold")
+        ax.barh(ys, warm, height=height, color=bars.patches[0].get_facecolor()[:3], label=f"{stage} warm")
+    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(rows))], [r["kernel"] for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set(xscale="log", xlabel="ms (log)", title="compiler speed per stage (pale: cold, dark: warm)")
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=len(stages), frameon=False)

@@ -204,7 +204,9 @@ def check(kernels, backends):
 @main.command()
 @click.argument("kernels", nargs=-1)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="write the results as JSON here")
-@click.option("--plot", "plot_out", type=click.Path(dir_okay=False), help="draw a roofline plot here (matplotlib)")
+@click.option("--plot", "plot_out", type=click.Path(dir_okay=False),
+              help="draw the roofline with each case, and the compile times per stage, here (PNG; matplotlib: "
+                   "pip install 'tiledsl[bench]')")
 @click.option("--backend", "-b", type=click.Choice(BACKENDS), default="triton", show_default=True)
 @click.option("--gpu", default="h200", show_default=True, help="target for the static report when no GPU is present")
 @click.option("--quick", is_flag=True, help="each kernel's first benchmark shape only")
@@ -215,7 +217,7 @@ def bench(kernels, json_out, plot_out, backend, gpu, quick, repeat, no_stages):
 
     On a CUDA GPU: time, TFLOP/s or GB/s, fraction of the roofline, ratio to torch. Without one: the
     compiler's speed per stage (cold and warm) and the static report with the cost model's estimate
-    for the --gpu target."""
+    for the --gpu target. How to read the output: docs/benchmarks.md."""
     from tiledsl._cli import bench as harness
 
     entries = _entries(kernels)
@@ -235,10 +237,15 @@ def bench(kernels, json_out, plot_out, backend, gpu, quick, repeat, no_stages):
             click.echo("--plot needs matplotlib, which is not installed (pip install matplotlib); no plot drawn",
                        err=True)
         else:
-            harness.plot(result, plot_out)
-            click.echo(f"wrote {plot_out}")
+            drawn = harness.plot(result, plot_out)
+            click.echo(f"wrote {plot_out} (roofline: {_count(drawn['points'], 'case')}; compiler speed: "
+                       f"{_count(drawn['kernels'], 'kernel')})")
     failed = [r for r in result["cases"] + result["compile"] if "error" in r]
     sys.exit(1 if failed else 0)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # --- autotune -----------------------------------------------------------------------------------

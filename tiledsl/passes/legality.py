@@ -30,6 +30,7 @@ _LABEL = {"triton": "the Triton backend", "tilelang": "the TileLang backend", "i
 _THREAD_NAMES = {Op.THREADS: "td.threads", Op.ALLOC_LOCAL: "td.alloc_local", Op.SHUFFLE: "td.shfl_*",
                  Op.BARRIER: "td.barrier", Op.LAYOUT: "td.annotate_layout",
                  Op.WARP_ROLE: "td.producer/td.consumer"}
+_SHORT = {"triton": "Triton", "tilelang": "TileLang"}
 _DOT_NAME = {"triton": "Triton's tl.dot", "tilelang": "TileLang's T.gemm"}
 
 
@@ -87,7 +88,10 @@ def _atomic(inst: Inst, caps: Capabilities, facts: Facts):
         return name, f"{label(caps)} has no atomic_{kind} (it has {have})"
     if dt not in caps.atomics[kind]:
         ok = ", ".join(sorted(_public(d) for d in caps.atomics[kind]))
-        return f"{name} on {_public(dt)} tensors", f"{label(caps)} does atomic_{kind} on {ok} only"
+        # a record with a narrower CPU table speaks of its GPU build here (the CPU one is checked
+        # when the kernel is asked to run on CPU tensors)
+        who = f"{_SHORT.get(caps.name, caps.name)} for GPUs" if caps.atomics_cpu is not None else label(caps)
+        return f"{name} on {_public(dt)} tensors", f"{who} does atomic_{kind} on {ok} only"
     if dst.type.space.is_buffer and not caps.buffer_atomics:
         return (f"{name} on an on-chip buffer",
                 f"{label(caps)} keeps buffers as tile values, with no addresses to update")

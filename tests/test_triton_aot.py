@@ -53,3 +53,19 @@ def test_elementwise_compiles_without_tensor_cores():
     specs = (TensorSpec((512, 512), DType.f16),) * 3 + (ScalarSpec(DType.f32, 0.5),)
     texts, report = BACKEND.compile(BACKEND.lower(fn, specs, H100), fn, specs, H100)
     assert "ld.global" in texts["ptx"] and not report.uses_mma
+
+
+def test_printed_stages_carry_no_absolute_paths():
+    """The generated module lives in the cache directory and Triton's compile cache keeps the path
+    of whichever process compiled a source first: printed stages keep only file names, so the same
+    kernel prints the same text on every machine and checkout."""
+    from tiledsl.settings import usable_cache_dir
+
+    fn = elementwise_ir(DType.f16)
+    specs = (TensorSpec((256, 256), DType.f16),) * 3 + (ScalarSpec(DType.f32, 0.5),)
+    texts, _ = BACKEND.compile(BACKEND.lower(fn, specs, H100), fn, specs, H100)
+    cache = str(usable_cache_dir("triton"))
+    for stage, text in texts.items():
+        assert cache not in text, stage
+        assert '"/' not in text, (stage, text[text.index('"/') - 40:text.index('"/') + 80])
+    assert 'loc("tdgen_' in texts["ttir"]

@@ -11,6 +11,7 @@ on the PTX then fills the `Report`.
 
 from __future__ import annotations
 
+import re
 import time
 
 from tiledsl.dtypes import DType
@@ -122,11 +123,25 @@ def compile_aot(lowered: TritonLowered, fn: Function, specs: tuple[ArgSpec, ...]
                               target=GPUTarget("cuda", target.arch, 32), options=options)
     seconds = time.perf_counter() - t0
     texts = {stage: _text(compiled.asm[stage]) for stage in STAGES if stage in compiled.asm}
-    return texts, _report(texts.get("ptx", ""), compiled, target, seconds, f"{entry}: {which}")
+    report = _report(texts.get("ptx", ""), compiled, target, seconds, f"{entry}: {which}")
+    return {stage: portable(text) for stage, text in texts.items()}, report
 
 
 def _text(x) -> str:
     return x.decode() if isinstance(x, bytes) else str(x)
+
+
+# Triton writes the source file's absolute path into every stage (TTIR/TTGIR `loc(...)`, LLVM
+# debug info, PTX `.file`), and its compile cache keeps the path of whichever process compiled the
+# source first. Printed stages keep only the file's name, so the same kernel gives the same text
+# on every machine and checkout.
+_ABS_PATH = re.compile(r'"/[^"\n]*/([^"/\n]+)"')
+_DI_DIRECTORY = re.compile(r'directory: "[^"\n]*"')
+
+
+def portable(text: str) -> str:
+    """`text` with absolute file paths reduced to file names."""
+    return _DI_DIRECTORY.sub('directory: ""', _ABS_PATH.sub(r'"\1"', text))
 
 
 def _ptxas(ptx: str, target: Target) -> tuple[dict, str, str]:

@@ -42,3 +42,38 @@ def test_u8_plus_i8_is_i16_as_torch(backend):
     for x, y in ((a, b), (b, a)):
         got = add2(x, y, backend=backend)
         assert got.dtype == torch.int16 and torch.equal(got, x + y)
+
+
+# --- level-1 a @ b with a size-1 axis (known.py `l1-matvec`: ir/triton raised ScheduleError) ---
+
+@td.kernel
+def matmul1(a: td.Tensor, b: td.Tensor):
+    return a @ b
+
+
+MATVEC_SHAPES = [((16, 8), (8, 1)), ((1, 8), (8, 16)), ((1, 1), (1, 1)), ((5, 1), (1, 7)),
+                 ((1, 300), (300, 1)), ((37, 200), (200, 1))]
+
+
+@pytest.mark.parametrize("backend", ["ir", "triton", "eager"])
+@pytest.mark.parametrize("dt", [torch.float32, torch.float16, torch.bfloat16, torch.float64], ids=str)
+def test_level1_matvec_matches_torch(dt, backend):
+    g = torch.Generator().manual_seed(3)
+    for sa, sb in MATVEC_SHAPES:
+        a, b = torch.randn(sa, generator=g).to(dt), torch.randn(sb, generator=g).to(dt)
+        want = (a.double() @ b.double())  # accumulated exactly, rounded once below
+        got = matmul1(a, b, backend=backend)
+        assert got.dtype == dt and got.shape == want.shape
+        tol = 1e-6 if dt is torch.float64 else 2e-5 if dt is torch.float32 else 0
+        # f16/bf16: accumulated in f32 and rounded once, so within one ulp of the exact result
+        ulp = torch.finfo(dt).eps * want.abs().clamp_min(1)
+        assert bool(((got.double() - want).abs() <= (ulp if tol == 0 else tol * want.abs().clamp_min(1))).all()), \
+            (sa, sb)
+
+
+@pytest.mark.parametrize("backend", ["ir", "eager"])
+@pytest.mark.parametrize("sa,sb", [((16, 8), (1, 4)), ((16, 1), (8, 4)), ((16, 8), (9, 1))])
+def test_level1_matmul_inner_size_mismatch_is_an_error(sa, sb, backend):
+    with pytest.raises(td.KernelTypeError, match=r"matmul inner sizes differ: \(16, \d\) @ ") as e:
+        matmul1(torch.randn(sa), torch.randn(sb), backend=backend)
+    assert "return a @ b" in str(e.value) and "hint:" in str(e.value)

@@ -9,7 +9,7 @@ import ast
 import builtins as py
 
 from tiledsl.dtypes import PUBLIC_NAME, DType
-from tiledsl.errors import FrontendError, KernelTypeError, LevelError
+from tiledsl.errors import FrontendError, KernelTypeError, LevelError, TypeCheckError
 from tiledsl.frontend.values import KnobRef, describe, is_const
 from tiledsl.ir.nodes import Space, Value
 from tiledsl.ir.ops import Op
@@ -124,9 +124,48 @@ def matmul(low, a, b):
                             "td.load tiles and use td.dot")
         if a.type.dtype is not b.type.dtype:
             raise low.error(KernelTypeError, f"matmul of {a.type.dtype.value} and {b.type.dtype.value}; cast one")
+        if a.type.rank == 2 and b.type.rank == 2:
+            _check_inner(low, a, b)
+        if _is_matvec(a, b):
+            return _matvec(low, a, b)
         # fp8 products are returned in f32 (fp8 is a storage type)
         return low.value(Op.MATMUL, (a, b), {"dtype": DType.f32} if a.type.dtype.is_fp8 else None)
     return dot(low, a, b)
+
+
+def _check_inner(low, a: Value, b: Value) -> None:
+    """The inner sizes of a level-1 matmul must be equal: a size 1 does not broadcast there."""
+    k_a, k_b = a.type.shape[1], b.type.shape[0]
+    u = low.builder.unifier
+    try:
+        if (k_a == 1) != (k_b == 1):
+            raise TypeCheckError("")
+        u.dim(k_a, k_b)
+    except TypeCheckError:
+        def shape(v: Value) -> str:
+            return "(" + ", ".join(str(u.sizes.get(d, d)) for d in v.type.shape) + ")"
+        raise low.error(KernelTypeError, f"matmul inner sizes differ: {shape(a)} @ {shape(b)}",
+                        "a @ b needs a.shape[1] == b.shape[0]") from None
+
+
+def _is_matvec(a: Value, b: Value) -> bool:
+    """A level-1 matmul with a size-1 axis (matrix-vector, vector-matrix, outer product): no dot
+    tile shape fits it, so it is written as a product and a sum (`_matvec`)."""
+    if a.type.rank != 2 or b.type.rank != 2 or not a.type.dtype.is_float:
+        return False
+    return 1 in (*a.type.shape, *b.type.shape)
+
+
+def _matvec(low, a: Value, b: Value) -> Value:
+    """`a @ b` as `sum(a[:, :, None] * b[None, :, :], axis=1)`, accumulated as a matmul is (f32,
+    f64 for f64) and rounded once to the matmul's dtype (fp8: f32)."""
+    dt = a.type.dtype
+    acc = DType.f64 if dt is DType.f64 else DType.f32
+    a3 = low.value(Op.EXPAND_DIMS, (low.cast(a, acc),), {"axis": 2})
+    b3 = low.value(Op.EXPAND_DIMS, (low.cast(b, acc),), {"axis": 0})
+    prod = low.value(Op.MUL, (a3, b3))
+    out = low.value(Op.REDUCE, (prod,), {"kind": "sum", "axis": 1, "keepdims": False}, hint="matmul")
+    return low.cast(out, DType.f32 if dt.is_fp8 else dt)
 
 
 def dot(low, a, b, acc=None, out_dtype=None):

@@ -461,10 +461,19 @@ def binop(op: str, a, b):
         raise fail(KernelTypeError, f"{op} needs bool or int operands, got {dt.value}")
     shape = bshape((a, b))
     x, y = operand(a, dt), operand(b, dt)
+    if op in ("mul", "div") and dt.is_float and dt.bits < 32 and (_weak(a) or _weak(b)):
+        # torch: a 16-bit tensor times / over a number or 0-dim value computes in f32 with the
+        # scalar's own value (not first rounded to the tensor's dtype), rounding once
+        x, y = (operand(v, DType.f32) if _weak(v) else t for v, t in ((a, x), (b, y)))
     fn = (_FLOAT_BIN if dt.is_float else _INT_BIN)[op]
     out = fn(up(x), up(y))
     res_dt = DType.i1 if op in COMPARE else dt
     return Val(cast_t(out, FROM_TORCH[out.dtype], res_dt), res_dt, result_kind((a, b), len(shape)))
+
+
+def _weak(x) -> bool:
+    """A Python number or a 0-dim value (a scalar)."""
+    return not isinstance(x, Val) or x.t.dim() == 0
 
 
 _UNARY = {"neg": torch.neg, "abs": torch.abs, "exp": torch.exp, "exp2": torch.exp2, "log": torch.log,

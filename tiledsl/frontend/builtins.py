@@ -11,6 +11,7 @@ import builtins as py
 from tiledsl.dtypes import PUBLIC_NAME, DType
 from tiledsl.errors import FrontendError, KernelTypeError, LevelError, TypeCheckError
 from tiledsl.frontend.values import KnobRef, describe, is_const
+from tiledsl.ir.infer import fmt_shape
 from tiledsl.ir.nodes import Space, Value
 from tiledsl.ir.ops import Op
 
@@ -139,13 +140,12 @@ def _check_inner(low, a: Value, b: Value) -> None:
     u = low.builder.unifier
     try:
         if (k_a == 1) != (k_b == 1):
-            raise TypeCheckError("")
+            k = k_b if k_a == 1 else k_a
+            raise TypeCheckError(f"size {k} ({u.sizes.get(k, '?')} in this call) does not match size 1")
         u.dim(k_a, k_b)
-    except TypeCheckError:
-        def shape(v: Value) -> str:
-            return "(" + ", ".join(str(u.sizes.get(d, d)) for d in v.type.shape) + ")"
-        raise low.error(KernelTypeError, f"matmul inner sizes differ: {shape(a)} @ {shape(b)}",
-                        "a @ b needs a.shape[1] == b.shape[0]") from None
+    except TypeCheckError as e:
+        raise low.error(KernelTypeError, f"matmul inner sizes differ: {fmt_shape(a.type.shape)} @ "
+                        f"{fmt_shape(b.type.shape)} ({e})", "a @ b needs a.shape[1] == b.shape[0]") from None
 
 
 def _is_matvec(a: Value, b: Value) -> bool:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import ast
 import builtins as py
 import contextlib
+import math
 import operator
+import struct
 from functools import reduce
 
 from tiledsl.dtypes import DType, promote
@@ -183,10 +185,14 @@ class _Lowerer:
         return x.type.dtype if isinstance(x, Value) else None
 
     def unify_operands(self, xs, float_result: bool = False) -> tuple[list[Value], DType]:
+        dt = self.meet_dtype(xs, float_result)
+        return [self.const(x, dt) for x in xs], dt
+
+    def meet_dtype(self, xs, float_result: bool = False) -> DType:
         dt = self.result_dtype(xs)
         if (float_result and not dt.is_float) or dt.is_fp8:
             dt = DType.f32  # fp8 is a storage type: arithmetic on it runs in f32
-        return [self.const(x, dt) for x in xs], dt
+        return dt
 
     def result_dtype(self, xs) -> DType:
         """The dtype operands meet in, by torch's rule: values with axes (tiles, tensors) promote
@@ -222,8 +228,20 @@ class _Lowerer:
         for x in (a, b):
             if isinstance(x, Value):
                 self.check_level(op.ir_name, x)
-        (x, y), _ = self.unify_operands([a, b], float_result=op in (Op.DIV, Op.POW))
+        float_result = op in (Op.DIV, Op.POW)
+        dt = self.meet_dtype([a, b], float_result)
+        if op in (Op.MUL, Op.DIV) and dt.is_float and dt.bits < 32 and any(_opmath(x, dt) for x in (a, b)):
+            return self.opmath(op, (a, b), dt)
+        (x, y), _ = self.unify_operands([a, b], float_result)
         return self.value(op, (x, y))
+
+    def opmath(self, op: Op, xs, dt: DType) -> Value:
+        """`x * s`, `s * x`, `x / s` of an f16/bf16 value with a number or a 0-dim value `s`, as
+        torch computes them: in f32 with `s` as an f32 value (not first rounded to f16/bf16), the
+        result rounded once (docs/language.md, "Numerics")."""
+        wide = [self.const(x, DType.f32) if _scalar(x) else self.cast(self.const(x, dt), DType.f32)
+                for x in xs]
+        return self.cast(self.value(op, tuple(wide)), dt)
 
     def unary(self, op: Op, a):
         if isinstance(a, Value):
@@ -691,3 +709,33 @@ class _BoundMethod:
         if len(args) != 1 or not isinstance(args[0], DType):
             raise self.low.error(KernelTypeError, ".to() takes one dtype, e.g. x.to(td.float16)")
         return self.low.convert(self.v, args[0])
+
+
+def _scalar(x) -> bool:
+    """A Python number or a 0-dim value."""
+    return not isinstance(x, Value) or x.type.rank == 0
+
+
+def _opmath(x, dt: DType) -> bool:
+    """Whether `x` times / over a 16-bit value computes in f32 (torch's opmath): a 0-dim value
+    (its value is only known at run time), or a Python number `dt` cannot hold exactly (one it
+    holds gives the same result either way, so such kernels keep their 16-bit ops)."""
+    if isinstance(x, Value):
+        return x.type.rank == 0
+    if isinstance(x, KnobRef):
+        return True
+    return not _exact_in(float(x), dt)
+
+
+def _exact_in(v: float, dt: DType) -> bool:
+    """Whether the 16-bit float type `dt` holds `v` exactly."""
+    if not math.isfinite(v):
+        return True
+    try:
+        f32 = struct.unpack("<f", struct.pack("<f", v))[0]
+        if dt is DType.f16:
+            return struct.unpack("<e", struct.pack("<e", v))[0] == v
+    except OverflowError:
+        return False
+    bits = struct.unpack("<I", struct.pack("<f", f32))[0]
+    return dt is DType.bf16 and f32 == v and bits & 0xFFFF == 0

@@ -115,8 +115,9 @@ def where(cond, a, b):
     if is_num(cond):
         return a if cond else b
     c = need_val("td.where", cond)
-    if not c.dt.is_bool:
-        c = binop("ne", c, 0)
+    if not c.dt.is_bool:  # as torch.where: a number is not a condition
+        raise fail(KernelTypeError, f"td.where condition must be a bool mask, got {describe(c)}",
+                   "compare to get a mask: td.where(c != 0, a, b)")
     for x in (a, b):
         if not isinstance(x, Val) and not is_num(x):
             raise fail(KernelTypeError, f"td.where needs values, got {describe(x)}")
@@ -156,6 +157,9 @@ def _reduce_t(kind: str, t: torch.Tensor, axes: tuple[int, ...], keepdims: bool)
 
 def _reducer(kind: str):
     def reduce(x, axis=None, keepdims=False):
+        if not isinstance(keepdims, bool):
+            raise fail(KernelTypeError, f"td.{kind} keepdims must be a compile-time bool, got {describe(keepdims)}",
+                       "write keepdims=True or keepdims=False (a td.constexpr bool works too)")
         if not isinstance(x, Val):
             hint = f"use td.{'maximum' if kind == 'max' else 'minimum'}(a, b) for two values" if kind in ("max", "min") else None
             raise fail(KernelTypeError, f"td.{kind} of {describe(x)}", hint)
@@ -375,8 +379,21 @@ def _full(name, shape, value, dtype):
     dtype = need_dtype(f"td.{name}", dtype)
     if not is_num(value):
         raise fail(KernelTypeError, f"td.{name} fill value must be a number, got {describe(value)}")
-    value = float(value) if dtype.is_float else (bool(value) if dtype.is_bool else int(value))
+    value = float(value) if dtype.is_float else (bool(value) if dtype.is_bool else _fill_int(name, value, dtype))
     return Val(const_t(value, dtype, static_shape(f"td.{name}", shape)), dtype, "tile")
+
+
+def _fill_int(name: str, value, dtype: DType) -> int:
+    """As the compiler (and torch.full): a fraction, or an int outside the dtype's range, is an
+    error, never wrapped."""
+    if isinstance(value, float) and not value.is_integer():
+        raise fail(KernelTypeError, f"td.{name}: {value} is not an integer, the dtype is {dtype.value}",
+                   "use a float dtype, or an integer value")
+    info = torch.iinfo(TORCH[dtype])
+    if not info.min <= int(value) <= info.max:
+        raise fail(KernelTypeError, f"the constant {int(value)} does not fit in {dtype.value} ([{info.min}, {info.max}])",
+                   "use a wider dtype (td.int64), or a value in range")
+    return int(value)
 
 
 # --- loops -------------------------------------------------------------------------------------------------
@@ -407,6 +424,10 @@ def eager_range(*args):
 def pipelined(*args, stages=None):
     """A software-pipelined loop is, in program order, a plain loop; `stages` is checked only."""
     from tiledsl.language import auto
+
+    if STATE.in_threads:
+        raise fail(LevelError, "td.pipelined inside td.threads",
+                   "td.pipelined pipelines a tile program's loads: loop with it outside td.threads, or use range(...) inside")
 
     if stages is not None and stages is not auto and (not isinstance(stages, int) or isinstance(stages, bool)):
         raise fail(KernelTypeError, f"stages must be an int or td.auto, got {stages!r}")

@@ -20,6 +20,9 @@ _UNARY = {"exp": Op.EXP, "exp2": Op.EXP2, "log": Op.LOG, "log2": Op.LOG2, "sqrt"
           "erf": Op.ERF, "floor": Op.FLOOR, "ceil": Op.CEIL, "abs": Op.ABS}
 _REDUCE = ("sum", "max", "min", "prod", "argmax", "argmin")
 _ATOMIC = {"atomic_add": "add", "atomic_max": "max", "atomic_min": "min", "atomic_xchg": "xchg"}
+SHUFFLE_HINT = "shuffle a thread's own value: td.load the element first (a = td.load(x, (tid,)))"
+WHERE_HINT = "compare to get a mask: td.where(c != 0, a, b)"
+KEEPDIMS_HINT = "write keepdims=True or keepdims=False (a td.constexpr bool works too)"
 _SHUFFLE = {"shfl_xor": "xor", "shfl_down": "down", "shfl_up": "up", "shfl_idx": "idx"}
 
 
@@ -111,8 +114,8 @@ def where(low, c, a, b):
     if is_const(c):
         return a if c else b
     c = _need_value(low, "td.where", c)
-    if not c.type.dtype.is_bool:
-        c = low.binop(Op.NE, c, 0)
+    if not c.type.dtype.is_bool:  # as torch.where: a number is not a condition
+        raise low.error(KernelTypeError, f"td.where condition must be a bool mask, got {describe(c)}", WHERE_HINT)
     (x, y), _ = low.unify_operands([a, b])
     return low.value(Op.WHERE, (c, x, y))
 
@@ -187,6 +190,9 @@ def _reduce(kind):
     def h(low, args, kwargs):
         x, axis, keepdims = _sig(low, kind, args, kwargs, ("x", "axis", "keepdims"),
                                  {"axis": None, "keepdims": False})
+        if not isinstance(keepdims, bool):
+            raise low.error(KernelTypeError, f"td.{kind} keepdims must be a compile-time bool, got {describe(keepdims)}",
+                            KEEPDIMS_HINT)
         x = _need_value(low, f"td.{kind}", x)
         if x.type.rank == 0:
             raise low.error(KernelTypeError, f"td.{kind} of a scalar", f"use td.{'maximum' if kind == 'max' else 'minimum'}(a, b) for two values"
@@ -574,6 +580,8 @@ def _shuffle(name):
         value, lane, width = _sig(low, name, args, kwargs, ("value", "lane", "width"), {"width": 32})
         _in_threads(low, name)
         v = _need_value(low, f"td.{name}", value)
+        if v.type.space is Space.GLOBAL:
+            raise low.error(LevelError, f"td.{name} of a whole tensor", SHUFFLE_HINT)
         return low.value(Op.SHUFFLE, (v, low.const(lane, DType.i32)), {"mode": _SHUFFLE[name], "width": width})
     return h
 

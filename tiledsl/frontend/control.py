@@ -257,14 +257,31 @@ def _for_attempt(low, s: ast.For, iv_dtype: DType, before: dict, assigned: list[
                     raise low.error(KernelTypeError, f"`{n}` is carried by the loop but becomes {describe(e)}",
                                     "keep a carried value a number, scalar or tile")
                 new[n] = join(low, n, [carry[n], e], "in the loop")
+                _check_not_narrowed(low, n, carry[n], e, new[n])
             elif n != target and n in before and not isinstance(before[n], Unbound) and not same(before[n], e):
                 if carriable(before[n]) and carriable(e):
                     new[n] = join(low, n, [before[n], e], "in the loop")
+                    _check_not_narrowed(low, n, before[n], e, new[n])
                 elif n in reads:
                     raise _not_carried(low, n, before[n], e)
         if new == carry:
             low.emit(Op.YIELD, tuple(materialize(low, end[n], carry[n]) for n in names))
     return out[0], end, new
+
+
+def _check_not_narrowed(low, n: str, was, now, joined: Type) -> None:
+    """A carried value takes the promoted dtype of what it holds before and in the loop; a body
+    that leaves it in another dtype (`v = v.to(td.int32)` for an f32 `v`) would be converted
+    back each iteration, which is not what Python does: an error, as in eager mode."""
+    if isinstance(now, Value) and now.type.dtype is not joined.dtype:
+        old = was.dtype.value if isinstance(was, Type) else (
+            was.type.dtype.value if isinstance(was, Value) else f"the number {was!r}")
+        raise low.error(KernelTypeError, f"`{n}` is {old} before the loop and {now.type.dtype.value} after an "
+                        f"iteration: a carried value keeps one dtype (here {joined.dtype.value})", NARROW_HINT)
+
+
+NARROW_HINT = ("convert it before the loop (`v = v.to(td.int32)`), or bind the converted value to another name "
+               "inside the loop")
 
 
 def _not_carried(low, n: str, was, now) -> KernelTypeError:

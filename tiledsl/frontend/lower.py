@@ -37,6 +37,9 @@ from tiledsl.ir.builder import Builder
 from tiledsl.ir.nodes import Knob, Loc, Param, Space, Value
 from tiledsl.ir.ops import Op
 
+PIPELINED_IN_THREADS_HINT = ("td.pipelined pipelines a tile program's loads: loop with it outside td.threads, "
+                             "or use range(...) inside")
+
 
 def _promote_all(dts: list[DType]) -> DType | None:
     return reduce(promote, dts) if dts else None
@@ -453,6 +456,8 @@ class _Lowerer:
             if kwargs:
                 raise self.error(FrontendError, "range() takes no keyword arguments")
         elif fn is L.pipelined:
+            if self.in_threads:
+                raise self.error(LevelError, "td.pipelined inside td.threads", PIPELINED_IN_THREADS_HINT)
             st = kwargs.pop("stages", L.auto)
             if kwargs:
                 raise self.error(FrontendError, f"td.pipelined got unexpected {', '.join(kwargs)}")

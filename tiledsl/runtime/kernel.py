@@ -80,7 +80,10 @@ class Kernel:
 
     def _get(self, bound, knob_values, backend, target) -> CompiledKernel:
         from tiledsl.schedule.targets import get_target
-        from tiledsl.settings import settings
+        from tiledsl.settings import check_target, settings
+
+        if target is not None and not hasattr(target, "arch"):
+            check_target(target, f"{self.name}.compile(..., target=...)")
 
         tgt = get_target(target or _device_target(bound) or settings().target)
         key = self._key(bound, knob_values, backend, tgt)
@@ -112,6 +115,8 @@ class Kernel:
 
     # --- call ----------------------------------------------------------------------------------------
     def __call__(self, *args, backend: str | None = None, target=None, **kwargs):
+        if target is not None and not hasattr(target, "arch"):
+            _SETTINGS.check_target(target, f"{self.name}(..., target=...)")
         if backend == "eager" or (backend is None and _default_backend(self) == "eager"):
             from tiledsl.eager import run_kernel
 

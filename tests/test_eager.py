@@ -565,7 +565,7 @@ def test_scalars_shapes_and_program_ids():
 def constructors(y: td.Tensor, yi: td.Tensor, yb: td.Tensor):
     with td.grid(1) as p:
         td.store(y, (0,), td.zeros(4) + td.full(4, 2.5, td.float32))  # int shapes, zeros' f32 default
-        td.store(yi, (0,), td.arange(4) * 2 + td.full((4,), 2.7, td.int32))  # arange(n); 2.7 -> 2
+        td.store(yi, (0,), td.arange(4) * 2 + td.full((4,), 2.0, td.int32))  # arange(n); an integral float
         td.store(yb, (0,), td.full((4,), 3, td.bool_))
 
 

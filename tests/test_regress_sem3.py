@@ -133,3 +133,64 @@ def test_f16_prod_multiplies_in_f32_and_rounds_once(backend):
     for arg in (x, x.t().contiguous().t()):
         # f32 products in another order may round to the neighbouring f16: one ulp at most
         torch.testing.assert_close(prod0(arg, backend=backend), want, rtol=2**-10, atol=0)
+
+
+# --- runtime float arguments: f64 values that adapt like Python numbers (were f32 scalars) ---
+
+@td.kernel
+def scale64(x: td.Tensor, s: float):
+    return x * s
+
+
+@td.kernel
+def weak_mix(x: td.Tensor, i: td.Tensor, h: td.Tensor, s: float):
+    return i * s, h * s, (s * 2.0 + 1.0) * x, x + s, i + (s > 0.05)
+
+
+@td.kernel
+def weak_tile(x: td.Tensor, y: td.Tensor, s: float, B: td.constexpr):
+    with td.grid(td.cdiv(x.shape[0], B)) as p:
+        m = p * B + td.arange(0, B) < x.shape[0]
+        t = td.load(x, (p * B,), (B,), mask=m, other=0)
+        td.store(y, (p * B,), t * s + s / 3.0, mask=m)
+
+
+@pytest.mark.parametrize("backend", ["ir", "triton", "eager"])
+def test_runtime_float_times_f64_tensor_is_exact_like_torch(backend):
+    x = torch.linspace(-3, 3, 64, dtype=torch.float64)
+    assert torch.equal(scale64(x, 0.1, backend=backend), x * 0.1)  # torch: the Python float, unrounded
+    for s in (1e-300, -0.0, 2.0**60 + 1, 1 / 3):  # words of every kind (Triton gets the bits in two ints)
+        assert torch.equal(scale64(x, s, backend=backend), x * s), s
+    y = torch.empty_like(x)
+    weak_tile(x, y, 0.1, 32, backend=backend)
+    assert torch.equal(y, x * 0.1 + 0.1 / 3.0)
+
+
+@pytest.mark.parametrize("backend", ["ir", "triton", "eager"])
+def test_runtime_float_is_weak_like_a_python_number(backend):
+    """With an int tensor it gives f32 (not f64), with f16 it keeps f16, among numbers it is a double."""
+    x = torch.linspace(-3, 3, 64, dtype=torch.float64)
+    i = torch.arange(64, dtype=torch.int32)
+    h = torch.linspace(-3, 3, 64).half()
+    got = weak_mix(x, i, h, 0.1, backend=backend)
+    want = (i * 0.1, h * 0.1, (0.1 * 2.0 + 1.0) * x, x + 0.1, i + (0.1 > 0.05))
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and torch.equal(g, w)
+
+
+@td.kernel
+def full_i8(y: td.Tensor, V: td.constexpr):
+    with td.grid(1) as p:
+        td.store(y, (0,), td.full((4,), V, dtype=td.int8))
+
+
+@pytest.mark.parametrize("backend", ["ir", "triton", "eager"])
+def test_full_of_a_constant_outside_a_narrow_int_is_an_error_as_torch(backend):
+    with pytest.raises(RuntimeError):
+        torch.full((4,), 300, dtype=torch.int8)  # torch refuses it too (eager wrapped it to 44)
+    y = torch.zeros(4, dtype=torch.int8)
+    with pytest.raises(td.KernelTypeError, match=r"300 does not fit in i8") as e:
+        full_i8(y, 300, backend=backend)
+    assert "td.full((4,), V, dtype=td.int8)" in str(e.value) and "hint:" in str(e.value)
+    full_i8(y, 127, backend=backend)
+    assert y.tolist() == [127] * 4

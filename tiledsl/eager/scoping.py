@@ -324,12 +324,14 @@ def carry_check(start: dict, scope: dict, names: tuple) -> None:
     """A name bound before a runtime loop and left by an iteration in a dtype other than the
     promotion of the two (`v = v.to(td.int32)` for an f32 `v`): the compiled kernel would carry
     the promoted dtype, Python the new one; an error in both."""
-    from tiledsl.eager.values import Val, fail, is_num
+    from tiledsl.eager.values import Val, WeakVal, fail, is_num
 
     for n in names:
         was, now = start.get(n), scope.get(n)
-        if not isinstance(now, Val) or isinstance(was, Unbound) or was is None:
-            continue
+        if not isinstance(now, Val) or isinstance(now, WeakVal) or isinstance(was, Unbound) or was is None:
+            continue  # a number or a runtime float adapts to the carried dtype
+        if isinstance(was, WeakVal):
+            was = float(was.t)
         if isinstance(was, Val):
             joined, old = promote(was.dt, now.dt), was.dt.value
         elif is_num(was):

@@ -75,6 +75,9 @@ class _Lowerer:
         # take the assigned name (`rename_last`)
         self.rhs_mark: tuple[list, int] | None = None
         self.renamed: dict[str, Value] = {}
+        # values that are Python floats at run time (float parameters, f64 scalars, and what is
+        # computed from them and numbers only): weakly typed like a number (docs/language.md, "Numerics")
+        self.weak: set[str] = set()
 
     def inline(self, func, args: list, kwargs: dict):
         """Lower a @td.func's body in place of its call, with its parameters bound to the
@@ -200,11 +203,27 @@ class _Lowerer:
     def result_dtype(self, xs) -> DType:
         """The dtype operands meet in, by torch's rule: values with axes (tiles, tensors) promote
         among themselves; 0-dim values (runtime scalars), then Python numbers, count only by
-        category (bool < int < float) unless theirs is higher (docs/language.md, "Numerics")."""
+        category (bool < int < float) unless theirs is higher (docs/language.md, "Numerics").
+        A runtime float (`is_weak`) counts as a Python number; among numbers alone it is f64."""
         dims = [x.type.dtype for x in xs if isinstance(x, Value) and x.type.rank > 0]
-        zero = [x.type.dtype for x in xs if isinstance(x, Value) and x.type.rank == 0]
-        nums = [DType.i32 if isinstance(x, KnobRef) else self.const_dtype(x) for x in xs if not isinstance(x, Value)]
+        zero = [x.type.dtype for x in xs if isinstance(x, Value) and x.type.rank == 0 and not self.is_weak(x)]
+        nums = [DType.f32 if isinstance(x, Value) else DType.i32 if isinstance(x, KnobRef) else self.const_dtype(x)
+                for x in xs if not isinstance(x, Value) or self.is_weak(x)]
+        if not dims and not zero and any(isinstance(x, Value) for x in xs):
+            return DType.f64  # runtime floats and numbers: Python's double
         return _by_category(_promote_all(dims), _by_category(_promote_all(zero), _promote_all(nums)))
+
+    def is_weak(self, x) -> bool:
+        """A Python float at run time: a `float` parameter or a value computed from such values
+        and numbers only. It adapts to what it meets, like a number (torch's weak scalars)."""
+        return isinstance(x, Value) and x.name in self.weak
+
+    def mark_weak(self, v: Value, xs) -> Value:
+        """`v`, computed from `xs`, is weak when every value among them is."""
+        vals = [x for x in xs if isinstance(x, Value)]
+        if vals and v.type.rank == 0 and v.type.dtype is DType.f64 and all(map(self.is_weak, vals)):
+            self.weak.add(v.name)
+        return v
 
     def const_dtype(self, x) -> DType:
         if isinstance(x, bool):
@@ -236,7 +255,7 @@ class _Lowerer:
         if op in (Op.MUL, Op.DIV) and dt.is_float and dt.bits < 32 and any(_opmath(x, dt) for x in (a, b)):
             return self.opmath(op, (a, b), dt)
         (x, y), _ = self.unify_operands([a, b], float_result)
-        return self.value(op, (x, y))
+        return self.mark_weak(self.value(op, (x, y)), (a, b))
 
     def opmath(self, op: Op, xs, dt: DType) -> Value:
         """`x * s`, `s * x`, `x / s` of an f16/bf16 value with a number or a 0-dim value `s`, as
@@ -251,7 +270,7 @@ class _Lowerer:
             self.check_level(op.ir_name, a)
             if (not a.type.dtype.is_float and op not in (Op.NEG, Op.NOT, Op.ABS)) or a.type.dtype.is_fp8:
                 a = self.cast(a, DType.f32)
-            return self.value(op, (a,))
+            return self.mark_weak(self.value(op, (a,)), (a,))
         (x,), _ = self.unify_operands([a], float_result=op not in (Op.NEG, Op.NOT, Op.ABS))
         return self.value(op, (x,))
 
@@ -387,6 +406,8 @@ class _Lowerer:
         nv = self.builder.fresh(name, v.type)
         insts[-1] = type(last)(last.op, (nv,), last.operands, last.attrs, last.regions, last.loc)
         self.renamed[v.name] = nv
+        if v.name in self.weak:
+            self.weak.add(nv.name)
         return nv
 
     def stmt_Return(self, s: ast.Return):

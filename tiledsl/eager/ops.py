@@ -15,6 +15,7 @@ from tiledsl.eager.values import (
     STATE,
     TORCH,
     Val,
+    WeakVal,
     binop,
     bshape,
     cast_t,
@@ -47,6 +48,12 @@ def need_dtype(what: str, x) -> DType:
     if not isinstance(x, DType):
         raise fail(KernelTypeError, f"{what} needs a dtype such as td.float32, got {describe(x)}")
     return x
+
+
+def shaped_val(what: str, x) -> Val:
+    """A value given axes: a runtime float becomes an f32 tensor, as a Python float does."""
+    v = need_val(what, x)
+    return cast_val(v, DType.f32) if isinstance(v, WeakVal) else v
 
 
 def need_val(what: str, x) -> Val:
@@ -209,7 +216,7 @@ def _shape_kind(x: Val) -> str:
 
 
 def expand_dims(x, axis):
-    x = need_val("td.expand_dims", x)
+    x = shaped_val("td.expand_dims", x)
     rank = x.t.dim()
     if not isinstance(axis, int) or not -(rank + 1) <= axis <= rank:
         raise fail(KernelTypeError, f"td.expand_dims: axis {axis!r} is out of range for rank {rank}")
@@ -227,7 +234,7 @@ def trans(x, *perm):
 
 
 def reshape(x, shape):
-    x = need_val("td.reshape", x)
+    x = shaped_val("td.reshape", x)
     shape = static_shape("td.reshape", shape)
     n = 1
     for d in shape:
@@ -238,7 +245,7 @@ def reshape(x, shape):
 
 
 def broadcast_to(x, shape):
-    x = need_val("td.broadcast_to", x)
+    x = shaped_val("td.broadcast_to", x)
     shape = static_shape("td.broadcast_to", shape)
     try:
         t = torch.broadcast_to(read(x), shape)

@@ -52,6 +52,13 @@ def _need_value(low, what, x) -> Value:
     raise low.error(KernelTypeError, f"{what} needs a value, got {describe(x)}")
 
 
+def _shaped_value(low, what, x) -> Value:
+    """A value given axes: a runtime float becomes an f32 tensor, as a Python float does
+    (`torch.tensor(0.1)` is f32; a number here is `low.const`'s f32 too)."""
+    v = _need_value(low, what, x)
+    return low.cast(v, DType.f32) if low.is_weak(v) else v
+
+
 def _dtype(low, what, x) -> DType:
     if not isinstance(x, DType):
         raise low.error(KernelTypeError, f"{what} needs a dtype such as td.float32, got {describe(x)}")
@@ -285,7 +292,7 @@ def _gather(low, x, idx, axis):
 # --- shape ---------------------------------------------------------------------------------------------------
 def h_expand_dims(low, args, kwargs):
     x, axis = _sig(low, "expand_dims", args, kwargs, ("x", "axis"), {})
-    x = _need_value(low, "td.expand_dims", x)
+    x = _shaped_value(low, "td.expand_dims", x)
     axis = axis_arg(low, "td.expand_dims", axis, x.type.rank, insert=True)
     return low.value(Op.EXPAND_DIMS, (x,), {"axis": axis})
 
@@ -306,12 +313,12 @@ def h_trans(low, args, kwargs):
 
 def h_reshape(low, args, kwargs):
     x, shape = _sig(low, "reshape", args, kwargs, ("x", "shape"), {})
-    return low.value(Op.RESHAPE, (_need_value(low, "td.reshape", x),), {"shape": _shape(low, "td.reshape", shape)})
+    return low.value(Op.RESHAPE, (_shaped_value(low, "td.reshape", x),), {"shape": _shape(low, "td.reshape", shape)})
 
 
 def h_broadcast_to(low, args, kwargs):
     x, shape = _sig(low, "broadcast_to", args, kwargs, ("x", "shape"), {})
-    return low.value(Op.BROADCAST_TO, (_need_value(low, "td.broadcast_to", x),),
+    return low.value(Op.BROADCAST_TO, (_shaped_value(low, "td.broadcast_to", x),),
                      {"shape": _shape(low, "td.broadcast_to", shape)})
 
 

@@ -194,3 +194,18 @@ def test_full_of_a_constant_outside_a_narrow_int_is_an_error_as_torch(backend):
     assert "td.full((4,), V, dtype=td.int8)" in str(e.value) and "hint:" in str(e.value)
     full_i8(y, 127, backend=backend)
     assert y.tolist() == [127] * 4
+
+
+@td.kernel
+def converted_float(i: td.Tensor, s: float):
+    return s.to(td.float64) * i, td.cast(s, td.float64) * i, s * i
+
+
+@pytest.mark.parametrize("backend", ["ir", "triton", "eager"])
+def test_a_converted_runtime_float_is_typed(backend):
+    """`s.to(td.float64)` is a typed f64 scalar (torch: a 0-dim f64 tensor), `s` alone weak."""
+    i = torch.arange(8, dtype=torch.int32)
+    got = converted_float(i, 0.1, backend=backend)
+    s64 = torch.tensor(0.1, dtype=torch.float64)
+    for g, w in zip(got, (s64 * i, s64 * i, 0.1 * i)):
+        assert g.dtype == w.dtype and torch.equal(g, w)

@@ -528,7 +528,7 @@ def unary(op: str, a):
 def cast_val(v, dtype: DType) -> Val:
     v = as_val(v)
     if v.dt is dtype and v.kind not in BUFFERS:
-        return v
+        return Val(v.t, v.dt, v.kind) if isinstance(v, WeakVal) else v  # converted: typed from here on
     kind = "tile" if v.kind in BUFFERS else v.kind
     return Val(cast_t(read(v), v.dt, dtype), dtype, kind)
 

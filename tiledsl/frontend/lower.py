@@ -182,7 +182,8 @@ class _Lowerer:
     def convert(self, v: Value, dtype: DType) -> Value:
         """The user's `x.to(dtype)` / `td.cast`: a value; of a buffer, a snapshot of its contents
         even to its own dtype (later in-place updates of the buffer must not change it)."""
-        if v.type.space.is_buffer and v.type.dtype is dtype:
+        if (v.type.space.is_buffer or self.is_weak(v)) and v.type.dtype is dtype:
+            # a runtime float converted to f64 is a typed f64 scalar from here on
             return self.value(Op.CAST, (v,), {"dtype": dtype}, hint=v.name)
         return self.cast(v, dtype)
 

@@ -192,7 +192,7 @@ def test_python_numbers_are_weakly_typed():
     i = torch.arange(-5, 15, dtype=torch.int32)
     i8 = torch.tensor([1, -100, 27], dtype=torch.int8)
     a, b, c, d, e, f, g = l1_weak(h, i, i8, backend=E)
-    assert a.dtype == torch.float16 and torch.equal(a, (h.float() * torch.tensor(0.1).half().float()).half())
+    assert a.dtype == torch.float16 and torch.equal(a, (h.float() * 0.1).half())  # torch: f32, 0.1 unrounded
     assert b.dtype == torch.float32 and torch.equal(b, i.float() + 1.5)
     assert c.dtype == torch.int8 and torch.equal(c, i8 + torch.tensor(1000).to(torch.int8))  # wraps
     assert d.dtype == torch.float32 and torch.equal(d, i.float() / 2)  # / on ints is float division
@@ -565,7 +565,7 @@ def test_scalars_shapes_and_program_ids():
 def constructors(y: td.Tensor, yi: td.Tensor, yb: td.Tensor):
     with td.grid(1) as p:
         td.store(y, (0,), td.zeros(4) + td.full(4, 2.5, td.float32))  # int shapes, zeros' f32 default
-        td.store(yi, (0,), td.arange(4) * 2 + td.full((4,), 2.7, td.int32))  # arange(n); 2.7 -> 2
+        td.store(yi, (0,), td.arange(4) * 2 + td.full((4,), 2.0, td.int32))  # arange(n); an integral float
         td.store(yb, (0,), td.full((4,), 3, td.bool_))
 
 

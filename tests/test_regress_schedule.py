@@ -338,9 +338,9 @@ def test_knob_without_a_role_points_at_its_use():
     assert line == _source_line("n = i * FOO")
 
 
-def test_matvec_error_points_at_the_matmul():
-    line = _error_line(lambda: matvec(torch.randn(6, 4), torch.randn(4, 1), backend="ir"))
-    assert line == _source_line("return a @ v")
+def test_matvec_runs():  # was refused (pointing at the matmul); it is a product and a row sum now
+    a, v = torch.randn(6, 4), torch.randn(4, 1)
+    torch.testing.assert_close(matvec(a, v, backend="ir"), a @ v)
 
 
 # --- 3. level-1 gathers: x[idx] and td.take(x, idx, axis) ---------------------------------------------------

@@ -71,7 +71,7 @@ def test_cast_of_a_float_argument_to_f16():
 
 def test_float_argument_with_f64_tiles():
     x = torch.randn(100, dtype=torch.float64)
-    ref = x * torch.tensor(0.3, dtype=torch.float32).double()  # a float scalar is an f32 value
+    ref = x * 0.3  # a float argument is a Python float: exact with f64 (it was an f32 value)
     for backend in ("eager", "triton"):
         out = torch.empty_like(x)
         scale_f64(x, out, 0.3, backend=backend)
@@ -326,8 +326,8 @@ def test_atomics_compile_for_sm90_or_refuse_at_lowering(kind, dt):
 # rounding c to x's dtype first (what the IR does) differs on 20-60% of values (1 ulp).
 # `x + c`, `x - c`, `c - x`, `torch.where(m, x, c)` and `torch.maximum(x, torch.tensor(c))` use c
 # rounded to x's dtype (0 mismatches with the IR's rounding). `c / x` is `reciprocal(x) * c`
-# (two roundings), which neither scheme gives. These tests pin torch's CPU results; the mul/div
-# ones fail until the front end keeps such constants in f32 for mul/div (not the lowering's call).
+# (two roundings), which neither scheme gives. These tests pin torch's CPU results: the front end
+# (and eager mode) compute mul/div with such a constant in f32 and round once (`_Lowerer.opmath`).
 
 @td.kernel
 def const_mul(x: td.Tensor) -> td.Tensor:
@@ -358,9 +358,7 @@ LOWP = [torch.bfloat16, torch.float16]
 BACKENDS = ["ir", "triton"]
 
 
-@pytest.mark.xfail(strict=False, reason="IR rounds the constant to x's dtype; torch multiplies/"
-                                        "divides in f32 with an f32 constant (lead's decision)")
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS + ["eager"])
 @pytest.mark.parametrize("dt", LOWP, ids=str)
 @pytest.mark.parametrize("kernel,ref", [(const_mul, lambda x: 0.1 * x), (const_div, lambda x: x / 0.3)],
                          ids=["mul", "div"])

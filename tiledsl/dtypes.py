@@ -103,4 +103,8 @@ def promote(a: DType, b: DType) -> DType:
         return a if a.bits > b.bits else b
     if a.is_bool or b.is_bool:
         return b if a.is_bool else a
+    if DType.u8 in (a, b):
+        other = b if a is DType.u8 else a
+        # as torch: u8 with a signed int of 8 bits needs i16 to hold both ranges (symmetric)
+        return DType.i16 if other.bits <= 8 else other
     return a if a.bits >= b.bits else b

@@ -78,8 +78,39 @@ def configure(**changes) -> Settings:
 
         raise ArgumentError(f"configure() has no setting {', '.join(map(repr, unknown))}",
                             hint=f"settings are: {', '.join(sorted(known))}")
+    _check(changes)
     _current = dataclasses.replace(settings(), **changes)
     return _current
+
+
+BACKENDS = ("ir", "triton", "tilelang", "eager")  # tiledsl.runtime.kernel.BACKENDS
+
+
+def _check(changes: dict) -> None:
+    """A backend or target that names nothing is an error now, not at the first call."""
+    from tiledsl.errors import ArgumentError
+
+    backend = changes.get("backend")
+    if backend is not None and backend not in BACKENDS:
+        raise ArgumentError(f"configure(backend={backend!r}): unknown backend",
+                            hint=f"choose one of {', '.join(BACKENDS)}, or None for the default pick")
+    if "target" in changes:
+        check_target(changes["target"], "configure(target=...)")
+
+
+def check_target(target, what: str) -> None:
+    """`target` names a known GPU (`tiledsl.schedule.targets.get_target`); an empty name is not one."""
+    from tiledsl.errors import ArgumentError
+
+    hint = "pass a target name such as 'h100', 'h200' or 'a100' (or an arch, 'sm_90')"
+    if not isinstance(target, str) or not target.strip():
+        raise ArgumentError(f"{what}: {target!r} names no GPU", hint=hint)
+    from tiledsl.schedule.targets import get_target
+
+    try:
+        get_target(target)
+    except ArgumentError as e:
+        raise ArgumentError(f"{what}: {e.args[0]}", hint=hint) from None
 
 
 # --- the cache directory actually used ---------------------------------------------------------

@@ -71,8 +71,8 @@ def spec(x, dtype=None) -> ArgSpec:
         return ScalarSpec(DType.i1, x)
     if isinstance(x, int):
         return ScalarSpec(int_dtype(x), x)
-    if isinstance(x, float):
-        return ScalarSpec(DType.f32, x)
+    if isinstance(x, float):  # a Python float is a double (the kernel treats it as weakly typed)
+        return ScalarSpec(DType.f64, x)
     if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], DType):
         return TensorSpec(tuple(x[0]), x[1])
     from tiledsl.errors import ArgumentError

@@ -84,6 +84,10 @@ def signature(lowered: TritonLowered, specs: tuple[ArgSpec, ...],
                 sig[name] = "fp32"
             else:
                 _int_arg(spec.value, name, sig, consts, attrs, index, one_is_const=False)
+        elif kind in ("scalar_hi", "host_hi"):  # an f64's bits, high word (signed)
+            sig[name] = "i32"
+        elif kind in ("scalar_lo", "host_lo"):  # and low word (unsigned: needs 64 bits)
+            sig[name] = "i64"
         else:  # a host-computed scalar: its value depends on the call, keep it general
             sig[name] = "fp32" if DType(info[1]).is_float else "i32"
     for name, value in lowered.constexprs:
@@ -95,7 +99,8 @@ def signature(lowered: TritonLowered, specs: tuple[ArgSpec, ...],
 def _check_specs_cover(rows, specs) -> None:
     """Kernel args index the specs of every parameter of the scheduled function, outputs included
     (a level-1 kernel's returned tensor is such an output)."""
-    needed = max((info[1] + 1 for _, info in rows if info[0] in ("ptr", "desc", "size", "stride", "scalar")),
+    needed = max((info[1] + 1 for _, info in rows
+                  if info[0] in ("ptr", "desc", "size", "stride", "scalar", "scalar_hi", "scalar_lo")),
                  default=0)
     if len(specs) < needed:
         raise ValueError(f"ahead-of-time signature needs specs of {needed} parameters (outputs included), "

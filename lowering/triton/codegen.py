@@ -117,6 +117,9 @@ class Gen:
         self.stages: list[int] = []
         self.in_kernel = False
         self.grid_launch = "(1,)"  # the launcher's grid expression, set by the GRID rule
+        # f64 scalar arguments -> the kernel parameters holding their bits' high and low words
+        # (Triton types a Python float as fp32: `_typed_scalars` joins the words)
+        self.f64_parts: dict[str, tuple[str, str]] = {}
         self.tma: dict = {}  # id(inst) -> tma.Access: loads that go through descriptors
         self.descs: dict = {}  # (tensor name, block) -> tma.Descriptor, in first-use order
         self.refusal: BackendError | None = None  # the first construct this build cannot run
@@ -130,6 +133,7 @@ class Gen:
         namer, names, uses, stages, last, depth = state
         self.namer, self.names, self.kernel_uses, self.stages = namer.copy(), dict(names), dict(uses), list(stages)
         self._last_loc, self.depth, self.lines = last, depth, []
+        self.f64_parts = {}
 
     # --- output -----------------------------------------------------------------------------
     def line(self, text: str, loc: Loc | None = None) -> None:

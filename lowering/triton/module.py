@@ -162,6 +162,10 @@ def _kernel_signature(g: Gen) -> tuple[list[tuple[str, str, tuple]], list[str]]:
         v = p.value
         host = g.names[v.name]
         t = g.tensors.get(v.name)
+        if t is None and v.name in g.f64_parts:
+            hi, lo = g.f64_parts[v.name]
+            params += [(hi, f"_f64_hi({host})", ("scalar_hi", i)), (lo, f"_f64_lo({host})", ("scalar_lo", i))]
+            continue
         if t is None:
             params.append((host, host, ("scalar", i)))
             continue
@@ -172,6 +176,11 @@ def _kernel_signature(g: Gen) -> tuple[list[tuple[str, str, tuple]], list[str]]:
         for ax, s in enumerate(t.strides):
             params.append((s, f"{host}.stride({ax})", ("stride", i, ax)))
     for name, v in g.kernel_uses.items():
+        if name in g.f64_parts:
+            hi, lo = g.f64_parts[name]
+            host = g.names[name]
+            params += [(hi, f"_f64_hi({host})", ("host_hi", "i32")), (lo, f"_f64_lo({host})", ("host_lo", "i64"))]
+            continue
         params.append((g.names[name], g.names[name], ("host", v.type.dtype.value)))
     return params, [e for _, e, _ in params]
 
@@ -191,8 +200,27 @@ def _groups(kernel_params, col: int) -> list[list[str]]:
     return out
 
 
+# an f64 scalar argument travels as the two words of its bits (Triton types a Python float fp32)
+_F64_WORDS = '''
+
+def _f64_hi(x):
+    """The high 32-bit word (signed) of the IEEE bits of the double `x`."""
+    import struct
+    return struct.unpack("<q", struct.pack("<d", float(x)))[0] >> 32
+
+
+def _f64_lo(x):
+    """The low 32-bit word (unsigned) of the IEEE bits of the double `x`."""
+    import struct
+    return struct.unpack("<q", struct.pack("<d", float(x)))[0] & 0xFFFFFFFF
+'''
+
+
 def _kernel_source(g: Gen, k: _Emitted, constexprs) -> list[str]:
-    out = ["", "", "@triton.jit", f"def {k.entry}("]
+    words = [name for name, _, info in k.params if info[0] in ("scalar_hi", "scalar_lo", "host_hi", "host_lo")]
+    # the words of an f64's bits are any ints: no specialization on their values (== 1, % 16)
+    jit = f"@triton.jit(do_not_specialize={words!r})" if words else "@triton.jit"
+    out = ["", "", jit, f"def {k.entry}("]
     out += [f"{INDENT}{', '.join(group)}," for group in _groups(k.params, 0)]
     out += [f"{INDENT}{name}: tl.constexpr," for name, _ in constexprs]
     return out + ["):"] + k.lines
@@ -226,6 +254,8 @@ def _assemble(g: Gen, kname, launcher, launch_params, constexprs, host_lines, ke
     helpers = helpers_source(body, g.interpret)
     if helpers:
         out += helpers.rstrip("\n").split("\n")
+    if any(info[0] in ("scalar_hi", "host_hi") for _, _, info in kernel.params):
+        out += _F64_WORDS.rstrip("\n").split("\n")
     if tma_kernel:
         out += _kernel_source(g, tma_kernel, constexprs)
     out += _kernel_source(g, kernel, constexprs)

@@ -350,7 +350,14 @@ def _typed_scalars(g: Gen) -> list[str]:
     out = []
     for v in values:
         name = g.names[v.name]
-        if name in words:
+        if name not in words:
+            continue
+        if v.type.dtype is DType.f64:  # passed as the two 32-bit words of its bits (`_f64_hi`)
+            hi, lo = g.namer.take(f"{name}_hi"), g.namer.take(f"{name}_lo")
+            g.f64_parts[v.name] = (hi, lo)
+            bits = f"(tl.cast({hi}, tl.int64) << 32) | (tl.cast({lo}, tl.int64) & 0xFFFFFFFF)"
+            out.append(f"{INDENT * g.depth}{name} = tl.cast({bits}, tl.float64, bitcast=True)")
+        else:
             out.append(f"{INDENT * g.depth}{name} = tl.cast({name}, {g.tl_dtype(v.type.dtype)})")
     return out
 

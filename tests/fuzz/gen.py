@@ -160,6 +160,13 @@ SOFTMAX_REF = """def _softmax(x, dim):
     return e / torch.sum(e, dim=dim, keepdim=True)
 
 
+def _prod(x, dim, keepdim=False):
+    # 16-bit floats multiply in f32 and round once (docs/language.md "Numerics"); torch's CPU
+    # prod of f16/bf16 accumulates in the 16-bit type instead
+    wide = x.float() if x.is_floating_point() and x.element_size() < 4 else x
+    return torch.prod(wide, dim=dim, keepdim=keepdim).to(x.dtype)
+
+
 """
 
 

@@ -32,11 +32,7 @@ def _triton(f: Finding) -> bool:
 
 
 KNOWN: dict[str, tuple[str, Callable[[Case, Finding], bool]]] = {
-    # found by this fuzzer (tests/fuzz/FINDINGS.md), not fixed yet
-    "l1-matvec": (
-        "level 1: `a @ b` with a size-1 axis raises ScheduleError 'a matmul with a size-1 axis (a matrix-vector "
-        "product)' (eager runs it)",
-        lambda c, f: f.kind in ("error-split", "rejects-valid") and "a matmul with a size-1 axis" in f.text),
+    # found by this fuzzer (tests/fuzz/FINDINGS.md), not fixed yet: none
 }
 
 

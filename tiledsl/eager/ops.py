@@ -17,6 +17,7 @@ from tiledsl.eager.values import (
     STATE,
     TORCH,
     Val,
+    WeakVal,
     binop,
     bshape,
     cast_t,
@@ -49,6 +50,12 @@ def need_dtype(what: str, x) -> DType:
     if not isinstance(x, DType):
         raise fail(KernelTypeError, f"{what} needs a dtype such as td.float32, got {describe(x)}")
     return x
+
+
+def shaped_val(what: str, x) -> Val:
+    """A value given axes: a runtime float becomes an f32 tensor, as a Python float does."""
+    v = need_val(what, x)
+    return cast_val(v, DType.f32) if isinstance(v, WeakVal) else v
 
 
 def need_val(what: str, x) -> Val:
@@ -118,8 +125,9 @@ def where(cond, a, b):
     if is_num(cond):
         return a if cond else b
     c = need_val("td.where", cond)
-    if not c.dt.is_bool:
-        c = binop("ne", c, 0)
+    if not c.dt.is_bool:  # as torch.where: a number is not a condition
+        raise fail(KernelTypeError, f"td.where condition must be a bool mask, got {describe(c)}",
+                   "compare to get a mask: td.where(c != 0, a, b)")
     for x in (a, b):
         if not isinstance(x, Val) and not is_num(x):
             raise fail(KernelTypeError, f"td.where needs values, got {describe(x)}")
@@ -169,6 +177,9 @@ def _reduce_t(kind: str, t: torch.Tensor, axes: tuple[int, ...], keepdims: bool)
 
 def _reducer(kind: str):
     def reduce(x, axis=None, keepdims=False):
+        if not isinstance(keepdims, bool):
+            raise fail(KernelTypeError, f"td.{kind} keepdims must be a compile-time bool, got {describe(keepdims)}",
+                       "write keepdims=True or keepdims=False (a td.constexpr bool works too)")
         if not isinstance(x, Val):
             hint = f"use td.{'maximum' if kind == 'max' else 'minimum'}(a, b) for two values" if kind in ("max", "min") else None
             raise fail(KernelTypeError, f"td.{kind} of {describe(x)}", hint)
@@ -218,7 +229,7 @@ def _shape_kind(x: Val) -> str:
 
 
 def expand_dims(x, axis):
-    x = need_val("td.expand_dims", x)
+    x = shaped_val("td.expand_dims", x)
     rank = x.t.dim()
     if not isinstance(axis, int) or not -(rank + 1) <= axis <= rank:
         raise fail(KernelTypeError, f"td.expand_dims: axis {axis!r} is out of range for rank {rank}")
@@ -236,7 +247,7 @@ def trans(x, *perm):
 
 
 def reshape(x, shape):
-    x = need_val("td.reshape", x)
+    x = shaped_val("td.reshape", x)
     shape = static_shape("td.reshape", shape)
     n = 1
     for d in shape:
@@ -247,7 +258,7 @@ def reshape(x, shape):
 
 
 def broadcast_to(x, shape):
-    x = need_val("td.broadcast_to", x)
+    x = shaped_val("td.broadcast_to", x)
     shape = static_shape("td.broadcast_to", shape)
     try:
         t = torch.broadcast_to(read(x), shape)
@@ -388,8 +399,21 @@ def _full(name, shape, value, dtype):
     dtype = need_dtype(f"td.{name}", dtype)
     if not is_num(value):
         raise fail(KernelTypeError, f"td.{name} fill value must be a number, got {describe(value)}")
-    value = float(value) if dtype.is_float else (bool(value) if dtype.is_bool else int(value))
+    value = float(value) if dtype.is_float else (bool(value) if dtype.is_bool else _fill_int(name, value, dtype))
     return Val(const_t(value, dtype, static_shape(f"td.{name}", shape)), dtype, "tile")
+
+
+def _fill_int(name: str, value, dtype: DType) -> int:
+    """As the compiler (and torch.full): a fraction, or an int outside the dtype's range, is an
+    error, never wrapped."""
+    if isinstance(value, float) and not value.is_integer():
+        raise fail(KernelTypeError, f"td.{name}: {value} is not an integer, the dtype is {dtype.value}",
+                   "use a float dtype, or an integer value")
+    info = torch.iinfo(TORCH[dtype])
+    if not info.min <= int(value) <= info.max:
+        raise fail(KernelTypeError, f"the constant {int(value)} does not fit in {dtype.value} ([{info.min}, {info.max}])",
+                   "use a wider dtype (td.int64), or a value in range")
+    return int(value)
 
 
 # --- loops -------------------------------------------------------------------------------------------------
@@ -420,6 +444,10 @@ def eager_range(*args):
 def pipelined(*args, stages=None):
     """A software-pipelined loop is, in program order, a plain loop; `stages` is checked only."""
     from tiledsl.language import auto
+
+    if STATE.in_threads:
+        raise fail(LevelError, "td.pipelined inside td.threads",
+                   "td.pipelined pipelines a tile program's loads: loop with it outside td.threads, or use range(...) inside")
 
     if stages is not None and stages is not auto and (not isinstance(stages, int) or isinstance(stages, bool)):
         raise fail(KernelTypeError, f"stages must be an int or td.auto, got {stages!r}")

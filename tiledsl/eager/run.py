@@ -16,7 +16,7 @@ from tiledsl import language as L
 from tiledsl.dtypes import DType
 from tiledsl.eager import memory, ops, scoping, threads
 from tiledsl.eager.rewrite import compile_function, referenced_names
-from tiledsl.eager.values import FROM_TORCH, STATE, Loc, Val, describe, number_val
+from tiledsl.eager.values import FROM_TORCH, STATE, Loc, Val, WeakVal, describe, number_val
 from tiledsl.errors import ArgumentError, FrontendError, KernelTypeError, SourceError, TiledslError
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -201,7 +201,9 @@ def bind(name: str, fn, args: tuple, kwargs: dict) -> dict:
 
 
 def _scalar(name: str, pname: str, v):
-    if isinstance(v, (bool, int, float)):
+    if isinstance(v, float):  # a Python float: an f64 scalar that adapts like a number
+        return WeakVal(torch.tensor(v, dtype=torch.float64), DType.f64, "scalar")
+    if isinstance(v, (bool, int)):
         return number_val(v)
     raise ArgumentError(f"{name}(): parameter {pname!r} is a number but got {type(v).__name__}")
 

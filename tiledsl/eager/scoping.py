@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import ast
 
-from tiledsl.errors import FrontendError
+from tiledsl.dtypes import DType, promote
+from tiledsl.errors import FrontendError, KernelTypeError
 
 _STMTS = (ast.Expr, ast.Pass, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Return, ast.Assert, ast.If, ast.For,
           ast.With)
@@ -179,7 +180,13 @@ class Scoper(ast.NodeTransformer):
         # each iteration starts without the names the body assigns first (the loop carries only names bound before)
         reset = [_if_not_in(n, before, [_poison(n, f"name {n!r} is not defined", f"assign `{n}` before the loop")])
                  for n in inner]
-        node.body = reset + node.body
+        # a carried value keeps one dtype (the compiler's rule): checked at the end of each iteration
+        start = self.fresh("start")
+        names_t = ast.Tuple([ast.Constant(n) for n in inner], ast.Load())
+        snap = _set(start, _call("_td_save", _call("locals"), names_t))
+        check = ast.Expr(_call("_td_carry_check", ast.Name(start, ast.Load()), _call("locals"), names_t))
+        node.body = reset + [snap] + node.body + [check]
+        reset = reset + [snap, check]
         post = [_if_not_in(n, before, [_poison(n, first.format(n=n), f"assign `{n}` before the loop to use it after")])
                 for n in inner]
         post.append(_if_not_in(target, before, [_poison(
@@ -313,5 +320,31 @@ def restore(saved: dict, name: str, after: bool):
     return Unbound(f"name {name!r} is not defined", hint)
 
 
-HELPERS = {"_td_unbound": unbound, "_td_read": read, "_td_bound": bound, "_td_is_runtime": is_runtime,
+def carry_check(start: dict, scope: dict, names: tuple) -> None:
+    """A name bound before a runtime loop and left by an iteration in a dtype other than the
+    promotion of the two (`v = v.to(td.int32)` for an f32 `v`): the compiled kernel would carry
+    the promoted dtype, Python the new one; an error in both."""
+    from tiledsl.eager.values import Val, WeakVal, fail, is_num
+
+    for n in names:
+        was, now = start.get(n), scope.get(n)
+        if not isinstance(now, Val) or isinstance(now, WeakVal) or isinstance(was, Unbound) or was is None:
+            continue  # a number or a runtime float adapts to the carried dtype
+        if isinstance(was, WeakVal):
+            was = float(was.t)
+        if isinstance(was, Val):
+            joined, old = promote(was.dt, now.dt), was.dt.value
+        elif is_num(was):
+            joined = DType.f32 if isinstance(was, float) and not now.dt.is_float else now.dt
+            old = f"the number {was!r}"
+        else:
+            continue
+        if joined is not now.dt:
+            raise fail(KernelTypeError, f"`{n}` is {old} before the loop and {now.dt.value} after an iteration: "
+                       f"a carried value keeps one dtype (here {joined.value})",
+                       "convert it before the loop (`v = v.to(td.int32)`), or bind the converted value to "
+                       "another name inside the loop")
+
+
+HELPERS = {"_td_carry_check": carry_check, "_td_unbound": unbound, "_td_read": read, "_td_bound": bound, "_td_is_runtime": is_runtime,
            "_td_save": save, "_td_return_ok": return_ok, "_td_restore": restore}

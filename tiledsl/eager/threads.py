@@ -253,7 +253,8 @@ def run_threads(body, env: dict, fn, *args, **kwargs) -> None:
     if not isinstance(count, int) or isinstance(count, bool):
         raise fail(KernelTypeError, f"td.threads count is a compile-time int, got {describe(count)}")
     if not 1 <= count <= MAX_THREADS:
-        raise fail(KernelTypeError, f"td.threads count must be 1 to {MAX_THREADS}, got {count}")
+        raise fail(KernelTypeError, f"td.threads count must be 1 to {MAX_THREADS}, got {count}",
+                   f"a thread block has at most {MAX_THREADS} threads; split the work over td.grid programs")
     Block(count).run(body, env)
 
 
@@ -287,6 +288,9 @@ def _shuffle(mode: str):
             raise fail(LevelError, f"td.{name} is a thread-level (level 3) op",
                        "put it inside `with td.threads(n) as tid:` within a td.grid")
         v = need_val(f"td.{name}", value)
+        if v.kind == "global":
+            raise fail(LevelError, f"td.{name} of a whole tensor",
+                       "shuffle a thread's own value: td.load the element first (a = td.load(x, (tid,)))")
         ln = _int_size(f"td.{name} lane", lane)
         if width not in (1, 2, 4, 8, 16, 32) or isinstance(width, bool):
             raise fail(KernelTypeError, f"shuffle width must be a power of two up to {WARP}, got {width!r}")

@@ -227,6 +227,22 @@ class Val:
         return unary("not", self)
 
 
+class WeakVal(Val):
+    """A Python float at run time (a `float` parameter, or a value computed from such values and
+    numbers only): an f64 scalar that adapts to what it meets, like a number (torch's weak
+    scalars; the compiler's `_Lowerer.is_weak`)."""
+
+    __slots__ = ()
+
+
+def weak_result(v: Val, xs) -> Val:
+    """`v`, computed from `xs`, is weak when every value among them is."""
+    vals = [x for x in xs if isinstance(x, Val)]
+    if vals and v.dt is DType.f64 and v.t.dim() == 0 and all(isinstance(x, WeakVal) for x in vals):
+        return WeakVal(v.t, v.dt, v.kind)
+    return v
+
+
 def _binary_dunders():
     ops = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "div", "floordiv": "floordiv",
            "mod": "mod", "pow": "pow", "and": "and", "or": "or", "xor": "xor", "lshift": "shl",
@@ -341,8 +357,11 @@ def unify(xs, float_result: bool = False) -> DType:
     0-dim values (scalars), then Python numbers, count only by their category (bool < int <
     float) unless it is higher; fp8 arithmetic runs in f32."""
     dims = [x.dt for x in xs if isinstance(x, Val) and x.t.dim() > 0]
-    zero = [x.dt for x in xs if isinstance(x, Val) and x.t.dim() == 0]
-    nums = [_number_dtype(x) for x in xs if not isinstance(x, Val)]
+    zero = [x.dt for x in xs if isinstance(x, Val) and x.t.dim() == 0 and not isinstance(x, WeakVal)]
+    nums = [DType.f32 if isinstance(x, WeakVal) else _number_dtype(x) for x in xs
+            if not isinstance(x, Val) or isinstance(x, WeakVal)]
+    if not dims and not zero and any(isinstance(x, WeakVal) for x in xs):
+        return DType.f64  # runtime floats and numbers only: Python's double
     dt = _by_category(_promote_all(dims), _by_category(_promote_all(zero), _promote_all(nums)))
     if (float_result and not dt.is_float) or dt.is_fp8:
         dt = DType.f32
@@ -461,10 +480,19 @@ def binop(op: str, a, b):
         raise fail(KernelTypeError, f"{op} needs bool or int operands, got {dt.value}")
     shape = bshape((a, b))
     x, y = operand(a, dt), operand(b, dt)
+    if op in ("mul", "div") and dt.is_float and dt.bits < 32 and (_weak(a) or _weak(b)):
+        # torch: a 16-bit tensor times / over a number or 0-dim value computes in f32 with the
+        # scalar's own value (not first rounded to the tensor's dtype), rounding once
+        x, y = (operand(v, DType.f32) if _weak(v) else t for v, t in ((a, x), (b, y)))
     fn = (_FLOAT_BIN if dt.is_float else _INT_BIN)[op]
     out = fn(up(x), up(y))
     res_dt = DType.i1 if op in COMPARE else dt
-    return Val(cast_t(out, FROM_TORCH[out.dtype], res_dt), res_dt, result_kind((a, b), len(shape)))
+    return weak_result(Val(cast_t(out, FROM_TORCH[out.dtype], res_dt), res_dt, result_kind((a, b), len(shape))), (a, b))
+
+
+def _weak(x) -> bool:
+    """A Python number or a 0-dim value (a scalar)."""
+    return not isinstance(x, Val) or x.t.dim() == 0
 
 
 _UNARY = {"neg": torch.neg, "abs": torch.abs, "exp": torch.exp, "exp2": torch.exp2, "log": torch.log,
@@ -494,13 +522,13 @@ def unary(op: str, a):
         return Val(out, a.dt, result_kind((a,), t.dim()))
     t = up(read(a))
     out = _UNARY[op](t)
-    return Val(cast_t(out, FROM_TORCH[out.dtype], a.dt), a.dt, result_kind((a,), t.dim()))
+    return weak_result(Val(cast_t(out, FROM_TORCH[out.dtype], a.dt), a.dt, result_kind((a,), t.dim())), (a,))
 
 
 def cast_val(v, dtype: DType) -> Val:
     v = as_val(v)
     if v.dt is dtype and v.kind not in BUFFERS:
-        return v
+        return Val(v.t, v.dt, v.kind) if isinstance(v, WeakVal) else v  # converted: typed from here on
     kind = "tile" if v.kind in BUFFERS else v.kind
     return Val(cast_t(read(v), v.dt, dtype), dtype, kind)
 

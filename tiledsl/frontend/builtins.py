@@ -9,8 +9,9 @@ import ast
 import builtins as py
 
 from tiledsl.dtypes import PUBLIC_NAME, DType
-from tiledsl.errors import FrontendError, KernelTypeError, LevelError
+from tiledsl.errors import FrontendError, KernelTypeError, LevelError, TypeCheckError
 from tiledsl.frontend.values import KnobRef, describe, is_const
+from tiledsl.ir.infer import fmt_shape
 from tiledsl.ir.nodes import Space, Value
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import REDUCE_KINDS, UNARY_RULE, public_names
@@ -18,6 +19,9 @@ from tiledsl.ir.optable import REDUCE_KINDS, UNARY_RULE, public_names
 _UNARY = public_names(UNARY_RULE)  # td.exp, td.exp2, ...: one elementwise op each (the op table)
 _REDUCE = tuple(REDUCE_KINDS)
 _ATOMIC = {"atomic_add": "add", "atomic_max": "max", "atomic_min": "min", "atomic_xchg": "xchg"}
+SHUFFLE_HINT = "shuffle a thread's own value: td.load the element first (a = td.load(x, (tid,)))"
+WHERE_HINT = "compare to get a mask: td.where(c != 0, a, b)"
+KEEPDIMS_HINT = "write keepdims=True or keepdims=False (a td.constexpr bool works too)"
 _SHUFFLE = {"shfl_xor": "xor", "shfl_down": "down", "shfl_up": "up", "shfl_idx": "idx"}
 
 
@@ -45,6 +49,13 @@ def _need_value(low, what, x) -> Value:
     if is_const(x) or isinstance(x, KnobRef):
         return low.const(x)
     raise low.error(KernelTypeError, f"{what} needs a value, got {describe(x)}")
+
+
+def _shaped_value(low, what, x) -> Value:
+    """A value given axes: a runtime float becomes an f32 tensor, as a Python float does
+    (`torch.tensor(0.1)` is f32; a number here is `low.const`'s f32 too)."""
+    v = _need_value(low, what, x)
+    return low.cast(v, DType.f32) if low.is_weak(v) else v
 
 
 def _dtype(low, what, x) -> DType:
@@ -109,8 +120,8 @@ def where(low, c, a, b):
     if is_const(c):
         return a if c else b
     c = _need_value(low, "td.where", c)
-    if not c.type.dtype.is_bool:
-        c = low.binop(Op.NE, c, 0)
+    if not c.type.dtype.is_bool:  # as torch.where: a number is not a condition
+        raise low.error(KernelTypeError, f"td.where condition must be a bool mask, got {describe(c)}", WHERE_HINT)
     (x, y), _ = low.unify_operands([a, b])
     return low.value(Op.WHERE, (c, x, y))
 
@@ -123,9 +134,47 @@ def matmul(low, a, b):
                             "td.load tiles and use td.dot")
         if a.type.dtype is not b.type.dtype:
             raise low.error(KernelTypeError, f"matmul of {a.type.dtype.value} and {b.type.dtype.value}; cast one")
+        if a.type.rank == 2 and b.type.rank == 2:
+            _check_inner(low, a, b)
+        if _is_matvec(a, b):
+            return _matvec(low, a, b)
         # fp8 products are returned in f32 (fp8 is a storage type)
         return low.value(Op.MATMUL, (a, b), {"dtype": DType.f32} if a.type.dtype.is_fp8 else None)
     return dot(low, a, b)
+
+
+def _check_inner(low, a: Value, b: Value) -> None:
+    """The inner sizes of a level-1 matmul must be equal: a size 1 does not broadcast there."""
+    k_a, k_b = a.type.shape[1], b.type.shape[0]
+    u = low.builder.unifier
+    try:
+        if (k_a == 1) != (k_b == 1):
+            k = k_b if k_a == 1 else k_a
+            raise TypeCheckError(f"size {k} ({u.sizes.get(k, '?')} in this call) does not match size 1")
+        u.dim(k_a, k_b)
+    except TypeCheckError as e:
+        raise low.error(KernelTypeError, f"matmul inner sizes differ: {fmt_shape(a.type.shape)} @ "
+                        f"{fmt_shape(b.type.shape)} ({e})", "a @ b needs a.shape[1] == b.shape[0]") from None
+
+
+def _is_matvec(a: Value, b: Value) -> bool:
+    """A level-1 matmul with a size-1 axis (matrix-vector, vector-matrix, outer product): no dot
+    tile shape fits it, so it is written as a product and a sum (`_matvec`)."""
+    if a.type.rank != 2 or b.type.rank != 2 or not a.type.dtype.is_float:
+        return False
+    return 1 in (*a.type.shape, *b.type.shape)
+
+
+def _matvec(low, a: Value, b: Value) -> Value:
+    """`a @ b` as `sum(a[:, :, None] * b[None, :, :], axis=1)`, accumulated as a matmul is (f32,
+    f64 for f64) and rounded once to the matmul's dtype (fp8: f32)."""
+    dt = a.type.dtype
+    acc = DType.f64 if dt is DType.f64 else DType.f32
+    a3 = low.value(Op.EXPAND_DIMS, (low.cast(a, acc),), {"axis": 2})
+    b3 = low.value(Op.EXPAND_DIMS, (low.cast(b, acc),), {"axis": 0})
+    prod = low.value(Op.MUL, (a3, b3))
+    out = low.value(Op.REDUCE, (prod,), {"kind": "sum", "axis": 1, "keepdims": False}, hint="matmul")
+    return low.cast(out, DType.f32 if dt.is_fp8 else dt)
 
 
 def dot(low, a, b, acc=None, out_dtype=None):
@@ -147,6 +196,9 @@ def _reduce(kind):
     def h(low, args, kwargs):
         x, axis, keepdims = _sig(low, kind, args, kwargs, ("x", "axis", "keepdims"),
                                  {"axis": None, "keepdims": False})
+        if not isinstance(keepdims, bool):
+            raise low.error(KernelTypeError, f"td.{kind} keepdims must be a compile-time bool, got {describe(keepdims)}",
+                            KEEPDIMS_HINT)
         x = _need_value(low, f"td.{kind}", x)
         if x.type.rank == 0:
             raise low.error(KernelTypeError, f"td.{kind} of a scalar", f"use td.{'maximum' if kind == 'max' else 'minimum'}(a, b) for two values"
@@ -239,7 +291,7 @@ def _gather(low, x, idx, axis):
 # --- shape ---------------------------------------------------------------------------------------------------
 def h_expand_dims(low, args, kwargs):
     x, axis = _sig(low, "expand_dims", args, kwargs, ("x", "axis"), {})
-    x = _need_value(low, "td.expand_dims", x)
+    x = _shaped_value(low, "td.expand_dims", x)
     axis = axis_arg(low, "td.expand_dims", axis, x.type.rank, insert=True)
     return low.value(Op.EXPAND_DIMS, (x,), {"axis": axis})
 
@@ -260,12 +312,12 @@ def h_trans(low, args, kwargs):
 
 def h_reshape(low, args, kwargs):
     x, shape = _sig(low, "reshape", args, kwargs, ("x", "shape"), {})
-    return low.value(Op.RESHAPE, (_need_value(low, "td.reshape", x),), {"shape": _shape(low, "td.reshape", shape)})
+    return low.value(Op.RESHAPE, (_shaped_value(low, "td.reshape", x),), {"shape": _shape(low, "td.reshape", shape)})
 
 
 def h_broadcast_to(low, args, kwargs):
     x, shape = _sig(low, "broadcast_to", args, kwargs, ("x", "shape"), {})
-    return low.value(Op.BROADCAST_TO, (_need_value(low, "td.broadcast_to", x),),
+    return low.value(Op.BROADCAST_TO, (_shaped_value(low, "td.broadcast_to", x),),
                      {"shape": _shape(low, "td.broadcast_to", shape)})
 
 
@@ -534,6 +586,8 @@ def _shuffle(name):
         value, lane, width = _sig(low, name, args, kwargs, ("value", "lane", "width"), {"width": 32})
         _in_threads(low, name)
         v = _need_value(low, f"td.{name}", value)
+        if v.type.space is Space.GLOBAL:
+            raise low.error(LevelError, f"td.{name} of a whole tensor", SHUFFLE_HINT)
         return low.value(Op.SHUFFLE, (v, low.const(lane, DType.i32)), {"mode": _SHUFFLE[name], "width": width})
     return h
 

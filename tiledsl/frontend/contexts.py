@@ -38,6 +38,9 @@ def ctx_grid(low, s: ast.With, item, args, kwargs):
     low.emit(Op.GRID, sizes, {}, (body,))
 
 
+MAX_THREADS = 1024  # threads in one block (CUDA's limit)
+
+
 def ctx_threads(low, s, item, args, kwargs):
     (count,) = _sig(low, "threads", args, kwargs, ("count",), {})
     _in_grid(low, "threads")
@@ -45,6 +48,9 @@ def ctx_threads(low, s, item, args, kwargs):
         raise low.error(LevelError, "td.threads inside td.threads")
     if not (isinstance(count, (int, KnobRef)) and not isinstance(count, bool)):
         raise low.error(KernelTypeError, "td.threads count is a compile-time int")
+    if isinstance(count, int) and not 1 <= count <= MAX_THREADS:
+        raise low.error(KernelTypeError, f"td.threads count must be 1 to {MAX_THREADS}, got {count}",
+                        f"a thread block has at most {MAX_THREADS} threads; split the work over td.grid programs")
     names = _target_names(low, item, 1)
     from tiledsl.ir.nodes import Type
 

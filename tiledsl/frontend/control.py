@@ -68,9 +68,13 @@ def _number_dtype(x) -> DType:
 
 def join(low, name: str, items: list, where: str) -> Type:
     """The type a carried `name` takes: one shape (numbers broadcast to it), the promoted dtype
-    of its runtime values (numbers adapt to them, as in arithmetic)."""
+    of its runtime values (numbers, and runtime floats, adapt to them, as in arithmetic)."""
+    weak = [i for i in items if low.is_weak(i)]
+    items = [i for i in items if not low.is_weak(i)]
     types = [i.type if isinstance(i, Value) else i for i in items if isinstance(i, (Value, Type))]
-    numbers = [i for i in items if not isinstance(i, (Value, Type))]
+    numbers = [i for i in items if not isinstance(i, (Value, Type))] + [0.0] * len(weak)
+    if weak and not types:
+        return Type(DType.f64)  # runtime floats and numbers only: Python's double
     shapes = list(dict.fromkeys((t.shape, t.space) for t in types))
     if len(shapes) > 1:
         (s0, _), (s1, _) = shapes[:2]
@@ -190,7 +194,7 @@ def lower_for(low, s: ast.For, bounds: list[Value], stages) -> None:
     keep_target = (target in before and carriable(before[target])
                    and read_after(low.src.tree, s, target))
     carry: dict[str, Type] = {n: before[n].type for n in assigned if isinstance(before.get(n), Value)
-                              and carriable(before[n])}
+                              and carriable(before[n]) and not low.is_weak(before[n])}
     if keep_target:
         carry[target] = _join_or_none(low, target, [before[target], bounds[0]])
         if carry[target] is None:
@@ -257,14 +261,31 @@ def _for_attempt(low, s: ast.For, iv_dtype: DType, before: dict, assigned: list[
                     raise low.error(KernelTypeError, f"`{n}` is carried by the loop but becomes {describe(e)}",
                                     "keep a carried value a number, scalar or tile")
                 new[n] = join(low, n, [carry[n], e], "in the loop")
+                _check_not_narrowed(low, n, carry[n], e, new[n])
             elif n != target and n in before and not isinstance(before[n], Unbound) and not same(before[n], e):
                 if carriable(before[n]) and carriable(e):
                     new[n] = join(low, n, [before[n], e], "in the loop")
+                    _check_not_narrowed(low, n, before[n], e, new[n])
                 elif n in reads:
                     raise _not_carried(low, n, before[n], e)
         if new == carry:
             low.emit(Op.YIELD, tuple(materialize(low, end[n], carry[n]) for n in names))
     return out[0], end, new
+
+
+def _check_not_narrowed(low, n: str, was, now, joined: Type) -> None:
+    """A carried value takes the promoted dtype of what it holds before and in the loop; a body
+    that leaves it in another dtype (`v = v.to(td.int32)` for an f32 `v`) would be converted
+    back each iteration, which is not what Python does: an error, as in eager mode."""
+    if isinstance(now, Value) and now.type.dtype is not joined.dtype and not low.is_weak(now):
+        old = was.dtype.value if isinstance(was, Type) else (
+            was.type.dtype.value if isinstance(was, Value) else f"the number {was!r}")
+        raise low.error(KernelTypeError, f"`{n}` is {old} before the loop and {now.type.dtype.value} after an "
+                        f"iteration: a carried value keeps one dtype (here {joined.dtype.value})", NARROW_HINT)
+
+
+NARROW_HINT = ("convert it before the loop (`v = v.to(td.int32)`), or bind the converted value to another name "
+               "inside the loop")
 
 
 def _not_carried(low, n: str, was, now) -> KernelTypeError:

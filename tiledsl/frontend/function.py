@@ -60,6 +60,8 @@ def build_function(src: KernelSource, bound: dict, knob_values: dict | None = No
         else:
             v = Value(p.name, Type(s.dtype))
             params.append(Param(v, ParamKind.SCALAR))
+            if s.dtype is DType.f64:  # a Python float: f64, weakly typed (`_Lowerer.is_weak`)
+                low.weak.add(v.name)
         low.builder.reserve(p.name)
         env[p.name] = v
     for name, value in (knob_values or {}).items():

@@ -12,7 +12,9 @@ from __future__ import annotations
 import ast
 import builtins as py
 import contextlib
+import math
 import operator
+import struct
 from functools import reduce
 
 from tiledsl.dtypes import DType, promote
@@ -34,6 +36,9 @@ from tiledsl.frontend.values import KnobRef, Unbound, describe, is_const
 from tiledsl.ir.builder import Builder
 from tiledsl.ir.nodes import Knob, Loc, Param, Space, Value
 from tiledsl.ir.ops import Op
+
+PIPELINED_IN_THREADS_HINT = ("td.pipelined pipelines a tile program's loads: loop with it outside td.threads, "
+                             "or use range(...) inside")
 
 
 def _promote_all(dts: list[DType]) -> DType | None:
@@ -70,6 +75,9 @@ class _Lowerer:
         # take the assigned name (`rename_last`)
         self.rhs_mark: tuple[list, int] | None = None
         self.renamed: dict[str, Value] = {}
+        # values that are Python floats at run time (float parameters, f64 scalars, and what is
+        # computed from them and numbers only): weakly typed like a number (docs/language.md, "Numerics")
+        self.weak: set[str] = set()
 
     def inline(self, func, args: list, kwargs: dict):
         """Lower a @td.func's body in place of its call, with its parameters bound to the
@@ -172,7 +180,8 @@ class _Lowerer:
     def convert(self, v: Value, dtype: DType) -> Value:
         """The user's `x.to(dtype)` / `td.cast`: a value; of a buffer, a snapshot of its contents
         even to its own dtype (later in-place updates of the buffer must not change it)."""
-        if v.type.space.is_buffer and v.type.dtype is dtype:
+        if (v.type.space.is_buffer or self.is_weak(v)) and v.type.dtype is dtype:
+            # a runtime float converted to f64 is a typed f64 scalar from here on
             return self.value(Op.CAST, (v,), {"dtype": dtype}, hint=v.name)
         return self.cast(v, dtype)
 
@@ -181,19 +190,39 @@ class _Lowerer:
         return x.type.dtype if isinstance(x, Value) else None
 
     def unify_operands(self, xs, float_result: bool = False) -> tuple[list[Value], DType]:
+        dt = self.meet_dtype(xs, float_result)
+        return [self.const(x, dt) for x in xs], dt
+
+    def meet_dtype(self, xs, float_result: bool = False) -> DType:
         dt = self.result_dtype(xs)
         if (float_result and not dt.is_float) or dt.is_fp8:
             dt = DType.f32  # fp8 is a storage type: arithmetic on it runs in f32
-        return [self.const(x, dt) for x in xs], dt
+        return dt
 
     def result_dtype(self, xs) -> DType:
         """The dtype operands meet in, by torch's rule: values with axes (tiles, tensors) promote
         among themselves; 0-dim values (runtime scalars), then Python numbers, count only by
-        category (bool < int < float) unless theirs is higher (docs/language.md, "Numerics")."""
+        category (bool < int < float) unless theirs is higher (docs/language.md, "Numerics").
+        A runtime float (`is_weak`) counts as a Python number; among numbers alone it is f64."""
         dims = [x.type.dtype for x in xs if isinstance(x, Value) and x.type.rank > 0]
-        zero = [x.type.dtype for x in xs if isinstance(x, Value) and x.type.rank == 0]
-        nums = [DType.i32 if isinstance(x, KnobRef) else self.const_dtype(x) for x in xs if not isinstance(x, Value)]
+        zero = [x.type.dtype for x in xs if isinstance(x, Value) and x.type.rank == 0 and not self.is_weak(x)]
+        nums = [DType.f32 if isinstance(x, Value) else DType.i32 if isinstance(x, KnobRef) else self.const_dtype(x)
+                for x in xs if not isinstance(x, Value) or self.is_weak(x)]
+        if not dims and not zero and any(isinstance(x, Value) for x in xs):
+            return DType.f64  # runtime floats and numbers: Python's double
         return _by_category(_promote_all(dims), _by_category(_promote_all(zero), _promote_all(nums)))
+
+    def is_weak(self, x) -> bool:
+        """A Python float at run time: a `float` parameter or a value computed from such values
+        and numbers only. It adapts to what it meets, like a number (torch's weak scalars)."""
+        return isinstance(x, Value) and x.name in self.weak
+
+    def mark_weak(self, v: Value, xs) -> Value:
+        """`v`, computed from `xs`, is weak when every value among them is."""
+        vals = [x for x in xs if isinstance(x, Value)]
+        if vals and v.type.rank == 0 and v.type.dtype is DType.f64 and all(map(self.is_weak, vals)):
+            self.weak.add(v.name)
+        return v
 
     def const_dtype(self, x) -> DType:
         if isinstance(x, bool):
@@ -220,15 +249,27 @@ class _Lowerer:
         for x in (a, b):
             if isinstance(x, Value):
                 self.check_level(op.ir_name, x)
-        (x, y), _ = self.unify_operands([a, b], float_result=op in (Op.DIV, Op.POW))
-        return self.value(op, (x, y))
+        float_result = op in (Op.DIV, Op.POW)
+        dt = self.meet_dtype([a, b], float_result)
+        if op in (Op.MUL, Op.DIV) and dt.is_float and dt.bits < 32 and any(_opmath(x, dt) for x in (a, b)):
+            return self.opmath(op, (a, b), dt)
+        (x, y), _ = self.unify_operands([a, b], float_result)
+        return self.mark_weak(self.value(op, (x, y)), (a, b))
+
+    def opmath(self, op: Op, xs, dt: DType) -> Value:
+        """`x * s`, `s * x`, `x / s` of an f16/bf16 value with a number or a 0-dim value `s`, as
+        torch computes them: in f32 with `s` as an f32 value (not first rounded to f16/bf16), the
+        result rounded once (docs/language.md, "Numerics")."""
+        wide = [self.const(x, DType.f32) if _scalar(x) else self.cast(self.const(x, dt), DType.f32)
+                for x in xs]
+        return self.cast(self.value(op, tuple(wide)), dt)
 
     def unary(self, op: Op, a):
         if isinstance(a, Value):
             self.check_level(op.ir_name, a)
             if (not a.type.dtype.is_float and op not in (Op.NEG, Op.NOT, Op.ABS)) or a.type.dtype.is_fp8:
                 a = self.cast(a, DType.f32)
-            return self.value(op, (a,))
+            return self.mark_weak(self.value(op, (a,)), (a,))
         (x,), _ = self.unify_operands([a], float_result=op not in (Op.NEG, Op.NOT, Op.ABS))
         return self.value(op, (x,))
 
@@ -364,6 +405,8 @@ class _Lowerer:
         nv = self.builder.fresh(name, v.type)
         insts[-1] = type(last)(last.op, (nv,), last.operands, last.attrs, last.regions, last.loc)
         self.renamed[v.name] = nv
+        if v.name in self.weak:
+            self.weak.add(nv.name)
         return nv
 
     def stmt_Return(self, s: ast.Return):
@@ -433,6 +476,8 @@ class _Lowerer:
             if kwargs:
                 raise self.error(FrontendError, "range() takes no keyword arguments")
         elif fn is L.pipelined:
+            if self.in_threads:
+                raise self.error(LevelError, "td.pipelined inside td.threads", PIPELINED_IN_THREADS_HINT)
             st = kwargs.pop("stages", L.auto)
             if kwargs:
                 raise self.error(FrontendError, f"td.pipelined got unexpected {', '.join(kwargs)}")
@@ -689,3 +734,33 @@ class _BoundMethod:
         if len(args) != 1 or not isinstance(args[0], DType):
             raise self.low.error(KernelTypeError, ".to() takes one dtype, e.g. x.to(td.float16)")
         return self.low.convert(self.v, args[0])
+
+
+def _scalar(x) -> bool:
+    """A Python number or a 0-dim value."""
+    return not isinstance(x, Value) or x.type.rank == 0
+
+
+def _opmath(x, dt: DType) -> bool:
+    """Whether `x` times / over a 16-bit value computes in f32 (torch's opmath): a 0-dim value
+    (its value is only known at run time), or a Python number `dt` cannot hold exactly (one it
+    holds gives the same result either way, so such kernels keep their 16-bit ops)."""
+    if isinstance(x, Value):
+        return x.type.rank == 0
+    if isinstance(x, KnobRef):
+        return True
+    return not _exact_in(float(x), dt)
+
+
+def _exact_in(v: float, dt: DType) -> bool:
+    """Whether the 16-bit float type `dt` holds `v` exactly."""
+    if not math.isfinite(v):
+        return True
+    try:
+        f32 = struct.unpack("<f", struct.pack("<f", v))[0]
+        if dt is DType.f16:
+            return struct.unpack("<e", struct.pack("<e", v))[0] == v
+    except OverflowError:
+        return False
+    bits = struct.unpack("<I", struct.pack("<f", f32))[0]
+    return dt is DType.bf16 and f32 == v and bits & 0xFFFF == 0

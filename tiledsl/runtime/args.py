@@ -4,7 +4,7 @@ are cached under.
 Two keys, one rule: a key holds everything of an argument that can change the compiled kernel.
 
 - `arg_key` (the warm path, per positional argument, no binding): a tensor's shape, strides,
-  dtype and device; a runtime number's compiled dtype (``i1``, ``i32``, ``i64``, ``f32``); a constexpr's type
+  dtype and device; a runtime number's compiled dtype (``i1``, ``i32``, ``i64``, ``f64``); a constexpr's type
   and value. Anything else raises `NoFastKey` and the call takes the slow path, which checks it.
 - `compile_key` (the slow path, on bound arguments): the same per parameter plus an int
   scalar's divisibility by 16, the knob values, backend, target and the settings that change
@@ -55,7 +55,7 @@ def arg_key(a: Any, const: bool) -> Any:
             return "i64"
         raise NoFastKey
     if t is float:  # repr: -0.0 == 0.0, and nan != nan
-        return (t, repr(a)) if const else "f32"
+        return (t, repr(a)) if const else "f64"
     if t is bool:  # not isinstance: True == 1 == 1.0 hash alike
         return (t, a) if const else "i1"
     if t is DType or is_auto(a):

@@ -100,8 +100,11 @@ class Kernel:
         return self._get(bound, knob_values, backend, target)
 
     def _get(self, bound, knob_values, backend, target) -> CompiledKernel:
-        from tiledsl.settings import settings
+        from tiledsl.settings import check_target, settings
         from tiledsl.targets import get_target
+
+        if target is not None and not hasattr(target, "arch"):
+            check_target(target, f"{self.name}.compile(..., target=...)")
 
         tgt = get_target(target or _device_target(bound) or settings().target)
         key = self._key(bound, knob_values, backend, tgt)
@@ -133,6 +136,8 @@ class Kernel:
 
     # --- call ----------------------------------------------------------------------------------------
     def __call__(self, *args, backend: str | None = None, target=None, **kwargs):
+        if target is not None and not hasattr(target, "arch"):
+            _SETTINGS.check_target(target, f"{self.name}(..., target=...)")
         if backend == "eager" or (backend is None and _default_backend(self) == "eager"):
             from tiledsl.eager import run_kernel
 

@@ -1,9 +1,11 @@
-"""Fuzzer finding (wrong), written by tests/fuzz/run.py.
+"""Fuzzer finding (wrong), written by tests/fuzz/run.py; resolved on the oracle's side.
 
-eager: max error 0.40625 (tol 0.002, scale 57.8); first bad: 49.84375 vs 50.125; ir: max error 0.40625 (tol 0.002, scale 57.8); first bad: 49.84375 vs 50.125; triton: max error 0.40625 (tol 0.002, sca
+An f16 product of 64 rows: eager, ir and triton agreed and torch differed by 0.8 %. Two causes:
+`f16 * 0.2`, which torch computes in f32 with 0.2 unrounded (the language now does the same:
+`_Lowerer.opmath`), and torch's CPU `prod` of f16, which accumulates in f16 in an order that
+depends on the layout (0.35 % off the exact product here, where the language's f32 product
+rounded once is within 0.04 %). The oracle is the language's rule: prod in f32, rounded once.
 """
-
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -29,8 +31,15 @@ def _softmax(x, dim):
     return e / torch.sum(e, dim=dim, keepdim=True)
 
 
+def _prod(x, dim, keepdim=False):
+    # 16-bit floats multiply in f32 and round once (docs/language.md "Numerics"); torch's CPU
+    # prod of f16/bf16 accumulates in the 16-bit type instead
+    wide = x.float() if x.is_floating_point() and x.element_size() < 4 else x
+    return torch.prod(wide, dim=dim, keepdim=keepdim).to(x.dtype)
+
+
 def ref(a0):
-    u = torch.amax(torch.prod((torch.sigmoid(torch.sqrt(torch.abs(a0))) * 0.2 + 0.9), dim=0, keepdim=True), dim=0)
+    u = torch.amax(_prod((torch.sigmoid(torch.sqrt(torch.abs(a0))) * 0.2 + 0.9), dim=0, keepdim=True), dim=0)
     v = u
     v = torch.abs(v)
     return v + u
@@ -48,6 +57,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float16',
      'tags': ['alias', 'axis', 'leaf-f', 'multi-call', 'rank2', 'red-max', 'red-prod', 'sqrt']})
 
 
-@pytest.mark.xfail(strict=True, reason="eager, ir and triton agree with each other; torch differs by 0.8% on a 64-row f16 product: part of it (about 0.1%) is `f16 * 0.2`, which torch computes with 0.2 unrounded where the language rounds it to f16 (open, see tests/test_regress_triton2.py); the rest is not analysed yet")
 def test_fuzz_wrong_bc2de6a3():
     check_case_dict(CASE)

@@ -99,13 +99,13 @@ def _check(changes: dict) -> None:
 
 
 def check_target(target, what: str) -> None:
-    """`target` names a known GPU (`tiledsl.schedule.targets.get_target`); an empty name is not one."""
+    """`target` names a known GPU (`tiledsl.targets.get_target`); an empty name is not one."""
     from tiledsl.errors import ArgumentError
 
     hint = "pass a target name such as 'h100', 'h200' or 'a100' (or an arch, 'sm_90')"
     if not isinstance(target, str) or not target.strip():
         raise ArgumentError(f"{what}: {target!r} names no GPU", hint=hint)
-    from tiledsl.schedule.targets import get_target
+    from tiledsl.targets import get_target
 
     try:
         get_target(target)

@@ -30,6 +30,12 @@ _SCALAR_FN = {
 _ALU_WEIGHT = {Op.EXP: 4, Op.EXP2: 2, Op.LOG: 4, Op.LOG2: 2, Op.SQRT: 4, Op.RSQRT: 2, Op.SIN: 4,
                Op.COS: 4, Op.TANH: 4, Op.SIGMOID: 6, Op.ERF: 8, Op.DIV: 4, Op.POW: 8}
 _FEEDS_DOT_THROUGH = frozenset({Op.CAST, Op.TRANSPOSE})
+# op and space classes the walk tests per instruction, as sets (the walk runs once per tile-size
+# combination: its per-instruction cost is the scheduler's)
+_TILE_LIKE = frozenset(sp for sp in Space if sp.is_tile_like)
+_MATH = frozenset(o for o in Op if o.group.value == "math")
+_MATH_OR_SHAPE = frozenset(o for o in Op if o.group.value in ("math", "shape"))
+_NO_TAINT: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -109,14 +115,16 @@ UNKNOWN_TRIPS = 64
 
 
 class _Walker:
-    def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: set[str]):
+    def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: tuple):
         self.fn, self.sizes, self.values = fn, sizes, values
         self.a = Analysis()
         self.env: dict[str, int] = {}
         self.taint: dict[str, frozenset[int]] = {}
-        self.dot_feeds, self.aliases = dot_feeds
+        self.dot_feeds, self.aliases, self.fused = dot_feeds
+        self.carried: set[str] = set()  # tiles already counted as a loop's carried registers
         self.smem_allocs: dict[str, int] = {}
         self.role: str | None = None  # the warp-role region being walked
+        self.numels: dict[int, int] = {}  # by id of a Type of fn (they live as long as fn)
 
     # --- helpers --------------------------------------------------------------------------------
     def dim(self, d) -> int:
@@ -129,7 +137,10 @@ class _Walker:
         return self.sizes.get(d, 1)
 
     def numel(self, t: Type) -> int:
-        return math.prod(self.dim(d) for d in t.shape)
+        n = self.numels.get(id(t))
+        if n is None:
+            n = self.numels[id(t)] = math.prod(self.dim(d) for d in t.shape)
+        return n
 
     def window_bytes(self, src: Type, shape_attr, offsets) -> float:
         """Bytes of a window, counting along each axis only the part inside the tensor."""
@@ -151,9 +162,12 @@ class _Walker:
         return float(min(n, self.dim(src.shape[-1])) * src.dtype.itemsize)
 
     def taint_of(self, vals) -> frozenset[int]:
-        out: frozenset[int] = frozenset()
+        out = _NO_TAINT
+        taint = self.taint
         for v in vals:
-            out |= self.taint.get(v.name, frozenset())
+            t = taint.get(v.name)
+            if t:
+                out = out | t
         return out
 
     # --- the walk -------------------------------------------------------------------------------
@@ -162,14 +176,15 @@ class _Walker:
         loaded = 0.0
         for inst in block.insts:
             t = self.taint_of(inst.operands)
+            op = inst.op
             for v in inst.results:
                 self.taint[v.name] = t
-                if v.type.space.is_tile_like and inst.op is not Op.LOAD:
+                if v.type.space in _TILE_LIKE and op is not Op.LOAD:
                     self.tile(v, inst)
-            handler = _HANDLERS.get(inst.op)
+            handler = _HANDLERS.get(op)
             if handler is not None:
                 loaded += handler(self, inst, mult, stages) or 0.0
-            elif inst.op.group.value == "math":
+            elif op in _MATH:
                 self.math(inst, mult)
         return loaded
 
@@ -184,22 +199,28 @@ class _Walker:
             self.a.odd_tiles.add(dims)
         if v.type.space is Space.SHARED or v.name in self.aliases:
             return
-        if inst.op.group.value in ("math", "shape") and \
+        if inst.op in _MATH_OR_SHAPE and \
                 numel <= max((self.numel(o.type) for o in inst.operands), default=0):
             return
         self.a.tile_words.append(numel * max(v.type.dtype.bits, 16) / 32)
 
     def math(self, inst, mult: float) -> None:
-        ints = [self.env.get(v.name) for v in inst.operands]
-        fn = _SCALAR_FN.get(inst.op)
-        if fn is not None and inst.results and inst.result.type.space is Space.SCALAR \
-                and all(i is not None for i in ints):
-            r = fn(*ints)
-            if r is not None:
-                self.env[inst.result.name] = r
-        if inst.op is Op.CAST and ints and ints[0] is not None and inst.result.type.dtype.is_int:
-            self.env[inst.result.name] = ints[0]
-        if inst.results and inst.result.type.space is not Space.SCALAR:
+        if not inst.results:
+            return
+        res = inst.results[0]
+        if res.type.space is Space.SCALAR:
+            ints = [self.env.get(v.name) for v in inst.operands]
+            fn = _SCALAR_FN.get(inst.op)
+            if fn is not None and len(inst.results) == 1 and None not in ints:
+                r = fn(*ints)
+                if r is not None:
+                    self.env[res.name] = r
+            if inst.op is Op.CAST and ints and ints[0] is not None and res.type.dtype.is_int:
+                self.env[res.name] = ints[0]
+            return
+        if inst.op is Op.ADD and any(o.name in self.fused for o in inst.operands):
+            return  # acc + dot: becomes dot(a, b, acc), accumulated by the tensor cores in place
+        if len(inst.results) == 1:
             self.a.alu_flops += self.numel(inst.result.type) * _ALU_WEIGHT.get(inst.op, 1) * mult
 
     def run(self) -> Analysis:
@@ -237,15 +258,18 @@ def _for(w: _Walker, inst, mult, stages):
     else:
         trips = max(0, -(-(stop - start) // step))
     s = inst.attr("stages")
+    body = inst.regions[0]
     w.a.stage_attrs.append(s)
     w.a.loop_iters += trips * mult
-    body = inst.regions[0]
     t = w.taint_of(inst.operands[:3])
     for arg in body.args:
         w.taint[arg.name] = t
-    for v in inst.results:
-        if v.type.space.is_tile_like:
+    for init, v in zip(inst.operands[3:], inst.results):
+        # an accumulator handed from one loop to the next (nested, or one loop after another)
+        # keeps its registers: count it once
+        if v.type.space.is_tile_like and init.name not in w.carried:
             w.a.carried_words += w.numel(v.type) * max(v.type.dtype.bits, 32) / 32
+    w.carried.update(v.name for v in (*inst.results, *body.args[1:]))
     loaded = w.block(body, mult * trips, s)
     w.a.inflight_parts.append((loaded, s, 1))
 
@@ -345,13 +369,15 @@ _HANDLERS = {Op.CONST: _const, Op.DIM: _dimh, Op.GRID: _grid, Op.FOR: _for, Op.I
              Op.ALLOC: _alloc, Op.DOT: _dot, Op.TILE_REDUCE: _tile_reduce}
 
 
-def _dot_feeders(block: Block) -> tuple[set[str], set[str]]:
+def _dot_feeders(block: Block) -> tuple[set[str], set[str], set[str]]:
     """(names of values that reach a DOT operand directly or through casts/transposes,
     names of values that live in an accumulator's registers: loop inits and yields, dots into
-    an accumulator)."""
+    an accumulator, names of dot results that are only added to an accumulator in a loop: the
+    `fuse_dot_acc` pass makes them ``dot(a, b, acc)`` after knob choice, so they are priced fused)."""
     defs: dict[str, object] = {}
     dots = []
     aliases: set[str] = set()
+    fused: set[str] = set()
     users: dict[str, list[Op]] = {}
 
     def uses(b: Block):
@@ -370,9 +396,11 @@ def _dot_feeders(block: Block) -> tuple[set[str], set[str]]:
                 # accumulates in place: a dot with an accumulator, or one only added to one in a
                 # loop (acc += dot). A product scaled first (acc += dot * s) is a second fp32
                 # tile live beside the accumulator, so it keeps its own registers.
-                if len(inst.operands) == 3 or (in_loop and all(
-                        op is Op.ADD for op in users.get(inst.result.name, [Op.ADD]))):
+                if len(inst.operands) == 3:
                     aliases.add(inst.result.name)
+                elif in_loop and all(op is Op.ADD for op in users.get(inst.result.name, [Op.ADD])):
+                    aliases.add(inst.result.name)
+                    fused.add(inst.result.name)
             if inst.op is Op.FOR:
                 aliases.update(v.name for v in (*inst.operands[3:], *inst.results))
                 aliases.update(v.name for v in inst.regions[0].insts[-1].operands)
@@ -391,7 +419,7 @@ def _dot_feeders(block: Block) -> tuple[set[str], set[str]]:
         inst = defs.get(v.name)
         if inst is not None and inst.op in _FEEDS_DOT_THROUGH:
             todo.extend(inst.operands[:1])
-    return out, aliases
+    return out, aliases, fused
 
 
 class Analyzer:
@@ -399,7 +427,7 @@ class Analyzer:
 
     def __init__(self, fn: Function, sizes: dict[str, int]):
         self.fn, self.sizes = fn, sizes
-        self.dot_feeds = _dot_feeders(fn.body)  # (feeders, accumulator aliases)
+        self.dot_feeds = _dot_feeders(fn.body)  # (feeders, accumulator aliases, fused dots)
 
     def __call__(self, values: dict[str, int]) -> Analysis:
         """The walk for `values`, before `Analysis.resolve` (stages and group unresolved)."""

@@ -105,47 +105,69 @@ def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], 
 def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], target: Target,
          fixed: dict[str, int] | None = None, top_n: int = 8) -> list[Point]:
     """The `top_n` valid points, fastest first. Raises `ScheduleError` when none is valid,
-    naming the limits the closest point breaks (and the explicit values when some were given)."""
+    naming the limits the closest point breaks (and the explicit values when some were given).
+
+    Branch and bound, not the whole product: the IR is walked once per combination of the knobs
+    the walk depends on (tile sizes, and warps where an attribute names them), each walk gets a
+    lower bound on the time of every point that shares it (`cost.lower_bound_us`), and the walks
+    are priced fastest bound first; once a walk's bound is above the `top_n`-th time found, it
+    and every later walk are skipped. Exact: the same top `top_n` as pricing every point."""
     fixed = dict(fixed or {})
     explicit = {k.name: k.value for k in knobs if k.value is not None}
     explicit.update(fixed)
     free = [k for k in knobs if k.name not in explicit]
     warp_groups = any(i.op is Op.WARP_ROLE for i in walk_ir(fn.body))
     cons = constraints.of(fn)  # td.auto(divides=...): enumerate only values that meet them
-    ranges = [constraints.allowed(k.name, cons, values_for(k, sizes, warp_groups)) for k in free]
-    good: list[Point] = []
-    closest: Point | None = None
-    walk = Analyzer(fn, sizes)
-    walks: dict[tuple, Analysis] = {}
-    resolved: dict[tuple, Analysis] = {}
-    resolve_knobs = [k.name for k in knobs if k.role in _NO_WALK]
+    ranges = {k.name: constraints.allowed(k.name, cons, values_for(k, sizes, warp_groups)) for k in free}
     # the walk reads num_warps only where an attribute names it (e.g. a thread count)
     named = {sym for inst in walk_ir(fn.body) for _, a in inst.attrs for sym in attr_syms(a)}
-    shape_knobs = [k.name for k in knobs if k.role not in _NO_WALK
-                   and (k.role != WARPS or k.name in named)]
-    for combo in itertools.product(*ranges):
+    shape = [k.name for k in free if k.role not in _NO_WALK and (k.role != WARPS or k.name in named)]
+    inner = [k.name for k in free if k.name not in shape]
+    walk = Analyzer(fn, sizes)
+    walks = []
+    for combo in itertools.product(*(ranges[n] for n in shape)):
         values = dict(explicit)
-        values.update(zip((k.name for k in free), combo))
-        if not constraints.combo_ok(cons, values):
-            continue
-        key = tuple(values.get(n) for n in shape_knobs)
-        if key not in walks:
-            walks[key] = walk(values)
-        rkey = key + tuple(values.get(n) for n in resolve_knobs)
-        if rkey not in resolved:  # the resolved walk differs only in stages and group values
-            resolved[rkey] = walks[key].resolve(values)
-        p = evaluate(fn, knobs, values, sizes, target, resolved=resolved[rkey])
-        if p.estimate is not None:
-            good.append(p)
-        elif closest is None or len(p.violations) < len(closest.violations):
-            closest = p
+        values.update(zip(shape, combo))
+        walked = walk(values)
+        walks.append((cost.lower_bound_us(walked.resolve(values), target), combo, walked))
+    walks.sort(key=lambda w: (w[0], w[1]))
+    good: list[Point] = []
+    closest: Point | None = None
+    cutoff = math.inf
+    for bound, combo, walked in walks:
+        if bound > cutoff:
+            break  # sorted by bound: no later walk can enter the top_n
+        resolved: dict[tuple, Analysis] = {}
+        for rest in itertools.product(*(ranges[n] for n in inner)):
+            values = dict(explicit)
+            values.update(zip(shape, combo))
+            values.update(zip(inner, rest))
+            if not constraints.combo_ok(cons, values):
+                continue
+            rkey = tuple(values.get(k.name) for k in knobs if k.role in _NO_WALK)
+            if rkey not in resolved:  # the resolved walk differs only in stages and group values
+                resolved[rkey] = walked.resolve(values)
+            p = evaluate(fn, knobs, values, sizes, target, resolved=resolved[rkey])
+            if p.estimate is not None:
+                good.append(p)
+            elif closest is None or len(p.violations) < len(closest.violations):
+                closest = p
+        if len(good) >= top_n:
+            good.sort(key=_order)
+            del good[top_n:]
+            cutoff = good[-1].estimate.time_us
     if not good:
         raise _no_fit(fn, target, explicit, closest, knobs)
-    # ties (e.g. compute-bound points that differ only in L2 traffic) go to less DRAM traffic,
-    # then to 4 warps (the usual default), then to the values
-    good.sort(key=lambda p: (round(p.estimate.time_us, 6), round(p.estimate.bytes),
-                             abs(p.schedule.num_warps.bit_length() - 3), p.schedule.values))
+    good.sort(key=_order)
     return good[:top_n]
+
+
+def _order(p: Point) -> tuple:
+    """Fastest first; ties (points bound by the same resource with the same slack) go to less
+    DRAM traffic, then to 4 warps (the usual default), then to the values, so the choice is
+    deterministic."""
+    return (round(p.estimate.time_us, 6), round(p.estimate.bytes),
+            abs(p.schedule.num_warps.bit_length() - 3), p.schedule.values)
 
 
 def _no_fit(fn: Function, target: Target, explicit: dict[str, int], closest: Point | None,

@@ -27,11 +27,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 FIELDS = ("registers", "spill_stores", "spill_loads", "shared_bytes", "wgmma_count", "wgmma_shape",
-          "tma", "stages", "num_warps", "tile", "loop_instrs", "loop_source")
-RATIO_FIELDS = ("registers", "shared_bytes", "wgmma_count", "loop_instrs")
+          "tma", "stages", "num_warps", "tile", "loop_instrs", "loop_per_mflop", "loop_per_kb", "loop_source")
+RATIO_FIELDS = ("registers", "shared_bytes", "wgmma_count", "loop_instrs", "loop_per_mflop", "loop_per_kb")
 CASES = {"gemm_bf16_4096^3": ("gemm", (4096, 4096, 4096)),
+         "gemm_bf16_8192^3": ("gemm", (8192, 8192, 8192)),
          "gemm_bf16_64x7168x2048": ("gemm", (64, 7168, 2048)),
-         "fp8_block_4096x7168x2048": ("fp8", (4096, 7168, 2048))}
+         "gemm_bf16_128x2112x7168": ("gemm", (128, 2112, 7168)),
+         "gemm_bf16_16x4096x4096": ("gemm", (16, 4096, 4096)),
+         "gemm_bf16_512x512x8192": ("gemm", (512, 512, 8192)),
+         "fp8_block_4096x7168x2048": ("fp8", (4096, 7168, 2048)),
+         "fp8_block_128x7168x2048": ("fp8", (128, 7168, 2048))}
 _WGMMA = re.compile(r"wgmma\.mma_async\.sync\.aligned\.(m\d+n\d+k\d+)")
 _MMA_SASS = re.compile(r"\b(?:[HQIB]GMMA|HMMA|IMMA)\b")  # wgmma, else mma.sync
 
@@ -139,12 +144,25 @@ def tiledsl_launch(kind: str, shape: tuple[int, int, int]):
                                 _meta(M, N, dtype=torch.bfloat16))
 
 
+def per_iteration(row: dict, kind: str, bm: int, bn: int, bk: int) -> dict:
+    """The main loop's instructions per MFLOP and per KB of operand tiles one iteration takes
+    (per FLOP for compute-bound kernels, per byte for memory-bound ones)."""
+    n = row.get("loop_instrs")
+    isz = 1 if kind == "fp8" else 2
+    if not n:
+        return {"loop_per_mflop": None, "loop_per_kb": None}
+    return {"loop_per_mflop": round(n / (2 * bm * bn * bk / 1e6), 3),
+            "loop_per_kb": round(n / ((bm + bn) * bk * isz / 1024), 3)}
+
+
 def tiledsl_row(kind: str, shape) -> dict:
     ck = tiledsl_launch(kind, shape).compile("triton", "h100")
     r, knobs = ck.report, ck.schedule.as_dict()
     row = binary_facts(ck.code("ptx"), r.shared_bytes or 0)
     row.update(stages=knobs.get("stages"), num_warps=knobs.get("num_warps"),
-               tile=f"{knobs.get('BM')}x{knobs.get('BN')}x{knobs.get('BK')}")
+               tile=f"{knobs.get('BM')}x{knobs.get('BN')}x{knobs.get('BK')}",
+               predicted_us=round(ck.scheduled.estimate.time_us, 2))
+    row.update(per_iteration(row, kind, knobs["BM"], knobs["BN"], knobs["BK"]))
     return row
 
 
@@ -162,6 +180,7 @@ def expert_row(kind: str, shape) -> dict:
     row = binary_facts(c.asm["ptx"], int(getattr(c.metadata, "shared", 0) or 0))
     row.update(stages=opts["num_stages"], num_warps=opts["num_warps"],
                tile=f"{consts['BM']}x{consts['BN']}x{consts['BK']}")
+    row.update(per_iteration(row, kind, consts["BM"], consts["BN"], consts["BK"]))
     return row
 
 

@@ -131,6 +131,11 @@ def _wgmma_ok(a: Analysis, values: dict[str, int], t: Target) -> bool:
     return t.has_wgmma and warps % 4 == 0 and all(d.m % 64 == 0 and d.dtype.bits <= 16 for d in a.dots)
 
 
+def uses_wgmma(a: Analysis, values: dict[str, int], t: Target) -> bool:
+    """Whether the point's dots run on wgmma (else mma.sync, or no dot at all)."""
+    return bool(a.dots) and _wgmma_ok(a, values, t)
+
+
 def wgmma_layout(m: int, n: int, warps: int) -> tuple[int, int, int]:
     """(warp groups along M, warp groups along N, wgmma instruction N) of an m x n dot on
     `warps` warps, as Triton places them: warp groups go along M while each keeps at least 64

@@ -54,7 +54,9 @@ def values_for(k: KnobInfo, sizes: dict[str, int], warp_groups: bool = False) ->
         if k.dot:
             lo = 32 if "k" in k.dot and k.dot_dtype.startswith(("f8", "i8", "u8")) else 16
             hi = 128 if k.dot == "k" and lo == 16 else 256
-            return _pow2_up_to(lo, min(hi, max(lo, _next_pow2(ext or hi))))
+            # a dot's M tile may pass a short M up to 64: wgmma's rows (padded rows are masked)
+            need = max(lo, _next_pow2(ext or hi), 64 if "m" in k.dot else lo)
+            return _pow2_up_to(lo, min(hi, need))
         return _pow2_up_to(1, min(MAX_BLOCK, _next_pow2(ext)) if ext else 256)
     if k.role == STAGES:
         return (1, 2, 3, 4, 5)
@@ -72,6 +74,22 @@ class Point:
     schedule: Schedule
     estimate: Estimate | None
     violations: tuple[str, ...] = ()
+    fragility: tuple[int, ...] = ()  # what makes the point sensitive to the model's errors (`fragility`)
+
+
+# The cost model's error is larger than this: points within it of the fastest are told apart by
+# how badly they degrade when the model is wrong (`fragility`), not by their predicted times.
+NEAR_TIE = 0.03
+
+
+def fragility(a: Analysis, values: dict[str, int], target: Target) -> tuple[int, ...]:
+    """(mma.sync on a target with wgmma, an unpipelined loop feeding the tensor cores): 0 is
+    robust. mma.sync is synchronous, so memory latency shows whenever the prediction of the
+    bytes in flight is off; one stage has no slack at all. Kernels without dots: ()."""
+    if not a.dots:
+        return ()
+    sync_mma = int(target.has_wgmma and not cost.uses_wgmma(a, values, target))
+    return (sync_mma, int(a.stages < 2 and a.loop_iters > 0))
 
 
 def _padding_ratio(knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: dict[str, int]) -> float:
@@ -99,7 +117,8 @@ def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], 
     bad = cost.limits(a, knobs, values, target, regs)
     if bad:
         return Point(sched, None, tuple(bad))
-    return Point(sched, cost.estimate(a, values, target, _padding_ratio(knobs, values, sizes), regs))
+    return Point(sched, cost.estimate(a, values, target, _padding_ratio(knobs, values, sizes), regs),
+                 fragility=fragility(a, values, target))
 
 
 def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], target: Target,
@@ -153,21 +172,30 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
             elif closest is None or len(p.violations) < len(closest.violations):
                 closest = p
         if len(good) >= top_n:
-            good.sort(key=_order)
-            del good[top_n:]
-            cutoff = good[-1].estimate.time_us
+            good = _ordered(good)
+            near = good[0].estimate.time_us * (1 + NEAR_TIE)
+            good = [p for i, p in enumerate(good) if i < top_n or p.estimate.time_us <= near]
+            cutoff = max(near, max(p.estimate.time_us for p in good))
     if not good:
         raise _no_fit(fn, target, explicit, closest, knobs)
-    good.sort(key=_order)
-    return good[:top_n]
+    return _ordered(good)[:top_n]
 
 
 def _order(p: Point) -> tuple:
-    """Fastest first; ties (points bound by the same resource with the same slack) go to less
-    DRAM traffic, then to 4 warps (the usual default), then to the values, so the choice is
-    deterministic."""
+    """Fastest first; exact ties go to less DRAM traffic, then to 4 warps (the usual default),
+    then to the values, so the choice is deterministic."""
     return (round(p.estimate.time_us, 6), round(p.estimate.bytes),
             abs(p.schedule.num_warps.bit_length() - 3), p.schedule.values)
+
+
+def _ordered(points: list[Point]) -> list[Point]:
+    """The points within `NEAR_TIE` of the fastest, least fragile first (then by `_order`), then
+    the rest by `_order`."""
+    points = sorted(points, key=_order)
+    near = points[0].estimate.time_us * (1 + NEAR_TIE)
+    head = [p for p in points if p.estimate.time_us <= near]
+    head.sort(key=lambda p: (p.fragility, _order(p)))
+    return head + points[len(head):]
 
 
 def _no_fit(fn: Function, target: Target, explicit: dict[str, int], closest: Point | None,

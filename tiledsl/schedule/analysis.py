@@ -115,8 +115,10 @@ UNKNOWN_TRIPS = 64
 
 
 class _Walker:
-    def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: tuple):
+    def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: tuple,
+                 plans: _Plans | None = None):
         self.fn, self.sizes, self.values = fn, sizes, values
+        self.plans = plans or _Plans()
         self.a = Analysis()
         self.env: dict[str, int] = {}
         self.taint: dict[str, frozenset[int]] = {}
@@ -125,16 +127,19 @@ class _Walker:
         self.smem_allocs: dict[str, int] = {}
         self.role: str | None = None  # the warp-role region being walked
         self.numels: dict[int, int] = {}  # by id of a Type of fn (they live as long as fn)
+        self.known = {**sizes, **values}  # what a dim name stands for: knob values first
+        self.odd_seen: set[int] = set()  # ids of types whose odd-size check is done
 
     # --- helpers --------------------------------------------------------------------------------
     def dim(self, d) -> int:
-        if isinstance(d, int):
+        cls = d.__class__
+        if cls is int:
             return d
-        if isinstance(d, Sym):
+        if cls is Sym:
             d = d.name
-        if d in self.values:
-            return self.values[d]
-        return self.sizes.get(d, 1)
+        elif cls is not str and isinstance(d, int):
+            return d
+        return self.known.get(d, 1)
 
     def numel(self, t: Type) -> int:
         n = self.numels.get(id(t))
@@ -174,18 +179,15 @@ class _Walker:
     def block(self, block: Block, mult: float, stages: object) -> float:
         """Walk `block` executed `mult` times per program; returns its global-load bytes."""
         loaded = 0.0
-        for inst in block.insts:
+        taint = self.taint
+        for inst, handler, tiles in self.plans.of(block):
             t = self.taint_of(inst.operands)
-            op = inst.op
             for v in inst.results:
-                self.taint[v.name] = t
-                if v.type.space in _TILE_LIKE and op is not Op.LOAD:
-                    self.tile(v, inst)
-            handler = _HANDLERS.get(op)
+                taint[v.name] = t
+            for v in tiles:
+                self.tile(v, inst)
             if handler is not None:
                 loaded += handler(self, inst, mult, stages) or 0.0
-            elif op in _MATH:
-                self.math(inst, mult)
         return loaded
 
     def tile(self, v, inst) -> None:
@@ -194,9 +196,11 @@ class _Walker:
         values, dots into an accumulator) are counted once, by the loop."""
         numel = self.numel(v.type)
         self.a.max_numel = max(self.a.max_numel, numel)
-        dims = tuple(self.dim(d) for d in v.type.shape)
-        if any(d & (d - 1) for d in dims):
-            self.a.odd_tiles.add(dims)
+        if id(v.type) not in self.odd_seen:
+            self.odd_seen.add(id(v.type))
+            dims = tuple(self.dim(d) for d in v.type.shape)
+            if any(d & (d - 1) for d in dims):
+                self.a.odd_tiles.add(dims)
         if v.type.space is Space.SHARED or v.name in self.aliases:
             return
         if inst.op in _MATH_OR_SHAPE and \
@@ -422,16 +426,43 @@ def _dot_feeders(block: Block) -> tuple[set[str], set[str], set[str]]:
     return out, aliases, fused
 
 
+class _Plans:
+    """Per block, each instruction with its handler and the results that are new tiles: found
+    once per function, not once per walk (enum hashing and attribute reads dominate a walk)."""
+
+    def __init__(self):
+        self._by_block: dict[int, tuple] = {}
+
+    def of(self, block: Block) -> tuple:
+        plan = self._by_block.get(id(block))
+        if plan is None:
+            plan = self._by_block[id(block)] = tuple(self._step(i) for i in block.insts)
+        return plan
+
+    @staticmethod
+    def _step(inst) -> tuple:
+        handler = _HANDLERS.get(inst.op)
+        if handler is None and inst.op in _MATH:
+            handler = _math
+        tiles = () if inst.op is Op.LOAD else tuple(v for v in inst.results if v.type.space in _TILE_LIKE)
+        return inst, handler, tiles
+
+
+def _math(w: _Walker, inst, mult, stages):
+    w.math(inst, mult)
+
+
 class Analyzer:
     """Walks one function for many knob values; what does not depend on them is found once."""
 
     def __init__(self, fn: Function, sizes: dict[str, int]):
         self.fn, self.sizes = fn, sizes
         self.dot_feeds = _dot_feeders(fn.body)  # (feeders, accumulator aliases, fused dots)
+        self.plans = _Plans()  # keyed by the blocks' ids: they live as long as fn
 
     def __call__(self, values: dict[str, int]) -> Analysis:
         """The walk for `values`, before `Analysis.resolve` (stages and group unresolved)."""
-        return _Walker(self.fn, self.sizes, values, self.dot_feeds).run()
+        return _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans).run()
 
 
 def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int]) -> Analysis:

@@ -284,20 +284,29 @@ def lower_bound_us(a: Analysis, t: Target) -> float:
 
 
 def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio: float = 1.0,
-             regs: int | None = None) -> Estimate:
-    """Predicted time and roofline position of one (valid) schedule point."""
+             regs: int | None = None, memo: dict | None = None) -> Estimate:
+    """Predicted time and roofline position of one (valid) schedule point. `memo`: a dict the
+    caller keeps for points of one IR walk (they differ in warps, stages and group only), so the
+    parts that depend on fewer knobs are computed once."""
+    memo = {} if memo is None else memo
     warps = values.get("num_warps", 4)
     regs = registers(a, values, t) if regs is None else regs
     resident_occ = occupancy(a, values, t, regs)
     occ = max(1, resident_occ)
-    tc, flops = _tc_cycles(a, values, t)
+    key = ("tc", warps)
+    if key not in memo:
+        memo[key] = _tc_cycles(a, values, t)
+    tc, flops = memo[key]
     reduce = a.reduces * (24 + 16 * math.log2(max(warps, 1)))
     prog_clk = tc + reduce + _fixed_clk(a, t)
     per_sm = math.ceil(a.programs / t.sms)
     compute_s = per_sm * prog_clk / (t.clock_ghz * 1e9)
 
     resident = t.sms * occ
-    dram, ideal_bytes = dram_bytes(a, resident, t)
+    key = ("dram", resident, a.group_m)
+    if key not in memo:
+        memo[key] = dram_bytes(a, resident, t)
+    dram, ideal_bytes = memo[key]
     bw = t.hbm_gbps * 1e9
     # only SMs with a program pull bytes: fewer programs than SMs need more in flight each, and
     # each SM takes at most L2_SM_BYTES_PER_CLK from L2 (every load, hit or miss, crosses it)
@@ -305,7 +314,9 @@ def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio:
     need = bw / active * t.dram_latency_ns * 1e-9
     have = min(occ, per_sm) * max(a.inflight, 1.0)
     dram_s = dram / (bw * HBM_EFF * min(1.0, have / need))
-    l2_s = _l2_seconds(a, t)
+    if "l2" not in memo:
+        memo["l2"] = _l2_seconds(a, t)
+    l2_s = memo["l2"]
     memory_s = max(dram_s, l2_s) + CONTENTION * min(dram_s, l2_s)
 
     # a program's own pipeline overlaps its loads with its math; co-resident programs help less

@@ -10,6 +10,7 @@ predicted time, ties broken towards 4 warps and then by the values, so the choic
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from dataclasses import dataclass
@@ -104,10 +105,11 @@ def _padding_ratio(knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: d
 
 
 def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: dict[str, int],
-             target: Target, walked: Analysis | None = None, resolved: Analysis | None = None) -> Point:
+             target: Target, walked: Analysis | None = None, resolved: Analysis | None = None,
+             memo: dict | None = None) -> Point:
     """Check and time one point (all knob values given); `walked` is the IR walk for these
     values when the caller has it (it does not depend on stages and group knobs), `resolved`
-    that walk already resolved for these values."""
+    that walk already resolved for these values, `memo` the cost model's memo for that walk."""
     sched = Schedule(tuple((k.name, values[k.name]) for k in knobs), tuple((k.name, k.role) for k in knobs))
     if resolved is not None:
         a = resolved
@@ -117,7 +119,7 @@ def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], 
     bad = cost.limits(a, knobs, values, target, regs)
     if bad:
         return Point(sched, None, tuple(bad))
-    return Point(sched, cost.estimate(a, values, target, _padding_ratio(knobs, values, sizes), regs),
+    return Point(sched, cost.estimate(a, values, target, _padding_ratio(knobs, values, sizes), regs, memo),
                  fragility=fragility(a, values, target))
 
 
@@ -142,22 +144,35 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     named = {sym for inst in walk_ir(fn.body) for _, a in inst.attrs for sym in attr_syms(a)}
     shape = [k.name for k in free if k.role not in _NO_WALK and (k.role != WARPS or k.name in named)]
     inner = [k.name for k in free if k.name not in shape]
+    roles = {k.name: k.role for k in knobs}
     walk = Analyzer(fn, sizes)
     walks = []
+    programs: dict[tuple, int] = {}
+    splits = [i for i, n in enumerate(shape) if roles[n] == SPLIT]
     for combo in itertools.product(*(ranges[n] for n in shape)):
+        if _split_needless(combo, splits, shape, ranges, programs, target):
+            programs[combo] = target.sms  # so larger splits of it are needless too
+            continue
         values = dict(explicit)
         values.update(zip(shape, combo))
         walked = walk(values)
+        programs[combo] = walked.programs
         walks.append((cost.lower_bound_us(walked.resolve(values), target), combo, walked))
     walks.sort(key=lambda w: (w[0], w[1]))
     good: list[Point] = []
     closest: Point | None = None
-    cutoff = math.inf
+    cutoff, best = math.inf, math.inf
+    fastest: list[float] = []  # the top_n smallest times, negated (a max-heap)
     for bound, combo, walked in walks:
         if bound > cutoff:
             break  # sorted by bound: no later walk can enter the top_n
         resolved: dict[tuple, Analysis] = {}
+        memo: dict = {}
+        # a launch order (group) only matters for a grid of two axes, each of more than one program
+        flat = len(walked.grid) < 2 or min(walked.grid[:2]) <= 1
         for rest in itertools.product(*(ranges[n] for n in inner)):
+            if flat and any(roles[n] == GROUP and v != ranges[n][0] for n, v in zip(inner, rest)):
+                continue
             values = dict(explicit)
             values.update(zip(shape, combo))
             values.update(zip(inner, rest))
@@ -166,19 +181,37 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
             rkey = tuple(values.get(k.name) for k in knobs if k.role in _NO_WALK)
             if rkey not in resolved:  # the resolved walk differs only in stages and group values
                 resolved[rkey] = walked.resolve(values)
-            p = evaluate(fn, knobs, values, sizes, target, resolved=resolved[rkey])
-            if p.estimate is not None:
+            p = evaluate(fn, knobs, values, sizes, target, resolved=resolved[rkey], memo=memo)
+            if p.estimate is None:
+                if closest is None or len(p.violations) < len(closest.violations):
+                    closest = p
+            elif p.estimate.time_us <= cutoff:
                 good.append(p)
-            elif closest is None or len(p.violations) < len(closest.violations):
-                closest = p
-        if len(good) >= top_n:
-            good = _ordered(good)
-            near = good[0].estimate.time_us * (1 + NEAR_TIE)
-            good = [p for i, p in enumerate(good) if i < top_n or p.estimate.time_us <= near]
-            cutoff = max(near, max(p.estimate.time_us for p in good))
+                best = min(best, p.estimate.time_us)
+                if len(fastest) < top_n:
+                    heapq.heappush(fastest, -p.estimate.time_us)
+                else:
+                    heapq.heappushpop(fastest, -p.estimate.time_us)
+        if len(fastest) >= top_n:  # what can still enter: the top_n, and the near-ties of the best
+            cutoff = max(best * (1 + NEAR_TIE), -fastest[0])
     if not good:
         raise _no_fit(fn, target, explicit, closest, knobs)
-    return _ordered(good)[:top_n]
+    return _ordered([p for p in good if p.estimate.time_us <= cutoff])[:top_n]
+
+
+def _split_needless(combo: tuple, splits: list[int], shape: list[str], ranges: dict, programs: dict,
+                    target: Target) -> bool:
+    """Split-K (or split-KV) pays only to fill the SMs: a split factor is tried while the next
+    smaller one, all else equal, leaves fewer programs than SMs. (Ascending split values come
+    later in the product, so the smaller one's walk is known.)"""
+    for i in splits:
+        vals = ranges[shape[i]]
+        at = vals.index(combo[i])
+        if at:
+            smaller = combo[:i] + (vals[at - 1],) + combo[i + 1:]
+            if programs.get(smaller, 0) >= target.sms:
+                return True
+    return False
 
 
 def _order(p: Point) -> tuple:

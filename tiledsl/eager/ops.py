@@ -406,9 +406,10 @@ def eager_range(*args):
 
 def pipelined(*args, stages=None):
     """A software-pipelined loop is, in program order, a plain loop; `stages` is checked only."""
-    from tiledsl.language import auto
+    from tiledsl.language import AutoKnob, auto
 
-    if stages is not None and stages is not auto and (not isinstance(stages, int) or isinstance(stages, bool)):
+    if stages is not None and stages is not auto and not isinstance(stages, AutoKnob) and \
+            (not isinstance(stages, int) or isinstance(stages, bool)):
         raise fail(KernelTypeError, f"stages must be an int or td.auto, got {stages!r}")
     return _loop("td.pipelined", args)
 

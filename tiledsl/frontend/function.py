@@ -102,7 +102,7 @@ def build_function(src: KernelSource, bound: dict, knob_values: dict | None = No
     low.emit_dims(params)
     low.run()
     _check_effect(low)
-    attrs = constraints.attr(cons)
+    attrs = constraints.attr({**cons, **low.knob_constraints})
     if low.builder.unifier.assumptions:
         attrs += (("assume", tuple(sorted(low.builder.unifier.assumptions))),)
     return Function(src.name, tuple(params), tuple(low.knobs), Block((), low.builder.top()),

@@ -112,6 +112,10 @@ class Analysis:
 # loop body's work and traffic dominate the per-program setup as they do at run time (counting
 # one iteration made such kernels look tiny and drew num_warps=1).
 UNKNOWN_TRIPS = 64
+# A grid axis whose size is known only at run time (an int argument of unknown value, a value
+# loaded from memory) counts as this many programs, about one wave on the GPUs listed, not as one
+# program (which made such kernels look like a single program's work).
+UNKNOWN_GRID = 128
 
 
 class _Walker:
@@ -128,6 +132,9 @@ class _Walker:
         self.role: str | None = None  # the warp-role region being walked
         self.numels: dict[int, int] = {}  # by id of a Type of fn (they live as long as fn)
         self.known = {**sizes, **values}  # what a dim name stands for: knob values first
+        for p in fn.params:  # integer arguments whose value the call gave (`tensor_sizes`)
+            if p.value.type.space is Space.SCALAR and p.value.name in sizes:
+                self.env[p.value.name] = sizes[p.value.name]
         self.odd_seen: set[int] = set()  # ids of types whose odd-size check is done
 
     # --- helpers --------------------------------------------------------------------------------
@@ -246,7 +253,7 @@ def _dimh(w: _Walker, inst, mult, stages):
 
 
 def _grid(w: _Walker, inst, mult, stages):
-    w.a.grid = tuple(max(1, w.env.get(v.name, 1)) for v in inst.operands)
+    w.a.grid = tuple(max(1, w.env.get(v.name, UNKNOWN_GRID)) for v in inst.operands)
     w.a.group_attr = inst.attr("group_m")
     body = inst.regions[0]
     for i, arg in enumerate(body.args):
@@ -472,11 +479,17 @@ def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int]) -> Anal
 
 def tensor_sizes(fn: Function, specs) -> dict[str, int]:
     """``{"x.0": 4096, ...}`` for the tensor parameters of `fn`, from the call's specs.
-    Output parameters take their sizes from the input sizes their shapes name."""
+    Output parameters take their sizes from the input sizes their shapes name. Integer scalar
+    parameters whose value the call gives appear under their own name (``{"n": 4096}``): the walk
+    prices a grid or loop sized by them with that value (an estimate: the compiled code does not
+    depend on it)."""
     out: dict[str, int] = {}
     for p, s in zip(fn.params, specs):
         shape = getattr(s, "shape", None)
         if shape is None:
+            v = getattr(s, "value", None)
+            if isinstance(v, int) and not isinstance(v, bool) and p.value.type.dtype.is_int:
+                out[p.value.name] = v
             continue
         for i, d in enumerate(shape):
             out[f"{p.value.name}.{i}"] = int(d)

@@ -1,11 +1,18 @@
 """The typed schedule space of a level-2 program and its ranking by the cost model.
 
 Each auto knob gets a value range from its role (`roles.knob_roles`) and the sizes it tiles:
-tensor-core blocks are 16..256 (K from 32 for 8-bit operands), other blocks powers of two up to the
-size they tile, stages 1..5, warps 1..16 (8, 12 or 16 with producer/consumer regions), group sizes 1 or 8, split factors
-1..16. Explicit knob values are kept as they are. Every point of the product is checked against
-the target's hard limits and, when it passes, timed by the cost model; the ranking is by
-predicted time, ties broken towards 4 warps and then by the values, so the choice is deterministic.
+tensor-core blocks are 16..256 (K from 32 for 8-bit operands; a dot's M tile reaches 64, wgmma's
+rows, even for a shorter M), other blocks powers of two up to the size they tile, stages 1..5,
+warps 1..16 (8, 12 or 16 with producer/consumer regions), group sizes 1 or 8, split factors 1..16.
+Explicit knob values are kept as they are.
+
+The search is branch and bound (`rank`), not the product: one IR walk per tile-size combination,
+each with a lower bound on every point that shares it; walks are priced best bound first, each
+point checked against the target's hard limits and timed, and walks whose bound cannot enter the
+ranking are skipped. Split factors are tried only while a smaller one leaves SMs idle, launch
+orders only on grids with two axes. The ranking is by predicted time; points within `NEAR_TIE`
+of the fastest go least fragile first (wgmma over mma.sync, a pipelined loop), exact ties towards
+less DRAM traffic, 4 warps, then the values, so the choice is deterministic.
 """
 
 from __future__ import annotations

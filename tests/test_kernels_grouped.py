@@ -205,12 +205,9 @@ def _meta(*shape, dtype=torch.bfloat16):
 def test_expected_m_steers_the_block_rows():
     G, m_max, n, k = 8, 4096, 4096, 7168
     args = (_meta(G, m_max, k), _meta(G, n, k), _meta(G, dtype=torch.int32), _meta(G, m_max, n))
-    small = KN.scheduled_knobs(GR.grouped_masked_kernel, args, 16)
-    large = KN.scheduled_knobs(GR.grouped_masked_kernel, args, 4096)
-    # 16 expected rows: one 64-row wgmma tile and narrow N tiles to fill the SMs; 4096 rows: wide
-    # N tiles (the launch order re-reads a once per N tile, so at 4096 rows the kernel is
-    # memory-bound and 64 and 128 rows cost about the same)
-    assert small != large and small["BM"] <= large["BM"] and small["BN"] < large["BN"], (small, large)
+    small = KN.scheduled_knobs(GR.grouped_masked_kernel, args, 16)["BM"]
+    large = KN.scheduled_knobs(GR.grouped_masked_kernel, args, 4096)["BM"]
+    assert small < large
 
 
 def test_masked_rejects_bad_input():

@@ -53,6 +53,8 @@ def test_skinny_gemm_is_pipelined_wgmma(mnk):
     mma.sync tiles with one stage or one warp."""
     s = schedule(GEMM.ir(*_gemm_specs(*mnk)), _gemm_specs(*mnk), "h100").schedule.as_dict()
     assert s["BM"] == 64 and s["num_warps"] == 4 and s["stages"] >= 3 and s["BK"] == 128, s
+    if mnk == (64, 7168, 2048):  # the expert's tile: 64x64 is predicted 2% faster, a near-tie
+        assert s["BN"] == 128  # that goes to half the loop iterations
 
 
 def test_smem_traffic_prefers_wide_tiles_on_two_warp_groups():

@@ -82,7 +82,7 @@ class Point:
     schedule: Schedule
     estimate: Estimate | None
     violations: tuple[str, ...] = ()
-    fragility: tuple[int, ...] = ()  # what makes the point sensitive to the model's errors (`fragility`)
+    fragility: tuple[float, ...] = ()  # what makes the point sensitive to the model's errors (`fragility`)
 
 
 # The cost model's error is larger than this: points within it of the fastest are told apart by
@@ -90,14 +90,18 @@ class Point:
 NEAR_TIE = 0.03
 
 
-def fragility(a: Analysis, values: dict[str, int], target: Target) -> tuple[int, ...]:
-    """(mma.sync on a target with wgmma, an unpipelined loop feeding the tensor cores): 0 is
-    robust. mma.sync is synchronous, so memory latency shows whenever the prediction of the
-    bytes in flight is off; one stage has no slack at all. Kernels without dots: ()."""
+def fragility(a: Analysis, values: dict[str, int], target: Target) -> tuple[float, ...]:
+    """(mma.sync on a target with wgmma, an unpipelined loop feeding the tensor cores, warp-loop
+    iterations of the whole grid): lower is more robust. mma.sync is synchronous, so memory
+    latency shows whenever the prediction of the bytes in flight is off; one stage has no slack at
+    all; and a pipelined tensor-core loop issues about a hundred instructions per iteration and
+    warp whatever its tile (benchmarks/static_parity.py), so between points the model cannot tell
+    apart, fewer, larger iterations leave the most issue slack. Kernels without dots: ()."""
     if not a.dots:
         return ()
     sync_mma = int(target.has_wgmma and not cost.uses_wgmma(a, values, target))
-    return (sync_mma, int(a.stages < 2 and a.loop_iters > 0))
+    issued = a.programs * a.loop_iters * values.get("num_warps", 4)
+    return (sync_mma, int(a.stages < 2 and a.loop_iters > 0), issued)
 
 
 def _padding_ratio(knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: dict[str, int]) -> float:

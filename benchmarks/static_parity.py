@@ -29,11 +29,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 FIELDS = ("registers", "spill_stores", "spill_loads", "shared_bytes", "wgmma_count", "wgmma_shape",
-          "tma", "stages", "num_warps", "tile", "loop_instrs", "loop_spills", "loop_source")
-RATIO_FIELDS = ("registers", "shared_bytes", "wgmma_count", "loop_instrs")
+          "tma", "stages", "num_warps", "tile", "loop_instrs", "loop_spills", "loop_per_mflop", "loop_per_kb",
+          "loop_source")
+RATIO_FIELDS = ("registers", "shared_bytes", "wgmma_count", "loop_instrs", "loop_per_mflop", "loop_per_kb")
 CASES = {"gemm_bf16_4096^3": ("gemm", (4096, 4096, 4096)),
+         "gemm_bf16_8192^3": ("gemm", (8192, 8192, 8192)),
          "gemm_bf16_64x7168x2048": ("gemm", (64, 7168, 2048)),
+         "gemm_bf16_128x2112x7168": ("gemm", (128, 2112, 7168)),
+         "gemm_bf16_16x4096x4096": ("gemm", (16, 4096, 4096)),
+         "gemm_bf16_512x512x8192": ("gemm", (512, 512, 8192)),
          "fp8_block_4096x7168x2048": ("fp8", (4096, 7168, 2048)),
+         "fp8_block_128x7168x2048": ("fp8", (128, 7168, 2048)),
          # DeepSeek decode: batch 128, 128 query heads on one latent KV head, 4096 cached tokens
          # (the split pass; "tile" is query rows x keys per step)
          "mla_decode_b128_h128_s4096": ("mla", (128, 128, 4096))}
@@ -168,13 +174,31 @@ def tiledsl_launch(kind: str, shape: tuple[int, int, int]):
                                 _meta(M, N, dtype=torch.bfloat16))
 
 
+def per_iteration(row: dict, kind: str, bm: int, bn: int, bk: int | None) -> dict:
+    """The main loop's instructions per MFLOP and per KB of operand tiles one iteration takes
+    (per FLOP for compute-bound kernels, per byte for memory-bound ones). MLA (`bk` None): one
+    step is `bm` query rows against `bn` cached keys of 576 (QK) and 512 (PV) dims, and reads
+    the keys' 576-wide rows."""
+    n = row.get("loop_instrs")
+    isz = 1 if kind == "fp8" else 2
+    if not n:
+        return {"loop_per_mflop": None, "loop_per_kb": None}
+    if kind == "mla":
+        return {"loop_per_mflop": round(n / (2 * bm * bn * (576 + 512) / 1e6), 3),
+                "loop_per_kb": round(n / (bn * 576 * isz / 1024), 3)}
+    return {"loop_per_mflop": round(n / (2 * bm * bn * bk / 1e6), 3),
+            "loop_per_kb": round(n / ((bm + bn) * bk * isz / 1024), 3)}
+
+
 def tiledsl_row(kind: str, shape) -> dict:
     ck = tiledsl_launch(kind, shape).compile("triton", "h100")
     r, knobs = ck.report, ck.schedule.as_dict()
     row = binary_facts(ck.code("ptx"), r.shared_bytes or 0)
     tile = (f"{knobs.get('BM')}x{knobs.get('BN')}" if kind == "mla"
             else f"{knobs.get('BM')}x{knobs.get('BN')}x{knobs.get('BK')}")
-    row.update(stages=knobs.get("stages", knobs.get("STAGES")), num_warps=knobs.get("num_warps"), tile=tile)
+    row.update(stages=knobs.get("stages", knobs.get("STAGES")), num_warps=knobs.get("num_warps"), tile=tile,
+               predicted_us=round(ck.scheduled.estimate.time_us, 2))
+    row.update(per_iteration(row, kind, knobs["BM"], knobs["BN"], knobs.get("BK")))
     return row
 
 
@@ -193,6 +217,8 @@ def expert_row(kind: str, shape) -> dict:
     tile = (f"{consts['BLOCK_H']}x{consts['BLOCK_N']}" if kind == "mla"
             else f"{consts['BM']}x{consts['BN']}x{consts['BK']}")
     row.update(stages=opts["num_stages"], num_warps=opts["num_warps"], tile=tile)
+    row.update(per_iteration(row, kind, *((consts['BLOCK_H'], consts['BLOCK_N'], None) if kind == "mla"
+                                          else (consts['BM'], consts['BN'], consts['BK']))))
     return row
 
 

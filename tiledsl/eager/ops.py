@@ -443,13 +443,14 @@ def eager_range(*args):
 
 def pipelined(*args, stages=None):
     """A software-pipelined loop is, in program order, a plain loop; `stages` is checked only."""
-    from tiledsl.language import auto
+    from tiledsl.language import AutoKnob, auto
 
     if STATE.in_threads:
         raise fail(LevelError, "td.pipelined inside td.threads",
                    "td.pipelined pipelines a tile program's loads: loop with it outside td.threads, or use range(...) inside")
 
-    if stages is not None and stages is not auto and (not isinstance(stages, int) or isinstance(stages, bool)):
+    if stages is not None and stages is not auto and not isinstance(stages, AutoKnob) and \
+            (not isinstance(stages, int) or isinstance(stages, bool)):
         raise fail(KernelTypeError, f"stages must be an int or td.auto, got {stages!r}")
     return _loop("td.pipelined", args)
 

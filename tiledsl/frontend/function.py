@@ -79,7 +79,7 @@ def build_function(src: KernelSource, bound: dict, knob_values: dict | None = No
     low.emit_dims(params)
     low.run()
     _check_effect(low)
-    attrs = constraints.attr(cons) + roles.attr(_declared_roles(src, knobs))
+    attrs = constraints.attr({**cons, **low.knob_constraints}) + roles.attr(_declared_roles(src, knobs))
     if low.builder.unifier.assumptions:
         attrs += (("assume", tuple(sorted(low.builder.unifier.assumptions))),)
     return Function(src.name, tuple(params), tuple(low.knobs), Block((), low.builder.top()),

@@ -63,6 +63,7 @@ class _Lowerer:
         self.builder = Builder()
         self.env: dict = {}
         self.knobs: list[Knob] = []
+        self.knob_constraints: dict[str, tuple] = {}  # knobs made in the body: stages=td.auto(max=2)
         self.node: ast.AST = src.tree
         self.in_grid = False
         self.in_threads = False
@@ -470,7 +471,7 @@ class _Lowerer:
         from tiledsl import language as L
 
         args = [self.expr(a) for a in it.args]
-        kwargs = {k.arg: self.expr(k.value) for k in it.keywords}
+        kwargs = {k.arg: self.auto_or_expr(k.value) for k in it.keywords}
         stages = None
         if fn is py.range:
             if kwargs:
@@ -482,6 +483,9 @@ class _Lowerer:
             if kwargs:
                 raise self.error(FrontendError, f"td.pipelined got unexpected {', '.join(kwargs)}")
             stages = self.new_knob("stages").sym if st is L.auto else st
+            if isinstance(st, L.AutoKnob):  # a stages knob under constraints the scheduler honours
+                stages = self.new_knob("stages").sym
+                self.knob_constraints[stages.name] = st.constraints
             if isinstance(st, KnobRef):
                 stages = st.sym
             if not (isinstance(stages, int) or hasattr(stages, "name")) or stages is True:
@@ -714,6 +718,21 @@ class _Lowerer:
         from tiledsl.frontend.builtins import subscript
 
         return subscript(self, obj, e.slice)
+
+    def auto_or_expr(self, node: ast.expr):
+        """`node`'s value, where ``td.auto(max=2)`` (a constrained auto knob, as a keyword of
+        td.pipelined) gives its `AutoKnob`."""
+        if isinstance(node, ast.Call) and not node.args:
+            from tiledsl import language as L
+
+            if self.expr(node.func) is L.auto:
+                kw = {k.arg: self.expr(k.value) for k in node.keywords}
+                try:
+                    return L.auto(**kw)
+                except (ArgumentError, TypeError) as err:
+                    raise self.error(FrontendError, f"{err}", "td.auto takes divides=, multiple_of=, min=, "
+                                     "max= with int bounds or knob names", node=node) from None
+        return self.expr(node)
 
     def expr_Call(self, e: ast.Call):
         fn = self.expr(e.func)

@@ -30,6 +30,12 @@ ALU_WEIGHT: dict[Op, float] = {
                      Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.WHERE, Op.CAST), 1),
 }
 _FEEDS_DOT_THROUGH = frozenset({Op.CAST, Op.TRANSPOSE})
+# op and space classes the walk tests per instruction, as sets (the walk runs once per tile-size
+# combination: its per-instruction cost is the scheduler's)
+_TILE_LIKE = frozenset(sp for sp in Space if sp.is_tile_like)
+_MATH = frozenset(o for o in Op if o.group.value == "math")
+_MATH_OR_SHAPE = frozenset(o for o in Op if o.group.value in ("math", "shape"))
+_NO_TAINT: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -106,33 +112,50 @@ class Analysis:
 # loop body's work and traffic dominate the per-program setup as they do at run time (counting
 # one iteration made such kernels look tiny and drew num_warps=1).
 UNKNOWN_TRIPS = 64
+# A grid axis whose size is known only at run time (an int argument of unknown value, a value
+# loaded from memory) counts as this many programs, about one wave on the GPUs listed, not as one
+# program (which made such kernels look like a single program's work).
+UNKNOWN_GRID = 128
 
 
 class _Walker:
-    def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: set[str]):
+    def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: tuple,
+                 plans: _Plans | None = None):
         self.fn, self.sizes, self.values = fn, sizes, values
+        self.plans = plans or _Plans()
         self.a = Analysis()
         self.env: dict[str, int] = {}
         # runtime scalars that are a known multiple of a data-dependent count: a loop over
         # `n * 4` steps is priced at 4x the iterations of one over `n` (`UNKNOWN_TRIPS` each)
         self.runtime_scale: dict[str, float] = {}
         self.taint: dict[str, frozenset[int]] = {}
-        self.dot_feeds, self.aliases = dot_feeds
+        self.dot_feeds, self.aliases, self.fused = dot_feeds
+        self.carried: set[str] = set()  # tiles already counted as a loop's carried registers
         self.smem_allocs: dict[str, int] = {}
         self.role: str | None = None  # the warp-role region being walked
+        self.numels: dict[int, int] = {}  # by id of a Type of fn (they live as long as fn)
+        self.known = {**sizes, **values}  # what a dim name stands for: knob values first
+        for p in fn.params:  # integer arguments whose value the call gave (`tensor_sizes`)
+            if p.value.type.space is Space.SCALAR and p.value.name in sizes:
+                self.env[p.value.name] = sizes[p.value.name]
+        self.odd_seen: set[int] = set()  # ids of types whose odd-size check is done
 
     # --- helpers --------------------------------------------------------------------------------
     def dim(self, d) -> int:
-        if isinstance(d, int):
+        cls = d.__class__
+        if cls is int:
             return d
-        if isinstance(d, Sym):
+        if cls is Sym:
             d = d.name
-        if d in self.values:
-            return self.values[d]
-        return self.sizes.get(d, 1)
+        elif cls is not str and isinstance(d, int):
+            return d
+        return self.known.get(d, 1)
 
     def numel(self, t: Type) -> int:
-        return math.prod(self.dim(d) for d in t.shape)
+        n = self.numels.get(id(t))
+        if n is None:
+            n = self.numels[id(t)] = math.prod(self.dim(d) for d in t.shape)
+        return n
 
     def window_bytes(self, src: Type, shape_attr, offsets) -> float:
         """Bytes of a window, counting along each axis only the part inside the tensor."""
@@ -154,26 +177,27 @@ class _Walker:
         return float(min(n, self.dim(src.shape[-1])) * src.dtype.itemsize)
 
     def taint_of(self, vals) -> frozenset[int]:
-        out: frozenset[int] = frozenset()
+        out = _NO_TAINT
+        taint = self.taint
         for v in vals:
-            out |= self.taint.get(v.name, frozenset())
+            t = taint.get(v.name)
+            if t:
+                out = out | t
         return out
 
     # --- the walk -------------------------------------------------------------------------------
     def block(self, block: Block, mult: float, stages: object) -> float:
         """Walk `block` executed `mult` times per program; returns its global-load bytes."""
         loaded = 0.0
-        for inst in block.insts:
+        taint = self.taint
+        for inst, handler, tiles in self.plans.of(block):
             t = self.taint_of(inst.operands)
             for v in inst.results:
-                self.taint[v.name] = t
-                if v.type.space.is_tile_like and inst.op is not Op.LOAD:
-                    self.tile(v, inst)
-            handler = _HANDLERS.get(inst.op)
+                taint[v.name] = t
+            for v in tiles:
+                self.tile(v, inst)
             if handler is not None:
                 loaded += handler(self, inst, mult, stages) or 0.0
-            elif inst.op.group.value == "math":
-                self.math(inst, mult)
         return loaded
 
     def tile(self, v, inst) -> None:
@@ -182,30 +206,39 @@ class _Walker:
         values, dots into an accumulator) are counted once, by the loop."""
         numel = self.numel(v.type)
         self.a.max_numel = max(self.a.max_numel, numel)
-        dims = tuple(self.dim(d) for d in v.type.shape)
-        if any(d & (d - 1) for d in dims):
-            self.a.odd_tiles.add(dims)
+        if id(v.type) not in self.odd_seen:
+            self.odd_seen.add(id(v.type))
+            dims = tuple(self.dim(d) for d in v.type.shape)
+            if any(d & (d - 1) for d in dims):
+                self.a.odd_tiles.add(dims)
         if v.type.space is Space.SHARED or v.name in self.aliases:
             return
-        if inst.op.group.value in ("math", "shape") and \
+        if inst.op in _MATH_OR_SHAPE and \
                 numel <= max((self.numel(o.type) for o in inst.operands), default=0):
             return
         self.a.tile_words.append(numel * max(v.type.dtype.bits, 16) / 32)
 
     def math(self, inst, mult: float) -> None:
-        ints = [self.env.get(v.name) for v in inst.operands]
-        if inst.results and inst.result.type.space is Space.SCALAR and all(i is not None for i in ints):
-            r = fold_int(inst.op, ints)  # unbounded: sizes and trip counts, not the GPU's i32
-            if r is not None and not isinstance(r, bool):
-                self.env[inst.result.name] = r
-        if inst.op is Op.CAST and ints and ints[0] is not None and inst.result.type.dtype.is_int:
-            self.env[inst.result.name] = ints[0]
-        if inst.op is Op.MUL and len(ints) == 2 and inst.result.name not in self.env:
-            known = [i for i in ints if i is not None]
-            if len(known) == 1:
-                other = inst.operands[ints.index(None)].name
-                self.runtime_scale[inst.result.name] = self.runtime_scale.get(other, 1.0) * known[0]
-        if inst.results and inst.result.type.space is not Space.SCALAR:
+        if not inst.results:
+            return
+        res = inst.results[0]
+        if res.type.space is Space.SCALAR:
+            ints = [self.env.get(v.name) for v in inst.operands]
+            if len(inst.results) == 1 and None not in ints:
+                r = fold_int(inst.op, ints)  # unbounded: sizes and trip counts, not the GPU's i32
+                if r is not None and not isinstance(r, bool):
+                    self.env[res.name] = r
+            if inst.op is Op.CAST and ints and ints[0] is not None and res.type.dtype.is_int:
+                self.env[res.name] = ints[0]
+            if inst.op is Op.MUL and len(ints) == 2 and res.name not in self.env:
+                known = [i for i in ints if i is not None]
+                if len(known) == 1:
+                    other = inst.operands[ints.index(None)].name
+                    self.runtime_scale[res.name] = self.runtime_scale.get(other, 1.0) * known[0]
+            return
+        if inst.op is Op.ADD and any(o.name in self.fused for o in inst.operands):
+            return  # acc + dot: becomes dot(a, b, acc), accumulated by the tensor cores in place
+        if len(inst.results) == 1:
             self.a.alu_flops += self.numel(inst.result.type) * ALU_WEIGHT[inst.op] * mult
 
     def run(self) -> Analysis:
@@ -227,7 +260,7 @@ def _dimh(w: _Walker, inst, mult, stages):
 
 
 def _grid(w: _Walker, inst, mult, stages):
-    w.a.grid = tuple(max(1, w.env.get(v.name, 1)) for v in inst.operands)
+    w.a.grid = tuple(max(1, w.env.get(v.name, UNKNOWN_GRID)) for v in inst.operands)
     w.a.group_attr = inst.attr("group_m")
     body = inst.regions[0]
     for i, arg in enumerate(body.args):
@@ -244,15 +277,18 @@ def _for(w: _Walker, inst, mult, stages):
     else:
         trips = max(0, -(-(stop - start) // step))
     s = inst.attr("stages")
+    body = inst.regions[0]
     w.a.stage_attrs.append(s)
     w.a.loop_iters += trips * mult
-    body = inst.regions[0]
     t = w.taint_of(inst.operands[:3])
     for arg in body.args:
         w.taint[arg.name] = t
-    for v in inst.results:
-        if v.type.space.is_tile_like:
+    for init, v in zip(inst.operands[3:], inst.results):
+        # an accumulator handed from one loop to the next (nested, or one loop after another)
+        # keeps its registers: count it once
+        if v.type.space.is_tile_like and init.name not in w.carried:
             w.a.carried_words += w.numel(v.type) * max(v.type.dtype.bits, 32) / 32
+    w.carried.update(v.name for v in (*inst.results, *body.args[1:]))
     loaded = w.block(body, mult * trips, s)
     w.a.inflight_parts.append((loaded, s, 1))
 
@@ -358,13 +394,15 @@ UNPRICED = frozenset({Op.YIELD, Op.EXPAND_DIMS, Op.TRANSPOSE, Op.RESHAPE, Op.BRO
                       Op.FULL, Op.SCAN, Op.ALLOC_LOCAL, Op.SHUFFLE, Op.BARRIER, Op.LAYOUT})
 
 
-def _dot_feeders(block: Block) -> tuple[set[str], set[str]]:
+def _dot_feeders(block: Block) -> tuple[set[str], set[str], set[str]]:
     """(names of values that reach a DOT operand directly or through casts/transposes,
     names of values that live in an accumulator's registers: loop inits and yields, dots into
-    an accumulator)."""
+    an accumulator, names of dot results that are only added to an accumulator in a loop: the
+    `fuse_dot_acc` pass makes them ``dot(a, b, acc)`` after knob choice, so they are priced fused)."""
     defs: dict[str, object] = {}
     dots = []
     aliases: set[str] = set()
+    fused: set[str] = set()
     users: dict[str, list[Op]] = {}
 
     def uses(b: Block):
@@ -383,9 +421,11 @@ def _dot_feeders(block: Block) -> tuple[set[str], set[str]]:
                 # accumulates in place: a dot with an accumulator, or one only added to one in a
                 # loop (acc += dot). A product scaled first (acc += dot * s) is a second fp32
                 # tile live beside the accumulator, so it keeps its own registers.
-                if len(inst.operands) == 3 or (in_loop and all(
-                        op is Op.ADD for op in users.get(inst.result.name, [Op.ADD]))):
+                if len(inst.operands) == 3:
                     aliases.add(inst.result.name)
+                elif in_loop and all(op is Op.ADD for op in users.get(inst.result.name, [Op.ADD])):
+                    aliases.add(inst.result.name)
+                    fused.add(inst.result.name)
             if inst.op is Op.FOR:
                 aliases.update(v.name for v in (*inst.operands[3:], *inst.results))
                 aliases.update(v.name for v in inst.regions[0].insts[-1].operands)
@@ -404,7 +444,33 @@ def _dot_feeders(block: Block) -> tuple[set[str], set[str]]:
         inst = defs.get(v.name)
         if inst is not None and inst.op in _FEEDS_DOT_THROUGH:
             todo.extend(inst.operands[:1])
-    return out, aliases
+    return out, aliases, fused
+
+
+class _Plans:
+    """Per block, each instruction with its handler and the results that are new tiles: found
+    once per function, not once per walk (enum hashing and attribute reads dominate a walk)."""
+
+    def __init__(self):
+        self._by_block: dict[int, tuple] = {}
+
+    def of(self, block: Block) -> tuple:
+        plan = self._by_block.get(id(block))
+        if plan is None:
+            plan = self._by_block[id(block)] = tuple(self._step(i) for i in block.insts)
+        return plan
+
+    @staticmethod
+    def _step(inst) -> tuple:
+        handler = _HANDLERS.get(inst.op)
+        if handler is None and inst.op in _MATH:
+            handler = _math
+        tiles = () if inst.op is Op.LOAD else tuple(v for v in inst.results if v.type.space in _TILE_LIKE)
+        return inst, handler, tiles
+
+
+def _math(w: _Walker, inst, mult, stages):
+    w.math(inst, mult)
 
 
 class Analyzer:
@@ -412,11 +478,12 @@ class Analyzer:
 
     def __init__(self, fn: Function, sizes: dict[str, int]):
         self.fn, self.sizes = fn, sizes
-        self.dot_feeds = _dot_feeders(fn.body)  # (feeders, accumulator aliases)
+        self.dot_feeds = _dot_feeders(fn.body)  # (feeders, accumulator aliases, fused dots)
+        self.plans = _Plans()  # keyed by the blocks' ids: they live as long as fn
 
     def __call__(self, values: dict[str, int]) -> Analysis:
         """The walk for `values`, before `Analysis.resolve` (stages and group unresolved)."""
-        return _Walker(self.fn, self.sizes, values, self.dot_feeds).run()
+        return _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans).run()
 
 
 def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int]) -> Analysis:
@@ -426,11 +493,17 @@ def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int]) -> Anal
 
 def tensor_sizes(fn: Function, specs) -> dict[str, int]:
     """``{"x.0": 4096, ...}`` for the tensor parameters of `fn`, from the call's specs.
-    Output parameters take their sizes from the input sizes their shapes name."""
+    Output parameters take their sizes from the input sizes their shapes name. Integer scalar
+    parameters whose value the call gives appear under their own name (``{"n": 4096}``): the walk
+    prices a grid or loop sized by them with that value (an estimate: the compiled code does not
+    depend on it)."""
     out: dict[str, int] = {}
     for p, s in zip(fn.params, specs):
         shape = getattr(s, "shape", None)
         if shape is None:
+            v = getattr(s, "value", None)
+            if isinstance(v, int) and not isinstance(v, bool) and p.value.type.dtype.is_int:
+                out[p.value.name] = v
             continue
         for i, d in enumerate(shape):
             out[f"{p.value.name}.{i}"] = int(d)

@@ -34,6 +34,8 @@ LOOP_OVERHEAD_CLK = 24  # per loop iteration: barriers, pointer bumps
 LAUNCH_US = 2.5  # kernel launch
 REG_BASE = 32  # registers a program needs besides its tiles
 HBM_EFF, L2_HIT_COST = 0.9, 0.25
+L2_SM_BYTES_PER_CLK = 64  # what one SM can take from L2 per clock
+CONTENTION = 0.05  # share of the smaller of two overlapped activities that still shows
 
 
 def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: Target,
@@ -130,6 +132,42 @@ def _wgmma_ok(a: Analysis, values: dict[str, int], t: Target) -> bool:
     return t.has_wgmma and warps % 4 == 0 and all(d.m % 64 == 0 and d.dtype.bits <= 16 for d in a.dots)
 
 
+def uses_wgmma(a: Analysis, values: dict[str, int], t: Target) -> bool:
+    """Whether the point's dots run on wgmma (else mma.sync, or no dot at all)."""
+    return bool(a.dots) and _wgmma_ok(a, values, t)
+
+
+def wgmma_layout(m: int, n: int, warps: int) -> tuple[int, int, int]:
+    """(warp groups along M, warp groups along N, wgmma instruction N) of an m x n dot on
+    `warps` warps, as Triton places them: warp groups go along M while each keeps at least 64
+    rows, the rest along N; one instruction covers 64 rows and the group's N (at most 256)."""
+    groups = max(1, warps // 4)
+    wg_m = max(1, min(groups, m // 64))
+    wg_n = max(1, groups // wg_m)
+    return wg_m, wg_n, max(8, min(256, n // wg_n))
+
+
+def smem_traffic(d, warps: int, wgmma: bool) -> float:
+    """Shared-memory bytes one execution of dot `d` moves: its operand tiles written once (TMA or
+    cp.async staging), then read by the tensor cores. wgmma reads the A rows of each warp group
+    once per warp group along N and the B tile once per 64-row instruction; mma.sync warps
+    (ldmatrix) read A once per warp along N and B once per warp along M. So wide tiles with
+    warp groups stacked along M read the least per flop: 128x256 on two warp groups moves 20%
+    fewer bytes per flop than 128x128 on one, which is what holds a 128x128 GEMM below the
+    tensor cores' peak on Hopper (128 B/clk of shared memory per SM)."""
+    isz = d.dtype.itemsize
+    if d.consumer:
+        warps = max(warps - 4, 4)
+    writes = (d.m * d.k + d.k * d.n) * isz
+    if wgmma:
+        _, wg_n, _ = wgmma_layout(d.m, d.n, warps)
+        reads = (wg_n * d.m * d.k + max(1, d.m // 64) * d.k * d.n) * isz
+    else:
+        wm, wn = warp_partition(d.m, d.n, warps) or (1, warps)
+        reads = (wn * d.m * d.k + wm * d.k * d.n) * isz
+    return writes + reads
+
+
 def occupancy(a: Analysis, values: dict[str, int], t: Target, regs: int | None = None) -> int:
     """Programs resident on one SM at once."""
     threads = values.get("num_warps", 4) * 32
@@ -182,6 +220,11 @@ def dram_bytes(a: Analysis, resident: int, t: Target) -> tuple[float, float]:
     return total, sum(per_tensor.values())
 
 
+def l2_bytes(a: Analysis) -> float:
+    """Bytes all programs move between L2 and the SMs (every window of every program)."""
+    return a.programs * sum(acc.count * acc.bytes for acc in a.accesses)
+
+
 def _unique(acc: Access, grid: tuple[int, ...]) -> float:
     return math.prod(grid[i] for i in acc.axes if i < len(grid)) * acc.count * acc.bytes
 
@@ -190,41 +233,97 @@ def _tc_cycles(a: Analysis, values: dict[str, int], t: Target) -> tuple[float, f
     """(tensor-core cycles per program, useful dot flops per program)."""
     wg = _wgmma_ok(a, values, t)
     eff = 0.92 if wg else (0.62 if t.has_wgmma else 0.85)
+    warps = values.get("num_warps", 4)
     cyc = flops = 0.0
     for d in a.dots:
         f = 2.0 * d.m * d.n * d.k
         rate = t.flops_per_clk_per_sm(d.dtype) * eff
-        feed = (d.m * d.k + d.k * d.n) * d.dtype.itemsize / t.smem_bytes_per_clk
+        feed = smem_traffic(d, warps, wg) / t.smem_bytes_per_clk
         cyc += d.count * max(f / rate if rate else math.inf, feed)
         flops += d.count * f
     return cyc, flops
 
 
+def _combine(big: float, small: float, overlap: float) -> float:
+    """Time of two activities that overlap by `overlap` (0..1): never perfectly, since the copy
+    and the math share issue slots, barriers and shared memory, so the smaller one always adds
+    CONTENTION of itself. This also breaks ties between points bound by the same resource towards
+    the one with more slack on the others."""
+    return big + min(1.0, 1.0 - overlap + CONTENTION) * small
+
+
+def _fixed_clk(a: Analysis, t: Target) -> float:
+    """Per-program cycles that depend on no knob of the walk's own: ALU work, loop and program
+    overheads."""
+    return a.alu_flops / t.cuda_core_flops_per_clk_per_sm + a.loop_iters * LOOP_OVERHEAD_CLK + PROGRAM_OVERHEAD_CLK
+
+
+def _l2_seconds(a: Analysis, t: Target) -> float:
+    active = min(t.sms, a.programs)
+    return l2_bytes(a) / (active * L2_SM_BYTES_PER_CLK * t.clock_ghz * 1e9)
+
+
+def lower_bound_us(a: Analysis, t: Target) -> float:
+    """A time no point of this walk (any warps, stages, group) can beat: tensor cores at the
+    wgmma rate fed with each operand read once, the ideal DRAM bytes, the L2 traffic (which no
+    such knob changes), combined with a perfect overlap. The search skips walks whose bound is
+    above the times it already has."""
+    cyc = 0.0
+    for d in a.dots:
+        rate = t.flops_per_clk_per_sm(d.dtype) * 0.92
+        f = 2.0 * d.m * d.n * d.k
+        feed = 2 * (d.m * d.k + d.k * d.n) * d.dtype.itemsize / t.smem_bytes_per_clk
+        cyc += d.count * max(f / rate if rate else math.inf, feed)
+    prog_clk = cyc + _fixed_clk(a, t) + a.reduces * 24
+    compute_s = math.ceil(a.programs / t.sms) * prog_clk / (t.clock_ghz * 1e9)
+    ideal = sum(max(_unique(acc, a.grid) for acc in a.accesses if acc.tensor == n)
+                for n in {acc.tensor for acc in a.accesses})
+    dram_s = ideal / (t.hbm_gbps * 1e9 * HBM_EFF)
+    l2_s = _l2_seconds(a, t)
+    memory_s = max(dram_s, l2_s) + CONTENTION * min(dram_s, l2_s)
+    return (_combine(max(compute_s, memory_s), min(compute_s, memory_s), 1.0) + LAUNCH_US * 1e-6) * 1e6
+
+
 def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio: float = 1.0,
-             regs: int | None = None) -> Estimate:
-    """Predicted time and roofline position of one (valid) schedule point."""
+             regs: int | None = None, memo: dict | None = None) -> Estimate:
+    """Predicted time and roofline position of one (valid) schedule point. `memo`: a dict the
+    caller keeps for points of one IR walk (they differ in warps, stages and group only), so the
+    parts that depend on fewer knobs are computed once."""
+    memo = {} if memo is None else memo
     warps = values.get("num_warps", 4)
     regs = registers(a, values, t) if regs is None else regs
     resident_occ = occupancy(a, values, t, regs)
     occ = max(1, resident_occ)
-    tc, flops = _tc_cycles(a, values, t)
-    alu = a.alu_flops / t.cuda_core_flops_per_clk_per_sm
+    key = ("tc", warps)
+    if key not in memo:
+        memo[key] = _tc_cycles(a, values, t)
+    tc, flops = memo[key]
     reduce = a.reduces * (24 + 16 * math.log2(max(warps, 1)))
-    prog_clk = tc + alu + reduce + a.loop_iters * LOOP_OVERHEAD_CLK + PROGRAM_OVERHEAD_CLK
+    prog_clk = tc + reduce + _fixed_clk(a, t)
     per_sm = math.ceil(a.programs / t.sms)
     compute_s = per_sm * prog_clk / (t.clock_ghz * 1e9)
 
     resident = t.sms * occ
-    dram, ideal_bytes = dram_bytes(a, resident, t)
+    key = ("dram", resident, a.group_m)
+    if key not in memo:
+        memo[key] = dram_bytes(a, resident, t)
+    dram, ideal_bytes = memo[key]
     bw = t.hbm_gbps * 1e9
-    need = bw / t.sms * t.dram_latency_ns * 1e-9
+    # only SMs with a program pull bytes: fewer programs than SMs need more in flight each, and
+    # each SM takes at most L2_SM_BYTES_PER_CLK from L2 (every load, hit or miss, crosses it)
+    active = min(t.sms, a.programs)
+    need = bw / active * t.dram_latency_ns * 1e-9
     have = min(occ, per_sm) * max(a.inflight, 1.0)
-    memory_s = dram / (bw * HBM_EFF * min(1.0, have / need))
+    dram_s = dram / (bw * HBM_EFF * min(1.0, have / need))
+    if "l2" not in memo:
+        memo["l2"] = _l2_seconds(a, t)
+    l2_s = memo["l2"]
+    memory_s = max(dram_s, l2_s) + CONTENTION * min(dram_s, l2_s)
 
     # a program's own pipeline overlaps its loads with its math; co-resident programs help less
     # (they contend for the same tensor cores and shared memory)
     overlap = min(1.0, 0.5 * (a.stages - 1) + 0.25 * (min(occ, per_sm) - 1))
-    body = max(compute_s, memory_s) + (1 - overlap) * min(compute_s, memory_s)
+    body = _combine(max(compute_s, memory_s), min(compute_s, memory_s), overlap)
     time_s = body + LAUNCH_US * 1e-6
 
     useful = flops * useful_flops_ratio * a.programs

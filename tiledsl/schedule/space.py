@@ -1,15 +1,23 @@
 """The typed schedule space of a level-2 program and its ranking by the cost model.
 
 Each auto knob gets a value range from its role (`roles.knob_roles`) and the sizes it tiles:
-tensor-core blocks are 16..256 (K from 32 for 8-bit operands), other blocks powers of two up to the
-size they tile, stages 1..5, warps 1..16 (8, 12 or 16 with producer/consumer regions), group sizes 1 or 8, split factors
-1..16. Explicit knob values are kept as they are. Every point of the product is checked against
-the target's hard limits and, when it passes, timed by the cost model; the ranking is by
-predicted time, ties broken towards 4 warps and then by the values, so the choice is deterministic.
+tensor-core blocks are 16..256 (K from 32 for 8-bit operands; a dot's M tile reaches 64, wgmma's
+rows, even for a shorter M), other blocks powers of two up to the size they tile, stages 1..5,
+warps 1..16 (8, 12 or 16 with producer/consumer regions), group sizes 1 or 8, split factors 1..16.
+Explicit knob values are kept as they are.
+
+The search is branch and bound (`rank`), not the product: one IR walk per tile-size combination,
+each with a lower bound on every point that shares it; walks are priced best bound first, each
+point checked against the target's hard limits and timed, and walks whose bound cannot enter the
+ranking are skipped. Split factors are tried only while a smaller one leaves SMs idle, launch
+orders only on grids with two axes. The ranking is by predicted time; points within `NEAR_TIE`
+of the fastest go least fragile first (wgmma over mma.sync, a pipelined loop), exact ties towards
+less DRAM traffic, 4 warps, then the values, so the choice is deterministic.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from dataclasses import dataclass
@@ -55,7 +63,9 @@ def values_for(k: KnobInfo, sizes: dict[str, int], warp_groups: bool = False) ->
         if k.dot:
             lo = 32 if "k" in k.dot and k.dot_dtype.startswith(("f8", "i8", "u8")) else 16
             hi = 128 if k.dot == "k" and lo == 16 else 256
-            return _pow2_up_to(lo, min(hi, max(lo, _next_pow2(ext or hi))))
+            # a dot's M tile may pass a short M up to 64: wgmma's rows (padded rows are masked)
+            need = max(lo, _next_pow2(ext or hi), 64 if "m" in k.dot else lo)
+            return _pow2_up_to(lo, min(hi, need))
         return _pow2_up_to(1, min(MAX_BLOCK, _next_pow2(ext)) if ext else 256)
     if k.role == STAGES:
         return (1, 2, 3, 4, 5)
@@ -73,6 +83,26 @@ class Point:
     schedule: Schedule
     estimate: Estimate | None
     violations: tuple[str, ...] = ()
+    fragility: tuple[float, ...] = ()  # what makes the point sensitive to the model's errors (`fragility`)
+
+
+# The cost model's error is larger than this: points within it of the fastest are told apart by
+# how badly they degrade when the model is wrong (`fragility`), not by their predicted times.
+NEAR_TIE = 0.03
+
+
+def fragility(a: Analysis, values: dict[str, int], target: Target) -> tuple[float, ...]:
+    """(mma.sync on a target with wgmma, an unpipelined loop feeding the tensor cores, warp-loop
+    iterations of the whole grid): lower is more robust. mma.sync is synchronous, so memory
+    latency shows whenever the prediction of the bytes in flight is off; one stage has no slack at
+    all; and a pipelined tensor-core loop issues about a hundred instructions per iteration and
+    warp whatever its tile (benchmarks/static_parity.py), so between points the model cannot tell
+    apart, fewer, larger iterations leave the most issue slack. Kernels without dots: ()."""
+    if not a.dots:
+        return ()
+    sync_mma = int(target.has_wgmma and not cost.uses_wgmma(a, values, target))
+    issued = a.programs * a.loop_iters * values.get("num_warps", 4)
+    return (sync_mma, int(a.stages < 2 and a.loop_iters > 0), issued)
 
 
 def _padding_ratio(knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: dict[str, int]) -> float:
@@ -88,10 +118,10 @@ def _padding_ratio(knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: d
 
 def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: dict[str, int],
              target: Target, walked: Analysis | None = None, resolved: Analysis | None = None,
-             caps: Capabilities = ANY) -> Point:
+             caps: Capabilities = ANY, memo: dict | None = None) -> Point:
     """Check and time one point (all knob values given); `walked` is the IR walk for these
     values when the caller has it (it does not depend on stages and group knobs), `resolved`
-    that walk already resolved for these values."""
+    that walk already resolved for these values, `memo` the cost model's memo for that walk."""
     sched = Schedule(tuple((k.name, values[k.name]) for k in knobs), tuple((k.name, k.role) for k in knobs))
     if resolved is not None:
         a = resolved
@@ -101,13 +131,20 @@ def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], 
     bad = cost.limits(a, knobs, values, target, regs, caps)
     if bad:
         return Point(sched, None, tuple(bad))
-    return Point(sched, cost.estimate(a, values, target, _padding_ratio(knobs, values, sizes), regs))
+    return Point(sched, cost.estimate(a, values, target, _padding_ratio(knobs, values, sizes), regs, memo),
+                 fragility=fragility(a, values, target))
 
 
 def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], target: Target,
          fixed: dict[str, int] | None = None, top_n: int = 8, caps: Capabilities = ANY) -> list[Point]:
     """The `top_n` valid points, fastest first. Raises `ScheduleError` when none is valid,
     naming the limits the closest point breaks (and the explicit values when some were given).
+
+    Branch and bound, not the whole product: the IR is walked once per combination of the knobs
+    the walk depends on (tile sizes, and warps where an attribute names them), each walk gets a
+    lower bound on the time of every point that shares it (`cost.lower_bound_us`), and the walks
+    are priced fastest bound first; once a walk's bound is above the `top_n`-th time found, it
+    and every later walk are skipped. Exact: the same top `top_n` as pricing every point.
     `caps`: the backend's capability record, whose tile rules the limits apply."""
     fixed = dict(fixed or {})
     explicit = {k.name: k.value for k in knobs if k.value is not None}
@@ -115,40 +152,97 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     free = [k for k in knobs if k.name not in explicit]
     warp_groups = any(i.op is Op.WARP_ROLE for i in walk_ir(fn.body))
     cons = constraints.of(fn)  # td.auto(divides=...): enumerate only values that meet them
-    ranges = [constraints.allowed(k.name, cons, values_for(k, sizes, warp_groups)) for k in free]
-    good: list[Point] = []
-    closest: Point | None = None
-    walk = Analyzer(fn, sizes)
-    walks: dict[tuple, Analysis] = {}
-    resolved: dict[tuple, Analysis] = {}
-    resolve_knobs = [k.name for k in knobs if k.role in _NO_WALK]
+    ranges = {k.name: constraints.allowed(k.name, cons, values_for(k, sizes, warp_groups)) for k in free}
     # the walk reads num_warps only where an attribute names it (e.g. a thread count)
     named = {sym for inst in walk_ir(fn.body) for _, a in inst.attrs for sym in attr_syms(a)}
-    shape_knobs = [k.name for k in knobs if k.role not in _NO_WALK
-                   and (k.role != WARPS or k.name in named)]
-    for combo in itertools.product(*ranges):
-        values = dict(explicit)
-        values.update(zip((k.name for k in free), combo))
-        if not constraints.combo_ok(cons, values):
+    shape = [k.name for k in free if k.role not in _NO_WALK and (k.role != WARPS or k.name in named)]
+    inner = [k.name for k in free if k.name not in shape]
+    roles = {k.name: k.role for k in knobs}
+    walk = Analyzer(fn, sizes)
+    walks = []
+    programs: dict[tuple, int] = {}
+    splits = [i for i, n in enumerate(shape) if roles[n] == SPLIT]
+    for combo in itertools.product(*(ranges[n] for n in shape)):
+        if _split_needless(combo, splits, shape, ranges, programs, target):
+            programs[combo] = target.sms  # so larger splits of it are needless too
             continue
-        key = tuple(values.get(n) for n in shape_knobs)
-        if key not in walks:
-            walks[key] = walk(values)
-        rkey = key + tuple(values.get(n) for n in resolve_knobs)
-        if rkey not in resolved:  # the resolved walk differs only in stages and group values
-            resolved[rkey] = walks[key].resolve(values)
-        p = evaluate(fn, knobs, values, sizes, target, resolved=resolved[rkey], caps=caps)
-        if p.estimate is not None:
-            good.append(p)
-        elif closest is None or len(p.violations) < len(closest.violations):
-            closest = p
+        values = dict(explicit)
+        values.update(zip(shape, combo))
+        walked = walk(values)
+        programs[combo] = walked.programs
+        walks.append((cost.lower_bound_us(walked.resolve(values), target), combo, walked))
+    walks.sort(key=lambda w: (w[0], w[1]))
+    good: list[Point] = []
+    closest: Point | None = None
+    cutoff, best = math.inf, math.inf
+    fastest: list[float] = []  # the top_n smallest times, negated (a max-heap)
+    for bound, combo, walked in walks:
+        if bound > cutoff:
+            break  # sorted by bound: no later walk can enter the top_n
+        resolved: dict[tuple, Analysis] = {}
+        memo: dict = {}
+        # a launch order (group) only matters for a grid of two axes, each of more than one program
+        flat = len(walked.grid) < 2 or min(walked.grid[:2]) <= 1
+        for rest in itertools.product(*(ranges[n] for n in inner)):
+            if flat and any(roles[n] == GROUP and v != ranges[n][0] for n, v in zip(inner, rest)):
+                continue
+            values = dict(explicit)
+            values.update(zip(shape, combo))
+            values.update(zip(inner, rest))
+            if not constraints.combo_ok(cons, values):
+                continue
+            rkey = tuple(values.get(k.name) for k in knobs if k.role in _NO_WALK)
+            if rkey not in resolved:  # the resolved walk differs only in stages and group values
+                resolved[rkey] = walked.resolve(values)
+            p = evaluate(fn, knobs, values, sizes, target, resolved=resolved[rkey], caps=caps,
+                         memo=memo)
+            if p.estimate is None:
+                if closest is None or len(p.violations) < len(closest.violations):
+                    closest = p
+            elif p.estimate.time_us <= cutoff:
+                good.append(p)
+                best = min(best, p.estimate.time_us)
+                if len(fastest) < top_n:
+                    heapq.heappush(fastest, -p.estimate.time_us)
+                else:
+                    heapq.heappushpop(fastest, -p.estimate.time_us)
+        if len(fastest) >= top_n:  # what can still enter: the top_n, and the near-ties of the best
+            cutoff = max(best * (1 + NEAR_TIE), -fastest[0])
     if not good:
         raise _no_fit(fn, target, explicit, closest, knobs)
-    # ties (e.g. compute-bound points that differ only in L2 traffic) go to less DRAM traffic,
-    # then to 4 warps (the usual default), then to the values
-    good.sort(key=lambda p: (round(p.estimate.time_us, 6), round(p.estimate.bytes),
-                             abs(p.schedule.num_warps.bit_length() - 3), p.schedule.values))
-    return good[:top_n]
+    return _ordered([p for p in good if p.estimate.time_us <= cutoff])[:top_n]
+
+
+def _split_needless(combo: tuple, splits: list[int], shape: list[str], ranges: dict, programs: dict,
+                    target: Target) -> bool:
+    """Split-K (or split-KV) pays only to fill the SMs: a split factor is tried while the next
+    smaller one, all else equal, leaves fewer programs than SMs. (Ascending split values come
+    later in the product, so the smaller one's walk is known.)"""
+    for i in splits:
+        vals = ranges[shape[i]]
+        at = vals.index(combo[i])
+        if at:
+            smaller = combo[:i] + (vals[at - 1],) + combo[i + 1:]
+            if programs.get(smaller, 0) >= target.sms:
+                return True
+    return False
+
+
+def _order(p: Point) -> tuple:
+    """Fastest first; exact ties go to less DRAM traffic, then to 4 warps (the usual default),
+    then to the values, so the choice is deterministic."""
+    return (round(p.estimate.time_us, 6), round(p.estimate.bytes),
+            abs(p.schedule.num_warps.bit_length() - 3), p.schedule.values)
+
+
+def _ordered(points: list[Point]) -> list[Point]:
+    """The points within `NEAR_TIE` of the fastest, least fragile first (then by `_order`), then
+    the rest by `_order`."""
+    points = sorted(points, key=_order)
+    near = points[0].estimate.time_us * (1 + NEAR_TIE)
+    head = [p for p in points if p.estimate.time_us <= near]
+    head.sort(key=lambda p: (p.fragility, _order(p)))
+    return head + points[len(head):]
 
 
 def _no_fit(fn: Function, target: Target, explicit: dict[str, int], closest: Point | None,

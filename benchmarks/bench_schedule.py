@@ -1,0 +1,93 @@
+"""How long the scheduler takes (level 1 -> level 2, knob choice, substitution) for the reference
+GEMMs and a few other kernels, warm (imports done, the kernel's IR built once). CPU only. ``warm_ms`` is the median wall time of
+`--repeat` calls, ``warm_cpu_ms`` the least process CPU time of them (steadier on a shared machine).
+
+    python benchmarks/bench_schedule.py [--repeat 5] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _cases():
+    import importlib
+
+    import torch
+
+    from tests import kernels_for_tests as K
+
+    fp8 = importlib.import_module("tiledsl.kernels.fp8")
+    gemm = importlib.import_module("tiledsl.kernels.gemm")
+
+    bf, e4m3, f32 = torch.bfloat16, torch.float8_e4m3fn, torch.float32
+
+    def meta(*s, dtype=bf):
+        return torch.empty(*s, dtype=dtype, device="meta")
+
+    def g(m, n, k):
+        return gemm.gemm_kernel, (meta(m, k), meta(k, n), meta(m, n))
+
+    out = {f"gemm_bf16_{m}x{n}x{k}": g(m, n, k)
+           for m, n, k in ((4096, 4096, 4096), (8192, 8192, 8192), (64, 7168, 2048), (16, 4096, 4096),
+                           (128, 2112, 7168), (512, 512, 8192))}
+    la = fp8.fp8_gemm_nt_launch(meta(4096, 2048, dtype=e4m3), meta(4096, 16, dtype=f32),
+                                meta(7168, 2048, dtype=e4m3), meta(56, 16, dtype=f32), meta(4096, 7168))
+    out["fp8_block_4096x7168x2048"] = (la.kernel, la.args)
+    out["splitk_gemm_512x512x8192"] = (K.splitk_gemm, (meta(512, 8192), meta(8192, 512), meta(512, 512, dtype=f32)))
+    out["matmul_l1_4096"] = (K.matmul_l1, (meta(4096, 4096), meta(4096, 4096)))
+    out["softmax_8192_bf16"] = (K.softmax, (meta(8192, 8192),))
+    return out
+
+
+def measure(kernel, args, repeat: int) -> dict:
+    from tiledsl.dtypes import from_torch
+    from tiledsl.schedule import schedule
+    from tiledsl.specs import TensorSpec
+
+    specs = tuple(TensorSpec(tuple(t.shape), from_torch(t.dtype)) for t in args)
+    fn = kernel.ir(*specs)
+    t0 = time.perf_counter()
+    s = schedule(fn, specs, "h100")
+    first = (time.perf_counter() - t0) * 1e3
+    times, cpu = [], []
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        schedule(fn, specs, "h100")
+        times.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
+    return {"first_ms": round(first, 1), "warm_ms": round(statistics.median(times), 1),
+            "warm_cpu_ms": round(min(cpu), 1),
+            "schedule": str(s.schedule), "predicted_us": round(s.estimate.time_us, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--case", action="append")
+    ap.add_argument("--json")
+    ns = ap.parse_args(argv)
+    rows = {}
+    for name, (kernel, args) in _cases().items():
+        if ns.case and name not in ns.case:
+            continue
+        rows[name] = measure(kernel, args, ns.repeat)
+        r = rows[name]
+        print(f"{name:28s} warm {r['warm_ms']:8.1f} ms (cpu {r['warm_cpu_ms']:7.1f})  first {r['first_ms']:8.1f} ms  {r['schedule']}  "
+              f"({r['predicted_us']} us)", flush=True)
+    if ns.json:
+        Path(ns.json).write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

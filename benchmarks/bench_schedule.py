@@ -51,7 +51,7 @@ def _cases():
 
 def measure(kernel, args, repeat: int) -> dict:
     from tiledsl.dtypes import from_torch
-    from tiledsl.schedule import schedule
+    from tiledsl.passes.pipeline import schedule
     from tiledsl.specs import TensorSpec
 
     specs = tuple(TensorSpec(tuple(t.shape), from_torch(t.dtype)) for t in args)

@@ -239,7 +239,9 @@ def test_expected_m_steers_the_fp8_block_rows():
             _meta(G, n // 128, kb, dtype=F32), _meta(G, dtype=I32), _meta(G, m_max, n))
     small = KN.scheduled_knobs(GR.grouped_fp8_masked_kernel, args, 16, BK=128)
     large = KN.scheduled_knobs(GR.grouped_fp8_masked_kernel, args, 4096, BK=128)
-    assert small["BM"] < large["BM"] and 128 % small["BN"] == 0 and 128 % large["BN"] == 0
+    # a few rows per group get a smaller output tile (wgmma keeps BM at 64 or more on Hopper)
+    assert small["BM"] * small["BN"] < large["BM"] * large["BN"]
+    assert 128 % small["BN"] == 0 and 128 % large["BN"] == 0 and small["BM"] <= large["BM"]
 
 
 def test_masked_rejects_bad_input():

@@ -13,13 +13,14 @@ import pytest
 import tiledsl as td
 from tiledsl.dtypes import DType
 from tiledsl.passes import PassContext
-from tiledsl.passes.pipeline import schedule_passes
-from tiledsl.schedule import get_target, schedule, space
+from tiledsl.passes.pipeline import schedule, schedule_passes
+from tiledsl.schedule import space
 from tiledsl.schedule.analysis import UNKNOWN_GRID, Analysis, Analyzer, DotUse, analyze, tensor_sizes
 from tiledsl.schedule.cost import smem_traffic
 from tiledsl.schedule.roles import knob_roles
 from tiledsl.specs import ScalarSpec
 from tiledsl.specs import TensorSpec as T
+from tiledsl.targets import get_target
 
 GEMM = importlib.import_module("tiledsl.kernels.gemm").gemm_kernel
 H100 = get_target("h100")

@@ -48,10 +48,15 @@ def mla_split_kv(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
                  o_part: td.Tensor, lse_part: td.Tensor, scale: float, empty_lse: float,
                  h_kv: int, groups: int, s_q: int, causal: int,
                  DV: td.constexpr = 512, DR: td.constexpr = 64, PAGE: td.constexpr = 64,
-                 BM: td.constexpr = 64, BN: td.constexpr = td.auto(divides="PAGE", min=16),
+                 BM: td.constexpr = 64, BN: td.constexpr = td.auto(divides="PAGE", min=16, max=32),
                  STAGES: td.constexpr = td.auto):
     """Pass 1. q [b * h_kv, R, DV + DR] (R = s_q * groups rows per KV head), kv [blocks, PAGE,
-    h_kv, DV + DR], o_part [b * h_kv, splits, R, DV], lse_part [b * h_kv, splits, R]."""
+    h_kv, DV + DR], o_part [b * h_kv, splits, R, DV], lse_part [b * h_kv, splits, R].
+
+    BN (keys per step) is at most 32: with 64 query rows, the 64x512 fp32 output accumulator
+    already takes 128 registers a thread, and ptxas spills inside the loop at 64 keys a step
+    (255 registers, 296 B of spills for h100), which the cost model's register estimate does
+    not yet foresee; 32 keeps the loop free of spills."""
     BH, R, _ = q.shape
     NSPLIT = o_part.shape[1]
     # row blocks vary fastest in launch order: the programs that share a KV head's pages run

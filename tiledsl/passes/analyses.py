@@ -9,8 +9,9 @@ reader (both backends, the tests) takes the same facts rather than deriving its 
   ``abs`` (of INT_MIN) are not trusted.
 - ``divisors``: (value, d) pairs for integer scalars that d provably divides (0: the value is 0);
   the TMA plan needs last-axis offsets that are multiples of 16 bytes.
-- ``shared``: the loads placed in shared memory because they feed a dot (directly or through a
-  transpose): the TileLang lowering loads them straight into shared buffers.
+- ``shared``: the loads placed in shared memory because they feed a dot (directly or through
+  casts and transposes, `tiledsl.ir.placement`, the rule the cost model prices): the TileLang
+  lowering loads them straight into shared buffers.
 - ``in_place``: the dots (result names) that may accumulate into their accumulator's storage
   (TileLang's ``T.gemm(a, b, acc)`` without a copy): the accumulator is a buffer the result is
   copied straight back into (``buf += dot``, as `fuse_dot_acc` made it), or a value nothing reads
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from tiledsl.ir.nodes import Block, Function, Inst, Space, Sym, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import access_of, written
+from tiledsl.ir.placement import dot_fed_loads
 from tiledsl.passes.registry import register
 
 FACT_ATTRS = ("nonneg", "divisors", "shared", "in_place", "tma")
@@ -186,17 +188,10 @@ def _divisors_block(block: Block, divs: dict[str, int]) -> None:
 # --- memory placement ---------------------------------------------------------------------------
 
 def compute_shared_loads(fn: Function) -> set[str]:
-    """Loads whose tile is a dot operand (directly or through a transpose): placed in shared
-    memory, where the tensor cores read their operands."""
-    operands: set[str] = set()
-    transposes = {i.result.name: i.operands[0].name for i in walk(fn.body) if i.op is Op.TRANSPOSE}
-    for inst in walk(fn.body):
-        if inst.op is Op.DOT:
-            for v in inst.operands[:2]:
-                operands.add(v.name)
-                if v.name in transposes:
-                    operands.add(transposes[v.name])
-    return {i.result.name for i in walk(fn.body) if i.op is Op.LOAD and i.result.name in operands}
+    """Loads whose tile is a dot operand (directly or through casts and transposes): placed in
+    shared memory, where the tensor cores read their operands. The rule is the cost model's too
+    (`tiledsl.ir.placement`)."""
+    return dot_fed_loads(fn.body)
 
 
 # --- in-place accumulation ---------------------------------------------------------------------

@@ -74,6 +74,8 @@ class Access:
 def _box(inst: Inst, knobs: dict[str, int]) -> Access | None:
     """The `Access` of a candidate read when Hopper's TMA can move its box, else None."""
     acc = access_of(inst)
+    if acc is None or acc.write:  # the fact names reads only; a hand-edited one may not
+        return None
     dt = acc.tensor.type.dtype
     if dt not in TMA_DTYPES:
         return None

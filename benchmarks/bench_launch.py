@@ -6,7 +6,8 @@ a tiny elementwise kernel so the launch dominates, and on a GEMM whose launcher 
 tensors and builds TMA descriptors (the hand-written launch builds the same descriptors). Without
 a GPU: the same call paths with Triton's launch replaced by a no-op, which isolates tiledsl's own
 per-call cost; plus the runtime's warm-call dispatch (``kernel(...)`` up to the backend), and
-codegen and AOT compile latency for a 128x128x64 bf16 GEMM.
+codegen and AOT compile latency for a 128x128x64 bf16 GEMM. The kernels are the demo's
+(`tiledsl.demo`: softmax, matmul); nothing is imported from the tests.
 
     python benchmarks/bench_launch.py [--out results.json]   # prints JSON
 """
@@ -14,18 +15,17 @@ codegen and AOT compile latency for a 128x128x64 bf16 GEMM.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tiledsl.lowering.triton import BACKEND
 
-from tiledsl.lowering.triton import BACKEND  # noqa: E402
+from tiledsl.dtypes import DType
+from tiledsl.specs import TensorSpec
+from tiledsl.targets import get_target
 
-from tests.test_triton_fixtures import elementwise_ir, gemm_ir  # noqa: E402
-from tiledsl.dtypes import DType  # noqa: E402
-from tiledsl.specs import TensorSpec  # noqa: E402
-from tiledsl.targets import get_target  # noqa: E402
+TARGET = get_target("h100")
+GEMM_KNOBS = {"BM": 128, "BN": 128, "BK": 64, "num_warps": 8}
 
 
 def _per_call_us(f, n: int = 2000) -> float:
@@ -44,27 +44,85 @@ class _NoLaunch:
         return lambda *args, **kwargs: None
 
 
+class _Record:
+    """Stands in for a JITFunction once: keeps the grid and arguments the launcher passes, which
+    the hand-written launch then passes itself."""
+
+    def __getitem__(self, grid):
+        def call(*args, **kwargs):
+            self.grid, self.args, self.kwargs = grid, args, kwargs
+        return call
+
+
+def _softmax():
+    """The demo's softmax on a 16x32 tile (one program): the launch dominates."""
+    from tiledsl.demo import softmax
+
+    return softmax.compile(TensorSpec((16, 32), DType.f32), backend="triton", target=TARGET.name)
+
+
+def _gemm(size: int = 256):
+    """The demo's GEMM (bf16, 128x128x64 tiles): its launcher checks the tensors and builds TMA
+    descriptors."""
+    from tiledsl.demo import matmul
+
+    spec = TensorSpec((size, size), DType.bf16)
+    return matmul.compile(spec, spec, spec, backend="triton", target=TARGET.name, **GEMM_KNOBS)
+
+
+def _hand_launch(mod, entry: str, launch, args, rebuild_descriptors: bool = False):
+    """``kernel[grid](...)`` with the arguments the generated launcher computes (recorded once);
+    with `rebuild_descriptors`, the TMA descriptors are built per call, as a hand-written launch
+    must. The kernel is looked up when called (a no-op stand-in on CPU)."""
+    real, rec = getattr(mod, entry), _Record()
+    setattr(mod, entry, rec)
+    try:
+        launch(*args)
+    finally:
+        setattr(mod, entry, real)
+    grid, cargs, ckw = rec.grid, rec.args, rec.kwargs
+    if not rebuild_descriptors:
+        return lambda: getattr(mod, entry)[grid](*cargs, **ckw)
+    from triton.tools.tensor_descriptor import TensorDescriptor
+
+    descs = [(n, a) for n, a in enumerate(cargs) if isinstance(a, TensorDescriptor)]
+
+    def by_hand():
+        now = list(cargs)
+        for n, d in descs:
+            now[n] = TensorDescriptor(d.base, d.base.shape, d.base.stride(), d.block_shape)
+        getattr(mod, entry)[grid](*now, **ckw)
+    return by_hand
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _module(launch):
+    import sys
+
+    return sys.modules[launch.__module__]
+
+
 def launch_overhead() -> dict:
     import torch
 
-    fn = elementwise_ir()
-    lowered = BACKEND.lower(fn, (), get_target("h100"))
-    cuda = torch.cuda.is_available()
+    ck = _softmax()
+    lowered, fn = ck.lowered, ck.fn
+    cuda = _cuda()
     dev = "cuda" if cuda else "cpu"
-    x, y = torch.randn(16, 32, device=dev), torch.randn(16, 32, device=dev)
-    z = torch.empty_like(x)
-    args = [x, y, z, 0.5]
+    x = torch.randn(16, 32, device=dev)
+    out = torch.empty_like(x)
+    args = [x, out]
     launch = BACKEND.launcher(lowered, interpret=not cuda)
-    mod = sys.modules[launch.__module__]
+    mod = _module(launch)
+    by_hand = _hand_launch(mod, lowered.entry, launch, args)
     if not cuda:
         setattr(mod, lowered.entry, _NoLaunch())
-    tiledsl_us = _per_call_us(lambda: BACKEND.execute(lowered, fn, args) if cuda else
-                              launch(*args))
-    kernel = getattr(mod, lowered.entry)
-
-    def by_hand():
-        kernel[(1, 1)](x, 16, 32, 32, 1, y, 16, 32, 32, 1, z, 16, 32, 32, 1, 0.5, num_warps=4)
-
+    tiledsl_us = _per_call_us(lambda: BACKEND.execute(lowered, fn, args) if cuda else launch(*args))
     hand_us = _per_call_us(by_hand)
     if cuda:
         torch.cuda.synchronize()
@@ -79,28 +137,23 @@ def tma_launch_overhead() -> dict:
     """The generated launcher of a GEMM with a TMA kernel (per-call alignment checks, descriptor
     construction) against a hand-written TMA launch; Triton's launch is a no-op on CPU."""
     import torch
-    from triton.tools.tensor_descriptor import TensorDescriptor
 
-    fn = gemm_ir(DType.bf16, bm=128, bn=128, bk=64, stages=3, warps=8, group_m=8)
-    lowered = BACKEND.lower(fn, (), get_target("h100"))
-    cuda = torch.cuda.is_available()
+    ck = _gemm()
+    lowered = ck.lowered
+    cuda = _cuda()
     dev = "cuda" if cuda else "cpu"
     a, b = (torch.randn(256, 256, device=dev, dtype=torch.bfloat16) for _ in range(2))
     c = torch.empty_like(a)
     launch = BACKEND.launcher(lowered, interpret=not cuda)
-    mod = sys.modules[launch.__module__]
+    mod = _module(launch)
     entry = lowered.tma_entry
-    if not cuda:
+    if entry is None:
+        return {"device": dev, "note": "no TMA kernel for this GEMM"}
+    if not cuda:  # both kernels: the launcher picks one per call
         setattr(mod, entry, _NoLaunch())
         setattr(mod, lowered.entry, _NoLaunch())
-    kernel = getattr(mod, entry)
+    by_hand = _hand_launch(mod, entry, launch, (a, b, c), rebuild_descriptors=True)
     tiledsl_us = _per_call_us(lambda: launch(a, b, c))
-
-    def by_hand():
-        ad = TensorDescriptor(a, a.shape, a.stride(), [128, 64])
-        bd = TensorDescriptor(b, b.shape, b.stride(), [64, 128])
-        kernel[(4,)](c, 256, 256, 256, 1, 2, 2, 256, ad, bd, stages=3, num_warps=8, num_stages=3)
-
     hand_us = _per_call_us(by_hand)
     return {"device": dev, "tiledsl_us_per_call": round(tiledsl_us, 2),
             "hand_written_us_per_call": round(hand_us, 2),
@@ -129,14 +182,13 @@ def runtime_dispatch() -> dict:
 
 
 def compile_latency() -> dict:
-    target = get_target("h100")
-    fn = gemm_ir(DType.bf16, bm=128, bn=128, bk=64, stages=3, warps=8, group_m=8)
-    specs = (TensorSpec((4096, 4096), DType.bf16),) * 3
+    ck = _gemm(4096)
+    fn, specs = ck.fn, ck.lower_specs
     t0 = time.perf_counter()
-    lowered = BACKEND.lower(fn, specs, target)
+    lowered = BACKEND.lower(fn, specs, TARGET)
     codegen_ms = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
-    _, report = BACKEND.compile(lowered, fn, specs, target)
+    _, report = BACKEND.compile(lowered, fn, specs, TARGET)
     compile_ms = (time.perf_counter() - t0) * 1e3
     return {"codegen_ms (two builds: GPU + interpreter)": round(codegen_ms, 2),
             "triton_compile_plus_ptxas_ms": round(compile_ms, 1), "report": report.lines()}

@@ -122,3 +122,35 @@ def test_a_loop_carried_accumulator_stays_in_place():
     src = ck.code("tilelang")
     assert "T.gemm(a_tile, b_tile, acc_1" in src and "clear_accum" not in src
     assert dot in {v.name for i in walk(ck.fn.body) for v in i.results}
+
+
+@td.kernel
+def cast_dot(a: td.Tensor, b: td.Tensor, c: td.Tensor, BM: td.constexpr = 64, BN: td.constexpr = 64,
+             BK: td.constexpr = 32):
+    """Mixed precision: f16 tiles converted to bf16 before the dot, B read transposed."""
+    with td.grid(td.cdiv(a.shape[0], BM), td.cdiv(b.shape[0], BN)) as (i, j):
+        acc = td.zeros((BM, BN), td.float32)
+        for k in td.pipelined(td.cdiv(a.shape[1], BK), stages=2):
+            x = td.load(a, (i * BM, k * BK), (BM, BK)).to(td.bfloat16)
+            y = td.load(b, (j * BN, k * BK), (BN, BK)).to(td.bfloat16)
+            acc = td.dot(x, td.trans(y), acc)
+        td.store(c, (i * BM, j * BN), acc)
+
+
+def test_cost_model_and_placement_agree_on_the_loads_that_feed_a_dot():
+    """One rule (`tiledsl.ir.placement`): a load reaching a dot through casts and transposes is
+    staged in shared memory. The cost model prices it there, the placement fact says so, and
+    TileLang copies it into shared memory (its dequantizing gemms' form), converting from there."""
+    from tiledsl.ir.ops import Op
+    from tiledsl.schedule.analysis import Analyzer, tensor_sizes
+
+    specs = (T((128, 128), DType.f16), T((128, 128), DType.f16), T((128, 128), DType.f32))
+    ck = cast_dot.compile(*specs, backend="tilelang", target="h100")
+    fn = ck.fn
+    loads = {i.result.name for i in walk(fn.body) if i.op is Op.LOAD}
+    feeders, _ = Analyzer(fn, tensor_sizes(fn, specs)).dot_feeds
+    assert set(fn.attr("shared")) == loads & feeders == {"a_tile", "b_tile"}
+    src = ck.code("tilelang")
+    assert 'a_tile = T.alloc_shared((64, 32), "float16")' in src
+    assert 'b_tile = T.alloc_shared((64, 32), "float16")' in src
+    assert 'T.cast(a_tile[i0, i1], "bfloat16")' in src

@@ -106,6 +106,14 @@ def test_thread_level_on_triton():
     assert "thread level" in str(err)
 
 
+def test_capability_error_is_public():
+    """``except td.CapabilityError`` catches a refusal (it is re-exported beside the other errors)."""
+    assert td.CapabilityError is CapabilityError and "CapabilityError" in td.__all__
+    assert issubclass(td.CapabilityError, td.BackendError)
+    with pytest.raises(td.CapabilityError):
+        warp_sum.compile(*_cpu(32, 32), backend="triton", target="h100")
+
+
 def test_argmax_on_tilelang_names_triton_and_the_cpu_backends():
     err = _refused(row_argmax, [torch.zeros(8, 64), torch.zeros(8, dtype=torch.int32)], "tilelang")
     _check(err, "td.argmax", "# CAP-argmax", "tilelang", ("triton", "ir", "eager"))

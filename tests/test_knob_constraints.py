@@ -156,3 +156,32 @@ def test_fp8_default_schedule_does_not_spill():
     assert r.spill_stores == 0 and r.spill_loads == 0 and r.uses_wgmma
     # the model's estimate is within 10% of ptxas here (161 predicted, 162 reported)
     assert abs(ck.scheduled.estimate.regs_per_thread - r.registers) <= 0.1 * r.registers
+
+
+def test_violation_hint_lists_the_allowed_values_and_where_they_are_declared():
+    """Not the generic argument hint: the values the constraint allows and its kernel line."""
+    import inspect
+
+    from tiledsl.kernels import grouped
+
+    a = torch.randn(256, 128, dtype=torch.bfloat16)
+    b = torch.randn(2, 64, 128, dtype=torch.bfloat16)
+    with pytest.raises(ArgumentError, match="BM=96 must divide 128") as e:
+        grouped.m_grouped_gemm_nt_contiguous(a, b, torch.zeros(256, dtype=torch.int32), BM=96)
+    src = inspect.getsource(grouped).splitlines()
+    line = 1 + next(n for n, s in enumerate(src) if "BM: td.constexpr = td.auto(divides=128)" in s)
+    assert e.value.hint.startswith("BM may be 1, 2, 4, 8, 16, 32, 64, 128;")
+    assert f"grouped.py:{line} (`BM: td.constexpr = td.auto(divides=128)" in e.value.hint
+    assert "pass one argument per kernel parameter" not in str(e.value)
+
+
+@pytest.mark.parametrize("knobs, listed", [
+    ({"BM": 192}, "BM may be 64, 128;"),  # multiple_of=64, max=128
+    ({"BN": 32}, "BN may be any value >= 64;"),  # min=64
+    ({"BN": 96, "BK": 64}, "BK may be 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 96;"),  # divides="BN"
+])
+def test_violation_hint_for_each_form(knobs, listed):
+    with pytest.raises(ArgumentError) as e:
+        _gemm.compile(*_specs((256, 256), (256, 256), (256, 256)), backend="ir", target="h100", **knobs)
+    assert e.value.hint.startswith(listed), e.value.hint
+    assert "test_knob_constraints.py:" in e.value.hint

@@ -5,6 +5,8 @@ report for Hopper."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from tiledsl.lowering.triton import BACKEND
@@ -16,6 +18,7 @@ from tests.kernels_for_tests import HOPPER_CASES, check_gemm_on_gpu, fp8_gemm_nt
 from tests.test_triton_fixtures import gemm_ir
 from tiledsl.demo import matmul
 from tiledsl.dtypes import DType
+from tiledsl.passes import analyses
 from tiledsl.specs import TensorSpec
 from tiledsl.targets import get_target
 
@@ -68,7 +71,7 @@ def test_qualification_rules():
 
 def test_divisors_follow_integer_arithmetic():
     fn = gemm_ir(DType.f16, bm=64, bn=32, bk=16)
-    divs = tma_mod.divisors(fn)
+    divs = analyses.divisors(fn)
     names = {v: d for v, d in divs.items()}
     assert names["off_m"] == 64 and names["off_n"] == 32 and names["off_k"] == 16
 
@@ -191,3 +194,26 @@ def test_probes_compile_for_hopper_without_spills(name):
 @pytest.mark.gpu
 def test_tma_gemm_on_gpu_matches_torch():
     check_gemm_on_gpu(matmul, 1000, 1000, 4096, "triton")
+
+
+def test_the_tma_plan_is_a_fact_of_the_scheduled_ir_that_the_codegen_reads():
+    """The target-independent part of the plan (pipelined, read-only, unmasked static windows and
+    their last-axis alignment) is the ``tma`` attribute of the scheduled IR, shown by its dump;
+    the Triton codegen narrows it by TMA's limits and reads nothing else."""
+    specs = (TensorSpec((256, 128), DType.bf16), TensorSpec((128, 256), DType.bf16),
+             TensorSpec((256, 256), DType.bf16))
+    ck = matmul.compile(*specs, backend="triton", target="h100")
+    head = ck.code("scheduled").splitlines()[0]
+    facts = dict(ck.fn.attr("tma"))
+    assert set(facts) == {"a_tile", "b_tile"} and 'tma=(("a_tile", ' in head
+    assert all(a % 16 == 0 for a in facts.values())
+    bare = dataclasses.replace(ck.fn, attrs=tuple((k, v) for k, v in ck.fn.attrs if k != "tma"))
+    assert analyses.tma_candidates(bare) == facts  # computed the same way when absent
+    assert len(tma_mod.plan(ck.fn, {k.name: k.value for k in ck.fn.knobs})) == 2
+    assert generate(ck.fn).tma_entry is not None
+    # the codegen takes the IR's word: no candidates, no TMA kernel; an unaligned one is refused
+    none = dataclasses.replace(ck.fn, attrs=tuple((k, () if k == "tma" else v) for k, v in ck.fn.attrs))
+    assert generate(none).tma_entry is None
+    odd = dataclasses.replace(ck.fn, attrs=tuple(
+        (k, tuple((n, 8) for n in facts) if k == "tma" else v) for k, v in ck.fn.attrs))
+    assert generate(odd).tma_entry is None

@@ -10,6 +10,8 @@ expression guarded by explicit bounds checks, so the IR's semantics (out-of-boun
 
 from __future__ import annotations
 
+import re
+
 from tiledsl.lowering.tilelang.emit import Emitter
 from tiledsl.lowering.tilelang.values import Global, Scalar, Tile, broadcast_index, literal
 
@@ -274,9 +276,28 @@ def copy(em: Emitter, inst: Inst) -> None:
     else:
         if isinstance(src, Tile) and src.is_buffer and src.buf == dst.buf:
             return  # already there (a gemm accumulated into the buffer in place)
-        em.before_write(dst.buf)
-        t = src if isinstance(src, Tile) else Tile(dst.shape, dst.dtype, lambda idx: src.expr)
-        em.materialize(t if t.shape == dst.shape else _broadcast(t, dst.shape), into=dst)
+        name = inst.operands[0].name
+        # ``buf += v``: a value read nowhere after this copy whose expression reads `dst` only at
+        # the element it writes goes straight into `dst`; any other reader of `dst` is stored first
+        # and the copy then reads that storage (never the expression again: computed twice)
+        keep = name if em.uses[name] == 1 and _reads_only_same_element(_as_tile(src, dst), dst) else None
+        em.before_write(dst.buf, keep=keep)
+        em.materialize(_as_tile(em.get(inst.operands[0]), dst), into=dst)
+
+
+def _as_tile(src: Tile | Scalar, dst: Tile) -> Tile:
+    """`src` (a tile or a scalar) as a tile of `dst`'s shape."""
+    t = src if isinstance(src, Tile) else Tile(dst.shape, dst.dtype, lambda idx: src.expr)
+    return t if t.shape == dst.shape else _broadcast(t, dst.shape)
+
+
+def _reads_only_same_element(t: Tile, dst: Tile) -> bool:
+    """Whether every read of buffer `dst` in `t`'s element expression is of the element written
+    (``acc[i0] = acc[i0] + ...``), so writing `t` into `dst` in place reads no element it changed."""
+    idx = tuple(f"__elem{k}" for k in range(len(dst.shape)))
+    text = t.at(idx)
+    name = rf"(?<![\w.]){re.escape(dst.buf)}\["
+    return len(re.findall(name, text)) == len(re.findall(name + re.escape(", ".join(idx)) + r"\]", text))
 
 
 # --- DOT -------------------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ Semantics: a TMA load fills elements outside the tensor (index < 0 or >= size) w
 exactly the IR's bounds masking of a LOAD with ``other`` 0; so only windows with no user mask, no
 gather axis and ``other`` 0 qualify.
 
-What qualifies, decided at code generation (`plan`):
+What qualifies: the scheduled IR's ``tma`` fact (`tiledsl.passes.analyses`, the pass
+``analyze_facts``) lists the reads of the first four kinds below with the byte alignment of their
+last-axis offset; `plan` keeps those TMA's box limits and Triton's offset rule allow:
   - the load is inside a pipelined loop (``td.pipelined`` / a FOR with ``stages``): that is where
     the asynchronous copy feeds the tensor cores; one-off loads and stores stay pointer-based, so
     the epilogue needs no extra shared-memory staging buffer the scheduler did not budget for;
@@ -38,10 +40,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tiledsl.dtypes import DType
-from tiledsl.ir.nodes import Block, Function, Inst, Space, Value
-from tiledsl.ir.ops import Op
-from tiledsl.ir.optable import access_of, written
-from tiledsl.passes.analyses import divisors  # the scheduled IR's fact (attribute), or computed
+from tiledsl.ir.nodes import Function, Inst, Value, walk
+from tiledsl.ir.optable import access_of
+from tiledsl.passes.analyses import access_keys, tma_candidates  # the IR's facts
 from tiledsl.specs import TensorSpec
 
 from .analysis import resolve
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 
 TMA_DTYPES = frozenset({DType.f32, DType.f16, DType.bf16, DType.f8e4m3, DType.f8e5m2, DType.i8,
                         DType.u8, DType.i16, DType.i32})
-TMA_RANKS = (2, 3)
 MAX_BOX_DIM = 256  # elements per dim of one TMA box
 MIN_INNER_BYTES = 16
 
@@ -69,68 +69,41 @@ class Access:
         return self.block != self.shape
 
 
-# --- which loads qualify ------------------------------------------------------------------------
+# --- which loads go through descriptors -----------------------------------------------------------
 
-def _read_window(inst: Inst) -> tuple[Value, tuple[Value, ...], object] | None:
-    """(global tensor, offsets, window) of a LOAD, or a COPY from global memory."""
+def _box(inst: Inst, knobs: dict[str, int]) -> Access | None:
+    """The `Access` of a candidate read when Hopper's TMA can move its box, else None."""
     acc = access_of(inst)
-    return None if acc is None or acc.write else (acc.tensor, acc.offsets, acc.shape)
-
-
-def _written(inst: Inst) -> Value | None:
-    """The global tensor `inst` writes, if any (which ops write: the op table's effects)."""
-    dst = written(inst)
-    return dst if dst is not None and dst.type.space is Space.GLOBAL else None
-
-
-def _qualifies(inst: Inst, tensor: Value, offsets, shape, divs: dict[str, int]) -> Access | None:
-    """The `Access` for `inst` when its window is one TMA can move, else None."""
-    if inst.attr("masked"):
+    if acc is None or acc.write:  # the fact names reads only; a hand-edited one may not
         return None
-    if inst.op is Op.LOAD and inst.attr("other") not in (None, 0, 0.0, False):
+    dt = acc.tensor.type.dtype
+    if dt not in TMA_DTYPES:
         return None
-    dt = tensor.type.dtype
-    if dt not in TMA_DTYPES or tensor.type.rank not in TMA_RANKS:
-        return None
-    shape = tuple(shape) if shape is not None else (None,) * len(offsets)
-    if len(shape) != len(offsets):
-        return None
-    for off in offsets:
-        if off.type.rank != 0 or not off.type.dtype.is_int or off.type.dtype.itemsize > 4:
-            return None
+    shape = resolve(acc.shape, knobs)
+    shape = tuple(shape) if shape is not None else (None,) * len(acc.offsets)
     block = tuple(1 if d is None else d for d in shape)
     if not all(isinstance(d, int) and 0 < d <= MAX_BOX_DIM for d in block):
         return None
     if block[-1] * dt.itemsize < MIN_INNER_BYTES:
         return None
-    step = divs.get(offsets[-1].name, 1)
-    if step != 0 and (step * dt.itemsize) % MIN_INNER_BYTES:
-        return None
-    return Access(tensor, tuple(offsets), block, tuple(d for d in shape if d is not None))
+    return Access(acc.tensor, tuple(acc.offsets), block, tuple(d for d in shape if d is not None))
 
 
 def plan(fn: Function, knobs: dict[str, int]) -> dict[int, Access]:
-    """Loads (keyed by ``id(inst)``) that go through descriptors: see the module docstring."""
-    divs = divisors(fn)
+    """Loads (keyed by ``id(inst)``) that go through descriptors: the scheduled IR's ``tma`` fact
+    (the target-independent part: pipelined, read-only, unmasked, static windows; see the module
+    docstring), narrowed by TMA's limits and Triton's 16-byte rule for descriptor offsets."""
+    candidates = tma_candidates(fn)
+    keys = access_keys(fn)
     found: dict[int, Access] = {}
-    written: set[str] = set()
-
-    def visit(block: Block, pipelined: bool) -> None:
-        for inst in block.insts:
-            w = _written(inst)
-            if w is not None:
-                written.add(w.name)
-            r = _read_window(inst) if pipelined else None
-            if r is not None:
-                acc = _qualifies(inst, r[0], r[1], resolve(r[2], knobs), divs)
-                if acc is not None:
-                    found[id(inst)] = acc
-            inner = pipelined or (inst.op is Op.FOR and inst.attr("stages") is not None)
-            for region in inst.regions:
-                visit(region, inner)
-
-    visit(fn.body, False)
-    return {k: a for k, a in found.items() if a.tensor.name not in written}
+    for inst in walk(fn.body):
+        align = candidates.get(keys.get(id(inst), ""))
+        if align is None or (align != 0 and align % MIN_INNER_BYTES):
+            continue
+        acc = _box(inst, knobs)
+        if acc is not None:
+            found[id(inst)] = acc
+    return found
 
 
 # --- emission ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from tiledsl.frontend.lower import _Lowerer
 from tiledsl.frontend.source import KernelSource
 from tiledsl.frontend.values import KnobRef, describe, is_const
 from tiledsl.ir.dims import size_sym
-from tiledsl.ir.nodes import Block, Function, Knob, Param, ParamKind, Space, Type, Value
+from tiledsl.ir.nodes import Block, Function, Knob, Loc, Param, ParamKind, Space, Type, Value
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import written
 from tiledsl.schedule import constraints, roles
@@ -73,7 +73,7 @@ def build_function(src: KernelSource, bound: dict, knob_values: dict | None = No
             raise ArgumentError(f"{src.name}(): unknown knob {name!r}")
     knobs.append(Knob("num_warps", (knob_values or {}).get("num_warps")))
     cons = constraints.from_defaults(src.params)  # td.auto(divides=...) and the like
-    constraints.check(src.name, cons, knobs)
+    constraints.check(src.name, cons, knobs, _param_locs(src))
     low.env = env
     low.knobs = knobs
     low.emit_dims(params)
@@ -84,6 +84,12 @@ def build_function(src: KernelSource, bound: dict, knob_values: dict | None = No
         attrs += (("assume", tuple(sorted(low.builder.unifier.assumptions))),)
     return Function(src.name, tuple(params), tuple(low.knobs), Block((), low.builder.top()),
                     src.loc(src.tree), attrs)
+
+
+def _param_locs(src: KernelSource) -> dict[str, Loc]:
+    """Each parameter's kernel source line (where its default, a constrained `td.auto`, is)."""
+    args = src.tree.args
+    return {a.arg: src.loc(a) for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
 
 
 # The language's rule for a knob the program uses only in scalar arithmetic (a grid size, a loop

@@ -9,15 +9,24 @@ reader (both backends, the tests) takes the same facts rather than deriving its 
   ``abs`` (of INT_MIN) are not trusted.
 - ``divisors``: (value, d) pairs for integer scalars that d provably divides (0: the value is 0);
   the TMA plan needs last-axis offsets that are multiples of 16 bytes.
-- ``shared``: the loads placed in shared memory because they feed a dot (directly or through a
-  transpose): the TileLang lowering loads them straight into shared buffers.
+- ``shared``: the loads placed in shared memory because they feed a dot (directly or through
+  casts and transposes, `tiledsl.ir.placement`, the rule the cost model prices): the TileLang
+  lowering loads them straight into shared buffers.
 - ``in_place``: the dots (result names) that may accumulate into their accumulator's storage
   (TileLang's ``T.gemm(a, b, acc)`` without a copy): the accumulator is a buffer the result is
   copied straight back into (``buf += dot``, as `fuse_dot_acc` made it), or a value nothing reads
   after the dot, defined in the same loop iteration as the dot (an accumulator defined before a
   loop and summed into inside it is read again by the next iteration).
 
-Readers call `nonneg`, `divisors` and `shared_loads`: they return the attribute when the function
+- ``tma``: (access, alignment) pairs for the global reads a bulk tensor copy (Hopper's TMA) could
+  move: inside a pipelined loop (a FOR with ``stages``), of a tensor the kernel never writes, an
+  unmasked window with zero padding, rank 2 or 3, scalar integer offsets of at most 32 bits and a
+  static window; `alignment` is the known byte divisor of the last-axis offset (0: the offset is
+  0). The access is a LOAD's result name, or ``copy <n>`` for the n-th COPY (no result). Which of
+  them a backend moves through descriptors (dtypes, box limits, its offset alignment rule) is the
+  backend's decision (`tiledsl.lowering.triton.tma.plan`).
+
+Readers call `nonneg`, `divisors`, `shared_loads`, `in_place` and `tma_candidates`: they return the attribute when the function
 carries it (it went through `AnalyzeFacts`) and compute it otherwise (IR built by hand), with the
 same code either way.
 
@@ -34,11 +43,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tiledsl.ir.nodes import Block, Function, Inst, Sym, walk
+from tiledsl.ir.nodes import Block, Function, Inst, Space, Sym, walk
 from tiledsl.ir.ops import Op
+from tiledsl.ir.optable import access_of, written
+from tiledsl.ir.placement import dot_fed_loads
 from tiledsl.passes.registry import register
 
-FACT_ATTRS = ("nonneg", "divisors", "shared", "in_place")
+FACT_ATTRS = ("nonneg", "divisors", "shared", "in_place", "tma")
 
 
 def wrap_int(value: int, dtype) -> int:
@@ -177,17 +188,10 @@ def _divisors_block(block: Block, divs: dict[str, int]) -> None:
 # --- memory placement ---------------------------------------------------------------------------
 
 def compute_shared_loads(fn: Function) -> set[str]:
-    """Loads whose tile is a dot operand (directly or through a transpose): placed in shared
-    memory, where the tensor cores read their operands."""
-    operands: set[str] = set()
-    transposes = {i.result.name: i.operands[0].name for i in walk(fn.body) if i.op is Op.TRANSPOSE}
-    for inst in walk(fn.body):
-        if inst.op is Op.DOT:
-            for v in inst.operands[:2]:
-                operands.add(v.name)
-                if v.name in transposes:
-                    operands.add(transposes[v.name])
-    return {i.result.name for i in walk(fn.body) if i.op is Op.LOAD and i.result.name in operands}
+    """Loads whose tile is a dot operand (directly or through casts and transposes): placed in
+    shared memory, where the tensor cores read their operands. The rule is the cost model's too
+    (`tiledsl.ir.placement`)."""
+    return dot_fed_loads(fn.body)
 
 
 # --- in-place accumulation ---------------------------------------------------------------------
@@ -239,6 +243,74 @@ def compute_in_place(fn: Function) -> set[str]:
     return out
 
 
+# --- TMA candidates ---------------------------------------------------------------------------
+
+TMA_RANKS = (2, 3)  # the tensor ranks a descriptor load here handles
+
+
+def access_keys(fn: Function) -> dict[int, str]:
+    """``id(inst)`` -> the name the ``tma`` fact gives each LOAD (its result) and COPY
+    (``copy <n>``, n counting COPYs in program order: a copy has no result to name it by)."""
+    keys: dict[int, str] = {}
+    copies = 0
+    for inst in walk(fn.body):
+        if inst.op is Op.LOAD:
+            keys[id(inst)] = inst.result.name
+        elif inst.op is Op.COPY:
+            keys[id(inst)] = f"copy {copies}"
+            copies += 1
+    return keys
+
+
+def _static_window(shape, rank: int, knobs: dict[str, int]) -> tuple | None:
+    """The window with knobs bound (None entries: dropped axes), or None when not static."""
+    shape = tuple(shape) if shape is not None else (None,) * rank
+    shape = tuple(knobs.get(d.name) if isinstance(d, Sym) else d for d in shape)
+    if len(shape) != rank or not all(d is None or (isinstance(d, int) and d > 0) for d in shape):
+        return None
+    return shape
+
+
+def _tma_alignment(inst: Inst, knobs: dict[str, int], divs: dict[str, int]) -> int | None:
+    """The byte divisor of the last-axis offset when `inst` reads a TMA-shaped window, else None."""
+    acc = access_of(inst)
+    if acc is None or acc.write or inst.attr("masked"):
+        return None
+    if inst.op is Op.LOAD and inst.attr("other") not in (None, 0, 0.0, False):
+        return None  # a descriptor pads with zeros, nothing else
+    rank = acc.tensor.type.rank
+    if rank not in TMA_RANKS or len(acc.offsets) != rank:
+        return None
+    if not all(o.type.rank == 0 and o.type.dtype.is_int and o.type.dtype.itemsize <= 4
+               for o in acc.offsets):
+        return None
+    if _static_window(acc.shape, rank, knobs) is None:
+        return None
+    return divs.get(acc.offsets[-1].name, 1) * acc.tensor.type.dtype.itemsize
+
+
+def compute_tma(fn: Function, knobs: dict[str, int], divs: dict[str, int]) -> dict[str, int]:
+    """Access name -> alignment (bytes) of the reads that qualify for TMA (module docstring)."""
+    keys = access_keys(fn)
+    found: dict[str, tuple[str, int]] = {}  # key -> (tensor name, alignment)
+    writes: set[str] = set()
+
+    def visit(block: Block, pipelined: bool) -> None:
+        for inst in block.insts:
+            dst = written(inst)
+            if dst is not None and dst.type.space is Space.GLOBAL:
+                writes.add(dst.name)
+            align = _tma_alignment(inst, knobs, divs) if pipelined else None
+            if align is not None:
+                found[keys[id(inst)]] = (inst.operands[0].name, align)
+            inner = pipelined or (inst.op is Op.FOR and inst.attr("stages") is not None)
+            for region in inst.regions:
+                visit(region, inner)
+
+    visit(fn.body, False)
+    return {k: a for k, (t, a) in found.items() if t not in writes}
+
+
 # --- the facts, read from the IR or computed ----------------------------------------------------
 
 def _knobs(fn: Function) -> dict[str, int]:
@@ -265,6 +337,11 @@ def shared_loads(fn: Function) -> frozenset[str]:
     return frozenset(got) if got is not None else frozenset(compute_shared_loads(fn))
 
 
+def tma_candidates(fn: Function) -> dict[str, int]:
+    got = fn.attr("tma")
+    return dict(got) if got is not None else compute_tma(fn, _knobs(fn), divisors(fn))
+
+
 def _in_order(fn: Function, names: set[str]) -> tuple[str, ...]:
     """`names` in program order (deterministic attrs: the same IR gives the same text)."""
     seen: list[str] = []
@@ -276,6 +353,11 @@ def _in_order(fn: Function, names: set[str]) -> tuple[str, ...]:
             if v.name in names and v.name not in order:
                 order[v.name] = len(order)
     return tuple(sorted(names, key=lambda n: order.get(n, len(order))))
+
+
+def _tma_order(fn: Function, tma: dict[str, int]) -> list[str]:
+    keys = access_keys(fn)
+    return [keys[id(i)] for i in walk(fn.body) if keys.get(id(i)) in tma]
 
 
 def _args(block: Block):
@@ -293,6 +375,8 @@ def annotate(fn: Function) -> Function:
              ("divisors", tuple((n, divs[n]) for n in _in_order(fn, set(divs)))),
              ("shared", _in_order(fn, compute_shared_loads(fn))),
              ("in_place", _in_order(fn, compute_in_place(fn))))
+    tma = compute_tma(fn, _knobs(fn), divs)
+    facts += (("tma", tuple((k, tma[k]) for k in _tma_order(fn, tma))),)
     kept = tuple((k, v) for k, v in fn.attrs if k not in FACT_ATTRS)
     return Function(fn.name, fn.params, fn.knobs, fn.body, fn.loc, kept + facts)
 
@@ -300,8 +384,8 @@ def annotate(fn: Function) -> Function:
 @register
 @dataclass(frozen=True)
 class AnalyzeFacts:
-    """Value ranges, divisibility, memory placement and in-place accumulation of the scheduled IR,
-    as attributes."""
+    """Value ranges, divisibility, memory placement, in-place accumulation and the TMA candidates
+    of the scheduled IR, as attributes."""
 
     name = "analyze_facts"
 

@@ -19,6 +19,7 @@ from tiledsl.dtypes import DType
 from tiledsl.ir.nodes import Block, Function, Space, Sym, Type
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import access_of, fold_int
+from tiledsl.ir.placement import dot_feeders
 
 # ALU cost of one element of each MATH op, in fp32-FMA-lane units (special functions run on the
 # slower SFU). Every MATH op is listed: tests/test_op_coverage.py fails on a missing one.
@@ -29,7 +30,6 @@ ALU_WEIGHT: dict[Op, float] = {
                      Op.MOD, Op.MAXIMUM, Op.MINIMUM, Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE, Op.AND,
                      Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.WHERE, Op.CAST), 1),
 }
-_FEEDS_DOT_THROUGH = frozenset({Op.CAST, Op.TRANSPOSE})
 # op and space classes the walk tests per instruction, as sets (the walk runs once per tile-size
 # combination: its per-instruction cost is the scheduler's)
 _TILE_LIKE = frozenset(sp for sp in Space if sp.is_tile_like)
@@ -395,12 +395,11 @@ UNPRICED = frozenset({Op.YIELD, Op.EXPAND_DIMS, Op.TRANSPOSE, Op.RESHAPE, Op.BRO
 
 
 def _dot_feeders(block: Block) -> tuple[set[str], set[str], set[str]]:
-    """(names of values that reach a DOT operand directly or through casts/transposes,
+    """(names of values that reach a DOT operand directly or through casts/transposes: the rule
+    the placement fact shares, `tiledsl.ir.placement`;
     names of values that live in an accumulator's registers: loop inits and yields, dots into
     an accumulator, names of dot results that are only added to an accumulator in a loop: the
     `fuse_dot_acc` pass makes them ``dot(a, b, acc)`` after knob choice, so they are priced fused)."""
-    defs: dict[str, object] = {}
-    dots = []
     aliases: set[str] = set()
     fused: set[str] = set()
     users: dict[str, list[Op]] = {}
@@ -414,10 +413,7 @@ def _dot_feeders(block: Block) -> tuple[set[str], set[str], set[str]]:
 
     def scan(b: Block, in_loop: bool = False):
         for inst in b.insts:
-            for v in inst.results:
-                defs[v.name] = inst
             if inst.op is Op.DOT:
-                dots.append(inst)
                 # accumulates in place: a dot with an accumulator, or one only added to one in a
                 # loop (acc += dot). A product scaled first (acc += dot * s) is a second fp32
                 # tile live beside the accumulator, so it keeps its own registers.
@@ -434,18 +430,7 @@ def _dot_feeders(block: Block) -> tuple[set[str], set[str], set[str]]:
 
     uses(block)
     scan(block)
-    out: set[str] = set()
-    todo = [v for d in dots for v in d.operands[:2]]
-    while todo:
-        v = todo.pop()
-        if v.name in out:
-            continue
-        out.add(v.name)
-        inst = defs.get(v.name)
-        if inst is not None and inst.op in _FEEDS_DOT_THROUGH:
-            todo.extend(inst.operands[:1])
-    return out, aliases, fused
-
+    return dot_feeders(block), aliases, fused
 
 class _Plans:
     """Per block, each instruction with its handler and the results that are new tiles: found

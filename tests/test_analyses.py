@@ -148,7 +148,7 @@ def test_cost_model_and_placement_agree_on_the_loads_that_feed_a_dot():
     ck = cast_dot.compile(*specs, backend="tilelang", target="h100")
     fn = ck.fn
     loads = {i.result.name for i in walk(fn.body) if i.op is Op.LOAD}
-    feeders, _ = Analyzer(fn, tensor_sizes(fn, specs)).dot_feeds
+    feeders, _, _ = Analyzer(fn, tensor_sizes(fn, specs)).dot_feeds
     assert set(fn.attr("shared")) == loads & feeders == {"a_tile", "b_tile"}
     src = ck.code("tilelang")
     assert 'a_tile = T.alloc_shared((64, 32), "float16")' in src

@@ -58,6 +58,8 @@ class Emitter:
                                 lambda v: self.static_shape(v.type.shape))
         self.lines: list[str] = []
         self.allocs: list[str] = []
+        self.layouts: dict[str, str] = {}  # fragment -> its T.annotate_layout line (`layouts`)
+        self.gemm_bufs: set[str] = set()  # fragments a gemm reads or writes (their layout is the gemm's)
         self.buffers: dict[str, Tile] = {}  # every allocated buffer by name (its scope and shape)
         self.indent = 0
         self.used_names: set[str] = set()

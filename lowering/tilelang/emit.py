@@ -16,6 +16,7 @@ The output is deterministic: it depends only on the IR, the specs and the target
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 
@@ -57,6 +58,9 @@ class Emitter:
                                 lambda v: self.static_shape(v.type.shape))
         self.lines: list[str] = []
         self.allocs: list[str] = []
+        self.layouts: dict[str, str] = {}  # fragment -> its T.annotate_layout line (`layouts`)
+        self.gemm_bufs: set[str] = set()  # fragments a gemm reads or writes (their layout is the gemm's)
+        self.buffers: dict[str, Tile] = {}  # every allocated buffer by name (its scope and shape)
         self.indent = 0
         self.used_names: set[str] = set()
         self.lazy: dict[str, Tile] = {}  # live unbacked tiles by IR value name
@@ -90,7 +94,8 @@ class Emitter:
         name = self.name(hint)
         fn = {"shared": "T.alloc_shared", "fragment": "T.alloc_fragment", "local": "T.alloc_local"}[scope]
         self.allocs.append(f"{name} = {fn}({_shape(shape)}, \"{TL_DTYPE[dtype]}\")")
-        return buffer_tile(name, shape, dtype, scope)
+        self.buffers[name] = buffer_tile(name, shape, dtype, scope)
+        return self.buffers[name]
 
     def cell(self, expr: str | None, dtype, hint: str) -> Scalar:
         """A one-element local buffer holding `expr` as of this point (loaded values, shuffles,
@@ -189,8 +194,37 @@ class Emitter:
         elif t.is_buffer and t.shape == dst.shape and not self.threads_region:
             self.line(f"T.copy({t.buf}, {dst.buf})")
         else:
+            if dst.scope == "shared" and not self.threads_region:
+                t = self.stage_broadcast_reads(t, dst.shape)
             self.elementwise(dst, t)
         return dst
+
+    def stage_broadcast_reads(self, t: Tile, shape: tuple[int, ...]) -> Tile:
+        """`t` with every fragment it reads broadcast (a fragment of another shape, e.g. a row or
+        column vector) read from a shared copy instead.
+
+        Why: TileLang lays out a ``T.Parallel`` loop after the fragments it reads. A vector
+        fragment is replicated across the threads that hold one row or column of a gemm's
+        accumulator, so a loop writing shared memory that reads one is partitioned like the
+        vector and predicated to one replica (``tx % 32 // 4 * 4 + tx % 128 // 32 == 0``): a
+        handful of threads do the whole write, and TileLang's barrier insertion cannot place a
+        sync inside that branch ("[ThreadSync] Hoisting sync out of an if whose condition is not
+        safe"). Read from shared memory, the vector constrains nothing: every thread takes part
+        and no write is predicated but the vector's own whole-fragment ``T.copy``."""
+        staged: dict[str, str] = {}
+        for name in sorted(t.reads):
+            buf = self.buffers.get(name)
+            if buf is not None and buf.scope == "fragment" and buf.shape != shape:
+                copy = self.alloc(f"{name}_shared", buf.shape, buf.dtype, "shared")
+                self.line(f"T.copy({name}, {copy.buf})")
+                staged[name] = copy.buf
+        if not staged:
+            return t
+        # buffer names are fresh identifiers (`name`): a whole-word match before "[" is a read
+        pattern = re.compile(r"\b(" + "|".join(map(re.escape, staged)) + r")\[")
+        reads = (t.reads - staged.keys()) | frozenset(staged.values())
+        return dataclasses.replace(t, at=lambda idx: pattern.sub(lambda m: staged[m.group(1)] + "[", t.at(idx)),
+                                   reads=reads)
 
     def elementwise(self, dst: Tile, t: Tile, guard: str | None = None) -> None:
         """``dst[idx] = t(idx)`` over the tile: ``T.Parallel`` across the block's threads, or a

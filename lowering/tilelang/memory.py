@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from tiledsl.lowering.tilelang import layouts
 from tiledsl.lowering.tilelang.emit import Emitter
 from tiledsl.lowering.tilelang.values import Global, Scalar, Tile, broadcast_index, literal
 
@@ -339,6 +340,7 @@ def dot(em: Emitter, inst: Inst) -> None:
                      ", clear_accum=True" if clear else "",
                      f", policy=T.GemmWarpPolicy.{policy}" if policy else ""])
     em.line(f"T.gemm({a_buf}, {b_buf}, {c.buf}{flags})")
+    em.gemm_bufs.update({a_buf, c.buf})
     em.env[res.name] = c
 
 
@@ -359,6 +361,7 @@ def tile_reduce(em: Emitter, inst: Inst) -> None:
                            hint="reduce per-thread values across lanes with td.shfl_xor")
     x = em.materialize(em.get(inst.operands[0]), scope="fragment", hint=inst.operands[0].name)
     axis = inst.attr("axis") % len(x.shape)
+    _annotate_reduced(em, x, axis)
     kept = x.shape[:axis] + x.shape[axis + 1:]
     dst = em.alloc(inst.result.name, kept or (1,), x.dtype, "fragment")
     em.line(f"{REDUCE_FN[kind]}({x.buf}, {dst.buf}, dim={axis}, clear=True)")
@@ -371,6 +374,17 @@ def tile_reduce(em: Emitter, inst: Inst) -> None:
                                 reads=dst.reads, cheap=True)
     else:
         em.env[res.name] = dst
+
+
+def _annotate_reduced(em: Emitter, x: Tile, axis: int) -> None:
+    """Give the reduced fragment a layout TileLang can reduce where its own would fail
+    (`layouts.row_reduce_layout`); not a gemm's fragment, whose layout the gemm fixes."""
+    if x.buf in em.layouts or x.buf in em.gemm_bufs:
+        return
+    text = layouts.row_reduce_layout(x.buf, x.shape, axis, x.dtype.itemsize, em.block_threads or 0)
+    if text is not None:
+        em.layouts[x.buf] = text
+        em.allocs.append(text)
 
 
 def scan(em: Emitter, inst: Inst) -> None:

@@ -107,7 +107,21 @@ def _elementwise(em: Emitter, inst: Inst, text: Callable[[list[str]], str]) -> N
     def at(idx, vals=vals, out=out):
         return text([_elem(x, out, idx) for x in vals])
 
-    em.bind(res, Tile(out, res.type.dtype, at, reads=reads))
+    em.bind(res, Tile(out, res.type.dtype, at, reads=reads, cheap=_is_index_math(inst, vals, reads)))
+
+
+# integer ops whose tiles are recomputed per use, never stored
+_INDEX_OPS = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.FLOORDIV, Op.MOD, Op.MINIMUM, Op.MAXIMUM})
+
+
+def _is_index_math(inst: Inst, vals: list[Val], reads: frozenset[str]) -> bool:
+    """Integer arithmetic on `arange`s and scalars that reads no buffer (``pos = j * PAGE +
+    td.arange(0, BN)``): a few integer instructions per use, so it stays an expression. Stored in
+    a fragment it would take the replicated layout of the gemm it meets (one column of the
+    accumulator per thread group), and a masked load into shared memory reading it would be
+    written by one replica of those threads only (see `Emitter.stage_broadcast_reads`)."""
+    return (inst.op in _INDEX_OPS and inst.result.type.dtype.is_int and not reads
+            and all(x.cheap for x in vals if isinstance(x, Tile)))
 
 
 def _elem(x: Val, out: tuple[int, ...], idx) -> str:

@@ -167,6 +167,8 @@ def log(x): """natural log"""
 @_builtin
 def log2(x): """log base 2"""
 @_builtin
+def log1p(x): """log(1 + x), accurate for small x"""
+@_builtin
 def sqrt(x): """square root"""
 @_builtin
 def rsqrt(x): """1 / sqrt(x)"""

@@ -25,7 +25,7 @@ from tiledsl.ir.optable import F32_COMPUTE, fold_int
 Rule = Callable[[Emitter, Inst], None]
 
 # --- math ------------------------------------------------------------------------------------------
-_UNARY_FN = {Op.EXP: "T.exp", Op.EXP2: "T.exp2", Op.LOG: "T.log", Op.LOG2: "T.log2",
+_UNARY_FN = {Op.EXP: "T.exp", Op.EXP2: "T.exp2", Op.LOG: "T.log", Op.LOG2: "T.log2", Op.LOG1P: "T.log1p",
              Op.SQRT: "T.sqrt", Op.RSQRT: "T.rsqrt", Op.SIN: "T.sin", Op.COS: "T.cos",
              Op.TANH: "T.tanh", Op.SIGMOID: "T.sigmoid", Op.ERF: "T.erf", Op.FLOOR: "T.floor",
              Op.CEIL: "T.ceil", Op.ABS: "T.abs"}

@@ -126,7 +126,10 @@ _UNARY_FN = {Op.EXP: "tl.exp({})", Op.EXP2: "tl.exp2({})", Op.LOG: "tl.log({})",
              Op.SIN: "tl.sin({})", Op.COS: "tl.cos({})", Op.ERF: "tl.erf({})",
              Op.FLOOR: "tl.floor({})", Op.CEIL: "tl.ceil({})",
              Op.SIGMOID: "(1.0 / (1.0 + tl.exp(-{})))",
-             Op.TANH: "(2.0 / (1.0 + tl.exp(-2.0 * {})) - 1.0)"}
+             Op.TANH: "(2.0 / (1.0 + tl.exp(-2.0 * {})) - 1.0)",
+             Op.LOG1P: "libdevice.log1p({})"}
+# Interpreter builds: libdevice returns None there, so these compute from core tl ops (`helpers`).
+_INTERPRETER_FN = {Op.LOG1P: "_td_log1p({})"}
 
 
 def _wide(g: Gen, x, dtype: DType) -> str:
@@ -152,7 +155,8 @@ def _unary_fn(op: Op) -> Rule:
     def rule(g: Gen, inst: Inst) -> None:
         (x,) = inst.operands
         dt = x.type.dtype
-        _assign(g, inst, _narrow(g, _UNARY_FN[op].format(_wide(g, x, dt)), dt, _scalar(x)))
+        fn = _INTERPRETER_FN.get(op, _UNARY_FN[op]) if g.interpret else _UNARY_FN[op]
+        _assign(g, inst, _narrow(g, fn.format(_wide(g, x, dt)), dt, _scalar(x)))
     return rule
 
 

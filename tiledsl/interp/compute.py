@@ -41,8 +41,8 @@ def _int_mod(a, b):
 
 FLOAT_FNS = {
     Op.NEG: torch.neg, Op.ABS: torch.abs, Op.EXP: torch.exp, Op.EXP2: torch.exp2, Op.LOG: torch.log,
-    Op.LOG2: torch.log2, Op.SQRT: torch.sqrt, Op.RSQRT: torch.rsqrt, Op.SIN: torch.sin,
-    Op.COS: torch.cos, Op.TANH: torch.tanh, Op.SIGMOID: torch.sigmoid, Op.ERF: torch.erf,
+    Op.LOG2: torch.log2, Op.LOG1P: torch.log1p, Op.SQRT: torch.sqrt, Op.RSQRT: torch.rsqrt,
+    Op.SIN: torch.sin, Op.COS: torch.cos, Op.TANH: torch.tanh, Op.SIGMOID: torch.sigmoid, Op.ERF: torch.erf,
     Op.FLOOR: torch.floor, Op.CEIL: torch.ceil,
     Op.ADD: torch.add, Op.SUB: torch.sub, Op.MUL: torch.mul, Op.DIV: torch.div,
     Op.FLOORDIV: lambda a, b: torch.div(a, b, rounding_mode="floor"), Op.MOD: torch.remainder,

@@ -47,6 +47,7 @@ class Op(enum.Enum):
     EXP2 = (Group.MATH, "exp2")
     LOG = (Group.MATH, "log")
     LOG2 = (Group.MATH, "log2")
+    LOG1P = (Group.MATH, "log1p")  # log(1 + x), exact for tiny x (1e-8 stays 1e-8)
     SQRT = (Group.MATH, "sqrt")
     RSQRT = (Group.MATH, "rsqrt")
     SIN = (Group.MATH, "sin")

@@ -140,6 +140,7 @@ OPS: dict[Op, OpDef] = _defs(
     _transcendental(Op.EXP2, "exp2"),
     _transcendental(Op.LOG, "log"),
     _transcendental(Op.LOG2, "log2"),
+    _transcendental(Op.LOG1P, "log1p"),
     _transcendental(Op.SQRT, "sqrt"),
     _transcendental(Op.RSQRT, "rsqrt"),
     _transcendental(Op.SIN, "sin"),

@@ -195,6 +195,8 @@ def minimum(a, b): """elementwise min"""
 @_builtin
 def where(cond, a, b): """cond ? a : b, elementwise with broadcasting"""
 @_builtin
+def clamp(x, lo=None, hi=None): """min(max(x, lo), hi) as torch.clamp (lo > hi gives hi; NaN propagates)"""
+@_builtin
 def cast(x, dtype): """x converted to dtype (also x.to(dtype)); float to fp8 saturates"""
 @_builtin
 def cdiv(a, b): """ceil(a / b) for integers"""

@@ -194,6 +194,14 @@ def _minmax(fn_name: str) -> Rule:
     return rule
 
 
+def _clamp(g: Gen, inst: Inst) -> None:
+    """torch.clamp as min(max(x, lo), hi) (lo > hi gives hi), NaN propagating as in `_minmax`
+    (tl.clamp would not: it is for lo <= hi and drops NaN)."""
+    x, lo, hi = (g.ref(v, True) for v in inst.operands)
+    nan = ", propagate_nan=tl.PropagateNan.ALL" if inst.result.type.dtype.is_float else ""
+    _assign(g, inst, f"tl.minimum(tl.maximum({x}, {lo}{nan}), {hi}{nan})")
+
+
 def _floordiv(g: Gen, inst: Inst) -> None:
     """Python's floor division. Triton's ``//`` truncates, which agrees on non-negative ints."""
     a, b = inst.operands
@@ -582,7 +590,7 @@ KERNEL_RULES: dict[Op, Rule] = {
     Op.CONST: _const, Op.DIM: _dim, Op.FOR: _for, Op.IF: _if,
     Op.NEG: _neg, Op.NOT: _not, Op.ABS: _abs, Op.FLOORDIV: _floordiv, Op.MOD: _mod,
     Op.POW: _pow, Op.MAXIMUM: _minmax("maximum"), Op.MINIMUM: _minmax("minimum"),
-    Op.WHERE: _where, Op.CAST: _cast,
+    Op.WHERE: _where, Op.CLAMP: _clamp, Op.CAST: _cast,
     Op.EXPAND_DIMS: _expand_dims, Op.TRANSPOSE: _transpose, Op.RESHAPE: _reshape,
     Op.BROADCAST_TO: _broadcast_to,
     Op.GRID: _grid, Op.LOAD: _load, Op.STORE: _store, Op.ATOMIC: _atomic, Op.ARANGE: _arange,

@@ -78,6 +78,10 @@ def _where(inst: Inst, ctx: Ctx) -> Kernel:
     return torch.where
 
 
+def _clamp(inst: Inst, ctx: Ctx) -> Kernel:
+    return torch.clamp  # tensor bounds: NaN anywhere gives NaN, lo > hi gives hi
+
+
 def _cast(inst: Inst, ctx: Ctx) -> Kernel:
     dt = inst.attr("dtype")
     return keep_snapshot(inst, lambda x: cast(x, dt))
@@ -203,6 +207,7 @@ RULES: dict[Op, Factory] = {
     Op.CONST: pure(_const),
     Op.DIM: pure(_dim),
     Op.WHERE: pure(_where),
+    Op.CLAMP: pure(_clamp),
     Op.CAST: pure(_cast),
     Op.EXPAND_DIMS: pure(_expand_dims),
     Op.TRANSPOSE: pure(_transpose),

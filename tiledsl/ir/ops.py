@@ -78,6 +78,8 @@ class Op(enum.Enum):
     SHL = (Group.MATH, "shl")
     SHR = (Group.MATH, "shr")
     WHERE = (Group.MATH, "where")  # (cond: i1, a, b)
+    # (x, lo, hi): min(max(x, lo), hi) as torch.clamp (lo > hi gives hi); NaN in any operand gives NaN
+    CLAMP = (Group.MATH, "clamp")
     CAST = (Group.MATH, "cast")  # attrs: dtype. Float->fp8 saturates to the type's finite range.
 
     # --- SHAPE ----------------------------------------------------------------------------------

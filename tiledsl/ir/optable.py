@@ -99,6 +99,15 @@ class OpDef:
         return backend == "ir" or not (self.level1 or self.group is Group.DATAFLOW)
 
 
+def _clamp(x, lo, hi):
+    """torch.clamp on Python numbers: NaN anywhere gives NaN (Python's max/min would drop it);
+    a float among the operands makes the result a float, as the promotion does."""
+    if any(v != v for v in (x, lo, hi)):
+        return float("nan")
+    r = py.min(py.max(x, lo), hi)
+    return float(r) if any(isinstance(v, float) for v in (x, lo, hi)) else r
+
+
 def _defs(*defs: OpDef) -> dict[Op, OpDef]:
     return {d.op: d for d in defs}
 
@@ -172,6 +181,7 @@ OPS: dict[Op, OpDef] = _defs(
     _binary(Op.SHL, INT, operator.lshift, int_fold=True),
     _binary(Op.SHR, INT, operator.rshift, int_fold=True),
     OpDef(Op.WHERE, (3, 3), public="where"),
+    OpDef(Op.CLAMP, (3, 3), dtypes=NUMERIC, fold=_clamp, int_fold=True, public="clamp"),
     OpDef(Op.CAST, (1, 1), {"dtype": ("dtype", True)}),
     # --- SHAPE
     OpDef(Op.EXPAND_DIMS, (1, 1), {"axis": ("axis", True)}),

@@ -275,3 +275,19 @@ def test_tilelang_emits_clamp(dt):
     src = clamp_tile.compile(*specs, backend="tilelang", target="h100").code("tilelang")
     assert "T.min(T.max(" in src
     assert ("T.isnan(" in src) is dt.is_float  # NaN propagates; ints need no test
+
+
+def test_gpu_builds_compile_for_sm90():
+    """The GPU build's libdevice.log1p and NaN-propagating min/max compile ahead of time (no GPU
+    needed): the interpreter never runs that text."""
+    from tiledsl.lowering.triton import BACKEND
+
+    from tiledsl.targets import get_target
+
+    h100 = get_target("h100")
+    for kernel, args in ((log1p_tile, (torch.randn(N, dtype=torch.float16), torch.empty(N, dtype=torch.float16))),
+                         (clamp_tile, (torch.randn(N), torch.randn(N), torch.empty(N)))):
+        ck = kernel.compile(*args, backend="triton", target="h100")
+        bound, _ = kernel._bind(args, {})
+        texts, _ = BACKEND.compile(ck.lowered, ck.scheduled.fn, ck._all_specs(bound), h100)
+        assert ".entry" in texts["ptx"], kernel.__name__

@@ -204,12 +204,12 @@ class _Gen:
         if self.ctx == "top" and self.depth == 0:
             gens.append(self.g_dim)
         if self.dataflow and self.ctx == "top":
-            gens += [self.g_where, self.g_reduce, self.g_matmul, self.g_gather, self.g_expand_dims,
+            gens += [self.g_where, self.g_clamp, self.g_reduce, self.g_matmul, self.g_gather, self.g_expand_dims,
                      self.g_transpose, self.g_broadcast_to, self.g_dim]
         return gens
 
     def grid_gens(self):
-        gens = [self.g_const, *self.math_gens(), self.g_cast, self.g_where, self.g_for,
+        gens = [self.g_const, *self.math_gens(), self.g_cast, self.g_where, self.g_clamp, self.g_for,
                 self.g_if, self.g_arange, self.g_full, self.g_load, self.g_load, self.g_store,
                 self.g_atomic, self.g_dot, self.g_reduce, self.g_scan, self.g_scan, self.g_alloc, self.g_copy,
                 self.g_expand_dims, self.g_transpose, self.g_reshape, self.g_broadcast_to]
@@ -219,7 +219,7 @@ class _Gen:
 
     def math_gens(self):
         """Unary and binary math, weighted so that each of their ~36 ops shows up often."""
-        return [self.g_unary] * 2 + [self.g_binary] * 4
+        return [self.g_unary] * 3 + [self.g_binary] * 4
 
     def thread_gens(self):
         return [self.g_const, *self.math_gens(), self.g_alloc_local, self.g_alloc_local,
@@ -283,6 +283,11 @@ class _Gen:
         a = self.pick(self.values(self.in_domain))
         b = self.pick(self.values(lambda t: self.in_domain(t) and t.dtype is a.type.dtype))
         self.emit(Op.WHERE, (c, a, b))
+
+    def g_clamp(self):
+        x = self.pick(self.values(lambda t: self.in_domain(t) and not t.dtype.is_bool))
+        lo, hi = (self.pick(self.values(lambda t: self.in_domain(t) and t.dtype is x.type.dtype)) for _ in "lh")
+        self.emit(Op.CLAMP, (x, lo, hi))
 
     def g_cast(self):
         x = self.pick(self.values(self.in_domain))

@@ -167,6 +167,8 @@ def log(x): """natural log"""
 @_builtin
 def log2(x): """log base 2"""
 @_builtin
+def log1p(x): """log(1 + x), accurate for small x"""
+@_builtin
 def sqrt(x): """square root"""
 @_builtin
 def rsqrt(x): """1 / sqrt(x)"""
@@ -192,6 +194,8 @@ def maximum(a, b): """elementwise max"""
 def minimum(a, b): """elementwise min"""
 @_builtin
 def where(cond, a, b): """cond ? a : b, elementwise with broadcasting"""
+@_builtin
+def clamp(x, lo=None, hi=None): """min(max(x, lo), hi) as torch.clamp (lo > hi gives hi; NaN propagates)"""
 @_builtin
 def cast(x, dtype): """x converted to dtype (also x.to(dtype)); float to fp8 saturates"""
 @_builtin

@@ -25,7 +25,7 @@ from tiledsl.ir.optable import F32_COMPUTE, fold_int
 Rule = Callable[[Emitter, Inst], None]
 
 # --- math ------------------------------------------------------------------------------------------
-_UNARY_FN = {Op.EXP: "T.exp", Op.EXP2: "T.exp2", Op.LOG: "T.log", Op.LOG2: "T.log2",
+_UNARY_FN = {Op.EXP: "T.exp", Op.EXP2: "T.exp2", Op.LOG: "T.log", Op.LOG2: "T.log2", Op.LOG1P: "T.log1p",
              Op.SQRT: "T.sqrt", Op.RSQRT: "T.rsqrt", Op.SIN: "T.sin", Op.COS: "T.cos",
              Op.TANH: "T.tanh", Op.SIGMOID: "T.sigmoid", Op.ERF: "T.erf", Op.FLOOR: "T.floor",
              Op.CEIL: "T.ceil", Op.ABS: "T.abs"}
@@ -154,6 +154,22 @@ def _is_int(v) -> bool:
 
 def _where(em: Emitter, inst: Inst) -> None:
     _elementwise(em, inst, lambda xs: f"T.if_then_else({xs[0]}, {xs[1]}, {xs[2]})")
+
+
+def _clamp_text(x: str, lo: str, hi: str, dtype: DType) -> str:
+    """``T.min(T.max(x, lo), hi)``; on floats a NaN operand gives NaN, as torch.clamp (CUDA's
+    fmaxf / fminf drop it; the same `isnan` tests as `_binary_text`'s max / min, each operand
+    tested once rather than the nested max-then-min repeating x's expression nine times)."""
+    inner = f"T.min(T.max({x}, {lo}), {hi})"
+    if not dtype.is_float:
+        return inner
+    return (f"T.if_then_else({isnan(x, dtype)}, {x}, T.if_then_else({isnan(lo, dtype)}, {lo}, "
+            f"T.if_then_else({isnan(hi, dtype)}, {hi}, {inner})))")
+
+
+def _clamp(em: Emitter, inst: Inst) -> None:
+    dtype = inst.result.type.dtype
+    _elementwise(em, inst, lambda xs: _clamp_text(*xs, dtype))
 
 
 def _cast(em: Emitter, inst: Inst) -> None:
@@ -360,6 +376,7 @@ RULES: dict[Op, Rule] = {
     Op.CONST: _const,
     Op.DIM: _dim,
     Op.WHERE: _where,
+    Op.CLAMP: _clamp,
     Op.CAST: _cast,
     Op.EXPAND_DIMS: _expand_dims,
     Op.TRANSPOSE: _transpose,

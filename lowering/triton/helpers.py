@@ -58,7 +58,7 @@ def _td_remainder(a, b):
 }
 
 HELPER_NAMES = frozenset(n for row in LOW_FLOATS.values() for n in row.values()) | \
-    {"_td_round_fp8", "_td_pow", *_COMBINE, *_FLOAT_DIV}
+    {"_td_round_fp8", "_td_pow", "_td_log1p", *_COMBINE, *_FLOAT_DIV}
 
 # pow for interpreter builds (libdevice does not run there): in f64, with C's / torch's cases for
 # negative bases (integer exponents keep the sign of odd powers, others give NaN), zero bases,
@@ -76,6 +76,22 @@ def _td_pow(a, b):
     odd = tl.abs(y - 2.0 * tl.floor(y * 0.5)) == 1.0
     r = tl.where(x < 0, tl.where(whole, tl.where(odd, -mag, mag), float("nan")), mag)
     return tl.where(y == 0, 1.0, tl.where(x == 1, 1.0, r))  # no `|`: x or y may be a scalar
+'''
+
+# log1p for interpreter builds (libdevice does not run there): Kahan's formulation in f64, where
+# u = 1 + x and u - 1 are exact enough that log(u) * x / (u - 1) is log(1 + x) to a few f64 ulps
+# even for tiny x (log(1 + 1e-8) in f32 would give 0); u == 1 (|x| below f64's epsilon) gives x
+# itself (-0.0 included), u == inf gives inf (the formula would give inf / inf). NaN, x < -1 (NaN)
+# and x == -1 (-inf) come out of log. Returned in the argument's dtype (f32 or f64).
+_LOG1P = '''
+
+@triton.jit
+def _td_log1p(a):
+    x = a.to(tl.float64)
+    u = 1.0 + x
+    d = tl.where(u == 1.0, 1.0, u - 1.0)
+    r = tl.where(u == 1.0, x, tl.log(u) * (x / d))
+    return tl.where(u == float("inf"), u, r).to(a.dtype)
 '''
 
 _BF16 = '''
@@ -180,6 +196,8 @@ def helpers_source(body: str, interpret: bool) -> str:
         return out
     if "_td_pow(" in body:
         out += _POW
+    if "_td_log1p(" in body:
+        out += _LOG1P
     if "_bf16(" in body:
         out += _BF16
     if "_e4m3(" in body or "_e5m2(" in body:

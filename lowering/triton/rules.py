@@ -126,7 +126,10 @@ _UNARY_FN = {Op.EXP: "tl.exp({})", Op.EXP2: "tl.exp2({})", Op.LOG: "tl.log({})",
              Op.SIN: "tl.sin({})", Op.COS: "tl.cos({})", Op.ERF: "tl.erf({})",
              Op.FLOOR: "tl.floor({})", Op.CEIL: "tl.ceil({})",
              Op.SIGMOID: "(1.0 / (1.0 + tl.exp(-{})))",
-             Op.TANH: "(2.0 / (1.0 + tl.exp(-2.0 * {})) - 1.0)"}
+             Op.TANH: "(2.0 / (1.0 + tl.exp(-2.0 * {})) - 1.0)",
+             Op.LOG1P: "libdevice.log1p({})"}
+# Interpreter builds: libdevice returns None there, so these compute from core tl ops (`helpers`).
+_INTERPRETER_FN = {Op.LOG1P: "_td_log1p({})"}
 
 
 def _wide(g: Gen, x, dtype: DType) -> str:
@@ -152,7 +155,8 @@ def _unary_fn(op: Op) -> Rule:
     def rule(g: Gen, inst: Inst) -> None:
         (x,) = inst.operands
         dt = x.type.dtype
-        _assign(g, inst, _narrow(g, _UNARY_FN[op].format(_wide(g, x, dt)), dt, _scalar(x)))
+        fn = _INTERPRETER_FN.get(op, _UNARY_FN[op]) if g.interpret else _UNARY_FN[op]
+        _assign(g, inst, _narrow(g, fn.format(_wide(g, x, dt)), dt, _scalar(x)))
     return rule
 
 
@@ -188,6 +192,14 @@ def _minmax(fn_name: str) -> Rule:
         nan = ", propagate_nan=tl.PropagateNan.ALL" if inst.result.type.dtype.is_float else ""
         _assign(g, inst, f"tl.{fn_name}({g.ref(a, True)}, {g.ref(b, True)}{nan})")
     return rule
+
+
+def _clamp(g: Gen, inst: Inst) -> None:
+    """torch.clamp as min(max(x, lo), hi) (lo > hi gives hi), NaN propagating as in `_minmax`
+    (tl.clamp would not: it is for lo <= hi and drops NaN)."""
+    x, lo, hi = (g.ref(v, True) for v in inst.operands)
+    nan = ", propagate_nan=tl.PropagateNan.ALL" if inst.result.type.dtype.is_float else ""
+    _assign(g, inst, f"tl.minimum(tl.maximum({x}, {lo}{nan}), {hi}{nan})")
 
 
 def _floordiv(g: Gen, inst: Inst) -> None:
@@ -578,7 +590,7 @@ KERNEL_RULES: dict[Op, Rule] = {
     Op.CONST: _const, Op.DIM: _dim, Op.FOR: _for, Op.IF: _if,
     Op.NEG: _neg, Op.NOT: _not, Op.ABS: _abs, Op.FLOORDIV: _floordiv, Op.MOD: _mod,
     Op.POW: _pow, Op.MAXIMUM: _minmax("maximum"), Op.MINIMUM: _minmax("minimum"),
-    Op.WHERE: _where, Op.CAST: _cast,
+    Op.WHERE: _where, Op.CLAMP: _clamp, Op.CAST: _cast,
     Op.EXPAND_DIMS: _expand_dims, Op.TRANSPOSE: _transpose, Op.RESHAPE: _reshape,
     Op.BROADCAST_TO: _broadcast_to,
     Op.GRID: _grid, Op.LOAD: _load, Op.STORE: _store, Op.ATOMIC: _atomic, Op.ARANGE: _arange,

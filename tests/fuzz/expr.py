@@ -68,6 +68,7 @@ UNARY = {
              lambda b: max(1.0, b)),
     "sin": ("td.sin({})", "torch.sin({})", lambda b: b <= 1000.0, lambda b: 1.0),
     "cos": ("td.cos({})", "torch.cos({})", lambda b: b <= 1000.0, lambda b: 1.0),
+    "log1p": ("td.log1p(td.abs({}))", "torch.log1p(torch.abs({}))", lambda b: True, lambda b: max(1.0, b)),
     "log": ("td.log(td.abs({}) + 1.0)", "torch.log(torch.abs({}) + 1.0)", lambda b: True,
             lambda b: max(1.0, b)),
     "sqrt": ("td.sqrt(td.abs({}))", "torch.sqrt(torch.abs({}))", lambda b: True, lambda b: max(1.0, b) ** 0.5),
@@ -142,7 +143,7 @@ def int_ex(draw, env: Env, depth: int) -> Ex | None:
     if depth <= 0 or draw(st.integers(0, 2)) == 0:
         return leaf_ex(draw(st.sampled_from(ints)), draw)
     a = int_ex(draw, env, depth - 1)
-    op = draw(st.sampled_from(["add", "sub", "mul", "floordiv", "mod", "abs", "max", "min"]))
+    op = draw(st.sampled_from(["add", "sub", "mul", "floordiv", "mod", "abs", "max", "min", "clamp"]))
     if op in ("floordiv", "mod"):
         k = draw(st.sampled_from([2, 3, -3, 5]))
         sym = "//" if op == "floordiv" else "%"
@@ -150,6 +151,10 @@ def int_ex(draw, env: Env, depth: int) -> Ex | None:
     if op == "abs":
         return _mk(f"td.abs({a.td})", f"torch.abs({a.pt})", "i", a.bound, (a,), "int-abs")
     b = int_ex(draw, env, depth - 1)
+    if op == "clamp":
+        k = draw(st.sampled_from([2, -3, 5]))
+        n = Ex(repr(k), repr(k), "i", abs(k), 0, tags=frozenset({"pynum"}))
+        return clamp_ex(a, *((b, n) if draw(st.booleans()) else (n, b)), "i")
     if op in ("max", "min"):
         fn = "maximum" if op == "max" else "minimum"
         return _mk(f"td.{fn}({a.td}, {b.td})", f"torch.{fn}({a.pt}, {b.pt})", "i", max(a.bound, b.bound),
@@ -165,7 +170,7 @@ def float_ex(draw, env: Env, depth: int) -> Ex:
     """A float expression over the environment's leaves."""
     if depth <= 0 or draw(st.integers(0, 3)) == 0:
         return float_leaf(draw, env)
-    choice = draw(st.sampled_from(["unary", "unary", "binary", "binary", "number", "where", "cast",
+    choice = draw(st.sampled_from(["unary", "unary", "binary", "binary", "number", "where", "clamp", "cast",
                                    "int", "reduce"]))
     if choice == "unary":
         a = float_ex(draw, env, depth - 1)
@@ -197,6 +202,10 @@ def float_ex(draw, env: Env, depth: int) -> Ex:
         b = float_ex(draw, env, depth - 1) if draw(st.booleans()) else number_ex(draw)
         return _mk(f"td.where({c.td}, {a.td}, {b.td})", f"torch.where({c.pt}, {a.pt}, {b.pt})", "f",
                    max(a.bound, b.bound), (c, a, b), "where")
+    if choice == "clamp":
+        a = float_ex(draw, env, depth - 1)
+        lo, hi = (float_ex(draw, env, depth - 1) if draw(st.booleans()) else number_ex(draw) for _ in "lh")
+        return clamp_ex(a, lo, hi, "f")
     if choice == "cast":
         return _cast(draw, float_ex(draw, env, depth - 1))
     if choice == "int":
@@ -210,6 +219,14 @@ def float_ex(draw, env: Env, depth: int) -> Ex:
     if choice == "reduce" and env.reductions:
         return reduce_keepdims(draw, float_ex(draw, env, depth - 1))
     return float_leaf(draw, env)
+
+
+def clamp_ex(a: Ex, lo: Ex, hi: Ex, kind: str) -> Ex:
+    """td.clamp(a, lo, hi): lo may exceed hi (then hi). torch.clamp takes tensor bounds or number
+    bounds, not one of each: numbers become 0-d tensors, which promote as numbers do."""
+    args = ", ".join(f"torch.as_tensor({e.pt})" for e in (a, lo, hi))
+    return _mk(f"td.clamp({a.td}, {lo.td}, {hi.td})", f"torch.clamp({args})", kind,
+               max(a.bound, lo.bound, hi.bound), (a, lo, hi), "clamp" if kind == "f" else "int-clamp")
 
 
 def float_leaf(draw, env: Env) -> Ex:

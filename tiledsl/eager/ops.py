@@ -36,6 +36,7 @@ from tiledsl.eager.values import (
     unary,
     unify,
     up,
+    weak_result,
 )
 from tiledsl.errors import FrontendError, KernelTypeError, LevelError
 
@@ -136,6 +137,35 @@ def where(cond, a, b):
     shape = bshape((c, a, b))
     out = torch.where(read(c), operand(a, dt), operand(b, dt))
     return Val(out, dt, result_kind((c, a, b), len(shape)))
+
+
+def clamp(x, lo=None, hi=None):
+    """torch.clamp(x, lo, hi): the three meet in one dtype as torch promotes them (numbers
+    weakly), then torch.clamp on tensors (NaN anywhere gives NaN; lo > hi gives hi)."""
+    if lo is None and hi is None:
+        raise fail(KernelTypeError, "td.clamp needs a lower or an upper bound",
+                   "write td.clamp(x, lo, hi), td.clamp(x, lo=lo) or td.clamp(x, hi=hi)")
+    if hi is None:
+        return maximum(x, lo)
+    if lo is None:
+        return minimum(x, hi)
+    xs = (x, lo, hi)
+    for v in xs:
+        if not isinstance(v, Val) and not is_num(v):
+            raise fail(KernelTypeError, f"td.clamp needs values, got {describe(v)}")
+    if not any(isinstance(v, Val) for v in xs):
+        if any(v != v for v in xs):
+            return float("nan")
+        r = py.min(py.max(x, lo), hi)
+        return float(r) if any(isinstance(v, float) for v in xs) else r
+    check_level("clamp", xs)
+    dt = unify(xs)
+    if dt.is_bool:
+        raise fail(KernelTypeError, "td.clamp needs numbers, got bool masks", "cast the mask first: m.to(td.int32)")
+    bshape(xs)  # a clear error when the shapes do not broadcast
+    t, lo_t, hi_t = (up(operand(v, dt)) for v in xs)
+    out = torch.clamp(t, lo_t, hi_t)
+    return weak_result(Val(cast_t(out, FROM_TORCH[out.dtype], dt), dt, result_kind(xs, out.dim())), xs)
 
 
 def cast(x, dtype):

@@ -25,7 +25,7 @@ KNOB_DEFAULT = 32  # a constexpr left as td.auto: a block size that suits most k
 BUILTINS: dict[str, object] = {
     **ops.UNARY_BUILTINS, **ops.REDUCTIONS, **memory.ATOMICS, **memory.ALLOCS, **threads.SHUFFLES,
     **threads.ROLES,
-    "maximum": ops.maximum, "minimum": ops.minimum, "where": ops.where, "cast": ops.cast, "cdiv": ops.cdiv,
+    "maximum": ops.maximum, "minimum": ops.minimum, "where": ops.where, "clamp": ops.clamp, "cast": ops.cast, "cdiv": ops.cdiv,
     "cumsum": ops.cumsum, "expand_dims": ops.expand_dims, "trans": ops.trans, "reshape": ops.reshape,
     "broadcast_to": ops.broadcast_to, "dot": ops.dot, "matmul": ops.matmul, "take": ops.take,
     "grid": threads.GRID, "pipelined": ops.pipelined, "load": memory.load, "store": memory.store,

@@ -14,7 +14,7 @@ from tiledsl.frontend.values import KnobRef, describe, is_const
 from tiledsl.ir.infer import fmt_shape
 from tiledsl.ir.nodes import Space, Value
 from tiledsl.ir.ops import Op
-from tiledsl.ir.optable import REDUCE_KINDS, UNARY_RULE, public_names
+from tiledsl.ir.optable import REDUCE_KINDS, UNARY_RULE, fold_const, public_names
 
 _UNARY = public_names(UNARY_RULE)  # td.exp, td.exp2, ...: one elementwise op each (the op table)
 _REDUCE = tuple(REDUCE_KINDS)
@@ -248,6 +248,31 @@ def _binary(op, name):
 
 def h_where(low, args, kwargs):
     return where(low, *_sig(low, "where", args, kwargs, ("cond", "a", "b"), {}))
+
+
+def h_clamp(low, args, kwargs):
+    """torch.clamp: min(max(x, lo), hi); one bound may be None (then it is td.maximum or
+    td.minimum). The operands meet in one dtype as torch promotes them (numbers weakly)."""
+    x, lo, hi = _sig(low, "clamp", args, kwargs, ("x", "lo", "hi"), {"lo": None, "hi": None})
+    if lo is None and hi is None:
+        raise low.error(KernelTypeError, "td.clamp needs a lower or an upper bound",
+                        "write td.clamp(x, lo, hi), td.clamp(x, lo=lo) or td.clamp(x, hi=hi)")
+    if hi is None:
+        return low.binop(Op.MAXIMUM, x, lo)
+    if lo is None:
+        return low.binop(Op.MINIMUM, x, hi)
+    xs = [x, lo, hi]
+    if all(is_const(v) and not isinstance(v, (DType, str, tuple)) for v in xs):
+        return fold_const(Op.CLAMP, *xs)
+    for v in xs:
+        if isinstance(v, Value):
+            low.check_level("td.clamp", v)
+        else:
+            _need_value(low, "td.clamp", v)  # a number or knob; anything else is an error here
+    vals, dt = low.unify_operands(xs)
+    if dt.is_bool:
+        raise low.error(KernelTypeError, "td.clamp needs numbers, got bool masks", "cast the mask first: m.to(td.int32)")
+    return low.mark_weak(low.value(Op.CLAMP, tuple(vals)), xs)
 
 
 def h_cast(low, args, kwargs):
@@ -611,7 +636,7 @@ def h_annotate_layout(low, args, kwargs):
 
 # --- dispatch ------------------------------------------------------------------------------------------------------
 HANDLERS = {
-    "where": h_where, "cast": h_cast, "cdiv": h_cdiv, "dot": h_dot, "matmul": h_matmul, "take": h_take,
+    "where": h_where, "clamp": h_clamp, "cast": h_cast, "cdiv": h_cdiv, "dot": h_dot, "matmul": h_matmul, "take": h_take,
     "maximum": _binary(Op.MAXIMUM, "maximum"), "minimum": _binary(Op.MINIMUM, "minimum"),
     "expand_dims": h_expand_dims, "trans": h_trans, "reshape": h_reshape, "broadcast_to": h_broadcast_to,
     "cumsum": h_cumsum, "load": h_load, "store": h_store, "arange": h_arange, "zeros": h_zeros,

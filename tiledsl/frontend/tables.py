@@ -50,6 +50,7 @@ TYPE_HINT = {
     Op.RESHAPE: "a reshape keeps the number of elements",
     Op.BROADCAST_TO: "shapes broadcast as in numpy: from the right, sizes equal or 1",
     Op.WHERE: "shapes broadcast as in numpy: from the right, sizes equal or 1",
+    Op.CLAMP: "shapes broadcast as in numpy: from the right, sizes equal or 1",
 }
 TYPE_HINT.update({op: "shapes broadcast as in numpy: from the right, sizes equal or 1; dtypes promote, or "
                    "cast with .to(...)" for op in BINOPS.values()})

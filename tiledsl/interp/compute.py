@@ -41,8 +41,8 @@ def _int_mod(a, b):
 
 FLOAT_FNS = {
     Op.NEG: torch.neg, Op.ABS: torch.abs, Op.EXP: torch.exp, Op.EXP2: torch.exp2, Op.LOG: torch.log,
-    Op.LOG2: torch.log2, Op.SQRT: torch.sqrt, Op.RSQRT: torch.rsqrt, Op.SIN: torch.sin,
-    Op.COS: torch.cos, Op.TANH: torch.tanh, Op.SIGMOID: torch.sigmoid, Op.ERF: torch.erf,
+    Op.LOG2: torch.log2, Op.LOG1P: torch.log1p, Op.SQRT: torch.sqrt, Op.RSQRT: torch.rsqrt,
+    Op.SIN: torch.sin, Op.COS: torch.cos, Op.TANH: torch.tanh, Op.SIGMOID: torch.sigmoid, Op.ERF: torch.erf,
     Op.FLOOR: torch.floor, Op.CEIL: torch.ceil,
     Op.ADD: torch.add, Op.SUB: torch.sub, Op.MUL: torch.mul, Op.DIV: torch.div,
     Op.FLOORDIV: lambda a, b: torch.div(a, b, rounding_mode="floor"), Op.MOD: torch.remainder,
@@ -76,6 +76,10 @@ def _math(inst: Inst, ctx: Ctx) -> Kernel:
 
 def _where(inst: Inst, ctx: Ctx) -> Kernel:
     return torch.where
+
+
+def _clamp(inst: Inst, ctx: Ctx) -> Kernel:
+    return torch.clamp  # tensor bounds: NaN anywhere gives NaN, lo > hi gives hi
 
 
 def _cast(inst: Inst, ctx: Ctx) -> Kernel:
@@ -203,6 +207,7 @@ RULES: dict[Op, Factory] = {
     Op.CONST: pure(_const),
     Op.DIM: pure(_dim),
     Op.WHERE: pure(_where),
+    Op.CLAMP: pure(_clamp),
     Op.CAST: pure(_cast),
     Op.EXPAND_DIMS: pure(_expand_dims),
     Op.TRANSPOSE: pure(_transpose),

@@ -137,6 +137,16 @@ def _where(ts, attrs, u):
     return (Type(a.dtype, shape, space),)
 
 
+def _clamp(ts, attrs, u):
+    x, lo, hi = ts
+    if not x.dtype is lo.dtype is hi.dtype:
+        raise TypeCheckError(f"clamp operands differ in dtype: {x.dtype.value}, {lo.dtype.value} and {hi.dtype.value}")
+    if x.dtype.is_bool:
+        raise TypeCheckError("clamp needs numbers, got i1; cast the mask first")
+    shape, space = _elementwise(ts, u)
+    return (Type(x.dtype, shape, space),)
+
+
 def _cast(ts, attrs, u):
     (x,) = ts
     return (Type(attrs["dtype"], x.shape, result_space(ts)),)
@@ -450,6 +460,7 @@ RULES: dict[Op, RuleFn] = {
     Op.YIELD: _no_results,
     Op.RETURN: _no_results,
     Op.WHERE: _where,
+    Op.CLAMP: _clamp,
     Op.CAST: _cast,
     Op.EXPAND_DIMS: _expand_dims,
     Op.TRANSPOSE: _transpose,

@@ -47,6 +47,7 @@ class Op(enum.Enum):
     EXP2 = (Group.MATH, "exp2")
     LOG = (Group.MATH, "log")
     LOG2 = (Group.MATH, "log2")
+    LOG1P = (Group.MATH, "log1p")  # log(1 + x), exact for tiny x (1e-8 stays 1e-8)
     SQRT = (Group.MATH, "sqrt")
     RSQRT = (Group.MATH, "rsqrt")
     SIN = (Group.MATH, "sin")
@@ -77,6 +78,8 @@ class Op(enum.Enum):
     SHL = (Group.MATH, "shl")
     SHR = (Group.MATH, "shr")
     WHERE = (Group.MATH, "where")  # (cond: i1, a, b)
+    # (x, lo, hi): min(max(x, lo), hi) as torch.clamp (lo > hi gives hi); NaN in any operand gives NaN
+    CLAMP = (Group.MATH, "clamp")
     CAST = (Group.MATH, "cast")  # attrs: dtype. Float->fp8 saturates to the type's finite range.
 
     # --- SHAPE ----------------------------------------------------------------------------------

@@ -99,6 +99,15 @@ class OpDef:
         return backend == "ir" or not (self.level1 or self.group is Group.DATAFLOW)
 
 
+def _clamp(x, lo, hi):
+    """torch.clamp on Python numbers: NaN anywhere gives NaN (Python's max/min would drop it);
+    a float among the operands makes the result a float, as the promotion does."""
+    if any(v != v for v in (x, lo, hi)):
+        return float("nan")
+    r = py.min(py.max(x, lo), hi)
+    return float(r) if any(isinstance(v, float) for v in (x, lo, hi)) else r
+
+
 def _defs(*defs: OpDef) -> dict[Op, OpDef]:
     return {d.op: d for d in defs}
 
@@ -140,6 +149,7 @@ OPS: dict[Op, OpDef] = _defs(
     _transcendental(Op.EXP2, "exp2"),
     _transcendental(Op.LOG, "log"),
     _transcendental(Op.LOG2, "log2"),
+    _transcendental(Op.LOG1P, "log1p"),
     _transcendental(Op.SQRT, "sqrt"),
     _transcendental(Op.RSQRT, "rsqrt"),
     _transcendental(Op.SIN, "sin"),
@@ -171,6 +181,7 @@ OPS: dict[Op, OpDef] = _defs(
     _binary(Op.SHL, INT, operator.lshift, int_fold=True),
     _binary(Op.SHR, INT, operator.rshift, int_fold=True),
     OpDef(Op.WHERE, (3, 3), public="where"),
+    OpDef(Op.CLAMP, (3, 3), dtypes=NUMERIC, fold=_clamp, int_fold=True, public="clamp"),
     OpDef(Op.CAST, (1, 1), {"dtype": ("dtype", True)}),
     # --- SHAPE
     OpDef(Op.EXPAND_DIMS, (1, 1), {"axis": ("axis", True)}),

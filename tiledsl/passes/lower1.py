@@ -43,7 +43,8 @@ from tiledsl.targets import Target
 
 _I32 = DType.i32
 _HINT = "write this kernel at level 2 (td.grid / td.load / td.store) and leave its knobs as td.auto"
-_REPLAY = frozenset(UNARY | BINARY | {Op.WHERE, Op.CAST, Op.EXPAND_DIMS, Op.CONST, Op.DIM})
+_ELEMENTWISE = UNARY | BINARY | {Op.WHERE, Op.CLAMP, Op.CAST}  # replayed on tiles, operands broadcast
+_REPLAY = frozenset(_ELEMENTWISE | {Op.EXPAND_DIMS, Op.CONST, Op.DIM})
 
 
 def is_level1(fn: Function) -> bool:
@@ -101,7 +102,7 @@ def _classes(fn: Function, insts: list[Inst]) -> _Classes:
     for inst in insts:
         if inst.op is Op.MATMUL:
             c.union(inst.operands[0].type.shape[1], inst.operands[1].type.shape[0])
-        elif inst.results and inst.op in UNARY | BINARY | {Op.WHERE, Op.CAST}:
+        elif inst.results and inst.op in _ELEMENTWISE:
             out = inst.result.type.shape
             for v in inst.operands:
                 for d, o in zip(reversed(v.type.shape), reversed(out)):

@@ -24,8 +24,8 @@ from tiledsl.ir.placement import dot_feeders
 # ALU cost of one element of each MATH op, in fp32-FMA-lane units (special functions run on the
 # slower SFU). Every MATH op is listed: tests/test_op_coverage.py fails on a missing one.
 ALU_WEIGHT: dict[Op, float] = {
-    Op.EXP: 4, Op.EXP2: 2, Op.LOG: 4, Op.LOG2: 2, Op.SQRT: 4, Op.RSQRT: 2, Op.SIN: 4, Op.COS: 4,
-    Op.TANH: 4, Op.SIGMOID: 6, Op.ERF: 8, Op.DIV: 4, Op.POW: 8,
+    Op.EXP: 4, Op.EXP2: 2, Op.LOG: 4, Op.LOG2: 2, Op.LOG1P: 5, Op.SQRT: 4, Op.RSQRT: 2, Op.SIN: 4, Op.COS: 4,
+    Op.TANH: 4, Op.SIGMOID: 6, Op.ERF: 8, Op.DIV: 4, Op.POW: 8, Op.CLAMP: 2,
     **dict.fromkeys((Op.NEG, Op.NOT, Op.ABS, Op.FLOOR, Op.CEIL, Op.ADD, Op.SUB, Op.MUL, Op.FLOORDIV,
                      Op.MOD, Op.MAXIMUM, Op.MINIMUM, Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE, Op.AND,
                      Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.WHERE, Op.CAST), 1),

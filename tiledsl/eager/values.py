@@ -451,7 +451,15 @@ _PY = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b:
        "xor": lambda a, b: a ^ b, "shl": lambda a, b: a << b, "shr": lambda a, b: a >> b,
        "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a, b: a < b,
        "le": lambda a, b: a <= b, "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b,
-       "maximum": max, "minimum": min}
+       "maximum": lambda a, b: _nan_or(max, a, b), "minimum": lambda a, b: _nan_or(min, a, b)}
+
+
+def _nan_or(f, a, b):
+    """td.maximum / td.minimum of two numbers: a NaN wins, as torch.maximum (Python's builtins,
+    which keep the first argument that compares, are not routed here)."""
+    if a != a:
+        return a
+    return b if b != b else f(a, b)
 
 
 def binop(op: str, a, b):

@@ -654,6 +654,8 @@ def _py_minmax(op, name):
         if kwargs or len(args) < 2:
             raise low.error(KernelTypeError, f"{name}() in a kernel takes two or more values",
                             f"reduce a tile with td.{name}(x, axis=...)")
+        if all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
+            return (py.max if op is Op.MAXIMUM else py.min)(*args)  # Python numbers: Python's rule
         out = args[0]
         for a in args[1:]:
             out = low.binop(op, out, a)

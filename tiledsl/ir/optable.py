@@ -122,6 +122,17 @@ def _transcendental(op: Op, public: str) -> OpDef:
     return _unary(op, FLOAT, public=public, f32=True)
 
 
+def _nan_or(f: Callable, a, b):
+    """td.maximum / td.minimum of two numbers: a NaN wins, as in torch (Python's max and min keep
+    whichever argument compares first; the Python builtins in a kernel fold that way in the front
+    end)."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return f(a, b)
+
+
 def _binary(op: Op, dtypes: str, fold: Callable | None, *, int_fold: bool = False,
             public: str | None = None, f32: bool = False, compare: bool = False) -> OpDef:
     return OpDef(op, (2, 2), rule=COMPARE_RULE if compare else BINARY_RULE, dtypes=dtypes, fold=fold,
@@ -167,8 +178,8 @@ OPS: dict[Op, OpDef] = _defs(
     _binary(Op.FLOORDIV, NUMERIC, operator.floordiv, int_fold=True),
     _binary(Op.MOD, NUMERIC, operator.mod, int_fold=True),
     _binary(Op.POW, FLOAT, operator.pow, f32=True),
-    _binary(Op.MAXIMUM, ANY, py.max, int_fold=True, public="maximum"),
-    _binary(Op.MINIMUM, ANY, py.min, int_fold=True, public="minimum"),
+    _binary(Op.MAXIMUM, ANY, lambda a, b: _nan_or(py.max, a, b), int_fold=True, public="maximum"),
+    _binary(Op.MINIMUM, ANY, lambda a, b: _nan_or(py.min, a, b), int_fold=True, public="minimum"),
     _binary(Op.EQ, ANY, operator.eq, int_fold=True, compare=True),
     _binary(Op.NE, ANY, operator.ne, int_fold=True, compare=True),
     _binary(Op.LT, ANY, operator.lt, int_fold=True, compare=True),

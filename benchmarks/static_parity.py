@@ -212,7 +212,7 @@ def expert_row(kind: str, shape) -> dict:
     mod = {"gemm": triton_gemm, "fp8": triton_fp8_gemm, "mla": triton_mla_decode}[kind]
     fn, sig, consts, attrs, opts = mod.source(*shape)
     c = triton.compile(ASTSource(fn, sig, constexprs=consts, attrs=attrs), target=GPUTarget("cuda", 90, 32),
-                       options=opts)
+                       options={"enable_fp_fusion": True, **opts})  # explicit: Triton 3.9 warns otherwise
     row = binary_facts(c.asm["ptx"], int(getattr(c.metadata, "shared", 0) or 0))
     tile = (f"{consts['BLOCK_H']}x{consts['BLOCK_N']}" if kind == "mla"
             else f"{consts['BM']}x{consts['BN']}x{consts['BK']}")

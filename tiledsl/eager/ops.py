@@ -134,6 +134,8 @@ def where(cond, a, b):
             raise fail(KernelTypeError, f"td.where needs values, got {describe(x)}")
     check_level("where", (c, a, b))
     dt = unify((a, b))
+    if dt is DType.f64 and all(isinstance(x, WeakVal) or is_num(x) for x in (a, b)):
+        dt = DType.f32  # Python floats picked per element: a tensor of the default float dtype (torch)
     shape = bshape((c, a, b))
     out = torch.where(read(c), operand(a, dt), operand(b, dt))
     return Val(out, dt, result_kind((c, a, b), len(shape)))

@@ -122,7 +122,11 @@ def where(low, c, a, b):
     c = _need_value(low, "td.where", c)
     if not c.type.dtype.is_bool:  # as torch.where: a number is not a condition
         raise low.error(KernelTypeError, f"td.where condition must be a bool mask, got {describe(c)}", WHERE_HINT)
-    (x, y), _ = low.unify_operands([a, b])
+    (x, y), dt = low.unify_operands([a, b])
+    if dt is DType.f64 and all(not isinstance(v, Value) or low.is_weak(v) for v in (a, b)):
+        # Python floats (one known only at run time) picked per element become a tensor of the
+        # default float dtype, as in torch.where(mask, s, 2.0)
+        x, y = low.cast(x, DType.f32), low.cast(y, DType.f32)
     return low.value(Op.WHERE, (c, x, y))
 
 

@@ -107,6 +107,24 @@ def is_runtime_loop(node: ast.For) -> bool:
     return (isinstance(f, ast.Name) and f.id == "range") or (isinstance(f, ast.Attribute) and f.attr == "pipelined")
 
 
+def literal_trips(node: ast.For) -> int:
+    """The iterations of ``for ... in range(...)`` written with int literals; 0 when unknown (the
+    front end's rule, `frontend/control.literal_trips`, kept here as eager imports no compiler)."""
+    call = node.iter
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "range"):
+        return 0
+    vals = []
+    for a in call.args:
+        neg = isinstance(a, ast.UnaryOp) and isinstance(a.op, ast.USub)
+        c = a.operand if neg else a
+        if not (isinstance(c, ast.Constant) and type(c.value) is int):
+            return 0
+        vals.append(-c.value if neg else c.value)
+    if call.keywords or not 1 <= len(vals) <= 3 or (len(vals) == 3 and vals[2] == 0):
+        return 0
+    return len(range(*vals))
+
+
 def _call(fn: str, *args: ast.expr) -> ast.Call:
     return ast.Call(ast.Name(fn, ast.Load()), list(args), [])
 
@@ -189,9 +207,10 @@ class Scoper(ast.NodeTransformer):
         reset = reset + [snap, check]
         post = [_if_not_in(n, before, [_poison(n, first.format(n=n), f"assign `{n}` before the loop to use it after")])
                 for n in inner]
-        post.append(_if_not_in(target, before, [_poison(
-            target, f"`{target}` is the variable of a runtime loop that may run zero times",
-            f"assign `{target}` before the loop to use it after")]))
+        if literal_trips(node) < 1:  # a literal range that runs leaves its variable bound (the compiler's rule)
+            post.append(_if_not_in(target, before, [_poison(
+                target, f"`{target}` is the variable of a runtime loop that may run zero times",
+                f"assign `{target}` before the loop to use it after")]))
         pre = [ast.copy_location(s, node) for s in pre]
         for s in reset + post:
             for sub in ast.walk(s):

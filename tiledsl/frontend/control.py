@@ -185,8 +185,25 @@ class _Snapshot:
         low.builder.unifier.assumptions = set(self.assumptions)
 
 
+def literal_trips(call: ast.Call) -> int:
+    """The iterations of ``range(...)`` written with int literals (``range(3)``, ``range(1, 9, 2)``);
+    0 when any bound is not a literal (unknown). The eager mode's scoping keeps its own copy of
+    this rule (it imports nothing of the compiler)."""
+    vals = []
+    for a in call.args:
+        neg = isinstance(a, ast.UnaryOp) and isinstance(a.op, ast.USub)
+        c = a.operand if neg else a
+        if not (isinstance(c, ast.Constant) and type(c.value) is int):
+            return 0
+        vals.append(-c.value if neg else c.value)
+    if call.keywords or not 1 <= len(vals) <= 3 or (len(vals) == 3 and vals[2] == 0):
+        return 0
+    return len(range(*vals))
+
+
 # --- for ----------------------------------------------------------------------------------------------------------
-def lower_for(low, s: ast.For, bounds: list[Value], stages) -> None:
+def lower_for(low, s: ast.For, bounds: list[Value], stages, trips: int = 0) -> None:
+    """`trips`: the iteration count when the bounds are constants (0 when unknown)."""
     target = s.target.id
     before = dict(low.env)
     assigned = [n for n in assigned_names(s.body) if n != target]
@@ -199,10 +216,17 @@ def lower_for(low, s: ast.For, bounds: list[Value], stages) -> None:
         carry[target] = _join_or_none(low, target, [before[target], bounds[0]])
         if carry[target] is None:
             del carry[target]
+    init = before
+    if (trips >= 1 and not keep_target and isinstance(before.get(target, Unbound("", "")), Unbound)
+            and read_after(low.src.tree, s, target)):
+        # it runs at least once: after the loop the variable holds its last iteration's value,
+        # carried from a placeholder start (the first iteration overwrites it)
+        init = {**before, target: bounds[0]}
+        carry[target] = bounds[0].type
     snap = _Snapshot.take(low)
     for _ in range(_MAX_ATTEMPTS):
         snap.restore(low)
-        body, end, new = _for_attempt(low, s, bounds[0].type.dtype, before, assigned, reads, carry)
+        body, end, new = _for_attempt(low, s, bounds[0].type.dtype, init, assigned, reads, carry)
         if new == carry:
             break
         carry = new
@@ -210,7 +234,7 @@ def lower_for(low, s: ast.For, bounds: list[Value], stages) -> None:
         raise low.error(KernelTypeError, "the types of the values this loop carries do not settle",
                         "give each carried value its final dtype before the loop (e.g. .to(td.float32))")
     names = list(carry)
-    inits = [materialize(low, before[n], carry[n]) for n in names]
+    inits = [materialize(low, init[n], carry[n]) for n in names]
     inst = low.emit(Op.FOR, (*bounds, *inits), {"stages": stages}, (body,), hint=tuple(names))
     low.env = before
     for n, r in zip(names, inst.results):

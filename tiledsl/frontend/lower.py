@@ -498,15 +498,18 @@ class _Lowerer:
         start, stop, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) == 3 else 1)
         if is_const(step) and step == 0:
             raise self.error(KernelTypeError, "loop step is 0")
+        # a loop over literal bounds (`range(3)`) that runs at least once leaves its variable bound
+        # after it; the eager mode's scoping (`eager/scoping.literal_trips`) reads the same literals
+        from tiledsl.frontend.control import literal_trips, lower_for
+
+        trips = literal_trips(it) if fn is py.range else 0
         bounds, _ = self.unify_operands([start, stop, step])
         for b in bounds:
             if not b.type.dtype.is_int or b.type.space is not Space.SCALAR:
                 raise self.error(KernelTypeError, f"loop bounds must be integer scalars, got {b.type}")
         if not isinstance(s.target, ast.Name):
             raise self.error(FrontendError, "the loop variable must be a single name")
-        from tiledsl.frontend.control import lower_for
-
-        lower_for(self, s, bounds, stages)
+        lower_for(self, s, bounds, stages, trips)
 
     def stmt_With(self, s: ast.With):
         if len(s.items) != 1:

@@ -7,7 +7,6 @@ ir, triton raised FrontendError but eager ran: `q` is the variable of a runtime 
 hint: assign `q` before the loop to use it after
 """
 
-import pytest
 
 from tests.fuzz.harness import check_case_dict
 
@@ -55,6 +54,5 @@ CASE = dict(source=SOURCE, ref=REF, **{'calls': [{'args': [{'dtype': 'float16',
      'tags': ['cmp', 'const-loop', 'loopvar-after', 'mask-xor', 'rank2']})
 
 
-@pytest.mark.xfail(strict=True, reason="ir, triton raised FrontendError but eager ran: `q` is the variable of a runtime loop that may run zero times")
 def test_fuzz_error_split_9566fabc():
     check_case_dict(CASE)

@@ -126,18 +126,16 @@ def tile_row_sum(x: td.Tensor, out: td.Tensor, BLOCK: td.constexpr = td.auto):
 LOW = [torch.float16, torch.bfloat16]
 
 
-def _backend_low(backend: str, dtype: torch.dtype, triton_rounds: bool = False) -> list:
-    """(backend, dtype) cases. Triton's CPU interpreter keeps some 16-bit results wider than their
-    type (bf16 arithmetic; an f16 `x - tl.max(x)` is not rounded to f16 before a later cast to f32):
-    those cases are xfail(strict=False) until the Triton side rounds them."""
+def _backend_low(backend: str, dtype: torch.dtype) -> list:
+    """(backend, dtype) cases. Triton's interpreter builds round every 16-bit result as the type
+    says (these were xfails while its bf16 arithmetic and an unrounded f16 `x - tl.max(x)` were
+    wrong)."""
     marks = [pytest.mark.skipif(backend == "triton" and not HAS_TRITON, reason="needs triton")]
-    if backend == "triton" and (dtype is torch.bfloat16 or triton_rounds):
-        marks.append(pytest.mark.xfail(strict=False, reason="16-bit rounding in Triton's interpreter"))
     return pytest.param(backend, dtype, marks=marks, id=f"{backend}-{str(dtype)[6:]}")
 
 
 LOW_CASES = [_backend_low(b, d) for b in ("ir", "triton") for d in LOW]
-LOW_CASES_SUB_MAX = [_backend_low(b, d, triton_rounds=True) for b in ("ir", "triton") for d in LOW]
+LOW_CASES_SUB_MAX = LOW_CASES  # `x - max(x)` in 16 bits: the case that showed the unrounded f16
 
 
 def _ulps(dtype: torch.dtype) -> float:
@@ -226,9 +224,8 @@ def test_floordiv_and_mod_follow_python(backend, dtype):
 NAN = float("nan")
 
 
-TRITON_NAN = pytest.param("triton", marks=[
-    pytest.mark.skipif(not HAS_TRITON, reason="needs triton"),
-    pytest.mark.xfail(strict=False, reason="the Triton lowering's tl.max/tl.argmax drop NaN")])
+TRITON_NAN = pytest.param("triton", marks=[  # NaN-propagating max/argmax (was an xfail)
+    pytest.mark.skipif(not HAS_TRITON, reason="needs triton")])
 
 
 @pytest.mark.parametrize("backend", ["ir", TRITON_NAN])

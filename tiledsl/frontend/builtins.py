@@ -653,13 +653,13 @@ HANDLERS.update({n: _atomic(n) for n in _ATOMIC})
 HANDLERS.update({n: _shuffle(n) for n in _SHUFFLE})
 
 
-def _py_minmax(op, name):
+def _py_minmax(op, name, pyfn):
     def h(low, args, kwargs):
         if kwargs or len(args) < 2:
             raise low.error(KernelTypeError, f"{name}() in a kernel takes two or more values",
                             f"reduce a tile with td.{name}(x, axis=...)")
         if all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
-            return (py.max if op is Op.MAXIMUM else py.min)(*args)  # Python numbers: Python's rule
+            return pyfn(*args)  # Python numbers: Python's rule
         out = args[0]
         for a in args[1:]:
             out = low.binop(op, out, a)
@@ -667,7 +667,7 @@ def _py_minmax(op, name):
     return h
 
 
-_PY_BUILTINS = {py.min: _py_minmax(Op.MINIMUM, "min"), py.max: _py_minmax(Op.MAXIMUM, "max"),
+_PY_BUILTINS = {py.min: _py_minmax(Op.MINIMUM, "min", py.min), py.max: _py_minmax(Op.MAXIMUM, "max", py.max),
                 py.abs: _unary("abs")}
 
 

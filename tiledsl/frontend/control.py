@@ -217,7 +217,7 @@ def lower_for(low, s: ast.For, bounds: list[Value], stages, trips: int = 0) -> N
         if carry[target] is None:
             del carry[target]
     init = before
-    if (trips >= 1 and not keep_target and isinstance(before.get(target, Unbound("", "")), Unbound)
+    if (trips >= 1 and not keep_target and (target not in before or isinstance(before[target], Unbound))
             and read_after(low.src.tree, s, target)):
         # it runs at least once: after the loop the variable holds its last iteration's value,
         # carried from a placeholder start (the first iteration overwrites it)

@@ -84,6 +84,7 @@ from tiledsl.language import (
     min,
     minimum,
     pipelined,
+    range_,
     prod,
     producer,
     reshape,
@@ -109,6 +110,9 @@ from tiledsl.runtime.kernel import CompiledKernel, Kernel, kernel
 from tiledsl.settings import Settings, configure
 
 abs = abs_  # noqa: A001 - td.abs mirrors numpy
+# td.range is Python's range with an expected trip count; not in __all__, so that
+# `from tiledsl import *` leaves Python's range alone
+range = range_  # noqa: A001
 
 __version__ = "0.1.0"
 

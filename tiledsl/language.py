@@ -6,6 +6,8 @@ The front end (`tiledsl.frontend`) maps each to its IR, and `docs/language.md` d
 
 from __future__ import annotations
 
+import builtins as _py
+
 from tiledsl.dtypes import DType
 from tiledsl.errors import ArgumentError, TiledslError
 
@@ -103,7 +105,7 @@ def satisfying(default, preferred: int) -> int:
     """`preferred` when it meets the int-bound constraints of `default` (a `td.auto`, bare or
     constrained), else the power of two closest to it that does (eager mode's knob value)."""
     cs = tuple((f, b) for f, b in knob_constraints(default) if isinstance(b, int))
-    pows = sorted((1 << i for i in range(14)), key=lambda v: (abs(v.bit_length() - preferred.bit_length()), v))
+    pows = sorted((1 << i for i in _py.range(14)), key=lambda v: (abs(v.bit_length() - preferred.bit_length()), v))
     for v in (preferred, *pows):
         if violated(v, cs) is None:
             return v
@@ -237,7 +239,9 @@ def take(x, idx, axis=0): """whole-tensor gather along an axis (also x[idx])"""
 @_builtin
 def grid(*sizes): """`with td.grid(n0, n1) as (i, j):` a launch grid of tile programs"""
 @_builtin
-def pipelined(*args, stages=None): """`for k in td.pipelined(n, stages=td.auto):` a software-pipelined loop"""
+def pipelined(*args, stages=None, expect=None): """`for k in td.pipelined(n, stages=td.auto, expect=None):` a software-pipelined loop"""
+@_builtin
+def range_(*args, expect=None): """`for k in td.range(a, b, c, expect=None):` a loop (as `range`) with an expected trip count"""
 @_builtin
 def load(x, offsets, shape=None, mask=None, other=0): """a tile (or scalar) of x at offsets; masked at edges"""
 @_builtin

@@ -473,8 +473,32 @@ def eager_range(*args):
     return _loop("range", args)
 
 
-def pipelined(*args, stages=None):
-    """A software-pipelined loop is, in program order, a plain loop; `stages` is checked only."""
+EXPECT_HINT = ("expect= takes an int >= 0, a constexpr or knob, a tensor size (x.shape[i]) or arithmetic "
+               "(+ - * // % td.cdiv td.minimum td.maximum) of those; e.g. expect=block_table.shape[1]")
+
+
+def _check_expect(expect) -> None:
+    """`expect=` only prices the loop (the compiler's cost model): checked, then unused. A
+    scalar computed from sizes is a typed scalar here, like one loaded from memory, so only the
+    compiler can tell that the hint does not depend on data."""
+    if expect is None:
+        return
+    if isinstance(expect, bool) or not (isinstance(expect, int) or (
+            isinstance(expect, Val) and expect.dt.is_int and expect.t.dim() == 0)):
+        raise fail(KernelTypeError, f"expect= must be an integer trip count, got {describe(expect)}", EXPECT_HINT)
+    if isinstance(expect, int) and expect < 0:
+        raise fail(KernelTypeError, f"expect= must be at least 0, got {expect}", EXPECT_HINT)
+
+
+def td_range(*args, expect=None):
+    """`td.range`: Python's range with an expected trip count for the cost model."""
+    _check_expect(expect)
+    return _loop("td.range", args)
+
+
+def pipelined(*args, stages=None, expect=None):
+    """A software-pipelined loop is, in program order, a plain loop; `stages` and `expect` are
+    checked only."""
     from tiledsl.language import AutoKnob, auto
 
     if STATE.in_threads:
@@ -484,6 +508,7 @@ def pipelined(*args, stages=None):
     if stages is not None and stages is not auto and not isinstance(stages, AutoKnob) and \
             (not isinstance(stages, int) or isinstance(stages, bool)):
         raise fail(KernelTypeError, f"stages must be an int or td.auto, got {stages!r}")
+    _check_expect(expect)
     return _loop("td.pipelined", args)
 
 

@@ -28,7 +28,7 @@ BUILTINS: dict[str, object] = {
     "maximum": ops.maximum, "minimum": ops.minimum, "where": ops.where, "clamp": ops.clamp, "cast": ops.cast, "cdiv": ops.cdiv,
     "cumsum": ops.cumsum, "expand_dims": ops.expand_dims, "trans": ops.trans, "reshape": ops.reshape,
     "broadcast_to": ops.broadcast_to, "dot": ops.dot, "matmul": ops.matmul, "take": ops.take,
-    "grid": threads.GRID, "pipelined": ops.pipelined, "load": memory.load, "store": memory.store,
+    "grid": threads.GRID, "pipelined": ops.pipelined, "range": ops.td_range, "load": memory.load, "store": memory.store,
     "arange": ops.arange, "zeros": ops.zeros, "full": ops.full, "copy": memory.copy,
     "threads": threads.THREADS, "barrier": threads.barrier, "annotate_layout": memory.annotate_layout,
 }

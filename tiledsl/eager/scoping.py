@@ -102,9 +102,11 @@ def assigned(stmts) -> list[str]:
 
 
 def is_runtime_loop(node: ast.For) -> bool:
-    """`for ... in range(...)` / `td.pipelined(...)` (a tuple is unrolled at compile time)."""
+    """`for ... in range(...)` / `td.range(...)` / `td.pipelined(...)` (a tuple is unrolled at
+    compile time)."""
     f = node.iter.func if isinstance(node.iter, ast.Call) else None
-    return (isinstance(f, ast.Name) and f.id == "range") or (isinstance(f, ast.Attribute) and f.attr == "pipelined")
+    return (isinstance(f, ast.Name) and f.id == "range") or (
+        isinstance(f, ast.Attribute) and f.attr in ("pipelined", "range"))
 
 
 def literal_trips(node: ast.For) -> int:

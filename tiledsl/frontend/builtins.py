@@ -680,8 +680,8 @@ def call_builtin(low, fn, args, kwargs):
     if name is not None:
         if name in ("grid", "threads", "producer", "consumer"):
             raise low.error(FrontendError, f"td.{name} is used as `with td.{name}(...):`")
-        if name == "pipelined":
-            raise low.error(FrontendError, "td.pipelined is used as `for k in td.pipelined(n):`")
+        if name in ("pipelined", "range"):
+            raise low.error(FrontendError, f"td.{name} is used as `for k in td.{name}(n):`")
         return HANDLERS[name](low, args, kwargs)
     if fn in _PY_BUILTINS:
         return _PY_BUILTINS[fn](low, args, kwargs)

@@ -202,8 +202,9 @@ def literal_trips(call: ast.Call) -> int:
 
 
 # --- for ----------------------------------------------------------------------------------------------------------
-def lower_for(low, s: ast.For, bounds: list[Value], stages, trips: int = 0) -> None:
-    """`trips`: the iteration count when the bounds are constants (0 when unknown)."""
+def lower_for(low, s: ast.For, bounds: list[Value], stages, trips: int = 0, expect=None) -> None:
+    """`trips`: the iteration count when the bounds are constants (0 when unknown); `expect`:
+    the ``expect`` attr (`tiledsl.ir.trips`), None when the kernel states none."""
     target = s.target.id
     before = dict(low.env)
     assigned = [n for n in assigned_names(s.body) if n != target]
@@ -235,7 +236,8 @@ def lower_for(low, s: ast.For, bounds: list[Value], stages, trips: int = 0) -> N
                         "give each carried value its final dtype before the loop (e.g. .to(td.float32))")
     names = list(carry)
     inits = [materialize(low, init[n], carry[n]) for n in names]
-    inst = low.emit(Op.FOR, (*bounds, *inits), {"stages": stages}, (body,), hint=tuple(names))
+    attrs = {"stages": stages} if expect is None else {"stages": stages, "expect": expect}
+    inst = low.emit(Op.FOR, (*bounds, *inits), attrs, (body,), hint=tuple(names))
     low.env = before
     for n, r in zip(names, inst.results):
         low.env[n] = r

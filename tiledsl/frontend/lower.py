@@ -473,12 +473,20 @@ class _Lowerer:
         args = [self.expr(a) for a in it.args]
         kwargs = {k.arg: self.auto_or_expr(k.value) for k in it.keywords}
         stages = None
+        expect = None
         if fn is py.range:
             if kwargs:
-                raise self.error(FrontendError, "range() takes no keyword arguments")
+                raise self.error(FrontendError, "range() takes no keyword arguments",
+                                 "state an expected trip count with td.range(..., expect=n)")
+        elif fn is L.range_:
+            expect = kwargs.pop("expect", None)
+            if kwargs:
+                raise self.error(FrontendError, f"td.range got unexpected {', '.join(kwargs)}",
+                                 "td.range takes 1 to 3 bounds and expect=")
         elif fn is L.pipelined:
             if self.in_threads:
                 raise self.error(LevelError, "td.pipelined inside td.threads", PIPELINED_IN_THREADS_HINT)
+            expect = kwargs.pop("expect", None)
             st = kwargs.pop("stages", L.auto)
             if kwargs:
                 raise self.error(FrontendError, f"td.pipelined got unexpected {', '.join(kwargs)}")
@@ -492,7 +500,11 @@ class _Lowerer:
                 raise self.error(KernelTypeError, f"stages must be an int or td.auto, got {st!r}")
         else:
             raise self.error(FrontendError, f"cannot loop over {ast.unparse(it.func)}(...)",
-                             "loop over range(...) or td.pipelined(...)")
+                             "loop over range(...), td.range(...) or td.pipelined(...)")
+        if expect is not None:  # the cost model's trip count for data-dependent bounds
+            from tiledsl.frontend.expect import expect_attr
+
+            expect = expect_attr(self, expect)
         if not 1 <= len(args) <= 3:
             raise self.error(FrontendError, "range takes 1 to 3 arguments")
         start, stop, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) == 3 else 1)
@@ -509,7 +521,7 @@ class _Lowerer:
                 raise self.error(KernelTypeError, f"loop bounds must be integer scalars, got {b.type}")
         if not isinstance(s.target, ast.Name):
             raise self.error(FrontendError, "the loop variable must be a single name")
-        lower_for(self, s, bounds, stages, trips)
+        lower_for(self, s, bounds, stages, trips, expect)
 
     def stmt_With(self, s: ast.With):
         if len(s.items) != 1:

@@ -35,6 +35,8 @@ class Op(enum.Enum):
     FOR = (Group.CORE, "for")  # (start, stop, step, *inits) attrs: stages (None | int | Sym)
     #   region 0 args: (iv: i32, *carried); ends in YIELD(*next); results: final carried values.
     #   stages=None is a plain loop; an int or knob is a software-pipelined loop of that depth.
+    #   expect (optional): the trip count the cost model assumes when the bounds depend on data
+    #   (an expression of ints, knobs and tensor sizes: `tiledsl.ir.trips`); no effect on results.
     IF = (Group.CORE, "if")  # (cond: i1 scalar) regions (then, else), each ends in YIELD
     YIELD = (Group.CORE, "yield")  # terminator of FOR / IF regions
     RETURN = (Group.CORE, "return")  # (*values): level-1 kernel outputs, allocated by the runtime

@@ -148,7 +148,7 @@ OPS: dict[Op, OpDef] = _defs(
     # --- CORE
     OpDef(Op.CONST, (0, 0), {"value": ("value", True), "dtype": ("dtype", False)}),
     OpDef(Op.DIM, (1, 1), {"axis": ("axis", True)}),
-    OpDef(Op.FOR, (3, None), {"stages": ("stages", False)}, effects=_CONTROL),
+    OpDef(Op.FOR, (3, None), {"stages": ("stages", False), "expect": ("expect", False)}, effects=_CONTROL),
     OpDef(Op.IF, (1, 1), effects=_CONTROL),
     OpDef(Op.YIELD, (0, None), effects=_CONTROL, results=0, owned=True),
     OpDef(Op.RETURN, (0, None), effects=_CONTROL, results=0, level1=True),

@@ -16,6 +16,7 @@ from tiledsl.ir.dims import SIZE_SYM
 from tiledsl.ir.nodes import Function, Inst, Sym
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import ATOMIC_KINDS, OPS, REDUCE_KINDS
+from tiledsl.ir.trips import is_expect
 
 MAX_DIM = 2**31 - 1  # a tile or tensor size beyond this is no size tiledsl can lower
 
@@ -68,6 +69,7 @@ _FORMS: dict[str, tuple[Check, str]] = {
     "stages": (_optional(_knob_int(0)), "none, a stage count or a #knob"),
     "group_m": (_optional(_knob_int(1)), "none, a positive integer or a #knob"),
     "bound": (_knob_int(0), "an integer or a #knob"),
+    "expect": (is_expect, "a trip count: an integer >= 0, a #knob, a tensor size or (op, a, b) of those"),
     "count": (_knob_int(1), "a positive thread count or a #knob"),
     "width": (_optional(_int_in(1, 32)), "a lane count from 1 to 32"),
     "swizzle": (_optional(_int_in(0, 1024)), "a byte count (0 for none)"),

@@ -16,10 +16,11 @@ import math
 from dataclasses import dataclass, field
 
 from tiledsl.dtypes import DType
-from tiledsl.ir.nodes import Block, Function, Space, Sym, Type
+from tiledsl.ir.nodes import Block, Function, Space, Sym, Type, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import access_of, fold_int
 from tiledsl.ir.placement import dot_feeders
+from tiledsl.ir.trips import evaluate as trips_of
 
 # ALU cost of one element of each MATH op, in fp32-FMA-lane units (special functions run on the
 # slower SFU). Every MATH op is listed: tests/test_op_coverage.py fails on a missing one.
@@ -36,6 +37,8 @@ _TILE_LIKE = frozenset(sp for sp in Space if sp.is_tile_like)
 _MATH = frozenset(o for o in Op if o.group.value == "math")
 _MATH_OR_SHAPE = frozenset(o for o in Op if o.group.value in ("math", "shape"))
 _NO_TAINT: frozenset[int] = frozenset()
+_BOUNDED = frozenset({Op.MINIMUM, Op.MAXIMUM, Op.ADD, Op.SUB, Op.MUL, Op.FLOORDIV, Op.CAST})
+_ACCESS_OPS = frozenset({Op.LOAD, Op.STORE, Op.ATOMIC})
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,10 @@ class Analysis:
     max_numel: int = 0  # largest tile
     odd_tiles: set = field(default_factory=set)  # tile shapes with a size that is not a power of two
     unknown_trips: int = 0  # loops whose trip count could not be evaluated
+    # (trip count, where it came from) of each loop in walk order: "bounds" (evaluated), "expect"
+    # (the kernel's hint), "bound" (min(runtime, size) bounds), "table" (the loop variable
+    # indexes a tensor axis), "default" (`UNKNOWN_TRIPS`)
+    loop_trips: list[tuple[float, str]] = field(default_factory=list)
     warp_roles: int = 0  # producer / consumer regions (warp specialization)
 
     @property
@@ -108,9 +115,13 @@ class Analysis:
 
 
 # A loop whose trip count depends on data (e.g. ``range(cdiv(seqlen, PAGE))`` with the length
-# loaded from memory) is priced as this many iterations: a typical decode length in pages, so the
-# loop body's work and traffic dominate the per-program setup as they do at run time (counting
-# one iteration made such kernels look tiny and drew num_warps=1).
+# loaded from memory) is priced, in this order (`_Walker.trips`), at: the kernel's own
+# ``expect=`` (`td.range` / `td.pipelined`); the bound its stop has when it is a minimum with a
+# known size (``range(td.minimum(n, x.shape[0]))``); the size of a tensor axis the loop variable
+# indexes directly (``td.load(block_table, (b, j))``: the loop walks at most the table's width);
+# else this many iterations: a typical decode length in pages, so the loop body's work and
+# traffic dominate the per-program setup as they do at run time (counting one iteration made
+# such kernels look tiny and drew num_warps=1).
 UNKNOWN_TRIPS = 64
 # A grid axis whose size is known only at run time (an int argument of unknown value, a value
 # loaded from memory) counts as this many programs, about one wave on the GPUs listed, not as one
@@ -128,6 +139,9 @@ class _Walker:
         # runtime scalars that are a known multiple of a data-dependent count: a loop over
         # `n * 4` steps is priced at 4x the iterations of one over `n` (`UNKNOWN_TRIPS` each)
         self.runtime_scale: dict[str, float] = {}
+        # upper bounds of runtime scalars that are a minimum with a known value (and of what is
+        # computed from such a bound and known values): `range(td.minimum(n, x.shape[0]))`
+        self.upper: dict[str, int] = {}
         self.taint: dict[str, frozenset[int]] = {}
         self.dot_feeds, self.aliases, self.fused = dot_feeds
         self.carried: set[str] = set()  # tiles already counted as a loop's carried registers
@@ -230,6 +244,8 @@ class _Walker:
                     self.env[res.name] = r
             if inst.op is Op.CAST and ints and ints[0] is not None and res.type.dtype.is_int:
                 self.env[res.name] = ints[0]
+            if res.name not in self.env and inst.op in _BOUNDED:
+                self.bound(inst, res.name)
             if inst.op is Op.MUL and len(ints) == 2 and res.name not in self.env:
                 known = [i for i in ints if i is not None]
                 if len(known) == 1:
@@ -240,6 +256,68 @@ class _Walker:
             return  # acc + dot: becomes dot(a, b, acc), accumulated by the tensor cores in place
         if len(inst.results) == 1:
             self.a.alu_flops += self.numel(inst.result.type) * ALU_WEIGHT[inst.op] * mult
+
+    def bound(self, inst, name: str) -> None:
+        """An upper bound of a runtime scalar from its operands' values and bounds (sizes and
+        trip counts are not negative: a bound of `a + b` is the sum of theirs)."""
+        vals = [self.env.get(v.name) for v in inst.operands]
+        ups = [v if v is not None else self.upper.get(o.name) for v, o in zip(vals, inst.operands)]
+        op, ub = inst.op, None
+        if op is Op.MINIMUM:
+            known = [u for u in ups if u is not None]
+            ub = min(known) if known else None
+        elif None in ups:
+            return
+        elif op is Op.CAST or op is Op.MAXIMUM:
+            ub = max(ups)
+        elif op is Op.ADD or (op is Op.MUL and min(ups) >= 0):
+            ub = ups[0] + ups[1] if op is Op.ADD else ups[0] * ups[1]
+        elif op is Op.SUB and vals[1] is not None:
+            ub = ups[0] - vals[1]
+        elif op is Op.FLOORDIV and vals[1] is not None and vals[1] > 0:
+            ub = ups[0] // vals[1]
+        if ub is not None:
+            self.upper[name] = ub
+
+    def trips(self, inst) -> tuple[float, str]:
+        """A loop's trip count and where it comes from (see `UNKNOWN_TRIPS`)."""
+        start, stop, step = (self.env.get(v.name) for v in inst.operands[:3])
+        if None not in (start, stop, step) and step != 0:
+            return max(0, -(-(stop - start) // step)), "bounds"
+        expect = inst.attr("expect")
+        if expect is not None:
+            v = trips_of(expect, self.known.get)
+            if v is not None:
+                return max(0, v), "expect"
+        if start is not None and step is not None and step > 0:
+            ub = self.upper.get(inst.operands[1].name)
+            if ub is not None:
+                return max(0, -(-(ub - start) // step)), "bound"
+            width = self.table_width(inst.regions[0])
+            if width is not None:
+                return max(0, -(-(width - start) // step)), "table"
+        scale = self.runtime_scale.get(inst.operands[1].name, 1.0) if start == 0 and step else 1.0
+        return max(1, round(UNKNOWN_TRIPS * scale / (step or 1))), "default"
+
+    def table_width(self, body: Block) -> int | None:
+        """The smallest size of a tensor axis that the loop variable of `body` (or a cast of it)
+        indexes directly in a load or store of the body: a loop over a page table's entries."""
+        ivs = {body.args[0].name}
+        out = None
+        for inst in walk(body):
+            if inst.op is Op.CAST and inst.operands[0].name in ivs:
+                ivs.add(inst.result.name)
+                continue
+            acc = access_of(inst) if inst.op in _ACCESS_OPS else None
+            if acc is None:
+                continue
+            for ax, off in enumerate(acc.offsets):
+                if off.name in ivs and ax < acc.tensor.type.rank:
+                    entry = acc.shape[ax] if acc.shape else None
+                    if entry is None or self.dim(entry) == 1:  # one index along this axis
+                        size = self.dim(acc.tensor.type.shape[ax])
+                        out = size if out is None else min(out, size)
+        return out
 
     def run(self) -> Analysis:
         self.block(self.fn.body, 1.0, None)
@@ -270,12 +348,10 @@ def _grid(w: _Walker, inst, mult, stages):
 
 
 def _for(w: _Walker, inst, mult, stages):
-    start, stop, step = (w.env.get(v.name) for v in inst.operands[:3])
-    if None in (start, stop, step) or step == 0:
-        scale = w.runtime_scale.get(inst.operands[1].name, 1.0) if start == 0 and step else 1.0
-        trips, w.a.unknown_trips = max(1, round(UNKNOWN_TRIPS * scale / (step or 1))), w.a.unknown_trips + 1
-    else:
-        trips = max(0, -(-(stop - start) // step))
+    trips, how = w.trips(inst)
+    w.a.loop_trips.append((trips, how))
+    if how != "bounds":
+        w.a.unknown_trips += 1
     s = inst.attr("stages")
     body = inst.regions[0]
     w.a.stage_attrs.append(s)

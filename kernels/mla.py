@@ -49,14 +49,17 @@ def mla_split_kv(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
                  h_kv: int, groups: int, s_q: int, causal: int,
                  DV: td.constexpr = 512, DR: td.constexpr = 64, PAGE: td.constexpr = 64,
                  BM: td.constexpr = 64, BN: td.constexpr = td.auto(divides="PAGE", min=16, max=32),
-                 STAGES: td.constexpr = td.auto):
+                 STAGES: td.constexpr = td.auto, EXPECT_PAGES: td.constexpr = 0):
     """Pass 1. q [b * h_kv, R, DV + DR] (R = s_q * groups rows per KV head), kv [blocks, PAGE,
     h_kv, DV + DR], o_part [b * h_kv, splits, R, DV], lse_part [b * h_kv, splits, R].
 
     BN (keys per step) is at most 32: with 64 query rows, the 64x512 fp32 output accumulator
     already takes 128 registers a thread, and ptxas spills inside the loop at 64 keys a step
     (255 registers, 296 B of spills for h100), which the cost model's register estimate does
-    not yet foresee; 32 keeps the loop free of spills."""
+    not yet foresee; 32 keeps the loop free of spills.
+
+    EXPECT_PAGES only prices the loop: the pages the cost model expects a sequence to have (the
+    host's `expected_pages`), 0 for the block table's width (the most a sequence can have)."""
     BH, R, _ = q.shape
     NSPLIT = o_part.shape[1]
     # row blocks vary fastest in launch order: the programs that share a KV head's pages run
@@ -78,10 +81,11 @@ def mla_split_kv(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
         m = td.full((BM,), NEG_INF, td.float32)
         l = td.zeros((BM,), td.float32)
         acc = td.zeros((BM, DV), td.float32)
-        # BN keys per step: a page in one step or in PAGE // BN steps (the trip count is a known
-        # multiple of the page count, which the cost model prices as such)
+        # BN keys per step: a page in one step or in PAGE // BN steps; a split walks its share
+        # of the expected pages (the trip count the cost model prices: it depends on seqlens)
         steps = PAGE // BN
-        for jj in td.pipelined((last - first) * steps, stages=STAGES):
+        expected = EXPECT_PAGES if EXPECT_PAGES > 0 else block_table.shape[1]
+        for jj in td.pipelined((last - first) * steps, stages=STAGES, expect=td.cdiv(expected, NSPLIT) * steps):
             j = first + jj // steps
             off = (jj % steps) * BN
             blk = td.load(block_table, (b, j))
@@ -161,7 +165,9 @@ def _fail(msg: str, hint: str) -> None:
     raise ArgumentError(f"mla_decode: {msg}\nhint: {hint}")
 
 
-def _validate(q, kv_cache, block_table, cache_seqlens, head_dim_v, check_indices: bool) -> None:
+def _validate(q, kv_cache, block_table, cache_seqlens, head_dim_v, check_indices: bool) -> int | None:
+    """Raise `ArgumentError` for bad inputs; the longest sequence's length when the checks read
+    the lengths on the host (`check_indices`), else None."""
     for name, t in (("q", q), ("kv_cache", kv_cache), ("block_table", block_table),
                     ("cache_seqlens", cache_seqlens)):
         if not isinstance(t, torch.Tensor):
@@ -194,13 +200,12 @@ def _validate(q, kv_cache, block_table, cache_seqlens, head_dim_v, check_indices
     devices = {t.device for t in (q, kv_cache, block_table, cache_seqlens)}
     if len(devices) != 1:
         _fail(f"all tensors must be on one device; got {sorted(map(str, devices))}", "move them with .to(device)")
-    if check_indices:
-        _check_indices(kv_cache.shape[0], block_table, cache_seqlens)
+    return _check_indices(kv_cache.shape[0], block_table, cache_seqlens) if check_indices else None
 
 
-def _check_indices(num_blocks: int, block_table: torch.Tensor, cache_seqlens: torch.Tensor) -> None:
+def _check_indices(num_blocks: int, block_table: torch.Tensor, cache_seqlens: torch.Tensor) -> int:
     """Data-dependent checks (a device sync on a GPU): lengths within the table, used pages within
-    the cache."""
+    the cache. Returns the longest length (0 for an empty batch)."""
     cap = block_table.shape[1] * PAGE_SIZE
     lens = cache_seqlens.cpu()
     if lens.numel() and (int(lens.min()) < 0 or int(lens.max()) > cap):
@@ -211,6 +216,25 @@ def _check_indices(num_blocks: int, block_table: torch.Tensor, cache_seqlens: to
     if pages.numel() and (int(pages.min()) < 0 or int(pages.max()) >= num_blocks):
         _fail(f"block_table entries of used pages must lie in [0, {num_blocks}); got "
               f"[{int(pages.min())}, {int(pages.max())}]", "entries past a sequence's last page are not read")
+    return int(lens.max()) if lens.numel() else 0
+
+
+def expected_pages(block_table: torch.Tensor, cache_seqlens: torch.Tensor, max_seqlen: int | None = None) -> int:
+    """EXPECT_PAGES of the split pass: the pages the cost model prices a sequence at.
+
+    The longest sequence's pages (its programs end the kernel, and the split count is set for
+    it), rounded up to a power of two and capped at the block table's width, so one table shape
+    compiles at most log2(width) + 2 variants; the length is `max_seqlen` when the caller has
+    read it, else read from `cache_seqlens` when it is on the CPU. A CUDA tensor is not read (a
+    device sync), nor a meta tensor: then the table's width (the most pages a sequence can have,
+    which the shape already keys the compile cache by)."""
+    width = max(1, block_table.shape[1])
+    if max_seqlen is None and cache_seqlens.device.type == "cpu" and cache_seqlens.numel():
+        max_seqlen = int(cache_seqlens.max())
+    if max_seqlen is None:
+        return width
+    pages = max(1, -(-max_seqlen // PAGE_SIZE))
+    return min(width, 1 << (pages - 1).bit_length())
 
 
 def mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torch.Tensor,
@@ -223,9 +247,9 @@ def mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torch.Tenso
     `backend`/`target` as for any kernel; `num_splits_override` fixes the split count (tests);
     `check_indices=False` skips the data-dependent checks of the lengths and block table (they
     read the tensors on the host, a device sync on a GPU)."""
-    _validate(q, kv_cache, block_table, cache_seqlens, head_dim_v, check_indices)
+    max_seqlen = _validate(q, kv_cache, block_table, cache_seqlens, head_dim_v, check_indices)
     plan = decode_launches(q, kv_cache, block_table, cache_seqlens, softmax_scale, causal,
-                           target=target, num_splits_override=num_splits_override)
+                           target=target, num_splits_override=num_splits_override, max_seqlen=max_seqlen)
     for launch in plan.launches:
         launch.run(backend, target)
     b, s_q, h_q, _ = q.shape
@@ -249,9 +273,10 @@ class DecodePlan:
 def decode_launches(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torch.Tensor,
                     cache_seqlens: torch.Tensor, softmax_scale: float | None = None,
                     causal: bool = False, *, target=None,
-                    num_splits_override: int | None = None) -> DecodePlan:
+                    num_splits_override: int | None = None, max_seqlen: int | None = None) -> DecodePlan:
     """The calls `mla_decode` makes for these (validated) inputs; meta tensors work too (only
-    shapes and dtypes are read), which is how `tiledsl dump`/`bench` compile them ahead of time."""
+    shapes and dtypes are read), which is how `tiledsl dump`/`bench` compile them ahead of time.
+    `max_seqlen`: the longest length when the caller has read it (`expected_pages`)."""
     b, s_q, h_q, d = q.shape
     h_kv = kv_cache.shape[2]
     groups = h_q // h_kv
@@ -266,7 +291,8 @@ def decode_launches(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torch.
     q_rows = q.reshape(b, s_q, h_kv, groups, d).transpose(1, 2).reshape(b * h_kv, rows, d)
     out_rows = torch.empty(b * h_kv, rows, dv, dtype=q.dtype, device=q.device)
     lse_rows = torch.empty(b * h_kv, rows, dtype=torch.float32, device=q.device)
-    knobs = dict(DV=dv, DR=d - dv, PAGE=PAGE_SIZE, BM=bm)
+    knobs = dict(DV=dv, DR=d - dv, PAGE=PAGE_SIZE, BM=bm,
+                 EXPECT_PAGES=expected_pages(block_table, cache_seqlens, max_seqlen))
     args = (q_rows, kv_cache, block_table, cache_seqlens)
     runtime = (h_kv, groups, s_q, int(bool(causal)))
     if splits == 1:

@@ -21,7 +21,9 @@ def paged_decode(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
                  out: td.Tensor, scale: float, D: td.constexpr, DV: td.constexpr,
                  PAGE: td.constexpr = 16, BH: td.constexpr = td.auto):
     """Decode attention over a paged cache with an online softmax.
-    q [B, H, D], kv [blocks, PAGE, D] (V = first DV dims), block_table [B, max_blocks]."""
+    q [B, H, D], kv [blocks, PAGE, D] (V = first DV dims), block_table [B, max_blocks].
+    The page loop's trip count depends on seqlens; the cost model prices it at the table's
+    width (`expect=`), the most pages a sequence can have."""
     B, H, _ = q.shape
     with td.grid(B, td.cdiv(H, BH)) as (b, hb):
         qt = td.load(q, (b, hb * BH, 0), (None, BH, D))
@@ -29,7 +31,7 @@ def paged_decode(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
         m = td.full((BH,), NEG_INF, td.float32)
         l = td.zeros((BH,), td.float32)
         acc = td.zeros((BH, DV), td.float32)
-        for j in range(td.cdiv(n, PAGE)):
+        for j in td.range(td.cdiv(n, PAGE), expect=block_table.shape[1]):
             blk = td.load(block_table, (b, j))
             pos = j * PAGE + td.arange(0, PAGE)
             valid = pos < n

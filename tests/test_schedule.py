@@ -152,8 +152,10 @@ def test_dot_tiles_must_split_over_the_warps():
     sp = (TensorSpec((4, 16, 128), DType.bf16), TensorSpec((64, 16, 128), DType.bf16),
           TensorSpec((4, 8), DType.i32), TensorSpec((4,), DType.i32),
           TensorSpec((4, 16, 128), DType.bf16), 0.1)
-    s = schedule(paged_decode.ir(*sp, D=128, DV=128), sp, "h100")
-    assert s.schedule.num_warps <= 2, str(s.schedule)  # 16x16 score tiles: at most 2 warps
+    s = schedule(paged_decode.ir(*sp, D=128, DV=128, BH=16), sp, "h100")
+    # 16x16 score tiles: at most 2 warps, and 2 rather than 1 (one warp leaves three of the SM's
+    # four sub-partitions idle when there are 4 programs for 132 SMs)
+    assert s.schedule.num_warps == 2, str(s.schedule)
 
 
 def test_h200_is_faster_than_h100_on_memory_bound_work():

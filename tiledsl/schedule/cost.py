@@ -36,6 +36,7 @@ REG_BASE = 32  # registers a program needs besides its tiles
 HBM_EFF, L2_HIT_COST = 0.9, 0.25
 L2_SM_BYTES_PER_CLK = 64  # what one SM can take from L2 per clock
 CONTENTION = 0.05  # share of the smaller of two overlapped activities that still shows
+SUBPARTITIONS = 4  # warp schedulers per SM, each with its own ALU lanes and tensor core
 
 
 def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: Target,
@@ -255,7 +256,11 @@ def _combine(big: float, small: float, overlap: float) -> float:
 def _fixed_clk(a: Analysis, t: Target) -> float:
     """Per-program cycles that depend on no knob of the walk's own: ALU work, loop and program
     overheads."""
-    return a.alu_flops / t.cuda_core_flops_per_clk_per_sm + a.loop_iters * LOOP_OVERHEAD_CLK + PROGRAM_OVERHEAD_CLK
+    return a.alu_flops / t.cuda_core_flops_per_clk_per_sm + _overhead_clk(a)
+
+
+def _overhead_clk(a: Analysis) -> float:
+    return a.loop_iters * LOOP_OVERHEAD_CLK + PROGRAM_OVERHEAD_CLK
 
 
 def _l2_seconds(a: Analysis, t: Target) -> float:
@@ -299,8 +304,11 @@ def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio:
         memo[key] = _tc_cycles(a, values, t)
     tc, flops = memo[key]
     reduce = a.reduces * (24 + 16 * math.log2(max(warps, 1)))
-    prog_clk = tc + reduce + _fixed_clk(a, t)
     per_sm = math.ceil(a.programs / t.sms)
+    # a warp issues on one of the SM's 4 sub-partitions (scheduler, ALU lanes, tensor core): with
+    # fewer than 4 warps on an SM (few programs of 1-2 warps each) the others idle
+    busy = min(1.0, warps * min(occ, per_sm) / SUBPARTITIONS)
+    prog_clk = (tc + a.alu_flops / t.cuda_core_flops_per_clk_per_sm) / busy + reduce + _overhead_clk(a)
     compute_s = per_sm * prog_clk / (t.clock_ghz * 1e9)
 
     resident = t.sms * occ

@@ -83,6 +83,10 @@ class Analysis:
     carried_words: float = 0.0  # 32-bit words of loop-carried tiles (accumulators)
     tile_words: list[float] = field(default_factory=list)  # other tiles, largest first when read
     operand_words: float = 0.0  # dot operand fragments held in registers (mma.sync path)
+    # registers per thread (not spread over the threads) that hold the shared-memory descriptors
+    # of a loop-invariant wgmma A operand: one 64-bit descriptor per 16-wide K step, hoisted out
+    # of the loop by ptxas (MLA decode's q, K = 576: 72 registers at any warp count)
+    invariant_desc_regs: int = 0
     inflight: float = 0.0  # bytes one program keeps in flight
     loop_iters: float = 0.0  # per program
     stages: int = 1  # deepest pipelining
@@ -142,6 +146,7 @@ class _Walker:
         # upper bounds of runtime scalars that are a minimum with a known value (and of what is
         # computed from such a bound and known values): `range(td.minimum(n, x.shape[0]))`
         self.upper: dict[str, int] = {}
+        self.loop_defs: list[frozenset[str]] = []  # names defined in each enclosing loop body
         self.taint: dict[str, frozenset[int]] = {}
         self.dot_feeds, self.aliases, self.fused = dot_feeds
         self.carried: set[str] = set()  # tiles already counted as a loop's carried registers
@@ -365,7 +370,11 @@ def _for(w: _Walker, inst, mult, stages):
         if v.type.space.is_tile_like and init.name not in w.carried:
             w.a.carried_words += w.numel(v.type) * max(v.type.dtype.bits, 32) / 32
     w.carried.update(v.name for v in (*inst.results, *body.args[1:]))
-    loaded = w.block(body, mult * trips, s)
+    w.loop_defs.append(w.plans.defs(body))
+    try:
+        loaded = w.block(body, mult * trips, s)
+    finally:
+        w.loop_defs.pop()
     w.a.inflight_parts.append((loaded, s, 1))
 
 
@@ -449,6 +458,8 @@ def _alloc(w: _Walker, inst, mult, stages):
 
 def _dot(w: _Walker, inst, mult, stages):
     a, b = inst.operands[0].type, inst.operands[1].type
+    if w.loop_defs and inst.operands[0].name not in w.loop_defs[-1] and inst.operands[0].name in w.dot_feeds:
+        w.a.invariant_desc_regs += 2 * -(-w.dim(a.shape[1]) // 16)
     w.a.dots.append(DotUse(w.dim(a.shape[0]), w.dim(b.shape[1]), w.dim(a.shape[1]), a.dtype, mult,
                            consumer=w.role == "consumer"))
 
@@ -514,6 +525,19 @@ class _Plans:
 
     def __init__(self):
         self._by_block: dict[int, tuple] = {}
+        self._defs: dict[int, frozenset[str]] = {}
+
+    def defs(self, block: Block) -> frozenset[str]:
+        """Names defined in `block` (its args and every result, nested regions too)."""
+        got = self._defs.get(id(block))
+        if got is None:
+            names = {a.name for a in block.args}
+            for inst in walk(block):
+                names.update(v.name for v in inst.results)
+                for r in inst.regions:
+                    names.update(a.name for a in r.args)
+            got = self._defs[id(block)] = frozenset(names)
+        return got
 
     def of(self, block: Block) -> tuple:
         plan = self._by_block.get(id(block))

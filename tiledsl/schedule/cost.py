@@ -9,7 +9,8 @@ Time (`estimate`) is a roofline with the usual corrections:
 - compute: per program, tensor-core cycles (wgmma where the tile allows it, else mma.sync, and
   never faster than shared memory can feed the operands), ALU cycles, loop and program overheads;
   programs are spread over SMs, so partial waves cost a whole program time; a loop whose trip
-  count is data-dependent counts `analysis.UNKNOWN_TRIPS` (64) iterations;
+  count is data-dependent counts its `expect=`, a size that bounds it, or `analysis.UNKNOWN_TRIPS`
+  (64) iterations (`analysis._Walker.trips`); fewer than 4 warps on an SM leave sub-partitions idle;
 - memory: DRAM bytes after L2 reuse: programs resident together (one *wave*) share every window
   whose offsets do not depend on the grid axes they differ in, and the launch order (row-major or
   grouped by ``group_m``) decides how many distinct windows a wave touches; a second read of the
@@ -86,13 +87,11 @@ def warp_partition(m: int, n: int, warps: int) -> tuple[int, int] | None:
     rows and 8 columns (the mma fragment), or None when no split does. TileLang refuses a gemm
     without one; Triton would replicate work across warps.
 
-    A 16-row dot (the paged decode's 16x16 scores) therefore takes at most 2 warps, and the
-    scheduler picks 1 there: checked compile-only for h100 (sm_90a), Triton lowers 1, 2 and 4
-    warps without spills (160/96/80 registers; 4 replicates the 16 columns over the warps), but
-    TileLang lowers only 1 (255 registers, no spills): 2 fails its layout inference ("Layout infer
-    conflict between p and p_1 in T.Parallel loop") and 4 has no mma split. Hopper's wgmma needs
-    64 rows per warp group, so a 16-row dot is mma.sync either way. Pricing the SM's 4 schedulers
-    (more warps hide latency) would pick 2 warps, which TileLang cannot lower."""
+    A 16-row dot (the paged decode's 16x16 scores) therefore takes at most 2 warps: checked
+    compile-only for h100 (sm_90a), Triton lowers 1, 2 and 4 warps without spills (160/96/80
+    registers; 4 replicates the 16 columns over the warps), TileLang 1 and 2 (4 has no mma
+    split). Hopper's wgmma needs 64 rows per warp group, so a 16-row dot is mma.sync either way.
+    The estimate prices the SM's 4 sub-partitions, so with few programs 2 warps beat 1."""
     for wm in range(warps, 0, -1):
         if warps % wm == 0 and m % (16 * wm) == 0 and n % (8 * (warps // wm)) == 0:
             return wm, warps // wm
@@ -118,13 +117,16 @@ def _dot_limits(d, t: Target, warps: int) -> list[str]:
 
 def registers(a: Analysis, values: dict[str, int], t: Target) -> int:
     """Registers per thread: accumulators and the two largest other tiles, spread over threads;
-    dot operands too where they go through registers (mma.sync, i.e. no wgmma)."""
+    dot operands too where they go through registers (mma.sync, i.e. no wgmma); with wgmma, the
+    hoisted descriptors of loop-invariant A operands (`Analysis.invariant_desc_regs`)."""
     threads = values.get("num_warps", 4) * 32
     big = sorted(a.tile_words, reverse=True)[:2]
     words = a.carried_words + sum(big)
-    if a.dots and not _wgmma_ok(a, values, t):
+    wgmma = _wgmma_ok(a, values, t)
+    if a.dots and not wgmma:
         words += a.operand_words
-    return REG_BASE + math.ceil(words / threads)
+    # a loop-invariant wgmma A operand's descriptors stay in registers (not spread over threads)
+    return REG_BASE + math.ceil(words / threads) + (a.invariant_desc_regs if a.dots and wgmma else 0)
 
 
 def _wgmma_ok(a: Analysis, values: dict[str, int], t: Target) -> bool:

@@ -255,7 +255,7 @@ def test_a_gemm_has_no_invariant_descriptors():
 
     specs = (T((512, 512), DType.bf16), T((512, 512), DType.bf16), T((512, 512), DType.bf16))
     fn = matmul.ir(*specs)
-    vals = {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64, "num_warps": 4}
+    vals = {"BM": 128, "BN": 128, "BK": 64, "num_warps": 4}
     a = analyze(fn, tensor_sizes(fn, specs), vals)
     assert a.dots and a.dots[0].k == 64 and a.invariant_desc_regs == 0
 

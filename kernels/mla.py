@@ -56,7 +56,12 @@ def mla_split_kv(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
     BN (keys per step) is at most 32: with 64 query rows, the 64x512 fp32 output accumulator
     already takes 128 registers a thread, and ptxas spills inside the loop at 64 keys a step
     (255 registers, 296 B of spills for h100), which the cost model's register estimate does
-    not yet foresee; 32 keeps the loop free of spills.
+    not yet foresee; 32 keeps the loop free of spills. At 32, ptxas still uses 255 registers and
+    spills 8 B outside the loop (two scalars live across it): beside the accumulator's 128 it
+    keeps the 36 shared-memory descriptors of q's 16-wide K steps (72 registers, which the cost
+    model now counts: 237 predicted). No knob removes them at a price worth paying (checked for
+    sm_90a: STAGES 1/2/4 keep 4-16 B, 16 warps spill 400 B, BN=16 with STAGES=2 has none but
+    is priced 1.8x slower).
 
     EXPECT_PAGES only prices the loop: the pages the cost model expects a sequence to have (the
     host's `expected_pages`), 0 for the block table's width (the most a sequence can have)."""

@@ -197,7 +197,8 @@ def tiledsl_row(kind: str, shape) -> dict:
     tile = (f"{knobs.get('BM')}x{knobs.get('BN')}" if kind == "mla"
             else f"{knobs.get('BM')}x{knobs.get('BN')}x{knobs.get('BK')}")
     row.update(stages=knobs.get("stages", knobs.get("STAGES")), num_warps=knobs.get("num_warps"), tile=tile,
-               predicted_us=round(ck.scheduled.estimate.time_us, 2))
+               predicted_us=round(ck.scheduled.estimate.time_us, 2),
+               predicted_registers=ck.scheduled.estimate.regs_per_thread)
     row.update(per_iteration(row, kind, knobs["BM"], knobs["BN"], knobs.get("BK")))
     return row
 

@@ -17,7 +17,10 @@ the last EXIT, NOP padding left out), the instructions one warp issues per progr
 ``loop_per_kb`` is the warp-instructions a program issues per KB of rows it moves (that count x
 num_warps / (rows x columns x itemsize x 2, read and written) in KB): per byte, not per FLOP, and
 comparable across warp counts (`per_byte`). Registers show whether the row fits without spills
-and how many programs an SM can hold.
+and how many programs an SM can hold. The tiledsl side is the brief's softmax as written
+(`tiledsl.demo.softmax`): on bf16 it rounds ``x - max``, ``exp`` and the sum to bf16, as torch
+does for those ops on bf16 tensors, where the expert computes in fp32 and rounds once; written
+with ``x.to(float32)`` first it compiles to the expert's count (536 against 529, 47 registers).
 
     python benchmarks/static_parity.py [--case NAME ...] [--json PATH]
 """

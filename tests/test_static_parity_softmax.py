@@ -42,13 +42,12 @@ def test_per_byte_counts_warp_instructions_per_kb_moved():
     assert sp.per_byte({"loop_instrs": None, "num_warps": 8}, 1, 8192, 2)["loop_per_kb"] is None
 
 
-@pytest.mark.slow  # two AOT compiles and ptxas: ~5-20 s on a shared CPU
+@pytest.mark.slow  # two AOT compiles and ptxas: ~5-20 s on a shared CPU (fp32: test_schedule_softmax)
 @pytest.mark.filterwarnings("ignore::UserWarning")
-@pytest.mark.parametrize("case", ["softmax_8192^2_f32", "softmax_8192^2_bf16"])
-def test_softmax_rows_match_the_experts_warps(case):
+def test_bf16_softmax_row_matches_the_experts_warps():
     pytest.importorskip("triton")
     sp = _module()
-    row = sp.compare(case)
+    row = sp.compare("softmax_8192^2_bf16")
     ours, expert = row["tiledsl"], row["expert"]
     assert ours["tile"] == expert["tile"] == "1x8192" and ours["num_warps"] == expert["num_warps"] == 8
     if ours["registers"] is None:

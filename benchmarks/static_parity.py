@@ -2,13 +2,25 @@
 ahead of time for sm_90a (no GPU needed).
 
 For each case (bf16 GEMM at 4096^3 and 64x7168x2048, block-scaled FP8 GEMM at 4096x7168x2048,
-MLA decode's split pass at b=128, h_q=128, seqlen 4096 beside SGLang's Triton decode kernel)
+MLA decode's split pass at b=128, h_q=128, seqlen 4096 beside SGLang's Triton decode kernel,
+row softmax at 8192x8192 in fp32 and bf16 beside Triton's fused-softmax tutorial kernel)
 both are compiled with Triton for ``GPUTarget("cuda", 90, 32)`` and compared on what the binary
 says: registers and spills (``ptxas -v``), shared memory (Triton's allocation), wgmma count and
 instruction shape (PTX), TMA use, pipeline stages, and the main loop's SASS instruction count
 (``nvdisasm`` on the cubin: the innermost loop holding the tensor-core instructions; the PTX loop
 when nvdisasm is missing) and the spill accesses inside that loop. Prints one table and writes
 ``benchmarks/results/static_parity.json``.
+
+Memory-bound row kernels (softmax) have no loop: one program holds whole rows in registers and
+runs straight through. Their ``loop_instrs`` is the whole kernel's SASS instruction count (up to
+the last EXIT, NOP padding left out), the instructions one warp issues per program; their
+``loop_per_kb`` is the warp-instructions a program issues per KB of rows it moves (that count x
+num_warps / (rows x columns x itemsize x 2, read and written) in KB): per byte, not per FLOP, and
+comparable across warp counts (`per_byte`). Registers show whether the row fits without spills
+and how many programs an SM can hold. The tiledsl side is the brief's softmax as written
+(`tiledsl.demo.softmax`): on bf16 it rounds ``x - max``, ``exp`` and the sum to bf16, as torch
+does for those ops on bf16 tensors, where the expert computes in fp32 and rounds once; written
+with ``x.to(float32)`` first it compiles to the expert's count (536 against 529, 47 registers).
 
     python benchmarks/static_parity.py [--case NAME ...] [--json PATH]
 """
@@ -42,7 +54,10 @@ CASES = {"gemm_bf16_4096^3": ("gemm", (4096, 4096, 4096)),
          "fp8_block_128x7168x2048": ("fp8", (128, 7168, 2048)),
          # DeepSeek decode: batch 128, 128 query heads on one latent KV head, 4096 cached tokens
          # (the split pass; "tile" is query rows x keys per step)
-         "mla_decode_b128_h128_s4096": ("mla", (128, 128, 4096))}
+         "mla_decode_b128_h128_s4096": ("mla", (128, 128, 4096)),
+         # row softmax, one row of 8192 columns per program on both sides ("tile" is rows x columns)
+         "softmax_8192^2_f32": ("softmax", (8192, 8192, "f32")),
+         "softmax_8192^2_bf16": ("softmax", (8192, 8192, "bf16"))}
 _WGMMA = re.compile(r"wgmma\.mma_async\.sync\.aligned\.(m\d+n\d+k\d+)")
 _MMA_SASS = re.compile(r"\b(?:[HQIB]GMMA|HMMA|IMMA)\b")  # wgmma, else mma.sync
 
@@ -124,6 +139,16 @@ def sass_loop_spills(sass: str) -> int | None:
     return None if body is None else sum(bool(re.search(r"\b(?:STL|LDL)\b", x)) for x in body)
 
 
+def sass_kernel_instrs(sass: str) -> int:
+    """The whole kernel's SASS instructions up to its last EXIT (the alignment NOPs and the
+    self-branch after it are padding, not work)."""
+    insts = [ln.split("*/", 1)[1].strip() for ln in sass.splitlines()
+             if ln.strip().startswith("/*") and "*/" in ln]
+    insts = [x for x in insts if x and not x.startswith("NOP")]
+    last = max((i for i, x in enumerate(insts) if re.search(r"\bEXIT\b", x)), default=len(insts) - 1)
+    return last + 1
+
+
 def ptx_loop_instrs(ptx: str) -> int | None:
     return _innermost_loop(
         ptx.splitlines(), lambda ln: (m := re.match(r"^\s*(\$?\w+):", ln)) and m.group(1),
@@ -131,17 +156,22 @@ def ptx_loop_instrs(ptx: str) -> int | None:
         lambda ln: "wgmma.mma_async" in ln or "mma.sync" in ln)
 
 
-def binary_facts(ptx: str, shared: int) -> dict:
+def binary_facts(ptx: str, shared: int, loopless: bool = False) -> dict:
+    """What the binary says; `loopless`: a straight-line kernel, whose "loop" is the whole kernel."""
     from tiledsl.report import bundled_ptxas, ptxas_stats
 
     stats, cubin, _ = ptxas_stats(ptx, "sm_90a")
     if not stats:
         stats, cubin, _ = ptxas_stats(ptx, "sm_90a", ptxas=bundled_ptxas(90))
     sass = sass_text(cubin) if cubin else None
-    loop, src = (sass_loop_instrs(sass), "sass") if sass else (ptx_loop_instrs(ptx), "ptx")
+    if loopless:
+        loop, src = (sass_kernel_instrs(sass), "sass kernel") if sass else (None, "-")
+    else:
+        loop, src = (sass_loop_instrs(sass), "sass") if sass else (ptx_loop_instrs(ptx), "ptx")
     return {"registers": stats.get("registers"), "spill_stores": stats.get("spill_stores"),
             "spill_loads": stats.get("spill_loads"), "shared_bytes": shared, **ptx_facts(ptx),
-            "loop_instrs": loop, "loop_spills": sass_loop_spills(sass) if sass else None, "loop_source": src}
+            "loop_instrs": loop, "loop_spills": sass_loop_spills(sass) if sass and not loopless else None,
+            "loop_source": src}
 
 
 # --- the two sides -------------------------------------------------------------------------------
@@ -174,6 +204,29 @@ def tiledsl_launch(kind: str, shape: tuple[int, int, int]):
                                 _meta(M, N, dtype=torch.bfloat16))
 
 
+def softmax_compiled(shape: tuple[int, int, str]):
+    """tiledsl's softmax (the brief's level-1 kernel, `tiledsl.demo.softmax`) compiled for h100
+    with its default schedule, on meta tensors."""
+    import torch
+
+    from tiledsl.demo import softmax
+
+    M, N, dt = shape
+    x = _meta(M, N, dtype={"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[dt])
+    return softmax.compile(x, backend="triton", target="h100")
+
+
+def per_byte(row: dict, rows: int, cols: int, itemsize: int) -> dict:
+    """A loopless row kernel's instructions per byte: warp-instructions one program issues (the
+    whole kernel's SASS count, each warp running it once, x num_warps) per KB of the rows it
+    reads and writes (rows x cols x itemsize, twice). Fewer warps issue fewer instructions per byte
+    (less of the cross-warp reduction) but hold more of the row per thread: read with registers."""
+    n, warps = row.get("loop_instrs"), row.get("num_warps")
+    if not n or not warps:
+        return {"loop_per_mflop": None, "loop_per_kb": None}
+    return {"loop_per_mflop": None, "loop_per_kb": round(n * warps / (2 * rows * cols * itemsize / 1024), 3)}
+
+
 def per_iteration(row: dict, kind: str, bm: int, bn: int, bk: int | None) -> dict:
     """The main loop's instructions per MFLOP and per KB of operand tiles one iteration takes
     (per FLOP for compute-bound kernels, per byte for memory-bound ones). MLA (`bk` None): one
@@ -190,7 +243,20 @@ def per_iteration(row: dict, kind: str, bm: int, bn: int, bk: int | None) -> dic
             "loop_per_kb": round(n / ((bm + bn) * bk * isz / 1024), 3)}
 
 
+def softmax_row(ck, shape) -> dict:
+    M, N, dt = shape
+    knobs = ck.schedule.as_dict()
+    bm = knobs.get("BLOCK_M", 1)
+    row = binary_facts(ck.code("ptx"), ck.report.shared_bytes or 0, loopless=True)
+    row.update(stages=1, num_warps=knobs.get("num_warps"), tile=f"{bm}x{N}",
+               predicted_us=round(ck.scheduled.estimate.time_us, 2))
+    row.update(per_byte(row, bm, N, 4 if dt == "f32" else 2))
+    return row
+
+
 def tiledsl_row(kind: str, shape) -> dict:
+    if kind == "softmax":
+        return softmax_row(softmax_compiled(shape), shape)
     ck = tiledsl_launch(kind, shape).compile("triton", "h100")
     r, knobs = ck.report, ck.schedule.as_dict()
     row = binary_facts(ck.code("ptx"), r.shared_bytes or 0)
@@ -208,13 +274,18 @@ def expert_row(kind: str, shape) -> dict:
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from benchmarks.experts import triton_fp8_gemm, triton_gemm, triton_mla_decode
+    from benchmarks.experts import triton_fp8_gemm, triton_gemm, triton_mla_decode, triton_softmax
 
-    mod = {"gemm": triton_gemm, "fp8": triton_fp8_gemm, "mla": triton_mla_decode}[kind]
+    mod = {"gemm": triton_gemm, "fp8": triton_fp8_gemm, "mla": triton_mla_decode,
+           "softmax": triton_softmax}[kind]
     fn, sig, consts, attrs, opts = mod.source(*shape)
     c = triton.compile(ASTSource(fn, sig, constexprs=consts, attrs=attrs), target=GPUTarget("cuda", 90, 32),
                        options={"enable_fp_fusion": True, **opts})  # explicit: Triton 3.9 warns otherwise
-    row = binary_facts(c.asm["ptx"], int(getattr(c.metadata, "shared", 0) or 0))
+    row = binary_facts(c.asm["ptx"], int(getattr(c.metadata, "shared", 0) or 0), loopless=kind == "softmax")
+    if kind == "softmax":
+        row.update(stages=opts["num_stages"], num_warps=opts["num_warps"], tile=f"1x{consts['BLOCK_SIZE']}")
+        row.update(per_byte(row, 1, shape[1], 4 if shape[2] == "f32" else 2))
+        return row
     tile = (f"{consts['BLOCK_H']}x{consts['BLOCK_N']}" if kind == "mla"
             else f"{consts['BM']}x{consts['BN']}x{consts['BK']}")
     row.update(stages=opts["num_stages"], num_warps=opts["num_warps"], tile=tile)

@@ -123,7 +123,8 @@ def test_canonical_choices_are_pinned(target):
     assert took < 5.0, f"scheduling a GEMM took {took:.2f}s"
     sp = specs((8192, 8192), dtype=DType.f32)
     s = schedule(softmax.ir(*sp), sp, target)
-    assert str(s.schedule) == "BLOCK_M=1 num_warps=4"
+    # the expert's 8 warps (Triton's fused-softmax tutorial): 4 leave 20 warps per SM (cost.starved)
+    assert str(s.schedule) == "BLOCK_M=1 num_warps=8"
     assert s.estimate.bound == "memory" and s.seconds < 1.0
 
 

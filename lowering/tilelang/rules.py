@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from tiledsl.lowering.tilelang import control, memory
+from tiledsl.lowering.tilelang import control, division, memory
 from tiledsl.lowering.tilelang.emit import Emitter
 from tiledsl.lowering.tilelang.values import TL_DTYPE, Global, Scalar, Tile, Val, broadcast_index, literal
 
@@ -144,6 +144,8 @@ def _binary(em: Emitter, inst: Inst) -> None:
         if v is not None:
             em.bind(inst.result, Scalar(literal(v, inst.result.type.dtype), inst.result.type.dtype, v))
             return
+    if inst.op is Op.DIV and division.by_reciprocal(em, inst):
+        return  # a tile over a broadcast row: a reciprocal per row, then multiplies
     dtype = inst.operands[0].type.dtype
     _elementwise(em, inst, lambda xs: _binary_text(inst.op, xs[0], xs[1], dtype))
 

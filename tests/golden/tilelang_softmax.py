@@ -17,6 +17,8 @@ def softmax(x: T.Tensor((1000, 200), "float32"), out: T.Tensor((1000, 200), "flo
         row_max_plain = T.alloc_fragment((4,), "float32")
         e = T.alloc_fragment((4, 256), "float32")
         row_sum = T.alloc_fragment((4,), "float32")
+        div_rcp = T.alloc_fragment((4, 1), "float32")
+        div_scale = T.alloc_fragment((4, 1), "float32")
         div = T.alloc_fragment((4, 256), "float32")
         # src: kernels_by_hand.py:21
         for i0, i1 in T.Parallel(4, 256):
@@ -30,7 +32,10 @@ def softmax(x: T.Tensor((1000, 200), "float32"), out: T.Tensor((1000, 200), "flo
             e[i0_2, i1_2] = T.exp((x_tile[i0_2, i1_2] - T.if_then_else(row_max_nans[i0_2] > T.float32(0), T.float32(float("nan")), row_max_plain[i0_2])))
         # src: kernels_by_hand.py:23
         T.reduce_sum(e, row_sum, dim=1, clear=True)
+        for i0_3, i1_3 in T.Parallel(4, 1):
+            div_scale[i0_3, i1_3] = T.if_then_else(T.abs(row_sum[i0_3]) > T.float32(8.507059173023462e+37), T.float32(1.1754943508222875e-38), T.if_then_else(T.abs(row_sum[i0_3]) < T.float32(1.1754943508222875e-38), T.float32(8.507059173023462e+37), T.float32(1.0)))
+            div_rcp[i0_3, i1_3] = T.float32(1.0) / (row_sum[i0_3] * div_scale[i0_3, i1_3])
         # src: kernels_by_hand.py:24
-        for i0_3, i1_3 in T.Parallel(4, 256):
-            div[i0_3, i1_3] = (e[i0_3, i1_3] / row_sum[i0_3])
+        for i0_4, i1_4 in T.Parallel(4, 256):
+            div[i0_4, i1_4] = ((e[i0_4, i1_4] * div_rcp[i0_4, 0]) * div_scale[i0_4, 0])
         T.copy(div, out[(i * 4):(i * 4) + 4, 0:256])

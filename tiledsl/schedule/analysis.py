@@ -158,6 +158,7 @@ class _Walker:
             if p.value.type.space is Space.SCALAR and p.value.name in sizes:
                 self.env[p.value.name] = sizes[p.value.name]
         self.odd_seen: set[int] = set()  # ids of types whose odd-size check is done
+        self.held: dict[str, int] = {}  # tile value -> index in tile_words of the registers it lives in
 
     # --- helpers --------------------------------------------------------------------------------
     def dim(self, d) -> int:
@@ -230,12 +231,27 @@ class _Walker:
             dims = tuple(self.dim(d) for d in v.type.shape)
             if any(d & (d - 1) for d in dims):
                 self.a.odd_tiles.add(dims)
-        if v.type.space is Space.SHARED or v.name in self.aliases:
-            return
+        if v.type.space is Space.SHARED or v.name in self.aliases or inst.op is Op.ARANGE:
+            return  # an index vector is recomputed from the thread id (folded into addresses, masks)
         if inst.op in _MATH_OR_SHAPE and \
                 numel <= max((self.numel(o.type) for o in inst.operands), default=0):
+            self._reuse(v, inst, numel)
             return
+        self.held[v.name] = len(self.a.tile_words)
         self.a.tile_words.append(numel * max(v.type.dtype.bits, 16) / 32)
+
+    def _reuse(self, v, inst, numel: int) -> None:
+        """`v` lives in the registers of its largest operand's tile. A 16-bit tile widened to
+        fp32 for math (Triton computes 16-bit elementwise ops and reductions in fp32) holds the
+        row as fp32 values from then on: a bf16 row of 8192 costs 8192 words, not 4096."""
+        held = [(self.numel(o.type), self.held[o.name]) for o in inst.operands if o.name in self.held]
+        if not held:
+            return
+        at = max(held)[1]
+        self.held[v.name] = at
+        src = inst.operands[0].type.dtype
+        if inst.op is Op.CAST and src.is_float and src.bits == 16 and v.type.dtype.bits == 32:
+            self.a.tile_words[at] = max(self.a.tile_words[at], float(numel))
 
     def math(self, inst, mult: float) -> None:
         if not inst.results:

@@ -34,6 +34,15 @@ PROGRAM_OVERHEAD_CLK = 400  # launch of a program, address setup, epilogue
 LOOP_OVERHEAD_CLK = 24  # per loop iteration: barriers, pointer bumps
 LAUNCH_US = 2.5  # kernel launch
 REG_BASE = 32  # registers a program needs besides its tiles
+# A kernel without dots needs fewer besides its tiles: ptxas gives the 8192-column softmax rows
+# 16-27 registers beyond the row's fp32 values on 4-16 warps (benchmarks/static_parity.py).
+REG_BASE_NO_DOT = 16
+# A kernel without a pipelined loop or tensor cores (load a row, reduce, compute, store) has no
+# asynchronous copies in flight while it computes: each warp waits out the DRAM latency of its own
+# loads, then runs its reductions (shared-memory exchanges and barriers) and transcendentals
+# serially, so only other resident warps hide the latency. It needs at least this share of the
+# SM's warp slots resident (the usual floor for memory-bound kernels); fewer is *starved*.
+MIN_UNPIPELINED_OCCUPANCY = 0.5
 HBM_EFF, L2_HIT_COST = 0.9, 0.25
 L2_SM_BYTES_PER_CLK = 64  # what one SM can take from L2 per clock
 CONTENTION = 0.05  # share of the smaller of two overlapped activities that still shows
@@ -118,7 +127,11 @@ def _dot_limits(d, t: Target, warps: int) -> list[str]:
 def registers(a: Analysis, values: dict[str, int], t: Target) -> int:
     """Registers per thread: accumulators and the two largest other tiles, spread over threads;
     dot operands too where they go through registers (mma.sync, i.e. no wgmma); with wgmma, the
-    hoisted descriptors of loop-invariant A operands (`Analysis.invariant_desc_regs`)."""
+    hoisted descriptors of loop-invariant A operands (`Analysis.invariant_desc_regs`). A 16-bit row
+    computed in fp32 counts as fp32 values (`analysis`): a one-row softmax of 8192 bf16 columns
+    holds 8192 / (32 x num_warps) values per thread. On the softmax rows of
+    benchmarks/static_parity.py: 0.89-1.06x of ptxas at 4-16 warps, 0.7x at 2 (where ptxas keeps
+    more than the row live; tests/test_schedule_softmax.py)."""
     threads = values.get("num_warps", 4) * 32
     big = sorted(a.tile_words, reverse=True)[:2]
     words = a.carried_words + sum(big)
@@ -126,7 +139,20 @@ def registers(a: Analysis, values: dict[str, int], t: Target) -> int:
     if a.dots and not wgmma:
         words += a.operand_words
     # a loop-invariant wgmma A operand's descriptors stay in registers (not spread over threads)
-    return REG_BASE + math.ceil(words / threads) + (a.invariant_desc_regs if a.dots and wgmma else 0)
+    desc = a.invariant_desc_regs if a.dots and wgmma else 0
+    return (REG_BASE if a.dots else REG_BASE_NO_DOT) + math.ceil(words / threads) + desc
+
+
+def starved(a: Analysis, values: dict[str, int], t: Target, regs: int | None = None) -> bool:
+    """Whether a point without tensor cores or a pipelined loop keeps fewer warps resident per SM
+    than `MIN_UNPIPELINED_OCCUPANCY` of the SM's slots (by the modelled registers). The search
+    never picks such a point while another fits (`space.rank`): for the 8192-column softmax the
+    time model alone picks 2 warps holding the row in 196 registers (10 warps per SM)."""
+    if a.dots or a.stages > 1:
+        return False
+    warps = values.get("num_warps", 4)
+    resident = occupancy(a, values, t, regs) * warps
+    return resident < MIN_UNPIPELINED_OCCUPANCY * t.max_threads_per_sm / 32
 
 
 def _wgmma_ok(a: Analysis, values: dict[str, int], t: Target) -> bool:

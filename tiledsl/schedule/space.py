@@ -84,6 +84,7 @@ class Point:
     estimate: Estimate | None
     violations: tuple[str, ...] = ()
     fragility: tuple[float, ...] = ()  # what makes the point sensitive to the model's errors (`fragility`)
+    starved: bool = False  # too few resident warps to hide latency without a pipeline (`cost.starved`)
 
 
 # The cost model's error is larger than this: points within it of the fastest are told apart by
@@ -132,7 +133,7 @@ def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], 
     if bad:
         return Point(sched, None, tuple(bad))
     return Point(sched, cost.estimate(a, values, target, _padding_ratio(knobs, values, sizes), regs, memo),
-                 fragility=fragility(a, values, target))
+                 fragility=fragility(a, values, target), starved=cost.starved(a, values, target, regs))
 
 
 def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], target: Target,
@@ -173,6 +174,7 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
         walks.append((cost.lower_bound_us(walked.resolve(values), target), combo, walked))
     walks.sort(key=lambda w: (w[0], w[1]))
     good: list[Point] = []
+    starved: list[Point] = []
     closest: Point | None = None
     cutoff, best = math.inf, math.inf
     fastest: list[float] = []  # the top_n smallest times, negated (a max-heap)
@@ -199,6 +201,8 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
             if p.estimate is None:
                 if closest is None or len(p.violations) < len(closest.violations):
                     closest = p
+            elif p.starved:  # kept only for when every point is (never bounds the search)
+                starved.append(p)
             elif p.estimate.time_us <= cutoff:
                 good.append(p)
                 best = min(best, p.estimate.time_us)
@@ -208,9 +212,10 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
                     heapq.heappushpop(fastest, -p.estimate.time_us)
         if len(fastest) >= top_n:  # what can still enter: the top_n, and the near-ties of the best
             cutoff = max(best * (1 + NEAR_TIE), -fastest[0])
-    if not good:
+    if not good and not starved:
         raise _no_fit(fn, target, explicit, closest, knobs)
-    return _ordered([p for p in good if p.estimate.time_us <= cutoff])[:top_n]
+    fit = _ordered([p for p in good if p.estimate.time_us <= cutoff])
+    return (fit + _ordered(starved))[:top_n]
 
 
 def _split_needless(combo: tuple, splits: list[int], shape: list[str], ranges: dict, programs: dict,
@@ -238,6 +243,8 @@ def _order(p: Point) -> tuple:
 def _ordered(points: list[Point]) -> list[Point]:
     """The points within `NEAR_TIE` of the fastest, least fragile first (then by `_order`), then
     the rest by `_order`."""
+    if not points:
+        return []
     points = sorted(points, key=_order)
     near = points[0].estimate.time_us * (1 + NEAR_TIE)
     head = [p for p in points if p.estimate.time_us <= near]

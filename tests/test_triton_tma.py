@@ -36,14 +36,19 @@ def test_gemm_gets_a_tma_kernel_that_loads_pipelined_tiles_through_descriptors()
     body = _tma_source(mod.source)
     assert "a_tile = a_desc.load([off_m, off_k])" in body
     assert "b_tile = b_desc.load([off_k, off_n])" in body
-    assert "tl.store(c_ptr" in body  # the epilogue stays pointer-based
-    assert "a_ptr" not in body and "b_ptr" not in body  # unused pointers are not passed
+    assert "c_desc.store([off_m, off_n], c_tile)" in body  # the epilogue stores through TMA
+    assert "tl.store(" not in body and "mask" not in body
+    assert "_ptr" not in body  # unused pointers are not passed
     launch = mod.source.split("def launch(")[1]
     assert "a_desc = TensorDescriptor(a, a.shape, a.stride(), [64, 32])" in launch
+    assert "c_desc = TensorDescriptor(c, c.shape, c.stride(), [64, 64])" in launch
     assert "a.stride(0) % 8 == 0" in launch and "a.data_ptr() % 16 == 0" in launch
+    assert "c.stride(0) % 8 == 0" in launch and "c.data_ptr() % 16 == 0" in launch
     assert "else:\n        matmul_kernel[grid](" in launch
     descs = [info for _, info in mod.tma_kernel_args if info[0] == "desc"]
-    assert descs == [("desc", 0, (64, 32)), ("desc", 1, (32, 64))]
+    assert descs == [("desc", 0, (64, 32)), ("desc", 1, (32, 64)), ("desc", 2, (64, 64))]
+    pointer = mod.source.split("def matmul_kernel(")[1].split("def launch(")[0]
+    assert "tl.store(c_ptr" in pointer and "desc" not in pointer  # the fallback stays pointer-based
     compile(mod.source, "<gen>", "exec")
 
 
@@ -106,7 +111,7 @@ def test_tma_kernel_runs_in_interpreter_and_zero_fills_ragged_edges(dt, mnk):
             mod.launch(a, b, c)
     finally:
         mod.TensorDescriptor = real
-    assert made == [[32, 32], [32, 16]], "the TMA kernel did not run"
+    assert made == [[32, 32], [32, 16], [32, 16]], "the TMA kernel did not run"
     ref = a.float() @ b.float()
     tol = {DType.f32: 1e-4, DType.f16: 1e-2, DType.bf16: 2e-2}[dt] * ref.abs().max().item()
     assert torch.isfinite(c.float()).all()
@@ -196,24 +201,36 @@ def test_tma_gemm_on_gpu_matches_torch():
     check_gemm_on_gpu(matmul, 1000, 1000, 4096, "triton")
 
 
+def _with_facts(fn, **facts):
+    return dataclasses.replace(fn, attrs=tuple((k, facts.get(k, v)) for k, v in fn.attrs))
+
+
 def test_the_tma_plan_is_a_fact_of_the_scheduled_ir_that_the_codegen_reads():
     """The target-independent part of the plan (pipelined, read-only, unmasked static windows and
-    their last-axis alignment) is the ``tma`` attribute of the scheduled IR, shown by its dump;
-    the Triton codegen narrows it by TMA's limits and reads nothing else."""
+    their last-axis alignment; epilogue stores) is the ``tma`` and ``tma_store`` attributes of the
+    scheduled IR, shown by its dump; the Triton codegen narrows them by TMA's limits and reads
+    nothing else."""
     specs = (TensorSpec((256, 128), DType.bf16), TensorSpec((128, 256), DType.bf16),
              TensorSpec((256, 256), DType.bf16))
     ck = matmul.compile(*specs, backend="triton", target="h100")
     head = ck.code("scheduled").splitlines()[0]
     facts = dict(ck.fn.attr("tma"))
+    stores = dict(ck.fn.attr("tma_store"))
     assert set(facts) == {"a_tile", "b_tile"} and 'tma=(("a_tile", ' in head
-    assert all(a % 16 == 0 for a in facts.values())
-    bare = dataclasses.replace(ck.fn, attrs=tuple((k, v) for k, v in ck.fn.attrs if k != "tma"))
+    assert set(stores) == {"store 0"} and 'tma_store=(("store 0", ' in head
+    assert all(a % 16 == 0 for a in (*facts.values(), *stores.values()))
+    bare = dataclasses.replace(ck.fn, attrs=tuple((k, v) for k, v in ck.fn.attrs
+                                                  if k not in ("tma", "tma_store")))
     assert analyses.tma_candidates(bare) == facts  # computed the same way when absent
-    assert len(tma_mod.plan(ck.fn, {k.name: k.value for k in ck.fn.knobs})) == 2
+    assert analyses.tma_store_candidates(bare) == stores
+    assert len(tma_mod.plan(ck.fn, {k.name: k.value for k in ck.fn.knobs})) == 3
     assert generate(ck.fn).tma_entry is not None
     # the codegen takes the IR's word: no candidates, no TMA kernel; an unaligned one is refused
-    none = dataclasses.replace(ck.fn, attrs=tuple((k, () if k == "tma" else v) for k, v in ck.fn.attrs))
-    assert generate(none).tma_entry is None
-    odd = dataclasses.replace(ck.fn, attrs=tuple(
-        (k, tuple((n, 8) for n in facts) if k == "tma" else v) for k, v in ck.fn.attrs))
+    assert generate(_with_facts(ck.fn, tma=(), tma_store=())).tma_entry is None
+    odd = _with_facts(ck.fn, tma=tuple((n, 8) for n in facts), tma_store=(("store 0", 8),))
     assert generate(odd).tma_entry is None
+    # loads alone, or the store alone, through descriptors
+    loads_only = _tma_source(generate(_with_facts(ck.fn, tma_store=())).source)
+    assert "a_desc.load(" in loads_only and "tl.store(c_ptr" in loads_only
+    store_only = _tma_source(generate(_with_facts(ck.fn, tma=())).source)
+    assert "tl.load(a_ptr" in store_only and "c_desc.store(" in store_only

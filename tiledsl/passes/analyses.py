@@ -25,8 +25,18 @@ reader (both backends, the tests) takes the same facts rather than deriving its 
   0). The access is a LOAD's result name, or ``copy <n>`` for the n-th COPY (no result). Which of
   them a backend moves through descriptors (dtypes, box limits, its offset alignment rule) is the
   backend's decision (`tiledsl.lowering.triton.tma.plan`).
+- ``tma_store``: (access, alignment) pairs for the epilogue stores a bulk tensor copy could move
+  (keyed ``store <n>``, n counting STOREs in program order): a STORE of a whole tile (no user
+  mask, not a broadcast scalar) with the window rules of ``tma``, outside every loop and after
+  a pipelined loop (an epilogue: once per program, where the tile leaves the tensor cores' layout
+  through shared memory anyway), into a tensor that no other instruction of the kernel reads or
+  writes. TMA stores run in the async proxy, which is not ordered with the same program's
+  generic-proxy loads and stores of that memory, nor with a second bulk store to it: one
+  access per tensor rules both out (`tma_store_sites`). A bulk store drops the elements of its
+  box outside the tensor (index < 0 or >= size), exactly the IR's bounds masking of a STORE.
 
-Readers call `nonneg`, `divisors`, `shared_loads`, `in_place` and `tma_candidates`: they return the attribute when the function
+Readers call `nonneg`, `divisors`, `shared_loads`, `in_place`, `tma_candidates` and
+`tma_store_candidates`: they return the attribute when the function
 carries it (it went through `AnalyzeFacts`) and compute it otherwise (IR built by hand), with the
 same code either way.
 
@@ -45,11 +55,11 @@ from dataclasses import dataclass, field
 
 from tiledsl.ir.nodes import Block, Function, Inst, Space, Sym, walk
 from tiledsl.ir.ops import Op
-from tiledsl.ir.optable import access_of, written
+from tiledsl.ir.optable import access_of, read_from, window_of, written
 from tiledsl.ir.placement import dot_fed_loads
 from tiledsl.passes.registry import register
 
-FACT_ATTRS = ("nonneg", "divisors", "shared", "in_place", "tma")
+FACT_ATTRS = ("nonneg", "divisors", "shared", "in_place", "tma", "tma_store")
 
 
 def wrap_int(value: int, dtype) -> int:
@@ -249,16 +259,20 @@ TMA_RANKS = (2, 3)  # the tensor ranks a descriptor load here handles
 
 
 def access_keys(fn: Function) -> dict[int, str]:
-    """``id(inst)`` -> the name the ``tma`` fact gives each LOAD (its result) and COPY
-    (``copy <n>``, n counting COPYs in program order: a copy has no result to name it by)."""
+    """``id(inst)`` -> the name the ``tma`` facts give each LOAD (its result), COPY (``copy <n>``,
+    n counting COPYs in program order: a copy has no result to name it by) and STORE
+    (``store <n>``)."""
     keys: dict[int, str] = {}
-    copies = 0
+    copies = stores = 0
     for inst in walk(fn.body):
         if inst.op is Op.LOAD:
             keys[id(inst)] = inst.result.name
         elif inst.op is Op.COPY:
             keys[id(inst)] = f"copy {copies}"
             copies += 1
+        elif inst.op is Op.STORE:
+            keys[id(inst)] = f"store {stores}"
+            stores += 1
     return keys
 
 
@@ -271,6 +285,14 @@ def _static_window(shape, rank: int, knobs: dict[str, int]) -> tuple | None:
     return shape
 
 
+def _tma_window(acc) -> bool:
+    """A window a descriptor addresses: rank 2 or 3, one scalar integer offset of at most 32 bits
+    per axis (TMA's coordinates are signed 32-bit)."""
+    rank = acc.tensor.type.rank
+    return rank in TMA_RANKS and len(acc.offsets) == rank and \
+        all(o.type.rank == 0 and o.type.dtype.is_int and o.type.dtype.itemsize <= 4 for o in acc.offsets)
+
+
 def _tma_alignment(inst: Inst, knobs: dict[str, int], divs: dict[str, int]) -> int | None:
     """The byte divisor of the last-axis offset when `inst` reads a TMA-shaped window, else None."""
     acc = access_of(inst)
@@ -278,13 +300,7 @@ def _tma_alignment(inst: Inst, knobs: dict[str, int], divs: dict[str, int]) -> i
         return None
     if inst.op is Op.LOAD and inst.attr("other") not in (None, 0, 0.0, False):
         return None  # a descriptor pads with zeros, nothing else
-    rank = acc.tensor.type.rank
-    if rank not in TMA_RANKS or len(acc.offsets) != rank:
-        return None
-    if not all(o.type.rank == 0 and o.type.dtype.is_int and o.type.dtype.itemsize <= 4
-               for o in acc.offsets):
-        return None
-    if _static_window(acc.shape, rank, knobs) is None:
+    if not _tma_window(acc) or _static_window(acc.shape, acc.tensor.type.rank, knobs) is None:
         return None
     return divs.get(acc.offsets[-1].name, 1) * acc.tensor.type.dtype.itemsize
 
@@ -309,6 +325,52 @@ def compute_tma(fn: Function, knobs: dict[str, int], divs: dict[str, int]) -> di
 
     visit(fn.body, False)
     return {k: a for k, (t, a) in found.items() if t not in writes}
+
+
+def _whole_tile_store(inst: Inst) -> bool:
+    """An unmasked STORE into a global tensor of a tile (not a broadcast scalar) through a window
+    a descriptor addresses."""
+    acc = access_of(inst)
+    if inst.op is not Op.STORE or acc is None or inst.attr("masked") or not _tma_window(acc):
+        return False
+    kept = len(acc.offsets) if acc.shape is None else sum(d is not None for d in acc.shape)
+    (value,) = window_of(inst).rest
+    return kept > 0 and value.type.rank == kept
+
+
+def tma_store_sites(fn: Function) -> dict[int, Inst]:
+    """``id(inst)`` -> STORE for the epilogue stores that may go through a descriptor whatever the
+    knob values (module docstring, ``tma_store``): whole-tile stores outside every loop, after a
+    pipelined loop, into a tensor no other instruction reads or writes. The scheduler budgets
+    their shared-memory staging buffers from this; `compute_tma_store` adds the window's rules."""
+    uses: dict[str, int] = {}  # global tensor -> instructions that read or write it
+    sites: dict[int, Inst] = {}
+
+    def visit(block: Block, in_loop: bool, after_pipelined: bool) -> bool:
+        for inst in block.insts:
+            for t in {v.name for v in (written(inst), read_from(inst))
+                      if v is not None and v.type.space is Space.GLOBAL}:
+                uses[t] = uses.get(t, 0) + 1
+            if not in_loop and after_pipelined and _whole_tile_store(inst):
+                sites[id(inst)] = inst
+            loop = inst.op is Op.FOR
+            seen = any([visit(r, in_loop or loop, after_pipelined) for r in inst.regions])
+            after_pipelined = after_pipelined or seen or (loop and inst.attr("stages") is not None)
+        return after_pipelined
+
+    visit(fn.body, False, False)
+    return {k: i for k, i in sites.items() if uses[i.operands[0].name] == 1}
+
+
+def compute_tma_store(fn: Function, knobs: dict[str, int], divs: dict[str, int]) -> dict[str, int]:
+    """Access name -> alignment (bytes) of the epilogue stores that qualify for TMA."""
+    keys = access_keys(fn)
+    out: dict[str, int] = {}
+    for inst in tma_store_sites(fn).values():
+        acc = access_of(inst)
+        if _static_window(acc.shape, acc.tensor.type.rank, knobs) is not None:
+            out[keys[id(inst)]] = divs.get(acc.offsets[-1].name, 1) * acc.tensor.type.dtype.itemsize
+    return out
 
 
 # --- the facts, read from the IR or computed ----------------------------------------------------
@@ -340,6 +402,11 @@ def shared_loads(fn: Function) -> frozenset[str]:
 def tma_candidates(fn: Function) -> dict[str, int]:
     got = fn.attr("tma")
     return dict(got) if got is not None else compute_tma(fn, _knobs(fn), divisors(fn))
+
+
+def tma_store_candidates(fn: Function) -> dict[str, int]:
+    got = fn.attr("tma_store")
+    return dict(got) if got is not None else compute_tma_store(fn, _knobs(fn), divisors(fn))
 
 
 def _in_order(fn: Function, names: set[str]) -> tuple[str, ...]:
@@ -377,6 +444,8 @@ def annotate(fn: Function) -> Function:
              ("in_place", _in_order(fn, compute_in_place(fn))))
     tma = compute_tma(fn, _knobs(fn), divs)
     facts += (("tma", tuple((k, tma[k]) for k in _tma_order(fn, tma))),)
+    stores = compute_tma_store(fn, _knobs(fn), divs)
+    facts += (("tma_store", tuple((k, stores[k]) for k in _tma_order(fn, stores))),)
     kept = tuple((k, v) for k, v in fn.attrs if k not in FACT_ATTRS)
     return Function(fn.name, fn.params, fn.knobs, fn.body, fn.loc, kept + facts)
 
@@ -385,7 +454,7 @@ def annotate(fn: Function) -> Function:
 @dataclass(frozen=True)
 class AnalyzeFacts:
     """Value ranges, divisibility, memory placement, in-place accumulation and the TMA candidates
-    of the scheduled IR, as attributes."""
+    (loads and epilogue stores) of the scheduled IR, as attributes."""
 
     name = "analyze_facts"
 

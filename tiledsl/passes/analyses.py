@@ -55,8 +55,8 @@ from dataclasses import dataclass, field
 
 from tiledsl.ir.nodes import Block, Function, Inst, Space, Sym, walk
 from tiledsl.ir.ops import Op
-from tiledsl.ir.optable import access_of, read_from, window_of, written
-from tiledsl.ir.placement import dot_fed_loads
+from tiledsl.ir.optable import access_of, written
+from tiledsl.ir.placement import dot_fed_loads, tma_store_sites, tma_window
 from tiledsl.passes.registry import register
 
 FACT_ATTRS = ("nonneg", "divisors", "shared", "in_place", "tma", "tma_store")
@@ -255,7 +255,6 @@ def compute_in_place(fn: Function) -> set[str]:
 
 # --- TMA candidates ---------------------------------------------------------------------------
 
-TMA_RANKS = (2, 3)  # the tensor ranks a descriptor load here handles
 
 
 def access_keys(fn: Function) -> dict[int, str]:
@@ -285,14 +284,6 @@ def _static_window(shape, rank: int, knobs: dict[str, int]) -> tuple | None:
     return shape
 
 
-def _tma_window(acc) -> bool:
-    """A window a descriptor addresses: rank 2 or 3, one scalar integer offset of at most 32 bits
-    per axis (TMA's coordinates are signed 32-bit)."""
-    rank = acc.tensor.type.rank
-    return rank in TMA_RANKS and len(acc.offsets) == rank and \
-        all(o.type.rank == 0 and o.type.dtype.is_int and o.type.dtype.itemsize <= 4 for o in acc.offsets)
-
-
 def _tma_alignment(inst: Inst, knobs: dict[str, int], divs: dict[str, int]) -> int | None:
     """The byte divisor of the last-axis offset when `inst` reads a TMA-shaped window, else None."""
     acc = access_of(inst)
@@ -300,7 +291,7 @@ def _tma_alignment(inst: Inst, knobs: dict[str, int], divs: dict[str, int]) -> i
         return None
     if inst.op is Op.LOAD and inst.attr("other") not in (None, 0, 0.0, False):
         return None  # a descriptor pads with zeros, nothing else
-    if not _tma_window(acc) or _static_window(acc.shape, acc.tensor.type.rank, knobs) is None:
+    if not tma_window(acc) or _static_window(acc.shape, acc.tensor.type.rank, knobs) is None:
         return None
     return divs.get(acc.offsets[-1].name, 1) * acc.tensor.type.dtype.itemsize
 
@@ -325,41 +316,6 @@ def compute_tma(fn: Function, knobs: dict[str, int], divs: dict[str, int]) -> di
 
     visit(fn.body, False)
     return {k: a for k, (t, a) in found.items() if t not in writes}
-
-
-def _whole_tile_store(inst: Inst) -> bool:
-    """An unmasked STORE into a global tensor of a tile (not a broadcast scalar) through a window
-    a descriptor addresses."""
-    acc = access_of(inst)
-    if inst.op is not Op.STORE or acc is None or inst.attr("masked") or not _tma_window(acc):
-        return False
-    kept = len(acc.offsets) if acc.shape is None else sum(d is not None for d in acc.shape)
-    (value,) = window_of(inst).rest
-    return kept > 0 and value.type.rank == kept
-
-
-def tma_store_sites(fn: Function) -> dict[int, Inst]:
-    """``id(inst)`` -> STORE for the epilogue stores that may go through a descriptor whatever the
-    knob values (module docstring, ``tma_store``): whole-tile stores outside every loop, after a
-    pipelined loop, into a tensor no other instruction reads or writes. The scheduler budgets
-    their shared-memory staging buffers from this; `compute_tma_store` adds the window's rules."""
-    uses: dict[str, int] = {}  # global tensor -> instructions that read or write it
-    sites: dict[int, Inst] = {}
-
-    def visit(block: Block, in_loop: bool, after_pipelined: bool) -> bool:
-        for inst in block.insts:
-            for t in {v.name for v in (written(inst), read_from(inst))
-                      if v is not None and v.type.space is Space.GLOBAL}:
-                uses[t] = uses.get(t, 0) + 1
-            if not in_loop and after_pipelined and _whole_tile_store(inst):
-                sites[id(inst)] = inst
-            loop = inst.op is Op.FOR
-            seen = any([visit(r, in_loop or loop, after_pipelined) for r in inst.regions])
-            after_pipelined = after_pipelined or seen or (loop and inst.attr("stages") is not None)
-        return after_pipelined
-
-    visit(fn.body, False, False)
-    return {k: i for k, i in sites.items() if uses[i.operands[0].name] == 1}
 
 
 def compute_tma_store(fn: Function, knobs: dict[str, int], divs: dict[str, int]) -> dict[str, int]:

@@ -6,6 +6,7 @@ report for Hopper."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from tiledsl.lowering.triton import tma as tma_mod
 from tiledsl.lowering.triton.loader import interpreting, load_module
 from tiledsl.lowering.triton.module import generate
 
+import tiledsl as td
 from tests.kernels_for_tests import HOPPER_CASES, check_gemm_on_gpu, fp8_gemm_nt, grouped_gemm_masked, softmax
 from tests.test_triton_fixtures import gemm_ir
 from tiledsl.demo import matmul
@@ -173,6 +175,10 @@ def test_aot_gemm_4096_bf16_uses_tma_and_wgmma_without_spills():
     assert any("TMA kernel" in n for n in r.notes)
     assert "async_tma_copy_global_to_local" in ck.code("ttgir")
     assert "cp.async.bulk.tensor" in ck.code("ptx")
+    # the epilogue: a bulk tensor store from shared memory, in the buffer the scheduler budgeted
+    assert "async_tma_copy_local_to_global" in ck.code("ttgir")
+    assert re.search(r"cp\.async\.bulk\.tensor\.2d\.global\.shared", ck.code("ptx"))
+    assert 0 <= r.shared_bytes - ck.scheduled.estimate.smem_bytes <= 64  # + Triton's barriers
 
 
 @pytest.mark.slow
@@ -234,3 +240,221 @@ def test_the_tma_plan_is_a_fact_of_the_scheduled_ir_that_the_codegen_reads():
     assert "a_desc.load(" in loads_only and "tl.store(c_ptr" in loads_only
     store_only = _tma_source(generate(_with_facts(ck.fn, tma=())).source)
     assert "tl.load(a_ptr" in store_only and "c_desc.store(" in store_only
+
+
+# --- epilogue stores through descriptors -----------------------------------------------------------
+
+@td.kernel
+def bmm(a: td.Tensor, b: td.Tensor, c: td.Tensor,
+        BM: td.constexpr = 16, BN: td.constexpr = 16, BK: td.constexpr = 16):
+    """c[g] = a[g] @ b[g]: a 3-D epilogue store with a dropped axis."""
+    G, M, K = a.shape
+    N = b.shape[2]
+    with td.grid(G, td.cdiv(M, BM), td.cdiv(N, BN)) as (g, i, j):
+        acc = td.zeros((BM, BN), td.float32)
+        for k in td.pipelined(td.cdiv(K, BK), stages=2):
+            acc += td.dot(td.load(a, (g, i * BM, k * BK), (None, BM, BK)),
+                          td.load(b, (g, k * BK, j * BN), (None, BK, BN)))
+        td.store(c, (g, i * BM, j * BN), acc.to(c.dtype))
+
+
+@td.kernel
+def gemm_plus_c(a: td.Tensor, b: td.Tensor, c: td.Tensor, BM: td.constexpr = 32, BN: td.constexpr = 32,
+                BK: td.constexpr = 32):
+    """c = a @ b + c: the epilogue reads the tensor it stores (a generic-proxy read beside an
+    async-proxy write), so the store stays pointer-based."""
+    M, K = a.shape
+    N = b.shape[1]
+    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
+        acc = td.zeros((BM, BN), td.float32)
+        for k in td.pipelined(td.cdiv(K, BK), stages=2):
+            acc += td.dot(td.load(a, (i * BM, k * BK), (BM, BK)), td.load(b, (k * BK, j * BN), (BK, BN)))
+        td.store(c, (i * BM, j * BN), (acc + td.load(c, (i * BM, j * BN), (BM, BN))).to(c.dtype))
+
+
+@td.kernel
+def store_per_step(a: td.Tensor, c: td.Tensor, BM: td.constexpr = 32, BK: td.constexpr = 32):
+    """Running row sums of K blocks, stored inside the pipelined loop: not an epilogue."""
+    M, K = a.shape
+    with td.grid(td.cdiv(M, BM)) as i:
+        acc = td.zeros((BM, BK), td.float32)
+        for k in td.pipelined(td.cdiv(K, BK), stages=2):
+            acc += td.load(a, (i * BM, k * BK), (BM, BK)).to(td.float32)
+            td.store(c, (i * BM, k * BK), acc.to(c.dtype))
+
+
+@td.kernel
+def scale2d(x: td.Tensor, y: td.Tensor, BM: td.constexpr = 32, BN: td.constexpr = 32):
+    """An elementwise tile store with no pipelined loop before it."""
+    with td.grid(td.cdiv(x.shape[0], BM), td.cdiv(x.shape[1], BN)) as (i, j):
+        td.store(y, (i * BM, j * BN), td.load(x, (i * BM, j * BN), (BM, BN)) * 2.0)
+
+
+def test_gemm_epilogue_stores_through_a_descriptor_on_h100_and_not_without_tma():
+    """The parity GEMM (kernels/gemm.py): `c_desc.store` in the TMA kernel on Hopper; Ampere and
+    Ada (no TMA) get the pointer kernel alone."""
+    from tiledsl.kernels.gemm import gemm_launch
+
+    def meta(*s):
+        return torch.empty(*s, dtype=torch.bfloat16, device="meta")
+
+    launch = gemm_launch(meta(512, 256), meta(256, 512), meta(512, 512), BM=128, BN=256, BK=64)
+    body = _tma_source(launch.compile("triton", "h100").code("triton"))
+    assert "c_desc.store([mul_4, mul_5], acc_3_1)" in body and "tl.store(" not in body
+    for target in ("a100", "l40s"):
+        src = launch.compile("triton", target).code("triton")
+        assert "_kernel_tma" not in src and "desc" not in src and "tl.store(c_ptr" in src
+
+
+@pytest.mark.parametrize("kernel", [gemm_plus_c, store_per_step, scale2d])
+def test_stores_that_are_no_tma_epilogue_stay_pointer_based(kernel):
+    x = TensorSpec((128, 128), DType.f16)
+    specs = (x, x, x) if kernel is gemm_plus_c else (x, x)
+    ck = kernel.compile(*specs, backend="triton", target="h100")
+    assert ck.fn.attr("tma_store") == ()
+    assert "desc.store(" not in ck.code("triton")
+    assert "tl.store(c_ptr" in ck.code("triton") or "tl.store(y_ptr" in ck.code("triton")
+
+
+def test_masked_epilogue_store_stays_pointer_based():
+    kernel, specs, kw = HOPPER_CASES["grouped_gemm"]
+    ck = kernel.compile(*specs, backend="triton", target="h100", **kw)
+    assert ck.fn.attr("tma_store") == () and "desc.store(" not in ck.code("triton")
+
+
+def _framed(m: int, n: int, dt: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """A NaN buffer and an (m, n) view inside it with a frame of rows above and below and columns
+    to the right; the view's base and row stride are multiples of 16 bytes (TMA takes it)."""
+    pad = -(-(n + 16) // 8) * 8
+    buf = torch.full((m + 3, pad), float("nan"), dtype=dt)
+    return buf, buf[1:1 + m, :n]
+
+
+def _frame_untouched(buf: torch.Tensor, m: int, n: int) -> bool:
+    return bool(buf[0].isnan().all() and buf[1 + m:].isnan().all() and buf[:, n:].isnan().all())
+
+
+@pytest.mark.parametrize("dt", [DType.f16, DType.bf16, DType.f32])
+@pytest.mark.parametrize("mnk", [(77, 40, 136), (16, 24, 40), (33, 8, 16)])
+def test_tma_store_clips_ragged_edges_in_interpreter(dt, mnk):
+    """Triton's interpreter runs `desc.store` as a store masked to the tensor's bounds, as TMA
+    drops the part of a box outside the tensor: the last row and column tiles overhang the view
+    and nothing outside it is written."""
+    m, n, k = mnk
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(m, k, generator=g).to(dt.to_torch())
+    b = torch.randn(k, n, generator=g).to(dt.to_torch())
+    lowered = BACKEND.lower(gemm_ir(dt, bm=32, bn=16, bk=16, stages=2), (), H100)
+    assert "c_desc.store(" in lowered.interpret_source
+    mod, made, real = _counting_launch(lowered)
+    buf, c = _framed(m, n, dt.to_torch())
+    try:
+        with interpreting():
+            mod.launch(a, b, c)
+    finally:
+        mod.TensorDescriptor = real
+    assert made == [[32, 16], [16, 16], [32, 16]], "the TMA kernel did not run"
+    assert _frame_untouched(buf, m, n)
+    ref = (a.float() @ b.float()).to(dt.to_torch()).float()
+    tol = {DType.f32: 1e-4, DType.f16: 1e-2, DType.bf16: 2e-2}[dt] * ref.abs().max().item()
+    assert torch.isfinite(c.float()).all() and (c.float() - ref).abs().max().item() <= tol
+
+
+@pytest.mark.parametrize("c_view", ["row_stride", "base"])
+def test_output_that_fails_the_check_takes_the_pointer_kernel(c_view):
+    """a and b pass the launcher's check, c does not (a 90-byte row stride, or a base 2 bytes off
+    16): the whole call takes the pointer kernel, with correct results and nothing written
+    outside c."""
+    m, n, k = 40, 40, 32
+    g = torch.Generator().manual_seed(4)
+    a = torch.randn(m, k, generator=g).half()
+    b = torch.randn(k, n, generator=g).half()
+    if c_view == "base":  # row stride 48 halves, base 2 bytes past a 16-byte boundary
+        c = torch.empty(m * 48 + 1, dtype=torch.float16)[1:].view(m, 48)[:, :n]
+    else:  # row stride 45 halves = 90 bytes
+        c = torch.empty(m, 45, dtype=torch.float16)[:, :n]
+    lowered = BACKEND.lower(gemm_ir(DType.f16, bm=16, bn=16, bk=16, stages=2), (), H100)
+    mod, made, real = _counting_launch(lowered)
+    try:
+        with interpreting():
+            mod.launch(a, b, c)
+    finally:
+        mod.TensorDescriptor = real
+    assert made == []
+    torch.testing.assert_close(c.float(), (a.float() @ b.float()), atol=2e-2, rtol=1e-2)
+    c_spec = TensorSpec(tuple(c.shape), DType.f16, strides=tuple(c.stride()))
+    if c_view == "row_stride":  # ahead of time, the same choice from the specs
+        from tiledsl.lowering.triton.aot import pick_kernel
+
+        s = TensorSpec((m, k), DType.f16), TensorSpec((k, n), DType.f16)
+        entry, why, _ = pick_kernel(lowered, (*s, c_spec))
+        assert entry == "matmul_kernel" and "argument 2" in why and "16 bytes" in why
+
+
+def test_three_d_epilogue_store_with_dropped_axis_runs_in_interpreter():
+    g = torch.Generator().manual_seed(5)
+    G, M, N, K = 2, 40, 24, 48
+    a = torch.randn(G, M, K, generator=g).half()
+    b = torch.randn(G, K, N, generator=g).half()
+    c = torch.full((G, M, N), float("nan"), dtype=torch.float16)
+    src = bmm.compile(a, b, c, backend="triton", target="h100").code("triton")
+    assert "c_desc.store([g, mul_4, mul_5], tl.reshape(acc_3_1, (1, 16, 16)))" in _tma_source(src)
+    bmm(a, b, c, backend="triton")
+    torch.testing.assert_close(c.float(), a.float() @ b.float(), atol=2e-2, rtol=1e-2)
+
+
+def _smem(fn, tma_store: bool) -> int:
+    from tiledsl.schedule.analysis import analyze, tensor_sizes
+
+    s = TensorSpec((4096, 4096), DType.bf16)
+    return analyze(fn, tensor_sizes(fn, (s, s, s)), {"stages": 2, "num_warps": 8}, tma_store).smem
+
+
+def test_scheduler_budgets_the_store_staging_buffer_where_the_backend_stores_through_tma():
+    """The staging buffer of a TMA epilogue store (the tile in c's dtype) is live after the K
+    loop, whose buffers are dead by then: Triton's allocator overlaps them, so a program needs the
+    larger of the two (checked against Triton in the ahead-of-time test below)."""
+    from tiledsl.capabilities import ANY, TILELANG, TRITON
+    from tiledsl.schedule.analysis import analyze, tensor_sizes
+    from tiledsl.schedule.cost import limits
+    from tiledsl.schedule.space import stores_through_tma
+
+    shallow = gemm_ir(DType.bf16, bm=128, bn=256, bk=16, stages=2, warps=8)
+    assert _smem(shallow, False) == 2 * (128 * 16 + 16 * 256) * 2  # the pipeline's 24 KB
+    assert _smem(shallow, True) == 128 * 256 * 2  # the 64 KB tile outweighs it
+    deep = gemm_ir(DType.bf16, bm=128, bn=256, bk=64, stages=2, warps=8)
+    assert _smem(deep, True) == _smem(deep, False) == 2 * (128 * 64 + 64 * 256) * 2
+    assert stores_through_tma(H100, TRITON) and stores_through_tma(H100, ANY)
+    assert not stores_through_tma(get_target("a100"), TRITON) and not stores_through_tma(H100, TILELANG)
+    # in the shared-memory limit: 48 KB per block fits the pointer epilogue, not the TMA one
+    small = dataclasses.replace(H100, smem_per_block=48 * 1024)
+    s = TensorSpec((4096, 4096), DType.bf16)
+    vals = {"stages": 2, "num_warps": 8}
+    for tma_store in (False, True):
+        a = analyze(shallow, tensor_sizes(shallow, (s, s, s)), vals, tma_store)
+        broken = [v for v in limits(a, (), vals, small) if v.startswith("shared memory")]
+        assert bool(broken) is tma_store
+
+
+def test_default_gemm_schedules_fit_with_the_store_buffer_on_hopper():
+    """Every schedule the scheduler picks for the parity GEMMs on h100 fits shared memory with
+    the epilogue's staging buffer counted."""
+    from tiledsl.kernels.gemm import gemm_launch
+
+    for m, n, k in ((4096, 4096, 4096), (64, 7168, 2048), (16, 4096, 4096)):
+        ck = gemm_launch(*(torch.empty(*sh, dtype=torch.bfloat16, device="meta")
+                           for sh in ((m, k), (k, n), (m, n)))).compile("triton", "h100")
+        knobs = ck.schedule.as_dict()
+        assert ck.scheduled.estimate.smem_bytes >= knobs["BM"] * knobs["BN"] * 2
+        assert ck.scheduled.estimate.smem_bytes <= H100.smem_per_block
+
+
+@pytest.mark.slow
+def test_aot_store_buffer_larger_than_the_pipeline_is_what_triton_allocates():
+    from tiledsl.lowering.triton.aot import compile_aot
+
+    s = TensorSpec((4096, 4096), DType.bf16)
+    fn = analyses.annotate(gemm_ir(DType.bf16, bm=128, bn=256, bk=16, stages=2, warps=8))
+    texts, r = compile_aot(BACKEND.lower(fn, (s, s, s), H100), fn, (s, s, s), H100)
+    assert "global.shared" in texts["ptx"] and r.spill_stores == 0
+    assert 0 <= r.shared_bytes - _smem(fn, True) <= 64

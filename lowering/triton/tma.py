@@ -30,7 +30,7 @@ last-axis offset; `plan` keeps those TMA's box limits and Triton's offset rule a
     offsets): the known divisors of integer values are a fact of the scheduled IR
     (`tiledsl.passes.analyses.divisors`).
 Stores: the ``tma_store`` fact lists the epilogue stores (outside every loop, after a pipelined
-loop, a whole tile into a tensor no other instruction of the kernel reads or writes: TMA stores run
+loop, a whole 2-D tile into a tensor no other instruction of the kernel reads or writes: TMA stores run
 in the async proxy, unordered with the program's own generic-proxy accesses of that memory), with
 the same window, dtype, box and 16-byte offset rules as loads. ``desc.store`` stages the tile in
 a shared-memory buffer of the tile's size in the tensor's dtype (64 KB for a 128x256 bf16 tile,

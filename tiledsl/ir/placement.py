@@ -66,19 +66,21 @@ def tma_window(acc) -> bool:
 
 
 def _whole_tile_store(inst: Inst) -> bool:
-    """An unmasked STORE into a global tensor of a tile (not a broadcast scalar) through a window
-    a descriptor addresses."""
+    """An unmasked STORE into a global tensor of a 2-D tile (not a broadcast scalar, not a row:
+    a row, such as an attention epilogue's log-sum-exp, is already in a layout pointer stores
+    write well, and its TMA variant made ptxas spill in the MLA split pass) through a window a
+    descriptor addresses."""
     acc = access_of(inst)
     if inst.op is not Op.STORE or acc is None or inst.attr("masked") or not tma_window(acc):
         return False
     kept = len(acc.offsets) if acc.shape is None else sum(d is not None for d in acc.shape)
     (value,) = window_of(inst).rest
-    return kept > 0 and value.type.rank == kept
+    return kept == 2 and value.type.rank == kept
 
 
 def tma_store_sites(fn: Function) -> dict[int, Inst]:
     """``id(inst)`` -> STORE for the epilogue stores that may go through a descriptor whatever the
-    knob values: whole-tile stores outside every loop (once per program), after a pipelined loop
+    knob values: whole 2-D tile stores outside every loop (once per program), after a pipelined loop
     (where the tile leaves the tensor cores' layout), into a tensor no other instruction of the
     kernel reads or writes (a TMA store runs in the async proxy, unordered with the program's
     generic-proxy accesses of that memory and with a second bulk store to it). The window's

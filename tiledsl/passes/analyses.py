@@ -26,8 +26,8 @@ reader (both backends, the tests) takes the same facts rather than deriving its 
   them a backend moves through descriptors (dtypes, box limits, its offset alignment rule) is the
   backend's decision (`tiledsl.lowering.triton.tma.plan`).
 - ``tma_store``: (access, alignment) pairs for the epilogue stores a bulk tensor copy could move
-  (keyed ``store <n>``, n counting STOREs in program order): a STORE of a whole tile (no user
-  mask, not a broadcast scalar) with the window rules of ``tma``, outside every loop and after
+  (keyed ``store <n>``, n counting STOREs in program order): a STORE of a whole 2-D tile (no
+  user mask, not a broadcast scalar or a row) with the window rules of ``tma``, outside every loop and after
   a pipelined loop (an epilogue: once per program, where the tile leaves the tensor cores' layout
   through shared memory anyway), into a tensor that no other instruction of the kernel reads or
   writes. TMA stores run in the async proxy, which is not ordered with the same program's

@@ -41,7 +41,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 FIELDS = ("registers", "spill_stores", "spill_loads", "shared_bytes", "wgmma_count", "wgmma_shape",
-          "tma", "stages", "num_warps", "tile", "loop_instrs", "loop_spills", "loop_per_mflop", "loop_per_kb",
+          "tma", "tma_store", "stages", "num_warps", "tile", "loop_instrs", "loop_spills", "loop_per_mflop", "loop_per_kb",
           "loop_source")
 RATIO_FIELDS = ("registers", "shared_bytes", "wgmma_count", "loop_instrs", "loop_per_mflop", "loop_per_kb")
 CASES = {"gemm_bf16_4096^3": ("gemm", (4096, 4096, 4096)),
@@ -59,6 +59,8 @@ CASES = {"gemm_bf16_4096^3": ("gemm", (4096, 4096, 4096)),
          "softmax_8192^2_f32": ("softmax", (8192, 8192, "f32")),
          "softmax_8192^2_bf16": ("softmax", (8192, 8192, "bf16"))}
 _WGMMA = re.compile(r"wgmma\.mma_async\.sync\.aligned\.(m\d+n\d+k\d+)")
+# a bulk tensor copy from shared to global memory (a TMA store); loads go .shared::*.global
+_TMA_STORE = re.compile(r"cp\.async\.bulk\.tensor\.\d+d\.global\.shared")
 _MMA_SASS = re.compile(r"\b(?:[HQIB]GMMA|HMMA|IMMA)\b")  # wgmma, else mma.sync
 
 
@@ -66,7 +68,7 @@ _MMA_SASS = re.compile(r"\b(?:[HQIB]GMMA|HMMA|IMMA)\b")  # wgmma, else mma.sync
 def ptx_facts(ptx: str) -> dict:
     shapes = _WGMMA.findall(ptx)
     return {"wgmma_count": len(shapes), "wgmma_shape": ",".join(sorted(set(shapes))) or "-",
-            "tma": "cp.async.bulk.tensor" in ptx}
+            "tma": "cp.async.bulk.tensor" in ptx, "tma_store": bool(_TMA_STORE.search(ptx))}
 
 
 def _nvdisasm() -> str | None:

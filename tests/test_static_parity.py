@@ -38,7 +38,11 @@ def test_loop_counter_finds_the_innermost_mma_loop():
     ptx = "$L__BB0_1:\n wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {...};\n add.s32 %r1, %r1, 1;\n" \
           " @%p1 bra $L__BB0_1;\n ret;\n"
     assert sp.ptx_loop_instrs(ptx) == 3
-    assert sp.ptx_facts(ptx) == {"wgmma_count": 1, "wgmma_shape": "m64n128k16", "tma": False}
+    assert sp.ptx_facts(ptx) == {"wgmma_count": 1, "wgmma_shape": "m64n128k16", "tma": False, "tma_store": False}
+    load = " cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%r1], [%rd1, {%r2, %r3}], [%r4];\n"
+    store = " cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%rd2, {%r5, %r6}], [%r7];\n"
+    assert sp.ptx_facts(load) == {"wgmma_count": 0, "wgmma_shape": "-", "tma": True, "tma_store": False}
+    assert sp.ptx_facts(load + store)["tma_store"]
 
 
 @pytest.mark.slow  # two AOT compiles and ptxas: ~15-45 s on a shared CPU
@@ -52,6 +56,7 @@ def test_one_row_has_every_field():
             pytest.skip("no ptxas statistics on this machine")
         assert r["registers"] > 0 and r["spill_stores"] == 0 and r["shared_bytes"] > 0 and r["tma"]
         assert r["loop_instrs"] and r["loop_instrs"] > 0
+        assert r["tma_store"]  # both epilogues store through TMA
     assert row["expert"]["wgmma_shape"] == "m64n128k16" and row["expert"]["wgmma_count"] > 0
     assert row["ratio"]["registers"] == round(row["tiledsl"]["registers"] / row["expert"]["registers"], 3)
     text = sp.table([row])

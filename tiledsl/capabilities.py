@@ -48,6 +48,9 @@ class Capabilities:
     dot_dtypes: frozenset[DType] = ALL_DTYPES  # operand dtypes of td.dot / @
     max_tile_numel: int = MAX_TILE_NUMEL
     compiles: bool = True  # goes through the scheduler (eager mode runs the Python body instead)
+    # on targets with TMA, epilogue stores (the IR's ``tma_store`` fact) go through descriptors,
+    # staging the tile in shared memory: the scheduler budgets that buffer
+    tma_store: bool = False
 
     def takes_tile(self, dims: tuple[int, ...]) -> bool:
         """True when a tile of these static dims is one this backend can hold."""
@@ -71,6 +74,7 @@ TRITON = Capabilities(
     # what tl.dot takes (triton/language/semantic.py: `dot` asserts these)
     dot_dtypes=frozenset({DType.f16, DType.bf16, DType.f32, DType.f64, DType.i8, DType.u8,
                           DType.f8e4m3, DType.f8e5m2}),
+    tma_store=True,  # lowering/triton/tma.py
 )
 
 TILELANG = Capabilities(
@@ -108,6 +112,7 @@ ANY = Capabilities(
     scan_kinds=frozenset.intersection(*(c.scan_kinds for c in RECORDS.values())),
     atomics=_table({}),
     max_tile_numel=min(c.max_tile_numel for c in RECORDS.values()),
+    tma_store=any(c.tma_store for c in RECORDS.values() if c.compiles),  # budget the buffer if any does
 )
 
 

@@ -442,6 +442,10 @@ def _store(g: Gen, inst: Inst) -> None:
         _whole_buffer(g, inst, dst, offsets, "store")
         g.line(f"{g.ref(dst)} = {g.ref(value, True)}", inst.loc)
         return
+    acc = g.tma.get(id(inst))
+    if acc is not None:  # an epilogue store through a descriptor: TMA drops what is out of bounds
+        g.line(tma.store_stmt(g, acc, _stored(g, value, dst.type.dtype)), inst.loc)
+        return
     ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc)
     if mask is not None:
         terms.append(g.ref(mask))

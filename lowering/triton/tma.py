@@ -1,5 +1,6 @@
-"""TMA (Hopper's tensor memory accelerator) for the tile loads of pipelined loops: which loads
-qualify, the descriptors they go through, and the source that loads through them.
+"""TMA (Hopper's tensor memory accelerator) for the tile loads of pipelined loops and the epilogue
+stores after them: which accesses qualify, the descriptors they go through, and the source that
+loads and stores through them.
 
 API choice: host-side ``triton.tools.tensor_descriptor.TensorDescriptor``, built by the generated
 launcher and passed as kernel arguments (``a_desc.load([mul, mul_1])`` in the kernel). It behaves
@@ -10,14 +11,15 @@ generated code would overwrite the user's), and the driver encodes the ``CUtenso
 
 Semantics: a TMA load fills elements outside the tensor (index < 0 or >= size) with zeros, which is
 exactly the IR's bounds masking of a LOAD with ``other`` 0; so only windows with no user mask, no
-gather axis and ``other`` 0 qualify.
+gather axis and ``other`` 0 qualify. A TMA store writes only the elements of its box inside the
+tensor (the rest is dropped, at ragged edges and below 0 alike), which is exactly the IR's bounds
+masking of a STORE; so only stores with no user mask qualify.
 
 What qualifies: the scheduled IR's ``tma`` fact (`tiledsl.passes.analyses`, the pass
 ``analyze_facts``) lists the reads of the first four kinds below with the byte alignment of their
 last-axis offset; `plan` keeps those TMA's box limits and Triton's offset rule allow:
   - the load is inside a pipelined loop (``td.pipelined`` / a FOR with ``stages``): that is where
-    the asynchronous copy feeds the tensor cores; one-off loads and stores stay pointer-based, so
-    the epilogue needs no extra shared-memory staging buffer the scheduler did not budget for;
+    the asynchronous copy feeds the tensor cores; one-off loads stay pointer-based;
   - the tensor is not written in the kernel (TMA reads run in the async proxy, which is not
     ordered with the same program's generic-proxy stores);
   - the tensor has rank 2 or 3 and an element type TMA moves (no i1, no 64-bit types);
@@ -27,6 +29,13 @@ last-axis offset; `plan` keeps those TMA's box limits and Triton's offset rule a
   - the last-axis offset is provably a multiple of 16 bytes (Triton's rule for descriptor
     offsets): the known divisors of integer values are a fact of the scheduled IR
     (`tiledsl.passes.analyses.divisors`).
+Stores: the ``tma_store`` fact lists the epilogue stores (outside every loop, after a pipelined
+loop, a whole 2-D tile into a tensor no other instruction of the kernel reads or writes: TMA stores run
+in the async proxy, unordered with the program's own generic-proxy accesses of that memory), with
+the same window, dtype, box and 16-byte offset rules as loads. ``desc.store`` stages the tile in
+a shared-memory buffer of the tile's size in the tensor's dtype (64 KB for a 128x256 bf16 tile,
+not shared with the loop's buffers): the scheduler budgets it on targets with TMA for backends
+whose record has ``tma_store`` (`tiledsl.schedule.analysis`, `tiledsl.capabilities`).
 What is checked per call, in the launcher (`launch_check`): 16-byte aligned base, last stride 1,
 other strides multiples of 16 bytes, sizes in 1..2**31-1. A call whose tensors fail takes the
 pointer kernel, which the module always contains next to the TMA one. `spec_allows_tma` is the
@@ -42,7 +51,7 @@ from typing import TYPE_CHECKING
 from tiledsl.dtypes import DType
 from tiledsl.ir.nodes import Function, Inst, Value, walk
 from tiledsl.ir.optable import access_of
-from tiledsl.passes.analyses import access_keys, tma_candidates  # the IR's facts
+from tiledsl.passes.analyses import access_keys, tma_candidates, tma_store_candidates  # the IR's facts
 from tiledsl.specs import TensorSpec
 
 from .analysis import resolve
@@ -71,10 +80,11 @@ class Access:
 
 # --- which loads go through descriptors -----------------------------------------------------------
 
-def _box(inst: Inst, knobs: dict[str, int]) -> Access | None:
-    """The `Access` of a candidate read when Hopper's TMA can move its box, else None."""
+def _box(inst: Inst, knobs: dict[str, int], write: bool) -> Access | None:
+    """The `Access` of a candidate read (or, `write`, store) when Hopper's TMA can move its box,
+    else None."""
     acc = access_of(inst)
-    if acc is None or acc.write:  # the fact names reads only; a hand-edited one may not
+    if acc is None or acc.write != write:  # each fact names one direction; a hand-edited one may not
         return None
     dt = acc.tensor.type.dtype
     if dt not in TMA_DTYPES:
@@ -90,17 +100,20 @@ def _box(inst: Inst, knobs: dict[str, int]) -> Access | None:
 
 
 def plan(fn: Function, knobs: dict[str, int]) -> dict[int, Access]:
-    """Loads (keyed by ``id(inst)``) that go through descriptors: the scheduled IR's ``tma`` fact
-    (the target-independent part: pipelined, read-only, unmasked, static windows; see the module
-    docstring), narrowed by TMA's limits and Triton's 16-byte rule for descriptor offsets."""
-    candidates = tma_candidates(fn)
+    """Loads and stores (keyed by ``id(inst)``) that go through descriptors: the scheduled IR's
+    ``tma`` and ``tma_store`` facts (the target-independent part: pipelined read-only loads,
+    epilogue stores, unmasked static windows; see the module docstring), narrowed by TMA's limits
+    and Triton's 16-byte rule for descriptor offsets."""
+    loads, stores = tma_candidates(fn), tma_store_candidates(fn)
     keys = access_keys(fn)
     found: dict[int, Access] = {}
     for inst in walk(fn.body):
-        align = candidates.get(keys.get(id(inst), ""))
+        key = keys.get(id(inst), "")
+        write = key in stores
+        align = stores[key] if write else loads.get(key)
         if align is None or (align != 0 and align % MIN_INNER_BYTES):
             continue
-        acc = _box(inst, knobs)
+        acc = _box(inst, knobs, write)
         if acc is not None:
             found[id(inst)] = acc
     return found
@@ -137,6 +150,14 @@ def load_expr(g: Gen, acc: Access) -> str:
     if acc.reshaped:
         expr = f"tl.reshape({expr}, {_shape_text(acc.shape)})"
     return expr
+
+
+def store_stmt(g: Gen, acc: Access, value: str) -> str:
+    """``desc.store([...], value)``: `value` (a tile of the IR's shape in the tensor's element type)
+    reshaped to the descriptor's block when axes were dropped."""
+    if acc.reshaped:
+        value = f"tl.reshape({value}, {_shape_text(acc.block)})"
+    return f"{descriptor(g, acc)}.store({_coords(g, acc)}, {value})"
 
 
 def _shape_text(shape) -> str:

@@ -25,8 +25,18 @@ reader (both backends, the tests) takes the same facts rather than deriving its 
   0). The access is a LOAD's result name, or ``copy <n>`` for the n-th COPY (no result). Which of
   them a backend moves through descriptors (dtypes, box limits, its offset alignment rule) is the
   backend's decision (`tiledsl.lowering.triton.tma.plan`).
+- ``tma_store``: (access, alignment) pairs for the epilogue stores a bulk tensor copy could move
+  (keyed ``store <n>``, n counting STOREs in program order): a STORE of a whole 2-D tile (no
+  user mask, not a broadcast scalar or a row) with the window rules of ``tma``, outside every loop and after
+  a pipelined loop (an epilogue: once per program, where the tile leaves the tensor cores' layout
+  through shared memory anyway), into a tensor that no other instruction of the kernel reads or
+  writes. TMA stores run in the async proxy, which is not ordered with the same program's
+  generic-proxy loads and stores of that memory, nor with a second bulk store to it: one
+  access per tensor rules both out (`tma_store_sites`). A bulk store drops the elements of its
+  box outside the tensor (index < 0 or >= size), exactly the IR's bounds masking of a STORE.
 
-Readers call `nonneg`, `divisors`, `shared_loads`, `in_place` and `tma_candidates`: they return the attribute when the function
+Readers call `nonneg`, `divisors`, `shared_loads`, `in_place`, `tma_candidates` and
+`tma_store_candidates`: they return the attribute when the function
 carries it (it went through `AnalyzeFacts`) and compute it otherwise (IR built by hand), with the
 same code either way.
 
@@ -46,10 +56,10 @@ from dataclasses import dataclass, field
 from tiledsl.ir.nodes import Block, Function, Inst, Space, Sym, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import access_of, written
-from tiledsl.ir.placement import dot_fed_loads
+from tiledsl.ir.placement import dot_fed_loads, tma_store_sites, tma_window
 from tiledsl.passes.registry import register
 
-FACT_ATTRS = ("nonneg", "divisors", "shared", "in_place", "tma")
+FACT_ATTRS = ("nonneg", "divisors", "shared", "in_place", "tma", "tma_store")
 
 
 def wrap_int(value: int, dtype) -> int:
@@ -245,20 +255,23 @@ def compute_in_place(fn: Function) -> set[str]:
 
 # --- TMA candidates ---------------------------------------------------------------------------
 
-TMA_RANKS = (2, 3)  # the tensor ranks a descriptor load here handles
 
 
 def access_keys(fn: Function) -> dict[int, str]:
-    """``id(inst)`` -> the name the ``tma`` fact gives each LOAD (its result) and COPY
-    (``copy <n>``, n counting COPYs in program order: a copy has no result to name it by)."""
+    """``id(inst)`` -> the name the ``tma`` facts give each LOAD (its result), COPY (``copy <n>``,
+    n counting COPYs in program order: a copy has no result to name it by) and STORE
+    (``store <n>``)."""
     keys: dict[int, str] = {}
-    copies = 0
+    copies = stores = 0
     for inst in walk(fn.body):
         if inst.op is Op.LOAD:
             keys[id(inst)] = inst.result.name
         elif inst.op is Op.COPY:
             keys[id(inst)] = f"copy {copies}"
             copies += 1
+        elif inst.op is Op.STORE:
+            keys[id(inst)] = f"store {stores}"
+            stores += 1
     return keys
 
 
@@ -278,13 +291,7 @@ def _tma_alignment(inst: Inst, knobs: dict[str, int], divs: dict[str, int]) -> i
         return None
     if inst.op is Op.LOAD and inst.attr("other") not in (None, 0, 0.0, False):
         return None  # a descriptor pads with zeros, nothing else
-    rank = acc.tensor.type.rank
-    if rank not in TMA_RANKS or len(acc.offsets) != rank:
-        return None
-    if not all(o.type.rank == 0 and o.type.dtype.is_int and o.type.dtype.itemsize <= 4
-               for o in acc.offsets):
-        return None
-    if _static_window(acc.shape, rank, knobs) is None:
+    if not tma_window(acc) or _static_window(acc.shape, acc.tensor.type.rank, knobs) is None:
         return None
     return divs.get(acc.offsets[-1].name, 1) * acc.tensor.type.dtype.itemsize
 
@@ -309,6 +316,17 @@ def compute_tma(fn: Function, knobs: dict[str, int], divs: dict[str, int]) -> di
 
     visit(fn.body, False)
     return {k: a for k, (t, a) in found.items() if t not in writes}
+
+
+def compute_tma_store(fn: Function, knobs: dict[str, int], divs: dict[str, int]) -> dict[str, int]:
+    """Access name -> alignment (bytes) of the epilogue stores that qualify for TMA."""
+    keys = access_keys(fn)
+    out: dict[str, int] = {}
+    for inst in tma_store_sites(fn).values():
+        acc = access_of(inst)
+        if _static_window(acc.shape, acc.tensor.type.rank, knobs) is not None:
+            out[keys[id(inst)]] = divs.get(acc.offsets[-1].name, 1) * acc.tensor.type.dtype.itemsize
+    return out
 
 
 # --- the facts, read from the IR or computed ----------------------------------------------------
@@ -340,6 +358,11 @@ def shared_loads(fn: Function) -> frozenset[str]:
 def tma_candidates(fn: Function) -> dict[str, int]:
     got = fn.attr("tma")
     return dict(got) if got is not None else compute_tma(fn, _knobs(fn), divisors(fn))
+
+
+def tma_store_candidates(fn: Function) -> dict[str, int]:
+    got = fn.attr("tma_store")
+    return dict(got) if got is not None else compute_tma_store(fn, _knobs(fn), divisors(fn))
 
 
 def _in_order(fn: Function, names: set[str]) -> tuple[str, ...]:
@@ -377,6 +400,8 @@ def annotate(fn: Function) -> Function:
              ("in_place", _in_order(fn, compute_in_place(fn))))
     tma = compute_tma(fn, _knobs(fn), divs)
     facts += (("tma", tuple((k, tma[k]) for k in _tma_order(fn, tma))),)
+    stores = compute_tma_store(fn, _knobs(fn), divs)
+    facts += (("tma_store", tuple((k, stores[k]) for k in _tma_order(fn, stores))),)
     kept = tuple((k, v) for k, v in fn.attrs if k not in FACT_ATTRS)
     return Function(fn.name, fn.params, fn.knobs, fn.body, fn.loc, kept + facts)
 
@@ -385,7 +410,7 @@ def annotate(fn: Function) -> Function:
 @dataclass(frozen=True)
 class AnalyzeFacts:
     """Value ranges, divisibility, memory placement, in-place accumulation and the TMA candidates
-    of the scheduled IR, as attributes."""
+    (loads and epilogue stores) of the scheduled IR, as attributes."""
 
     name = "analyze_facts"
 

@@ -117,6 +117,11 @@ def _padding_ratio(knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: d
     return r
 
 
+def stores_through_tma(target: Target, caps: Capabilities) -> bool:
+    """Epilogue stores stage their tile in shared memory for a TMA store (`Analyzer`)."""
+    return target.has_tma and caps.tma_store
+
+
 def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: dict[str, int],
              target: Target, walked: Analysis | None = None, resolved: Analysis | None = None,
              caps: Capabilities = ANY, memo: dict | None = None) -> Point:
@@ -127,7 +132,8 @@ def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], 
     if resolved is not None:
         a = resolved
     else:
-        a = walked.resolve(values) if walked is not None else analyze(fn, sizes, values)
+        a = walked.resolve(values) if walked is not None else \
+            analyze(fn, sizes, values, stores_through_tma(target, caps))
     regs = cost.registers(a, values, target)
     bad = cost.limits(a, knobs, values, target, regs, caps)
     if bad:
@@ -159,7 +165,7 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     shape = [k.name for k in free if k.role not in _NO_WALK and (k.role != WARPS or k.name in named)]
     inner = [k.name for k in free if k.name not in shape]
     roles = {k.name: k.role for k in knobs}
-    walk = Analyzer(fn, sizes)
+    walk = Analyzer(fn, sizes, stores_through_tma(target, caps))
     walks = []
     programs: dict[tuple, int] = {}
     splits = [i for i, n in enumerate(shape) if roles[n] == SPLIT]

@@ -14,7 +14,7 @@ from tiledsl.ir.nodes import Inst, Space
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import window_of
 
-from . import atomics, tma
+from . import atomics, loops, tma
 from .codegen import INDENT, TL_DTYPE, Gen, literal
 from .reductions import REDUCE_RULES
 
@@ -81,12 +81,7 @@ def _for(g: Gen, inst: Inst) -> None:
     step_text = g.ref(step)
     if step_text != "1":
         bounds += f", {step_text}"
-    stages = inst.attr("stages")
-    if stages is None:
-        rng = f"range({bounds})"
-    else:
-        g.stages.append(int(g.value(stages)))
-        rng = f"tl.range({bounds}, num_stages={g.knob(stages)})"
+    rng = loops.range_text(g, inst, bounds)  # a dot's loop takes the launch's stages (`loops`)
     g.line(f"for {g.define(iv)} in {rng}:", inst.loc)
     g.depth += 1
     if g.interpret:  # the interpreter's counter is a Python int (see `_typed_scalars`)

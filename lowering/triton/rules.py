@@ -421,7 +421,7 @@ def _load(g: Gen, inst: Inst) -> None:
     if acc is not None:
         _assign(g, inst, g.decoded(tma.load_expr(g, acc), src.type.dtype))
         return
-    ptr, terms = g.window(src, offsets, inst.attr("shape"), inst.loc)
+    ptr, terms = g.window(src, offsets, inst.attr("shape"), inst.loc, inst)
     if mask is not None:
         terms.append(g.ref(mask))
     name = g.define(inst.result)
@@ -437,7 +437,7 @@ def _store(g: Gen, inst: Inst) -> None:
         _whole_buffer(g, inst, dst, offsets, "store")
         g.line(f"{g.ref(dst)} = {g.ref(value, True)}", inst.loc)
         return
-    ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc)
+    ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc, inst)
     if mask is not None:
         terms.append(g.ref(mask))
     mask_name = g.mask_line(f"mask_{g.tensors[dst.name].host_name}", terms, inst.loc)
@@ -462,7 +462,7 @@ def _atomic(g: Gen, inst: Inst) -> None:
     if not atomics.check(g, inst, kind, dt):  # never run: `Backend.execute` raises the refusal
         g.line(f'tl.static_assert(False, "atomic_{kind} on {dt.value} tensors does not run in '
                f'Triton\'s interpreter")', inst.loc)
-    ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc)
+    ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc, inst)
     if mask is not None:
         terms.append(g.ref(mask))
     name = g.define(inst.result)

@@ -145,9 +145,11 @@ class _Walk:
         if inst.op in (Op.FLOORDIV, Op.MOD):
             a, b = inst.operands
             c = _positive_const(b, self.consts)
-            if c is None or a.name not in self.hi:
+            if c is None:
                 return None
-            return self.hi[a.name] // c if inst.op is Op.FLOORDIV else min(self.hi[a.name], c - 1)
+            if inst.op is Op.MOD:  # of a non-negative value (else the result is not tracked)
+                return min(self.hi.get(a.name, c - 1), c - 1)
+            return self.hi[a.name] // c if a.name in self.hi else None
         rule = _RULES.get(inst.op)
         return rule(inst, self.hi) if rule is not None else None
 

@@ -123,6 +123,10 @@ class Gen:
         self.tma: dict = {}  # id(inst) -> tma.Access: loads that go through descriptors
         self.descs: dict = {}  # (tensor name, block) -> tma.Descriptor, in first-use order
         self.refusal: BackendError | None = None  # the first construct this build cannot run
+        # (access key, axis) of window axes inside their tensor for the compiled shapes
+        # (`tiledsl.passes.bounds`): their ``< size`` mask term is dropped; set by `generate`
+        self.in_bounds: frozenset[tuple[str, int]] = frozenset()
+        self.access_keys: dict[int, str] = {}
 
     def snapshot(self) -> tuple:
         """The state a kernel emission changes, to emit a second kernel from the same start."""
@@ -264,13 +268,15 @@ class Gen:
         return f"{LOW_FLOATS[dt]['encode']}({expr})" if self.held_as_f32(dt) else expr
 
     # --- memory windows -------------------------------------------------------------------------
-    def window(self, src: Value, offsets, shape_attr, loc) -> tuple[str, list[str]]:
+    def window(self, src: Value, offsets, shape_attr, loc, inst: Inst | None = None) -> tuple[str, list[str]]:
         """Pointer expression and bounds-mask terms for the window of `src` at `offsets`.
 
         Each blocked axis gets a named offset vector (``offs_a0 = i * 128 + tl.arange(0, 128)``)
-        broadcast into place; axes with a scalar offset and no size are indexed and dropped.
+        broadcast into place; axes with a scalar offset and no size are indexed and dropped. An
+        axis of `inst`'s window that stays inside the tensor (`in_bounds`) has no ``< size`` term.
         """
         t = self.tensors[src.name]
+        key = self.access_keys.get(id(inst)) if inst is not None else None
         shape = tuple(self.value(shape_attr)) if shape_attr is not None else (None,) * len(offsets)
         axes: list[tuple[int, str, bool]] = []  # (axis, index expr, is_block)
         for ax, (off, d) in enumerate(zip(offsets, shape)):
@@ -286,14 +292,22 @@ class Gen:
                 axes.append((ax, name, True))
         rank = sum(1 for _, _, blk in axes if blk)
         terms, masks, pos = [t.ptr], [], 0
+        dropped: list[str] = []  # in-bounds terms of block axes
         for ax, idx, blk in axes:
             if blk:
                 idx = idx + _bcast(pos, rank)
                 pos += 1
             terms.append(f"{_int64(idx, blk) if t.int64 else idx} * {t.strides[ax]}")
-            masks.append(f"({idx} < {t.sizes[ax]})")
+            bound = f"({idx} < {t.sizes[ax]})"
+            if (key, ax) not in self.in_bounds:
+                masks.append(bound)
+            elif blk:
+                dropped.append(bound)
             if not self.is_nonneg(offsets[ax]):
                 masks.append(f"({idx} >= 0)")
+        if self.interpret and dropped and masks and len(dropped) == rank:
+            # Triton's interpreter takes no scalar mask for a block: keep one (true) block term
+            masks.insert(0, dropped[0])
         return " + ".join(terms), masks
 
     def mask_line(self, hint: str, terms: list[str], loc) -> str | None:

@@ -12,7 +12,7 @@ from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Block, Function, Inst, ParamKind, Space, attr_syms, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.verify import verify
-from tiledsl.passes import legality
+from tiledsl.passes import bounds, legality
 from tiledsl.targets import get_target
 
 from . import tma as tma_mod
@@ -41,6 +41,8 @@ def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
     verify(fn, "triton")
     host, grid = _split(fn)
     g = Gen(fn, target_name, interpret)
+    if specs is not None and len(specs) == len(fn.params):  # masks the compiled shapes never need
+        g.in_bounds, g.access_keys = bounds.in_bounds(fn, specs), bounds.access_keys(fn)
     accesses = tma_mod.plan(fn, g.knobs) if tma and get_target(target_name).has_tma else {}
     entry = g.namer.take(f"{kname}_kernel")
     tma_entry = g.namer.take(f"{kname}_kernel_tma") if accesses else None

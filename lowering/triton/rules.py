@@ -14,7 +14,7 @@ from tiledsl.ir.nodes import Inst, Space
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import window_of
 
-from . import atomics, tma
+from . import atomics, loops, tma
 from .codegen import INDENT, TL_DTYPE, Gen, literal
 from .reductions import REDUCE_RULES
 
@@ -81,12 +81,7 @@ def _for(g: Gen, inst: Inst) -> None:
     step_text = g.ref(step)
     if step_text != "1":
         bounds += f", {step_text}"
-    stages = inst.attr("stages")
-    if stages is None:
-        rng = f"range({bounds})"
-    else:
-        g.stages.append(int(g.value(stages)))
-        rng = f"tl.range({bounds}, num_stages={g.knob(stages)})"
+    rng = loops.range_text(g, inst, bounds)  # a dot's loop takes the launch's stages (`loops`)
     g.line(f"for {g.define(iv)} in {rng}:", inst.loc)
     g.depth += 1
     if g.interpret:  # the interpreter's counter is a Python int (see `_typed_scalars`)
@@ -426,7 +421,7 @@ def _load(g: Gen, inst: Inst) -> None:
     if acc is not None:
         _assign(g, inst, g.decoded(tma.load_expr(g, acc), src.type.dtype))
         return
-    ptr, terms = g.window(src, offsets, inst.attr("shape"), inst.loc)
+    ptr, terms = g.window(src, offsets, inst.attr("shape"), inst.loc, inst)
     if mask is not None:
         terms.append(g.ref(mask))
     name = g.define(inst.result)
@@ -446,7 +441,7 @@ def _store(g: Gen, inst: Inst) -> None:
     if acc is not None:  # an epilogue store through a descriptor: TMA drops what is out of bounds
         g.line(tma.store_stmt(g, acc, _stored(g, value, dst.type.dtype)), inst.loc)
         return
-    ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc)
+    ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc, inst)
     if mask is not None:
         terms.append(g.ref(mask))
     mask_name = g.mask_line(f"mask_{g.tensors[dst.name].host_name}", terms, inst.loc)
@@ -471,7 +466,7 @@ def _atomic(g: Gen, inst: Inst) -> None:
     if not atomics.check(g, inst, kind, dt):  # never run: `Backend.execute` raises the refusal
         g.line(f'tl.static_assert(False, "atomic_{kind} on {dt.value} tensors does not run in '
                f'Triton\'s interpreter")', inst.loc)
-    ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc)
+    ptr, terms = g.window(dst, offsets, inst.attr("shape"), inst.loc, inst)
     if mask is not None:
         terms.append(g.ref(mask))
     name = g.define(inst.result)

@@ -64,6 +64,8 @@ class Emitter:
         self.indent = 0
         self.used_names: set[str] = set()
         self.lazy: dict[str, Tile] = {}  # live unbacked tiles by IR value name
+        self.let_names: set[str] = set()  # names bound by `let` (scoped: not repeatable elsewhere)
+        self.pipelined = 0  # depth of T.Pipelined loops being emitted
         self.threads_region = False  # inside a THREADS region: tiles are per-thread arrays
         self.block_threads: int | None = None
         self.last_loc: Loc | None = None
@@ -113,6 +115,7 @@ class Emitter:
         it uninitialised; a let stays where it is, visible to both."""
         name = self.name(hint)
         self.line(f"{name} = {expr}")
+        self.let_names.add(name)
         return Scalar(name, dtype, reads=frozenset(), pure=pure)
 
     def src_comment(self, inst: Inst) -> None:

@@ -167,6 +167,10 @@ def load(em: Emitter, inst: Inst) -> None:
         pure = at(()) if isinstance(src, Global) and inst.operands[0].name not in em.written else None
         if pure is not None and any(isinstance(v, Scalar) and v.reads for v in _offsets(em, inst)):
             pure = None  # an offset read from a buffer: not repeatable
+        inline = _inline_read(em, inst, src, other) if pure is not None and mask is None else None
+        if inline is not None:
+            em.env[res.name] = Scalar(inline, src.dtype, pure=inline)
+            return
         em.env[res.name] = em.let(at(()), src.dtype, res.name, pure=pure)
         return
     tile = Tile(win.shape, src.dtype, at, reads=reads)
@@ -176,6 +180,28 @@ def load(em: Emitter, inst: Inst) -> None:
         em.env[res.name] = em.materialize(tile, scope="shared", hint=res.name)
         return
     em.bind(res, tile)
+
+
+def _inline_read(em: Emitter, inst: Inst, src: Global, other: str) -> str | None:
+    """A read-only scalar inside a pipelined loop (a block's scale, ``sfb[j, k]``) as the read
+    itself, to be repeated where it is used, rather than a let: TileLang's warp specialisation
+    keeps the copies that come before a let in the loop body with the consumer warps (the row
+    scales' ``T.copy`` then loads from global memory in the wgmma loop, on 168 registers); without
+    it the producer stages them (145). None when not in a pipelined loop or when an offset is a
+    let with no let-free form (the read must mean the same wherever it is repeated)."""
+    if not em.pipelined or em.threads_region:
+        return None
+    offs = []
+    for v in _offsets(em, inst):
+        if isinstance(v, Scalar) and v.pure is not None:
+            v = Scalar(v.pure, v.dtype, v.const)
+        if isinstance(v, Scalar) and any(re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", v.expr) for n in em.let_names):
+            return None
+        offs.append(v)
+    win = _Window(em, inst, src, offs, inst.attr("shape"))
+    elem = f"{src.name}[{', '.join(win.index(()))}]"
+    g = _guard(win, (), None)
+    return elem if g is None else f"T.if_then_else({g}, {elem}, {other})"
 
 
 # --- STORE / ATOMIC --------------------------------------------------------------------------------

@@ -117,3 +117,39 @@ def test_parity_row_against_the_expert_tilelang_gemm():
     assert row["ratio"]["loop_per_mflop"] <= 1.1
     md = sp.markdown([row], "cmd")
     assert "| gemm_bf16_4096^3 tiledsl | 128x256x64 |" in md
+
+
+@pytest.mark.slow  # TileLang lowering of the MLA-sized probe: a few seconds
+def test_paged_v_is_the_leading_columns_of_the_k_page_not_a_second_copy():
+    """V (the first 512 of the page's 576 columns, same rows and mask) is a region of the K page
+    already in shared memory, as the expert's kernel reuses its KV page: one load of the page per
+    step, not two (the second cost 121 of 1,141 loop instructions and 64 KB of shared memory)."""
+    src = _paged_mla().code("tilelang")
+    loads = [ln for ln in src.splitlines() if re.search(r"= .*\bkv\[", ln)]
+    assert len(loads) == 1
+    k_buf = loads[0].strip().split("[")[0]
+    pv = [ln.strip() for ln in src.splitlines() if "T.gemm(" in ln][1]
+    assert pv.startswith("T.gemm(p") and f", {k_buf}[0:64, 0:512], " in pv
+    assert src.count("T.alloc_shared((64, 512)") == 0
+
+
+@pytest.mark.parametrize("col_mask, loads", [(False, 1), (True, 2)])
+def test_a_page_load_is_reused_only_with_the_same_rows_offsets_and_mask(col_mask, loads):
+    """V masked by columns too (another mask) is its own load; with K's mask it is K's region."""
+    import tiledsl as td
+
+    @td.kernel
+    def two_loads(kv: td.Tensor, q: td.Tensor, out: td.Tensor, n: int, COLS: td.constexpr):
+        with td.grid(1):
+            rows = td.arange(0, 64)
+            k = td.load(kv, (0, 0), (64, 128), mask=(rows < n)[:, None])
+            vmask = (rows < n)[:, None] & (td.arange(0, 64) < 32)[None, :] if COLS else (rows < n)[:, None]
+            v = td.load(kv, (0, 0), (64, 64), mask=vmask)
+            s = td.dot(td.load(q, (0, 0), (64, 128)), k.T)
+            td.store(out, (0, 0), td.dot(s.to(td.bfloat16), v))
+
+    src = two_loads.compile(T((64, 128), bf16), T((64, 128), bf16), T((64, 64), f32), 40, COLS=int(col_mask),
+                            backend="tilelang", target="h100").code("tilelang")
+    assert len([ln for ln in src.splitlines() if re.search(r"= .*\bkv\[", ln)]) == loads
+    pv = [ln.strip() for ln in src.splitlines() if "T.gemm(" in ln][1]
+    assert ("[0:64, 0:64], " in pv) is (loads == 1)

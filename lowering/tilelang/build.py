@@ -85,10 +85,15 @@ def tl_target(target: Target):
 
 def lower_to_cuda(source: str, entry: str, target: Target) -> tuple[str, int, float]:
     """(CUDA C, dynamic shared memory bytes, seconds) of the program for `target`."""
+    return lower_prim_func(prim_func(source, entry), entry, target)
+
+
+def lower_prim_func(func, entry: str, target: Target) -> tuple[str, int, float]:
+    """(CUDA C, dynamic shared memory bytes, seconds) of a ``T.prim_func`` for `target` (also
+    used for hand-written TileLang kernels: ``benchmarks/static_parity_tilelang.py``)."""
     import tilelang
 
     t0 = time.perf_counter()
-    func = prim_func(source, entry)
     tgt = tl_target(target)
     try:
         with tgt:

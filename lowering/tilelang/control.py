@@ -104,11 +104,15 @@ def for_(em: Emitter, inst: Inst) -> None:
     em.env[body.args[0].name] = Scalar(iv, body.args[0].type.dtype)
     for a, s in zip(body.args[1:], storage):
         em.env[a.name] = s
-    em.line(f"for {iv} in {_loop_header(em, inst, start, stop, step)}:")
+    header = _loop_header(em, inst, start, stop, step)
+    em.line(f"for {iv} in {header}:")
     em.indent += 1
+    pipelined = header.startswith("T.Pipelined")
+    em.pipelined += pipelined
     term = em.region(body)
     if term is not None:
         _yield(em, term, storage)
+    em.pipelined -= pipelined
     if em.lines[-1].strip().endswith(":"):
         em.line("pass")
     em.indent -= 1

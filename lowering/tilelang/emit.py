@@ -64,6 +64,10 @@ class Emitter:
         self.indent = 0
         self.used_names: set[str] = set()
         self.lazy: dict[str, Tile] = {}  # live unbacked tiles by IR value name
+        self.blocks: list[Block] = []  # the regions being emitted, innermost last
+        self.let_names: set[str] = set()  # names bound by `let` (scoped: not repeatable elsewhere)
+        self.pipelined = 0  # depth of T.Pipelined loops being emitted
+        self.shared_pages: dict[tuple, tuple] = {}  # masked shared loads a later one may reuse (memory)
         self.threads_region = False  # inside a THREADS region: tiles are per-thread arrays
         self.block_threads: int | None = None
         self.last_loc: Loc | None = None
@@ -113,6 +117,7 @@ class Emitter:
         it uninitialised; a let stays where it is, visible to both."""
         name = self.name(hint)
         self.line(f"{name} = {expr}")
+        self.let_names.add(name)
         return Scalar(name, dtype, reads=frozenset(), pure=pure)
 
     def src_comment(self, inst: Inst) -> None:
@@ -256,16 +261,20 @@ class Emitter:
     # --- regions ------------------------------------------------------------------------------------
     def region(self, block: Block) -> Inst | None:
         """Emit a region's insts; return its terminator (YIELD) for the caller to handle."""
-        for inst in block.insts:
-            if inst.op is Op.YIELD:
-                return inst
-            rule = self.rules.get(inst.op)
-            if rule is None:
-                raise BackendError(f"the TileLang backend has no lowering for {inst.op.ir_name}", inst.loc)
-            self.src_comment(inst)
-            rule(self, inst)
-            self.consume(inst)
-        return None
+        self.blocks.append(block)
+        try:
+            for inst in block.insts:
+                if inst.op is Op.YIELD:
+                    return inst
+                rule = self.rules.get(inst.op)
+                if rule is None:
+                    raise BackendError(f"the TileLang backend has no lowering for {inst.op.ir_name}", inst.loc)
+                self.src_comment(inst)
+                rule(self, inst)
+                self.consume(inst)
+            return None
+        finally:
+            self.blocks.pop()
 
 
 def _copied_back(body: Block) -> dict[str, str]:

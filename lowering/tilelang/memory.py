@@ -23,6 +23,7 @@ from tiledsl.ir.optable import window_of
 # the kinds of `capabilities.TILELANG` (reductions, scans, atomics, tile atomics whose old values
 # are used): the legality pass refuses the rest before these rules run
 REDUCE_FN = {"sum": "T.reduce_sum", "max": "T.reduce_max", "min": "T.reduce_min"}
+_ATOM_BYTES = 128  # the widest shared-memory swizzle atom's row
 _ATOMIC_FN = {"add": "T.atomic_add", "max": "T.atomic_max", "min": "T.atomic_min"}
 
 
@@ -167,15 +168,85 @@ def load(em: Emitter, inst: Inst) -> None:
         pure = at(()) if isinstance(src, Global) and inst.operands[0].name not in em.written else None
         if pure is not None and any(isinstance(v, Scalar) and v.reads for v in _offsets(em, inst)):
             pure = None  # an offset read from a buffer: not repeatable
+        inline = _inline_read(em, inst, src, other) if pure is not None and mask is None else None
+        if inline is not None:
+            em.env[res.name] = Scalar(inline, src.dtype, pure=inline)
+            return
         em.env[res.name] = em.let(at(()), src.dtype, res.name, pure=pure)
         return
     tile = Tile(win.shape, src.dtype, at, reads=reads)
     if res.name in em.shared_loads and len(win.shape) == 2 and not em.threads_region:
         # a gemm operand (a masked page of a KV cache): straight into shared memory, once, in
-        # its own layout; a transposed use is the gemm's transpose flag, not a second copy
-        em.env[res.name] = em.materialize(tile, scope="shared", hint=res.name)
+        # its own layout; a transposed use is the gemm's transpose flag, not a second copy; a
+        # second load of the page's leading columns (V, the first DV of the K page's D) is a
+        # region of the first, not a second copy
+        key = _page_key(em, src, win, mask, other)
+        earlier = em.shared_pages.get(key[0]) if key is not None else None
+        view = _leading_region(earlier, key, win) if earlier is not None else None
+        if view is not None:
+            em.env[res.name] = view
+            return
+        buf = em.materialize(tile, scope="shared", hint=res.name)
+        if key is not None:
+            em.shared_pages[key[0]] = (key[1], buf)
+        em.env[res.name] = buf
         return
     em.bind(res, tile)
+
+
+def _page_key(em: Emitter, src, win: _Window, mask, other: str):
+    """((region, tensor, per-axis offsets, mask text, other), extents) of a masked shared load
+    that a later load of the same rows may reuse, or None. Offsets and mask must be expressions
+    whose value cannot change within the region (no buffer reads), the window plain blocks and
+    points of a tensor the kernel never writes."""
+    if (not isinstance(src, Global) or src.name in em.written or not em.blocks or not win.is_block
+            or em.pipelined):  # a multi-buffered page's region: not checked against TileLang's pipeliner
+        return None
+    offs = tuple((kind, off.expr) for kind, off, _ in win.axes)
+    if any(off.reads for _, off, _ in win.axes) or (mask is not None and mask.reads):
+        return None
+    idx = tuple(f"__i{k}" for k in range(len(win.shape)))
+    mask_text = None
+    if mask is not None:
+        mask_text = mask.at(broadcast_index(mask.shape, win.shape, idx)) if isinstance(mask, Tile) else mask.expr
+    return (id(em.blocks[-1]), src.name, offs, mask_text, other), win.shape
+
+
+def _leading_region(earlier, key, win: _Window) -> Tile | None:
+    """This load as the leading columns of an earlier shared page (same region, tensor,
+    offsets, mask, fill; the same rows; no more columns), or None."""
+    shape, buf = earlier
+    *rows, cols = win.shape
+    if key[1] == shape or tuple(rows) != tuple(shape[:-1]) or cols > shape[-1]:
+        return None
+    # whole 128-byte swizzle atoms on both (the case whose wgmma descriptors were checked: the
+    # region's equal those of a separate buffer of its shape); anything else is loaded again
+    if (cols * buf.dtype.itemsize) % _ATOM_BYTES or (shape[-1] * buf.dtype.itemsize) % _ATOM_BYTES:
+        return None
+    region = f"{buf.buf}[{', '.join(f'0:{n}' for n in win.shape)}]"
+    return Tile(win.shape, buf.dtype, buf.at, reads=frozenset({buf.buf}), region_of=(buf, region))
+
+
+def _inline_read(em: Emitter, inst: Inst, src: Global, other: str) -> str | None:
+    """A read-only scalar inside a pipelined loop (a block's scale, ``sfb[j, k]``) as the read
+    itself, to be repeated where it is used, rather than a let: TileLang's warp specialisation
+    keeps the copies that come before a let in the loop body with the consumer warps (the row
+    scales' ``T.copy`` then loads from global memory in the wgmma loop, on 168 registers); without
+    it the producer stages them (145). None when not in a pipelined loop or when an offset is a
+    let with no let-free form (the read must mean the same wherever it is repeated)."""
+    if not em.pipelined or em.threads_region:
+        return None
+    offs = []
+    for v in _offsets(em, inst):
+        if isinstance(v, Scalar) and v.pure is not None:
+            v = Scalar(v.pure, v.dtype, v.const)
+        if isinstance(v, Scalar) and any(re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", v.expr) for n in em.let_names):
+            return None
+        offs.append(v)
+    win = _Window(em, inst, src, offs, inst.attr("shape"))
+    elem = f"{src.name}[{', '.join(win.index(()))}]"
+    g = _guard(win, (), None)
+    return elem if g is None else f"T.if_then_else({g}, {elem}, {other})"
 
 
 # --- STORE / ATOMIC --------------------------------------------------------------------------------
@@ -348,6 +419,8 @@ def _operand(em: Emitter, t: Tile, scopes, fallback: str, hint: str) -> tuple[st
     """(buffer name, transposed?) of a gemm operand, staging it into `fallback` storage if needed."""
     if t.transposed_of is not None and t.transposed_of.scope in scopes:
         return t.transposed_of.buf, True
+    if t.region_of is not None and t.region_of[0].scope in scopes:
+        return t.region_of[1], False
     if t.is_buffer and t.scope in scopes:
         return t.buf, False
     return em.materialize(t, scope=fallback, hint=hint).buf, False

@@ -66,6 +66,8 @@ class Tile:
     fill: str | None = None  # constant value when the tile is a FULL (materialised with T.fill)
     cheap: bool = False  # recomputing the expression per use costs nothing (arange, full, views)
     transposed_of: Tile | None = None  # a 2-D transpose of a buffer tile (gemm takes it in place)
+    # a leading block of a shared buffer, as a region (``k[0:64, 0:512]``): a gemm takes it in place
+    region_of: tuple[Tile, str] | None = None
 
     @property
     def is_buffer(self) -> bool:

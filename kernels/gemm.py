@@ -16,16 +16,27 @@ import tiledsl as td
 
 @td.kernel
 def gemm_kernel(a: td.Tensor, b: td.Tensor, c: td.Tensor,
-                BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = td.auto):
-    """c = a @ b with fp32 accumulation; c may have another dtype than a and b."""
+                BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = td.auto,
+                SPLIT_K: td.constexpr = 1):
+    """c = a @ b with fp32 accumulation; c may have another dtype than a and b.
+
+    SPLIT_K > 1 (or ``td.auto``: the scheduler's choice) splits the K loop over SPLIT_K programs
+    per output tile, each adding its fp32 partial sum into c atomically: c must then be fp32 and
+    zero-filled (`gemm` passes such a workspace and rounds it once into the output). SPLIT_K = 1,
+    the default, is the plain kernel: the split axis and its arithmetic fold away."""
     M, K = a.shape
     N = b.shape[1]
-    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
+    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN), SPLIT_K) as (i, j, s):
+        per = td.cdiv(K, BK * SPLIT_K)  # K tiles of one split (cdiv(cdiv(K, BK), SPLIT_K))
         acc = td.zeros((BM, BN), td.float32)
-        for k in td.pipelined(td.cdiv(K, BK), stages=td.auto):
+        for kk in td.pipelined(per, stages=td.auto):
+            k = s * per + kk  # tiles past K's end read as zeros
             acc += td.dot(td.load(a, (i * BM, k * BK), (BM, BK)),
                           td.load(b, (k * BK, j * BN), (BK, BN)))
-        td.store(c, (i * BM, j * BN), acc.to(c.dtype))
+        if SPLIT_K == 1:
+            td.store(c, (i * BM, j * BN), acc.to(c.dtype))
+        else:
+            td.atomic_add(c, (i * BM, j * BN), acc)
 
 
 def gemm(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = None,

@@ -124,8 +124,9 @@ class FuseDotAcc:
 @register
 @dataclass(frozen=True)
 class Rasterize:
-    """A 2-D grid of tile programs that multiply tiles gets a grouped launch order, its group
-    size a new auto knob the cost model chooses (L2 reuse of the operand tiles). Programs are
+    """A 2-D grid of tile programs that multiply tiles (or a 3-D one: a split axis last) gets a
+    grouped launch order over its first two axes, its group size a new auto knob the cost model
+    chooses (L2 reuse of the operand tiles). Programs are
     unordered on a GPU, so the order is free to choose; a grid that already has ``group_m``, and
     a kernel that has no dot, are left alone."""
 
@@ -133,7 +134,7 @@ class Rasterize:
 
     def __call__(self, fn: Function, ctx: PassContext) -> Function:
         grids = [i for i in fn.body.insts if i.op is Op.GRID]
-        if len(grids) != 1 or len(grids[0].operands) != 2 or grids[0].attr("group_m") is not None:
+        if len(grids) != 1 or len(grids[0].operands) not in (2, 3) or grids[0].attr("group_m") is not None:
             return fn
         if not any(i.op is Op.DOT for i in walk(grids[0].regions[0])):
             return fn

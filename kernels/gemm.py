@@ -44,7 +44,7 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = No
     """``a @ b`` for ``a [M, K]`` and ``b [K, N]`` of one dtype (fp32, fp16 or bf16), accumulated in
     fp32 and rounded once to ``out_dtype`` (default: the inputs' dtype). CUDA tensors run compiled
     code, CPU tensors an interpreter (``backend="ir"`` or ``"triton"``). ``knobs`` (BM, BN, BK,
-    num_warps) override the scheduler's choice."""
+    SPLIT_K, num_warps) override the scheduler's choice."""
     v = Validator("gemm")
     v.tensor("a", a, dtypes=FLOAT_DTYPES, ndim=2)
     v.tensor("b", b, dtypes=FLOAT_DTYPES, ndim=2)
@@ -60,13 +60,46 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = No
         return c
     if a.shape[1] == 0:  # an empty sum: the kernel would have no K tile to run
         return c.zero_()
-    gemm_launch(a, b, c, **knobs).run(backend)
+    launch = gemm_launch(a, b, c, **knobs)
+    launch.run(backend)
+    if launch.args[2] is not c:  # split K: the fp32 workspace, rounded once
+        c.copy_(launch.args[2])
     return c
 
 
 def gemm_launch(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> Launch:
-    """The kernel call `gemm` makes: every knob left to the scheduler unless given."""
-    return Launch(gemm_kernel, (a, b, c), knobs)
+    """The kernel call `gemm` makes: every knob left to the scheduler unless given. Where the
+    scheduler splits K (`split_k`: few output tiles over a long K), the call adds fp32 partial sums
+    into a zero-filled fp32 workspace, the launch's third argument, that `gemm` then rounds once
+    into c (with an fp32 c, c itself). Arguments may be meta tensors (compiling only)."""
+    split = split_k(a, b, c, **knobs)
+    if split == 1:
+        return Launch(gemm_kernel, (a, b, c), knobs)
+    ws = c.zero_() if c.dtype == torch.float32 else torch.zeros(c.shape, dtype=torch.float32, device=c.device)
+    return Launch(gemm_kernel, (a, b, ws), {**knobs, "SPLIT_K": split})
+
+
+def split_k(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> int:
+    """The split factor of the call: the given ``SPLIT_K``, else the scheduler's choice for the
+    kernel writing an fp32 workspace with the other given knobs (1: the plain kernel)."""
+    if knobs.get("SPLIT_K") is not None and knobs["SPLIT_K"] is not td.auto:
+        return int(knobs["SPLIT_K"])
+    fixed = {k: v for k, v in knobs.items() if isinstance(v, int) and k != "SPLIT_K"}
+    ws = torch.empty(c.shape, dtype=torch.float32, device="meta")
+    meta = tuple(torch.empty(t.shape, dtype=t.dtype, device="meta") for t in (a, b))
+    target = torch.cuda.get_device_name(a.device) if a.is_cuda else None
+    return _split_for(tuple(a.shape), tuple(b.shape), a.dtype, target, tuple(sorted(fixed.items())), meta, ws)
+
+
+def _split_for(a_shape, b_shape, dtype, target, fixed, meta, ws) -> int:
+    key = (a_shape, b_shape, dtype, target, fixed)
+    if key not in _SPLITS:
+        ck = gemm_kernel.compile(*meta, ws, backend="ir", target=target, SPLIT_K=td.auto, **dict(fixed))
+        _SPLITS[key] = ck.schedule["SPLIT_K"]
+    return _SPLITS[key]
+
+
+_SPLITS: dict[tuple, int] = {}  # the scheduler's split per call signature (scheduling only)
 
 
 def gemm_ref(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = None) -> torch.Tensor:

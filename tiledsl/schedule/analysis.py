@@ -82,6 +82,7 @@ class Analysis:
     operand_words: float = 0.0  # dot operand fragments held in registers (mma.sync path)
     inflight: float = 0.0  # bytes one program keeps in flight
     loop_iters: float = 0.0  # per program
+    dot_iters: float = 0.0  # iterations of the main tensor-core loop per program (the most-run dot)
     stages: int = 1  # deepest pipelining
     max_numel: int = 0  # largest tile
     odd_tiles: set = field(default_factory=set)  # tile shapes with a size that is not a power of two
@@ -125,6 +126,7 @@ class _Walker:
         self.plans = plans or _Plans()
         self.a = Analysis()
         self.env: dict[str, int] = {}
+        self.conds: dict[str, bool] = {}  # bool scalars the knob values decide (`if SPLIT_K == 1`)
         # runtime scalars that are a known multiple of a data-dependent count: a loop over
         # `n * 4` steps is priced at 4x the iterations of one over `n` (`UNKNOWN_TRIPS` each)
         self.runtime_scale: dict[str, float] = {}
@@ -226,7 +228,9 @@ class _Walker:
             ints = [self.env.get(v.name) for v in inst.operands]
             if len(inst.results) == 1 and None not in ints:
                 r = fold_int(inst.op, ints)  # unbounded: sizes and trip counts, not the GPU's i32
-                if r is not None and not isinstance(r, bool):
+                if isinstance(r, bool):
+                    self.conds[res.name] = r
+                elif r is not None:
                     self.env[res.name] = r
             if inst.op is Op.CAST and ints and ints[0] is not None and res.type.dtype.is_int:
                 self.env[res.name] = ints[0]
@@ -294,7 +298,11 @@ def _for(w: _Walker, inst, mult, stages):
 
 
 def _if(w: _Walker, inst, mult, stages):
-    return max((w.block(r, mult, stages) for r in inst.regions), default=0.0)
+    """A branch the knob values decide is walked alone (a split kernel's atomic epilogue or its
+    plain store); a runtime branch prices both sides' work and the larger one's loads."""
+    cond = w.conds.get(inst.operands[0].name)
+    regions = inst.regions if cond is None else inst.regions[:1] if cond else inst.regions[1:2]
+    return max((w.block(r, mult, stages) for r in regions), default=0.0)
 
 
 def _threads(w: _Walker, inst, mult, stages):
@@ -375,6 +383,7 @@ def _dot(w: _Walker, inst, mult, stages):
     a, b = inst.operands[0].type, inst.operands[1].type
     w.a.dots.append(DotUse(w.dim(a.shape[0]), w.dim(b.shape[1]), w.dim(a.shape[1]), a.dtype, mult,
                            consumer=w.role == "consumer"))
+    w.a.dot_iters = max(w.a.dot_iters, mult)
 
 
 def _tile_reduce(w: _Walker, inst, mult, stages):

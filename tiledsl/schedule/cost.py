@@ -31,6 +31,10 @@ from tiledsl.targets import Target
 
 PROGRAM_OVERHEAD_CLK = 400  # launch of a program, address setup, epilogue
 LOOP_OVERHEAD_CLK = 24  # per loop iteration: barriers, pointer bumps
+# SASS instructions each warp issues per iteration of a tensor-core loop, whatever the tile
+# (benchmarks/static_parity.py: 85-106 from 64x32 to 128x256 tiles): an SM's 4 schedulers issue
+# them at one a clock, so narrow tiles pay them on fewer flops
+DOT_LOOP_INSTRS = 100
 LAUNCH_US = 2.5  # kernel launch
 REG_BASE = 32  # registers a program needs besides its tiles
 HBM_EFF, L2_HIT_COST = 0.9, 0.25
@@ -188,7 +192,14 @@ def _wave_extent(grid: tuple[int, ...], group_m: int, resident: int) -> tuple[in
         rows = min(g0, group_m)
         e1 = min(rest[0], math.ceil(resident / rows))
         e0 = min(g0, rows * math.ceil(resident / (rows * rest[0])))
-        return (e0, e1, *(min(r, 1) for r in rest[1:]))
+        # the grouped order covers the first two axes; a wave larger than their plane goes on
+        # along the others (a split axis), which it did not before (one split per wave)
+        return (e0, e1, *_row_major(rest[1:], math.ceil(resident / (g0 * rest[0]))))
+    return _row_major(grid, resident)
+
+
+def _row_major(grid: tuple[int, ...], resident: int) -> tuple[int, ...]:
+    """Distinct ids per axis of `resident` programs in row-major order, axis 0 fastest."""
     out, left = [], resident
     for g in grid:
         out.append(min(g, left))
@@ -258,6 +269,13 @@ def _fixed_clk(a: Analysis, t: Target) -> float:
     return a.alu_flops / t.cuda_core_flops_per_clk_per_sm + a.loop_iters * LOOP_OVERHEAD_CLK + PROGRAM_OVERHEAD_CLK
 
 
+def _issue_clk(a: Analysis, warps: int) -> float:
+    """Cycles the schedulers spend issuing the tensor-core loop's own instructions (address
+    arithmetic, barriers, waits): per iteration, each warp's `DOT_LOOP_INSTRS`, four warps at a
+    time. The least for any warp count is at 4 or fewer (`lower_bound_us`)."""
+    return a.dot_iters * DOT_LOOP_INSTRS * max(1.0, warps / 4)
+
+
 def _l2_seconds(a: Analysis, t: Target) -> float:
     active = min(t.sms, a.programs)
     return l2_bytes(a) / (active * L2_SM_BYTES_PER_CLK * t.clock_ghz * 1e9)
@@ -274,7 +292,7 @@ def lower_bound_us(a: Analysis, t: Target) -> float:
         f = 2.0 * d.m * d.n * d.k
         feed = 2 * (d.m * d.k + d.k * d.n) * d.dtype.itemsize / t.smem_bytes_per_clk
         cyc += d.count * max(f / rate if rate else math.inf, feed)
-    prog_clk = cyc + _fixed_clk(a, t) + a.reduces * 24
+    prog_clk = cyc + _fixed_clk(a, t) + a.reduces * 24 + _issue_clk(a, 4)
     compute_s = math.ceil(a.programs / t.sms) * prog_clk / (t.clock_ghz * 1e9)
     ideal = sum(max(_unique(acc, a.grid) for acc in a.accesses if acc.tensor == n)
                 for n in {acc.tensor for acc in a.accesses})
@@ -299,7 +317,7 @@ def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio:
         memo[key] = _tc_cycles(a, values, t)
     tc, flops = memo[key]
     reduce = a.reduces * (24 + 16 * math.log2(max(warps, 1)))
-    prog_clk = tc + reduce + _fixed_clk(a, t)
+    prog_clk = tc + reduce + _fixed_clk(a, t) + _issue_clk(a, warps)
     per_sm = math.ceil(a.programs / t.sms)
     compute_s = per_sm * prog_clk / (t.clock_ghz * 1e9)
 

@@ -74,7 +74,9 @@ def values_for(k: KnobInfo, sizes: dict[str, int], warp_groups: bool = False) ->
     if k.role == GROUP:
         return (1, 8)
     if k.role == SPLIT:
-        return (1, 2, 4, 8, 16)
+        # not only powers of two: 3 and 6 fill 132 SMs where 4 and 8 spill a few programs into
+        # a second wave (34 tiles of 64x128 split 3 ways: 102 programs; 4 ways: 136)
+        return (1, 2, 3, 4, 6, 8, 12, 16)
     return (1,)
 
 

@@ -49,6 +49,7 @@ class Access:
     axes: frozenset[int]
     store: bool = False
     row_bytes: float = 128.0  # contiguous bytes per row of the window (coalescing)
+    whole: float = math.inf  # bytes of the whole tensor (times 2 for an atomic's read and write)
 
 
 @dataclass(frozen=True)
@@ -329,7 +330,7 @@ def _load(w: _Walker, inst, mult, stages):
     src, offsets = acc.tensor, acc.offsets
     nbytes = w.window_bytes(src.type, acc.shape, offsets)
     w.a.accesses.append(Access(src.name, nbytes, mult, w.taint_of(offsets), False,
-                               w.row_bytes(src.type, acc.shape, offsets)))
+                               w.row_bytes(src.type, acc.shape, offsets), w.numel(src.type) * src.type.dtype.itemsize))
     if v.type.space is not Space.SCALAR:
         full = w.numel(v.type) * v.type.dtype.itemsize
         dims = tuple(w.dim(d) for d in v.type.shape)
@@ -351,7 +352,8 @@ def _store(w: _Walker, inst, mult, stages):
     nbytes = w.window_bytes(dst.type, acc.shape, offsets)
     rmw = 2 if inst.op is Op.ATOMIC else 1
     w.a.accesses.append(Access(dst.name, nbytes * rmw, mult, w.taint_of(offsets), True,
-                               w.row_bytes(dst.type, acc.shape, offsets)))
+                               w.row_bytes(dst.type, acc.shape, offsets),
+                               w.numel(dst.type) * dst.type.dtype.itemsize * rmw))
 
 
 def _copy(w: _Walker, inst, mult, stages):

@@ -31,10 +31,10 @@ from tiledsl.targets import Target
 
 PROGRAM_OVERHEAD_CLK = 400  # launch of a program, address setup, epilogue
 LOOP_OVERHEAD_CLK = 24  # per loop iteration: barriers, pointer bumps
-# SASS instructions each warp issues per iteration of a tensor-core loop, whatever the tile
-# (benchmarks/static_parity.py: 85-106 from 64x32 to 128x256 tiles): an SM's 4 schedulers issue
-# them at one a clock, so narrow tiles pay them on fewer flops
-DOT_LOOP_INSTRS = 100
+# SASS instructions each warp issues per iteration of a tensor-core loop besides its wgmma
+# steps (`loop_instrs`; benchmarks/static_parity.py: 85-106 in all from 64x32 to 128x256 tiles):
+# an SM's 4 schedulers issue them at one a clock, so narrow tiles pay them on fewer flops
+DOT_LOOP_INSTRS = 70
 LAUNCH_US = 2.5  # kernel launch
 REG_BASE = 32  # registers a program needs besides its tiles
 HBM_EFF, L2_HIT_COST = 0.9, 0.25
@@ -222,7 +222,9 @@ def dram_bytes(a: Analysis, resident: int, t: Target) -> tuple[float, float]:
         key = (acc.tensor, acc.axes, acc.store)
         # DRAM moves 32-byte sectors and wants 64+ contiguous bytes per row to stream well
         coalesce = max(0.25, min(1.0, acc.row_bytes / 64))
-        cost = min(naive, waves * per_wave) / coalesce
+        # one wave reads each byte once at most: windows past a tensor's end (a split's
+        # zero-filled K tiles) move nothing
+        cost = min(naive, waves * per_wave, acc.whole if waves == 1 else math.inf) / coalesce
         if key in seen and not acc.store and wave_footprint <= t.l2_bytes / 2:
             cost *= L2_HIT_COST
         seen.add(key)
@@ -237,7 +239,7 @@ def l2_bytes(a: Analysis) -> float:
 
 
 def _unique(acc: Access, grid: tuple[int, ...]) -> float:
-    return math.prod(grid[i] for i in acc.axes if i < len(grid)) * acc.count * acc.bytes
+    return min(acc.whole, math.prod(grid[i] for i in acc.axes if i < len(grid)) * acc.count * acc.bytes)
 
 
 def _tc_cycles(a: Analysis, values: dict[str, int], t: Target) -> tuple[float, float]:
@@ -269,11 +271,25 @@ def _fixed_clk(a: Analysis, t: Target) -> float:
     return a.alu_flops / t.cuda_core_flops_per_clk_per_sm + a.loop_iters * LOOP_OVERHEAD_CLK + PROGRAM_OVERHEAD_CLK
 
 
-def _issue_clk(a: Analysis, warps: int) -> float:
-    """Cycles the schedulers spend issuing the tensor-core loop's own instructions (address
-    arithmetic, barriers, waits): per iteration, each warp's `DOT_LOOP_INSTRS`, four warps at a
-    time. The least for any warp count is at 4 or fewer (`lower_bound_us`)."""
-    return a.dot_iters * DOT_LOOP_INSTRS * max(1.0, warps / 4)
+def _issue_clk(a: Analysis, warps: int, instrs: float) -> float:
+    """Cycles the schedulers spend issuing the tensor-core loop's instructions (address
+    arithmetic, barriers, waits, the wgmma): per iteration, each warp's `instrs`, four warps at a
+    time. The least for any tile and warp count: `DOT_LOOP_INSTRS` on 4 warps (`lower_bound_us`)."""
+    return a.dot_iters * instrs * max(1.0, warps / 4)
+
+
+def loop_instrs(a: Analysis, values: dict[str, int], t: Target) -> float:
+    """Instructions one warp issues per iteration of the tensor-core loop: the fixed part and one
+    per wgmma instruction the warp's group issues for each k16 step (85 for 128x256x64 on two
+    warp groups, 100-106 for 64xNx128 on one: benchmarks/static_parity.py), so tiles that stack
+    several 64-row wgmma on one warp group (128x64 on 4 warps) issue more per flop."""
+    warps = values.get("num_warps", 4)
+    n = 0.0
+    for d in a.dots:
+        wg_m, _, _ = wgmma_layout(d.m, d.n, warps)
+        per_group = max(1, d.m // 64 // wg_m) if _wgmma_ok(a, values, t) else 1
+        n += per_group * max(1, d.k // 16) * 4
+    return DOT_LOOP_INSTRS + n
 
 
 def _l2_seconds(a: Analysis, t: Target) -> float:
@@ -292,7 +308,7 @@ def lower_bound_us(a: Analysis, t: Target) -> float:
         f = 2.0 * d.m * d.n * d.k
         feed = 2 * (d.m * d.k + d.k * d.n) * d.dtype.itemsize / t.smem_bytes_per_clk
         cyc += d.count * max(f / rate if rate else math.inf, feed)
-    prog_clk = cyc + _fixed_clk(a, t) + a.reduces * 24 + _issue_clk(a, 4)
+    prog_clk = cyc + _fixed_clk(a, t) + a.reduces * 24 + _issue_clk(a, 4, DOT_LOOP_INSTRS)
     compute_s = math.ceil(a.programs / t.sms) * prog_clk / (t.clock_ghz * 1e9)
     ideal = sum(max(_unique(acc, a.grid) for acc in a.accesses if acc.tensor == n)
                 for n in {acc.tensor for acc in a.accesses})
@@ -317,7 +333,7 @@ def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio:
         memo[key] = _tc_cycles(a, values, t)
     tc, flops = memo[key]
     reduce = a.reduces * (24 + 16 * math.log2(max(warps, 1)))
-    prog_clk = tc + reduce + _fixed_clk(a, t) + _issue_clk(a, warps)
+    prog_clk = tc + reduce + _fixed_clk(a, t) + _issue_clk(a, warps, loop_instrs(a, values, t))
     per_sm = math.ceil(a.programs / t.sms)
     compute_s = per_sm * prog_clk / (t.clock_ghz * 1e9)
 

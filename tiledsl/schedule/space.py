@@ -103,7 +103,7 @@ def fragility(a: Analysis, values: dict[str, int], target: Target) -> tuple[floa
     if not a.dots:
         return ()
     sync_mma = int(target.has_wgmma and not cost.uses_wgmma(a, values, target))
-    issued = a.programs * a.loop_iters * values.get("num_warps", 4)
+    issued = a.programs * a.dot_iters * values.get("num_warps", 4) * cost.loop_instrs(a, values, target)
     return (sync_mma, int(a.stages < 2 and a.loop_iters > 0), issued)
 
 

@@ -220,8 +220,7 @@ def dram_bytes(a: Analysis, resident: int, t: Target) -> tuple[float, float]:
         wave_footprint += per_wave
         naive = programs * acc.count * acc.bytes
         key = (acc.tensor, acc.axes, acc.store)
-        # DRAM moves 32-byte sectors and wants 64+ contiguous bytes per row to stream well
-        coalesce = max(0.25, min(1.0, acc.row_bytes / 64))
+        coalesce = _coalesce(acc)
         # one wave reads each byte once at most: windows past a tensor's end (a split's
         # zero-filled K tiles) move nothing
         cost = min(naive, waves * per_wave, acc.whole if waves == 1 else math.inf) / coalesce
@@ -297,6 +296,29 @@ def _l2_seconds(a: Analysis, t: Target) -> float:
     return l2_bytes(a) / (active * L2_SM_BYTES_PER_CLK * t.clock_ghz * 1e9)
 
 
+def _coalesce(acc: Access) -> float:
+    """Share of the DRAM bandwidth a window's rows use: DRAM moves 32-byte sectors and wants 64+
+    contiguous bytes per row to stream well."""
+    return max(0.25, min(1.0, acc.row_bytes / 64))
+
+
+def _coalesced_ideal(a: Analysis) -> float:
+    """DRAM bytes no launch order can go below: per tensor, the largest of its windows' ideal bytes
+    at their rows' coalescing (counted from each window's first access, which `dram_bytes` never
+    discounts as an L2 hit). Narrow rows (a 16-wide bf16 tile) raise it, so such walks are
+    skipped early: memory-bound shapes, where every tile has the same ideal bytes, searched
+    nearly every walk before."""
+    per: dict[str, float] = {}
+    seen: set = set()
+    for acc in a.accesses:
+        key = (acc.tensor, acc.axes, acc.store)
+        if key in seen:
+            continue
+        seen.add(key)
+        per[acc.tensor] = max(per.get(acc.tensor, 0.0), _unique(acc, a.grid) / _coalesce(acc))
+    return sum(per.values())
+
+
 def lower_bound_us(a: Analysis, t: Target) -> float:
     """A time no point of this walk (any warps, stages, group) can beat: tensor cores at the
     wgmma rate fed with each operand read once, the ideal DRAM bytes, the L2 traffic (which no
@@ -310,9 +332,7 @@ def lower_bound_us(a: Analysis, t: Target) -> float:
         cyc += d.count * max(f / rate if rate else math.inf, feed)
     prog_clk = cyc + _fixed_clk(a, t) + a.reduces * 24 + _issue_clk(a, 4, DOT_LOOP_INSTRS)
     compute_s = math.ceil(a.programs / t.sms) * prog_clk / (t.clock_ghz * 1e9)
-    ideal = sum(max(_unique(acc, a.grid) for acc in a.accesses if acc.tensor == n)
-                for n in {acc.tensor for acc in a.accesses})
-    dram_s = ideal / (t.hbm_gbps * 1e9 * HBM_EFF)
+    dram_s = _coalesced_ideal(a) / (t.hbm_gbps * 1e9 * HBM_EFF)
     l2_s = _l2_seconds(a, t)
     memory_s = max(dram_s, l2_s) + CONTENTION * min(dram_s, l2_s)
     return (_combine(max(compute_s, memory_s), min(compute_s, memory_s), 1.0) + LAUNCH_US * 1e-6) * 1e6
@@ -333,7 +353,10 @@ def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio:
         memo[key] = _tc_cycles(a, values, t)
     tc, flops = memo[key]
     reduce = a.reduces * (24 + 16 * math.log2(max(warps, 1)))
-    prog_clk = tc + reduce + _fixed_clk(a, t) + _issue_clk(a, warps, loop_instrs(a, values, t))
+    key = ("instrs", warps)
+    if key not in memo:
+        memo[key] = loop_instrs(a, values, t)
+    prog_clk = tc + reduce + _fixed_clk(a, t) + _issue_clk(a, warps, memo[key])
     per_sm = math.ceil(a.programs / t.sms)
     compute_s = per_sm * prog_clk / (t.clock_ghz * 1e9)
 

@@ -189,9 +189,11 @@ def test_bad_stages_constraint_is_a_frontend_error():
 
 # (M, N, K) -> (BM, BN, BK, SPLIT_K, num_warps) the `gemm` wrapper's default takes: tiles of the
 # expert's width (m64n128k16 wgmma) split over K to fill the SMs, where narrow tiles with 2-4x
-# the loop instructions per flop were chosen before
-_SPLIT_CHOICES = {(128, 2112, 7168): (128, 128, 128, 4, 8), (16, 4096, 4096): (64, 128, 128, 4, 4),
-                  (512, 512, 8192): (128, 128, 128, 8, 8), (64, 7168, 2048): None}
+# the loop instructions per flop were chosen before. 16x4096x4096 is memory-bound either way:
+# 64x128 split 4 ways is predicted 2.6% faster in the kernel, less than the workspace's zero-fill
+# and rounding passes cost (`cost.EXTRA_PASS_US`), so it keeps the plain 64x64 kernel.
+_SPLIT_CHOICES = {(128, 2112, 7168): (128, 128, 128, 4, 8), (16, 4096, 4096): (64, 64, 128, 1, 4),
+                  (512, 512, 8192): (128, 128, 128, 8, 8), (64, 7168, 2048): (64, 128, 128, 1, 4)}
 
 
 @pytest.mark.parametrize("mnk", list(_SPLIT_CHOICES))
@@ -204,9 +206,8 @@ def test_skinny_gemm_takes_wide_tiles_and_split_k(mnk):
     launch = gemm.gemm_launch(a, b, c)
     s = launch.compile("ir", "h100").schedule.as_dict()
     want = _SPLIT_CHOICES[mnk]
-    if want is None:  # 56 tiles of 64x128 over K = 2048: no split, the expert's tile
-        assert launch.args[2] is c and (s["BM"], s["BN"], s["SPLIT_K"]) == (64, 128, 1), s
-        return
-    assert launch.args[2].dtype == torch.float32  # the fp32 workspace
     assert (s["BM"], s["BN"], s["BK"], s["SPLIT_K"], s["num_warps"]) == want, s
     assert s["stages"] >= 3
+    # a split writes the fp32 workspace; the plain kernel the bf16 output itself
+    assert (launch.args[2] is c) == (want[3] == 1) and launch.args[2].dtype == (
+        torch.bfloat16 if want[3] == 1 else torch.float32)

@@ -50,6 +50,7 @@ class Access:
     store: bool = False
     row_bytes: float = 128.0  # contiguous bytes per row of the window (coalescing)
     whole: float = math.inf  # bytes of the whole tensor (times 2 for an atomic's read and write)
+    accumulate: bool = False  # a float tile added atomically (split-K): the output starts zeroed
 
 
 @dataclass(frozen=True)
@@ -351,9 +352,11 @@ def _store(w: _Walker, inst, mult, stages):
     dst, offsets = acc.tensor, acc.offsets
     nbytes = w.window_bytes(dst.type, acc.shape, offsets)
     rmw = 2 if inst.op is Op.ATOMIC else 1
+    accumulate = (inst.op is Op.ATOMIC and inst.attr("kind") == "add" and dst.type.dtype.is_float
+                  and bool(inst.results) and inst.results[0].type.space is not Space.SCALAR)
     w.a.accesses.append(Access(dst.name, nbytes * rmw, mult, w.taint_of(offsets), True,
                                w.row_bytes(dst.type, acc.shape, offsets),
-                               w.numel(dst.type) * dst.type.dtype.itemsize * rmw))
+                               w.numel(dst.type) * dst.type.dtype.itemsize * rmw, accumulate))
 
 
 def _copy(w: _Walker, inst, mult, stages):

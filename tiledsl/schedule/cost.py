@@ -40,6 +40,10 @@ REG_BASE = 32  # registers a program needs besides its tiles
 HBM_EFF, L2_HIT_COST = 0.9, 0.25
 L2_SM_BYTES_PER_CLK = 64  # what one SM can take from L2 per clock
 CONTENTION = 0.05  # share of the smaller of two overlapped activities that still shows
+# a tile accumulated atomically (split-K) needs its output zero-filled before the kernel and, for a
+# 16-bit result, rounded from the fp32 workspace after it: two more passes on the stream, each a
+# dependent kernel's start (graph-captured) and its bytes (`_accumulate_s`)
+EXTRA_PASS_US = 0.5
 
 
 def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: Target,
@@ -291,6 +295,16 @@ def loop_instrs(a: Analysis, values: dict[str, int], t: Target) -> float:
     return DOT_LOOP_INSTRS + n
 
 
+def _accumulate_s(a: Analysis, t: Target) -> float:
+    """The passes around a kernel that adds float tiles into an output atomically: zero-filling
+    it (4 bytes an element) and rounding the fp32 sums into the result (read 4, write 2), each a
+    dependent kernel on the stream. No such output: 0."""
+    outs = {acc.tensor: acc.whole / 2 for acc in a.accesses if acc.accumulate}
+    if not outs:
+        return 0.0
+    return 2 * EXTRA_PASS_US * 1e-6 + 2.5 * sum(outs.values()) / (t.hbm_gbps * 1e9 * HBM_EFF)
+
+
 def _l2_seconds(a: Analysis, t: Target) -> float:
     active = min(t.sms, a.programs)
     return l2_bytes(a) / (active * L2_SM_BYTES_PER_CLK * t.clock_ghz * 1e9)
@@ -335,7 +349,8 @@ def lower_bound_us(a: Analysis, t: Target) -> float:
     dram_s = _coalesced_ideal(a) / (t.hbm_gbps * 1e9 * HBM_EFF)
     l2_s = _l2_seconds(a, t)
     memory_s = max(dram_s, l2_s) + CONTENTION * min(dram_s, l2_s)
-    return (_combine(max(compute_s, memory_s), min(compute_s, memory_s), 1.0) + LAUNCH_US * 1e-6) * 1e6
+    body = _combine(max(compute_s, memory_s), min(compute_s, memory_s), 1.0)
+    return (body + LAUNCH_US * 1e-6 + _accumulate_s(a, t)) * 1e6
 
 
 def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio: float = 1.0,
@@ -381,7 +396,9 @@ def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio:
     # (they contend for the same tensor cores and shared memory)
     overlap = min(1.0, 0.5 * (a.stages - 1) + 0.25 * (min(occ, per_sm) - 1))
     body = _combine(max(compute_s, memory_s), min(compute_s, memory_s), overlap)
-    time_s = body + LAUNCH_US * 1e-6
+    if "accumulate" not in memo:
+        memo["accumulate"] = _accumulate_s(a, t)
+    time_s = body + LAUNCH_US * 1e-6 + memo["accumulate"]
 
     useful = flops * useful_flops_ratio * a.programs
     peak = max((t.peak_tflops(d.dtype) for d in a.dots), default=0.0) * 1e12

@@ -22,7 +22,7 @@ from tiledsl.passes.lower1 import is_level1, lower_level1
 from tiledsl.passes.registry import PassContext, register
 from tiledsl.passes.substitute import substitute_knobs
 from tiledsl.schedule.analysis import tensor_sizes
-from tiledsl.schedule.roles import knob_roles
+from tiledsl.schedule.roles import SPLIT, knob_roles
 from tiledsl.schedule.space import rank
 
 
@@ -134,7 +134,7 @@ class Rasterize:
 
     def __call__(self, fn: Function, ctx: PassContext) -> Function:
         grids = [i for i in fn.body.insts if i.op is Op.GRID]
-        if len(grids) != 1 or len(grids[0].operands) not in (2, 3) or grids[0].attr("group_m") is not None:
+        if len(grids) != 1 or not self._tile_grid(fn, grids[0]) or grids[0].attr("group_m") is not None:
             return fn
         if not any(i.op is Op.DOT for i in walk(grids[0].regions[0])):
             return fn
@@ -149,3 +149,20 @@ class Rasterize:
         knobs = tuple(k for k in fn.knobs if k.name != "num_warps") + (Knob(knob, None),) + \
             tuple(k for k in fn.knobs if k.name == "num_warps")
         return Function(fn.name, fn.params, knobs, body, fn.loc, fn.attrs)
+
+    @staticmethod
+    def _tile_grid(fn: Function, grid: Inst) -> bool:
+        """Two axes, or three whose last is a split factor (a SPLIT knob, or the value the call
+        gives it): a split axis keeps the tile order of the first two. Other third axes (MLA's
+        split count, a tensor's size) are left alone: grouping its grid cost registers and spills."""
+        if len(grid.operands) == 2:
+            return True
+        if len(grid.operands) != 3:
+            return False
+        third = next((i for i in fn.body.insts if i.results and i.results[0].name == grid.operands[2].name), None)
+        if third is None or third.op is not Op.CONST:
+            return False
+        v = third.attr("value")
+        splits = [k for k in knob_roles(fn) if k.role == SPLIT]
+        return any(v == Sym(k.name) or (k.value is not None and v == k.value and not isinstance(v, bool))
+                   for k in splits)

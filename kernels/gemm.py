@@ -8,7 +8,7 @@ the warp count are left to the scheduler. Ragged edges are masked by the tile lo
 from __future__ import annotations
 
 import torch
-from tiledsl.kernels._knobs import Launch
+from tiledsl.kernels._knobs import Launch, scheduled_knobs
 from tiledsl.kernels._validate import FLOAT_DTYPES, Validator
 
 import tiledsl as td
@@ -81,25 +81,13 @@ def gemm_launch(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> L
 
 def split_k(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> int:
     """The split factor of the call: the given ``SPLIT_K``, else the scheduler's choice for the
-    kernel writing an fp32 workspace with the other given knobs (1: the plain kernel)."""
+    kernel writing an fp32 workspace, with the other given knobs (1: the plain kernel). Scheduling
+    only, once per shape (`scheduled_knobs` caches it)."""
     if knobs.get("SPLIT_K") is not None and knobs["SPLIT_K"] is not td.auto:
         return int(knobs["SPLIT_K"])
     fixed = {k: v for k, v in knobs.items() if isinstance(v, int) and k != "SPLIT_K"}
     ws = torch.empty(c.shape, dtype=torch.float32, device="meta")
-    meta = tuple(torch.empty(t.shape, dtype=t.dtype, device="meta") for t in (a, b))
-    target = torch.cuda.get_device_name(a.device) if a.is_cuda else None
-    return _split_for(tuple(a.shape), tuple(b.shape), a.dtype, target, tuple(sorted(fixed.items())), meta, ws)
-
-
-def _split_for(a_shape, b_shape, dtype, target, fixed, meta, ws) -> int:
-    key = (a_shape, b_shape, dtype, target, fixed)
-    if key not in _SPLITS:
-        ck = gemm_kernel.compile(*meta, ws, backend="ir", target=target, SPLIT_K=td.auto, **dict(fixed))
-        _SPLITS[key] = ck.schedule["SPLIT_K"]
-    return _SPLITS[key]
-
-
-_SPLITS: dict[tuple, int] = {}  # the scheduler's split per call signature (scheduling only)
+    return scheduled_knobs(gemm_kernel, (a, b, ws), SPLIT_K=td.auto, **fixed)["SPLIT_K"]
 
 
 def gemm_ref(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = None) -> torch.Tensor:

@@ -226,8 +226,10 @@ def dram_bytes(a: Analysis, resident: int, t: Target) -> tuple[float, float]:
         key = (acc.tensor, acc.axes, acc.store)
         coalesce = _coalesce(acc)
         # one wave reads each byte once at most: windows past a tensor's end (a split's
-        # zero-filled K tiles) move nothing
-        cost = min(naive, waves * per_wave, acc.whole if waves == 1 else math.inf) / coalesce
+        # zero-filled K tiles) move nothing. Not where a trip count is a guess (`UNKNOWN_TRIPS`):
+        # its windows stand for whatever the data makes them, not for the tensor
+        cap = acc.whole if waves == 1 and not a.unknown_trips else math.inf
+        cost = min(naive, waves * per_wave, cap) / coalesce
         if key in seen and not acc.store and wave_footprint <= t.l2_bytes / 2:
             cost *= L2_HIT_COST
         seen.add(key)

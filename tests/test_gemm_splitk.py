@@ -87,15 +87,16 @@ def test_grouped_wave_goes_on_along_the_split_axis():
     assert _wave_extent((2, 17), 8, 132) == (2, 17)
 
 
-def test_grouped_launch_order_on_a_split_axis_only():
-    """The GEMM's third grid axis is its split factor, so its tiles get a grouped launch order (a
-    GROUP_M knob) as the 2-D kernel's did; MLA's split pass, whose third axis is a tensor's size,
-    keeps its order (grouping it cost 80 spilled registers on sm_90a)."""
+def test_grouped_launch_order_for_the_plain_kernel_only():
+    """SPLIT_K = 1: the third grid axis is one program, so the tiles get a grouped launch order (a
+    GROUP_M knob) as the 2-D kernel's did. A split grid keeps its order (its tiles are few; the
+    knob doubled the search), and so does MLA's split pass, whose third axis is a tensor's size
+    (grouping it cost 80 spilled registers on sm_90a)."""
     meta = [torch.empty(*s, dtype=torch.bfloat16, device="meta") for s in ((8192, 512), (512, 8192), (8192, 8192))]
     assert "GROUP_M" in G.gemm_kernel.compile(*meta, backend="ir", target="h100").schedule.as_dict()
     ws = torch.empty(512, 512, dtype=torch.float32, device="meta")
     s = G.gemm_kernel.compile(meta[0][:512], meta[1][:, :512], ws, SPLIT_K=4, backend="ir", target="h100").schedule
-    assert "GROUP_M" in s.as_dict()
+    assert "GROUP_M" not in s.as_dict()
     from tests.test_kernels_mla import _split_specs, mla
 
     args, kw = _split_specs()

@@ -152,9 +152,11 @@ class Rasterize:
 
     @staticmethod
     def _tile_grid(fn: Function, grid: Inst) -> bool:
-        """Two axes, or three whose last is a split factor (a SPLIT knob, or the value the call
-        gives it): a split axis keeps the tile order of the first two. Other third axes (MLA's
-        split count, a tensor's size) are left alone: grouping its grid cost registers and spills."""
+        """Two axes, or three whose last is a split factor of 1 (a SPLIT knob the call fixes at
+        1: the plain GEMM of `kernels/gemm.py`). A split grid is left in its order: it is split
+        because its tiles are few, and a group knob there only doubled the search (60 ms). Other
+        third axes (MLA's split count, a tensor's size) too: grouping them cost 80 spilled
+        registers."""
         if len(grid.operands) == 2:
             return True
         if len(grid.operands) != 3:
@@ -163,6 +165,4 @@ class Rasterize:
         if third is None or third.op is not Op.CONST:
             return False
         v = third.attr("value")
-        splits = [k for k in knob_roles(fn) if k.role == SPLIT]
-        return any(v == Sym(k.name) or (k.value is not None and v == k.value and not isinstance(v, bool))
-                   for k in splits)
+        return v == 1 and not isinstance(v, bool) and any(k.role == SPLIT and k.value == 1 for k in knob_roles(fn))

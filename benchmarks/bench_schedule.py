@@ -42,6 +42,13 @@ def _cases():
                            (128, 2112, 7168), (512, 512, 8192))}
     la = fp8.fp8_gemm_nt_launch(meta(4096, 2048, dtype=e4m3), meta(4096, 16, dtype=f32),
                                 meta(7168, 2048, dtype=e4m3), meta(56, 16, dtype=f32), meta(4096, 7168))
+    # what `gemm` schedules to decide a split (`kernels/gemm.py: split_k`): the kernel into an fp32
+    # workspace with SPLIT_K left to the scheduler
+    import tiledsl as td
+
+    for m, n, k in ((16, 4096, 4096), (128, 2112, 7168), (512, 512, 8192)):
+        out[f"gemm_splitk_bf16_{m}x{n}x{k}"] = (gemm.gemm_kernel, (meta(m, k), meta(k, n), meta(m, n, dtype=f32)),
+                                                 {"SPLIT_K": td.auto})
     out["fp8_block_4096x7168x2048"] = (la.kernel, la.args)
     out["splitk_gemm_512x512x8192"] = (K.splitk_gemm, (meta(512, 8192), meta(8192, 512), meta(512, 512, dtype=f32)))
     out["matmul_l1_4096"] = (K.matmul_l1, (meta(4096, 4096), meta(4096, 4096)))
@@ -49,13 +56,13 @@ def _cases():
     return out
 
 
-def measure(kernel, args, repeat: int) -> dict:
+def measure(kernel, args, repeat: int, knobs: dict | None = None) -> dict:
     from tiledsl.dtypes import from_torch
     from tiledsl.passes.pipeline import schedule
     from tiledsl.specs import TensorSpec
 
     specs = tuple(TensorSpec(tuple(t.shape), from_torch(t.dtype)) for t in args)
-    fn = kernel.ir(*specs)
+    fn = kernel.ir(*specs, **(knobs or {}))
     t0 = time.perf_counter()
     s = schedule(fn, specs, "h100")
     first = (time.perf_counter() - t0) * 1e3
@@ -77,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json")
     ns = ap.parse_args(argv)
     rows = {}
-    for name, (kernel, args) in _cases().items():
+    for name, (kernel, args, *knobs) in _cases().items():
         if ns.case and name not in ns.case:
             continue
-        rows[name] = measure(kernel, args, ns.repeat)
+        rows[name] = measure(kernel, args, ns.repeat, *knobs)
         r = rows[name]
         print(f"{name:28s} warm {r['warm_ms']:8.1f} ms (cpu {r['warm_cpu_ms']:7.1f})  first {r['first_ms']:8.1f} ms  {r['schedule']}  "
               f"({r['predicted_us']} us)", flush=True)

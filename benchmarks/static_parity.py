@@ -264,6 +264,7 @@ def tiledsl_row(kind: str, shape) -> dict:
     row = binary_facts(ck.code("ptx"), r.shared_bytes or 0)
     tile = (f"{knobs.get('BM')}x{knobs.get('BN')}" if kind == "mla"
             else f"{knobs.get('BM')}x{knobs.get('BN')}x{knobs.get('BK')}")
+    tile += f" split {knobs['SPLIT_K']}" if knobs.get("SPLIT_K", 1) > 1 else ""
     row.update(stages=knobs.get("stages", knobs.get("STAGES")), num_warps=knobs.get("num_warps"), tile=tile,
                predicted_us=round(ck.scheduled.estimate.time_us, 2),
                predicted_registers=ck.scheduled.estimate.regs_per_thread)
@@ -290,6 +291,7 @@ def expert_row(kind: str, shape) -> dict:
         return row
     tile = (f"{consts['BLOCK_H']}x{consts['BLOCK_N']}" if kind == "mla"
             else f"{consts['BM']}x{consts['BN']}x{consts['BK']}")
+    tile += f" split {consts['SPLIT_K']}" if consts.get("SPLIT_K", 1) > 1 else ""  # split-K experts
     row.update(stages=opts["num_stages"], num_warps=opts["num_warps"], tile=tile)
     row.update(per_iteration(row, kind, *((consts['BLOCK_H'], consts['BLOCK_N'], None) if kind == "mla"
                                           else (consts['BM'], consts['BN'], consts['BK']))))

@@ -22,7 +22,7 @@ from tiledsl.passes.lower1 import is_level1, lower_level1
 from tiledsl.passes.registry import PassContext, register
 from tiledsl.passes.substitute import substitute_knobs
 from tiledsl.schedule.analysis import tensor_sizes
-from tiledsl.schedule.roles import knob_roles
+from tiledsl.schedule.roles import SPLIT, knob_roles
 from tiledsl.schedule.space import rank
 
 
@@ -124,8 +124,9 @@ class FuseDotAcc:
 @register
 @dataclass(frozen=True)
 class Rasterize:
-    """A 2-D grid of tile programs that multiply tiles gets a grouped launch order, its group
-    size a new auto knob the cost model chooses (L2 reuse of the operand tiles). Programs are
+    """A 2-D grid of tile programs that multiply tiles (or a 3-D one: a split axis last) gets a
+    grouped launch order over its first two axes, its group size a new auto knob the cost model
+    chooses (L2 reuse of the operand tiles). Programs are
     unordered on a GPU, so the order is free to choose; a grid that already has ``group_m``, and
     a kernel that has no dot, are left alone."""
 
@@ -133,7 +134,7 @@ class Rasterize:
 
     def __call__(self, fn: Function, ctx: PassContext) -> Function:
         grids = [i for i in fn.body.insts if i.op is Op.GRID]
-        if len(grids) != 1 or len(grids[0].operands) != 2 or grids[0].attr("group_m") is not None:
+        if len(grids) != 1 or not self._tile_grid(fn, grids[0]) or grids[0].attr("group_m") is not None:
             return fn
         if not any(i.op is Op.DOT for i in walk(grids[0].regions[0])):
             return fn
@@ -148,3 +149,20 @@ class Rasterize:
         knobs = tuple(k for k in fn.knobs if k.name != "num_warps") + (Knob(knob, None),) + \
             tuple(k for k in fn.knobs if k.name == "num_warps")
         return Function(fn.name, fn.params, knobs, body, fn.loc, fn.attrs)
+
+    @staticmethod
+    def _tile_grid(fn: Function, grid: Inst) -> bool:
+        """Two axes, or three whose last is a split factor of 1 (a SPLIT knob the call fixes at
+        1: the plain GEMM of `kernels/gemm.py`). A split grid is left in its order: it is split
+        because its tiles are few, and a group knob there only doubled the search (60 ms). Other
+        third axes (MLA's split count, a tensor's size) too: grouping them cost 80 spilled
+        registers."""
+        if len(grid.operands) == 2:
+            return True
+        if len(grid.operands) != 3:
+            return False
+        third = next((i for i in fn.body.insts if i.results and i.results[0].name == grid.operands[2].name), None)
+        if third is None or third.op is not Op.CONST:
+            return False
+        v = third.attr("value")
+        return v == 1 and not isinstance(v, bool) and any(k.role == SPLIT and k.value == 1 for k in knob_roles(fn))

@@ -55,6 +55,8 @@ class Access:
     axes: frozenset[int]
     store: bool = False
     row_bytes: float = 128.0  # contiguous bytes per row of the window (coalescing)
+    whole: float = math.inf  # bytes of the whole tensor (times 2 for an atomic's read and write)
+    accumulate: bool = False  # a float tile added atomically (split-K): the output starts zeroed
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class Analysis:
     invariant_desc_regs: int = 0
     inflight: float = 0.0  # bytes one program keeps in flight
     loop_iters: float = 0.0  # per program
+    dot_iters: float = 0.0  # iterations of the main tensor-core loop per program (the most-run dot)
     stages: int = 1  # deepest pipelining
     max_numel: int = 0  # largest tile
     odd_tiles: set = field(default_factory=set)  # tile shapes with a size that is not a power of two
@@ -149,6 +152,7 @@ class _Walker:
         self.store_sites = store_sites  # ids of STOREs staged in shared memory (TMA epilogues)
         self.a = Analysis()
         self.env: dict[str, int] = {}
+        self.conds: dict[str, bool] = {}  # bool scalars the knob values decide (`if SPLIT_K == 1`)
         # runtime scalars that are a known multiple of a data-dependent count: a loop over
         # `n * 4` steps is priced at 4x the iterations of one over `n` (`UNKNOWN_TRIPS` each)
         self.runtime_scale: dict[str, float] = {}
@@ -270,7 +274,9 @@ class _Walker:
             ints = [self.env.get(v.name) for v in inst.operands]
             if len(inst.results) == 1 and None not in ints:
                 r = fold_int(inst.op, ints)  # unbounded: sizes and trip counts, not the GPU's i32
-                if r is not None and not isinstance(r, bool):
+                if isinstance(r, bool):
+                    self.conds[res.name] = r
+                elif r is not None:
                     self.env[res.name] = r
             if inst.op is Op.CAST and ints and ints[0] is not None and res.type.dtype.is_int:
                 self.env[res.name] = ints[0]
@@ -404,7 +410,11 @@ def _for(w: _Walker, inst, mult, stages):
 
 
 def _if(w: _Walker, inst, mult, stages):
-    return max((w.block(r, mult, stages) for r in inst.regions), default=0.0)
+    """A branch the knob values decide is walked alone (a split kernel's atomic epilogue or its
+    plain store); a runtime branch prices both sides' work and the larger one's loads."""
+    cond = w.conds.get(inst.operands[0].name)
+    regions = inst.regions if cond is None else inst.regions[:1] if cond else inst.regions[1:2]
+    return max((w.block(r, mult, stages) for r in regions), default=0.0)
 
 
 def _threads(w: _Walker, inst, mult, stages):
@@ -431,7 +441,7 @@ def _load(w: _Walker, inst, mult, stages):
     src, offsets = acc.tensor, acc.offsets
     nbytes = w.window_bytes(src.type, acc.shape, offsets)
     w.a.accesses.append(Access(src.name, nbytes, mult, w.taint_of(offsets), False,
-                               w.row_bytes(src.type, acc.shape, offsets)))
+                               w.row_bytes(src.type, acc.shape, offsets), w.numel(src.type) * src.type.dtype.itemsize))
     if v.type.space is not Space.SCALAR:
         full = w.numel(v.type) * v.type.dtype.itemsize
         dims = tuple(w.dim(d) for d in v.type.shape)
@@ -452,8 +462,11 @@ def _store(w: _Walker, inst, mult, stages):
     dst, offsets = acc.tensor, acc.offsets
     nbytes = w.window_bytes(dst.type, acc.shape, offsets)
     rmw = 2 if inst.op is Op.ATOMIC else 1
+    accumulate = (inst.op is Op.ATOMIC and inst.attr("kind") == "add" and dst.type.dtype.is_float
+                  and bool(inst.results) and inst.results[0].type.space is not Space.SCALAR)
     w.a.accesses.append(Access(dst.name, nbytes * rmw, mult, w.taint_of(offsets), True,
-                               w.row_bytes(dst.type, acc.shape, offsets)))
+                               w.row_bytes(dst.type, acc.shape, offsets),
+                               w.numel(dst.type) * dst.type.dtype.itemsize * rmw, accumulate))
     if id(inst) in w.store_sites:  # a TMA store: one buffer of the whole box, whatever the stages
         w.a.smem_epilogue += math.prod(w.dim(d) for d in acc.shape if d is not None) * dst.type.dtype.itemsize
 
@@ -489,6 +502,7 @@ def _dot(w: _Walker, inst, mult, stages):
         w.a.invariant_desc_regs += 2 * -(-w.dim(a.shape[1]) // 16)
     w.a.dots.append(DotUse(w.dim(a.shape[0]), w.dim(b.shape[1]), w.dim(a.shape[1]), a.dtype, mult,
                            consumer=w.role == "consumer"))
+    w.a.dot_iters = max(w.a.dot_iters, mult)
 
 
 def _tile_reduce(w: _Walker, inst, mult, stages):

@@ -32,6 +32,10 @@ from tiledsl.targets import Target
 
 PROGRAM_OVERHEAD_CLK = 400  # launch of a program, address setup, epilogue
 LOOP_OVERHEAD_CLK = 24  # per loop iteration: barriers, pointer bumps
+# SASS instructions each warp issues per iteration of a tensor-core loop besides its wgmma
+# steps (`loop_instrs`; benchmarks/static_parity.py: 85-106 in all from 64x32 to 128x256 tiles):
+# an SM's 4 schedulers issue them at one a clock, so narrow tiles pay them on fewer flops
+DOT_LOOP_INSTRS = 70
 LAUNCH_US = 2.5  # kernel launch
 REG_BASE = 32  # registers a program needs besides its tiles
 # A kernel without dots needs fewer besides its tiles: ptxas gives the 8192-column softmax rows
@@ -47,6 +51,10 @@ HBM_EFF, L2_HIT_COST = 0.9, 0.25
 L2_SM_BYTES_PER_CLK = 64  # what one SM can take from L2 per clock
 CONTENTION = 0.05  # share of the smaller of two overlapped activities that still shows
 SUBPARTITIONS = 4  # warp schedulers per SM, each with its own ALU lanes and tensor core
+# a tile accumulated atomically (split-K) needs its output zero-filled before the kernel and, for a
+# 16-bit result, rounded from the fp32 workspace after it: two more passes on the stream, each a
+# dependent kernel's start (graph-captured) and its bytes (`_accumulate_s`)
+EXTRA_PASS_US = 0.5
 
 
 def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: Target,
@@ -217,7 +225,14 @@ def _wave_extent(grid: tuple[int, ...], group_m: int, resident: int) -> tuple[in
         rows = min(g0, group_m)
         e1 = min(rest[0], math.ceil(resident / rows))
         e0 = min(g0, rows * math.ceil(resident / (rows * rest[0])))
-        return (e0, e1, *(min(r, 1) for r in rest[1:]))
+        # the grouped order covers the first two axes; a wave larger than their plane goes on
+        # along the others (a split axis), which it did not before (one split per wave)
+        return (e0, e1, *_row_major(rest[1:], math.ceil(resident / (g0 * rest[0]))))
+    return _row_major(grid, resident)
+
+
+def _row_major(grid: tuple[int, ...], resident: int) -> tuple[int, ...]:
+    """Distinct ids per axis of `resident` programs in row-major order, axis 0 fastest."""
     out, left = [], resident
     for g in grid:
         out.append(min(g, left))
@@ -238,9 +253,12 @@ def dram_bytes(a: Analysis, resident: int, t: Target) -> tuple[float, float]:
         wave_footprint += per_wave
         naive = programs * acc.count * acc.bytes
         key = (acc.tensor, acc.axes, acc.store)
-        # DRAM moves 32-byte sectors and wants 64+ contiguous bytes per row to stream well
-        coalesce = max(0.25, min(1.0, acc.row_bytes / 64))
-        cost = min(naive, waves * per_wave) / coalesce
+        coalesce = _coalesce(acc)
+        # one wave reads each byte once at most: windows past a tensor's end (a split's
+        # zero-filled K tiles) move nothing. Not where a trip count is a guess (`UNKNOWN_TRIPS`):
+        # its windows stand for whatever the data makes them, not for the tensor
+        cap = acc.whole if waves == 1 and not a.unknown_trips else math.inf
+        cost = min(naive, waves * per_wave, cap) / coalesce
         if key in seen and not acc.store and wave_footprint <= t.l2_bytes / 2:
             cost *= L2_HIT_COST
         seen.add(key)
@@ -255,7 +273,7 @@ def l2_bytes(a: Analysis) -> float:
 
 
 def _unique(acc: Access, grid: tuple[int, ...]) -> float:
-    return math.prod(grid[i] for i in acc.axes if i < len(grid)) * acc.count * acc.bytes
+    return min(acc.whole, math.prod(grid[i] for i in acc.axes if i < len(grid)) * acc.count * acc.bytes)
 
 
 def _tc_cycles(a: Analysis, values: dict[str, int], t: Target) -> tuple[float, float]:
@@ -291,9 +309,63 @@ def _overhead_clk(a: Analysis) -> float:
     return a.loop_iters * LOOP_OVERHEAD_CLK + PROGRAM_OVERHEAD_CLK
 
 
+def _issue_clk(a: Analysis, warps: int, instrs: float) -> float:
+    """Cycles the schedulers spend issuing the tensor-core loop's instructions (address
+    arithmetic, barriers, waits, the wgmma): per iteration, each warp's `instrs`, four warps at a
+    time. The least for any tile and warp count: `DOT_LOOP_INSTRS` on 4 warps (`lower_bound_us`)."""
+    return a.dot_iters * instrs * max(1.0, warps / 4)
+
+
+def loop_instrs(a: Analysis, values: dict[str, int], t: Target) -> float:
+    """Instructions one warp issues per iteration of the tensor-core loop: the fixed part and one
+    per wgmma instruction the warp's group issues for each k16 step (85 for 128x256x64 on two
+    warp groups, 100-106 for 64xNx128 on one: benchmarks/static_parity.py), so tiles that stack
+    several 64-row wgmma on one warp group (128x64 on 4 warps) issue more per flop."""
+    warps = values.get("num_warps", 4)
+    n = 0.0
+    for d in a.dots:
+        wg_m, _, _ = wgmma_layout(d.m, d.n, warps)
+        per_group = max(1, d.m // 64 // wg_m) if _wgmma_ok(a, values, t) else 1
+        n += per_group * max(1, d.k // 16) * 4
+    return DOT_LOOP_INSTRS + n
+
+
+def _accumulate_s(a: Analysis, t: Target) -> float:
+    """The passes around a kernel that adds float tiles into an output atomically: zero-filling
+    it (4 bytes an element) and rounding the fp32 sums into the result (read 4, write 2), each a
+    dependent kernel on the stream. No such output: 0."""
+    outs = {acc.tensor: acc.whole / 2 for acc in a.accesses if acc.accumulate}
+    if not outs:
+        return 0.0
+    return 2 * EXTRA_PASS_US * 1e-6 + 2.5 * sum(outs.values()) / (t.hbm_gbps * 1e9 * HBM_EFF)
+
+
 def _l2_seconds(a: Analysis, t: Target) -> float:
     active = min(t.sms, a.programs)
     return l2_bytes(a) / (active * L2_SM_BYTES_PER_CLK * t.clock_ghz * 1e9)
+
+
+def _coalesce(acc: Access) -> float:
+    """Share of the DRAM bandwidth a window's rows use: DRAM moves 32-byte sectors and wants 64+
+    contiguous bytes per row to stream well."""
+    return max(0.25, min(1.0, acc.row_bytes / 64))
+
+
+def _coalesced_ideal(a: Analysis) -> float:
+    """DRAM bytes no launch order can go below: per tensor, the largest of its windows' ideal bytes
+    at their rows' coalescing (counted from each window's first access, which `dram_bytes` never
+    discounts as an L2 hit). Narrow rows (a 16-wide bf16 tile) raise it, so such walks are
+    skipped early: memory-bound shapes, where every tile has the same ideal bytes, searched
+    nearly every walk before."""
+    per: dict[str, float] = {}
+    seen: set = set()
+    for acc in a.accesses:
+        key = (acc.tensor, acc.axes, acc.store)
+        if key in seen:
+            continue
+        seen.add(key)
+        per[acc.tensor] = max(per.get(acc.tensor, 0.0), _unique(acc, a.grid) / _coalesce(acc))
+    return sum(per.values())
 
 
 def lower_bound_us(a: Analysis, t: Target) -> float:
@@ -307,14 +379,13 @@ def lower_bound_us(a: Analysis, t: Target) -> float:
         f = 2.0 * d.m * d.n * d.k
         feed = 2 * (d.m * d.k + d.k * d.n) * d.dtype.itemsize / t.smem_bytes_per_clk
         cyc += d.count * max(f / rate if rate else math.inf, feed)
-    prog_clk = cyc + _fixed_clk(a, t) + a.reduces * 24
+    prog_clk = cyc + _fixed_clk(a, t) + a.reduces * 24 + _issue_clk(a, 4, DOT_LOOP_INSTRS)
     compute_s = math.ceil(a.programs / t.sms) * prog_clk / (t.clock_ghz * 1e9)
-    ideal = sum(max(_unique(acc, a.grid) for acc in a.accesses if acc.tensor == n)
-                for n in {acc.tensor for acc in a.accesses})
-    dram_s = ideal / (t.hbm_gbps * 1e9 * HBM_EFF)
+    dram_s = _coalesced_ideal(a) / (t.hbm_gbps * 1e9 * HBM_EFF)
     l2_s = _l2_seconds(a, t)
     memory_s = max(dram_s, l2_s) + CONTENTION * min(dram_s, l2_s)
-    return (_combine(max(compute_s, memory_s), min(compute_s, memory_s), 1.0) + LAUNCH_US * 1e-6) * 1e6
+    body = _combine(max(compute_s, memory_s), min(compute_s, memory_s), 1.0)
+    return (body + LAUNCH_US * 1e-6 + _accumulate_s(a, t)) * 1e6
 
 
 def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio: float = 1.0,
@@ -332,11 +403,15 @@ def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio:
         memo[key] = _tc_cycles(a, values, t)
     tc, flops = memo[key]
     reduce = a.reduces * (24 + 16 * math.log2(max(warps, 1)))
+    key = ("instrs", warps)
+    if key not in memo:
+        memo[key] = loop_instrs(a, values, t)
     per_sm = math.ceil(a.programs / t.sms)
     # a warp issues on one of the SM's 4 sub-partitions (scheduler, ALU lanes, tensor core): with
     # fewer than 4 warps on an SM (few programs of 1-2 warps each) the others idle
     busy = min(1.0, warps * min(occ, per_sm) / SUBPARTITIONS)
-    prog_clk = (tc + a.alu_flops / t.cuda_core_flops_per_clk_per_sm) / busy + reduce + _overhead_clk(a)
+    prog_clk = ((tc + a.alu_flops / t.cuda_core_flops_per_clk_per_sm) / busy + reduce + _overhead_clk(a)
+                + _issue_clk(a, warps, memo[key]))
     compute_s = per_sm * prog_clk / (t.clock_ghz * 1e9)
 
     resident = t.sms * occ
@@ -360,7 +435,9 @@ def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio:
     # (they contend for the same tensor cores and shared memory)
     overlap = min(1.0, 0.5 * (a.stages - 1) + 0.25 * (min(occ, per_sm) - 1))
     body = _combine(max(compute_s, memory_s), min(compute_s, memory_s), overlap)
-    time_s = body + LAUNCH_US * 1e-6
+    if "accumulate" not in memo:
+        memo["accumulate"] = _accumulate_s(a, t)
+    time_s = body + LAUNCH_US * 1e-6 + memo["accumulate"]
 
     useful = flops * useful_flops_ratio * a.programs
     peak = max((t.peak_tflops(d.dtype) for d in a.dots), default=0.0) * 1e12

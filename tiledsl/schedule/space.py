@@ -92,17 +92,20 @@ class Point:
 NEAR_TIE = 0.03
 
 
-def fragility(a: Analysis, values: dict[str, int], target: Target) -> tuple[float, ...]:
-    """(mma.sync on a target with wgmma, an unpipelined loop feeding the tensor cores, warp-loop
-    iterations of the whole grid): lower is more robust. mma.sync is synchronous, so memory
-    latency shows whenever the prediction of the bytes in flight is off; one stage has no slack at
-    all; and a pipelined tensor-core loop issues about a hundred instructions per iteration and
-    warp whatever its tile (benchmarks/static_parity.py), so between points the model cannot tell
-    apart, fewer, larger iterations leave the most issue slack. Kernels without dots: ()."""
+def fragility(a: Analysis, values: dict[str, int], target: Target, memo: dict | None = None) -> tuple[float, ...]:
+    """(mma.sync on a target with wgmma, an unpipelined loop feeding the tensor cores, the
+    instructions the whole grid issues in its tensor-core loops): lower is more robust. mma.sync
+    is synchronous, so memory latency shows whenever the prediction of the bytes in flight is off;
+    one stage has no slack at all; and a pipelined tensor-core loop issues about a hundred
+    instructions per iteration and warp whatever its tile (`cost.loop_instrs`), so between points
+    the model cannot tell apart, fewer, larger iterations leave the most issue slack. Kernels
+    without dots: ()."""
     if not a.dots:
         return ()
     sync_mma = int(target.has_wgmma and not cost.uses_wgmma(a, values, target))
-    issued = a.programs * a.loop_iters * values.get("num_warps", 4)
+    warps = values.get("num_warps", 4)
+    instrs = (memo or {}).get(("instrs", warps)) or cost.loop_instrs(a, values, target)  # `estimate` memoizes it
+    issued = a.programs * a.dot_iters * warps * instrs
     return (sync_mma, int(a.stages < 2 and a.loop_iters > 0), issued)
 
 
@@ -138,8 +141,12 @@ def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], 
     bad = cost.limits(a, knobs, values, target, regs, caps)
     if bad:
         return Point(sched, None, tuple(bad))
-    return Point(sched, cost.estimate(a, values, target, _padding_ratio(knobs, values, sizes), regs, memo),
-                 fragility=fragility(a, values, target), starved=cost.starved(a, values, target, regs))
+    memo = {} if memo is None else memo
+    if "padding" not in memo:  # block sizes are the walk's: one ratio per walk
+        memo["padding"] = _padding_ratio(knobs, values, sizes)
+    est = cost.estimate(a, values, target, memo["padding"], regs, memo)
+    return Point(sched, est, fragility=fragility(a, values, target, memo),
+                 starved=cost.starved(a, values, target, regs))
 
 
 def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], target: Target,

@@ -313,7 +313,7 @@ def test_gemm_epilogue_stores_through_a_descriptor_on_h100_and_not_without_tma()
 
     launch = gemm_launch(meta(512, 256), meta(256, 512), meta(512, 512), BM=128, BN=256, BK=64)
     body = _tma_source(launch.compile("triton", "h100").code("triton"))
-    assert "c_desc.store([mul_4, mul_5], acc_3_1)" in body and "tl.store(" not in body
+    assert re.search(r"c_desc\.store\(\[mul_\d+, mul_\d+\], acc_\w+\)", body) and "tl.store(" not in body
     for target in ("a100", "l40s"):
         src = launch.compile("triton", target).code("triton")
         assert "_kernel_tma" not in src and "desc" not in src and "tl.store(c_ptr" in src

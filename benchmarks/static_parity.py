@@ -41,9 +41,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 FIELDS = ("registers", "spill_stores", "spill_loads", "shared_bytes", "wgmma_count", "wgmma_shape",
-          "tma", "tma_store", "stages", "num_warps", "tile", "loop_instrs", "loop_spills", "loop_per_mflop", "loop_per_kb",
+          "tma", "tma_store", "stages", "num_warps", "tile", "loop_instrs", "loop_spills", "loop_per_mflop", "issue_per_mflop", "loop_per_kb",
           "loop_source")
-RATIO_FIELDS = ("registers", "shared_bytes", "wgmma_count", "loop_instrs", "loop_per_mflop", "loop_per_kb")
+RATIO_FIELDS = ("registers", "shared_bytes", "wgmma_count", "loop_instrs", "loop_per_mflop", "issue_per_mflop",
+                "loop_per_kb")
 CASES = {"gemm_bf16_4096^3": ("gemm", (4096, 4096, 4096)),
          "gemm_bf16_8192^3": ("gemm", (8192, 8192, 8192)),
          "gemm_bf16_64x7168x2048": ("gemm", (64, 7168, 2048)),
@@ -225,24 +226,29 @@ def per_byte(row: dict, rows: int, cols: int, itemsize: int) -> dict:
     (less of the cross-warp reduction) but hold more of the row per thread: read with registers."""
     n, warps = row.get("loop_instrs"), row.get("num_warps")
     if not n or not warps:
-        return {"loop_per_mflop": None, "loop_per_kb": None}
-    return {"loop_per_mflop": None, "loop_per_kb": round(n * warps / (2 * rows * cols * itemsize / 1024), 3)}
+        return {"loop_per_mflop": None, "issue_per_mflop": None, "loop_per_kb": None}
+    return {"loop_per_mflop": None, "issue_per_mflop": None, "loop_per_kb": round(n * warps / (2 * rows * cols * itemsize / 1024), 3)}
 
 
 def per_iteration(row: dict, kind: str, bm: int, bn: int, bk: int | None) -> dict:
     """The main loop's instructions per MFLOP and per KB of operand tiles one iteration takes
     (per FLOP for compute-bound kernels, per byte for memory-bound ones). MLA (`bk` None): one
     step is `bm` query rows against `bn` cached keys of 576 (QK) and 512 (PV) dims, and reads
-    the keys' 576-wide rows."""
-    n = row.get("loop_instrs")
+    the keys' 576-wide rows.
+
+    `loop_per_mflop` counts one warp's instructions; `issue_per_mflop` counts what the SM's
+    schedulers issue for the program, every warp's (x num_warps): a tile on two warp groups does
+    twice the work per iteration with about the same per-warp loop, so the first figure favours
+    8-warp tiles by 2x while the second compares issue slots, the resource the loop spends."""
+    n, warps = row.get("loop_instrs"), row.get("num_warps")
     isz = 1 if kind == "fp8" else 2
     if not n:
-        return {"loop_per_mflop": None, "loop_per_kb": None}
-    if kind == "mla":
-        return {"loop_per_mflop": round(n / (2 * bm * bn * (576 + 512) / 1e6), 3),
-                "loop_per_kb": round(n / (bn * 576 * isz / 1024), 3)}
-    return {"loop_per_mflop": round(n / (2 * bm * bn * bk / 1e6), 3),
-            "loop_per_kb": round(n / ((bm + bn) * bk * isz / 1024), 3)}
+        return {"loop_per_mflop": None, "issue_per_mflop": None, "loop_per_kb": None}
+    mflop = 2 * bm * bn * ((576 + 512) if kind == "mla" else bk) / 1e6
+    kb = (bn * 576 if kind == "mla" else (bm + bn) * bk) * isz / 1024
+    return {"loop_per_mflop": round(n / mflop, 3),
+            "issue_per_mflop": round(n * warps / mflop, 3) if warps else None,
+            "loop_per_kb": round(n / kb, 3)}
 
 
 def softmax_row(ck, shape) -> dict:

@@ -132,7 +132,7 @@ def compare(name: str) -> dict:
 
 
 MD_FIELDS = ("tile", "num_warps", "stages", "registers", "spill_stores", "shared_bytes", "wgmma_shape",
-             "wgmma_count", "tma", "loop_instrs", "loop_spills", "loop_per_mflop", "loop_per_kb")
+             "wgmma_count", "tma", "loop_instrs", "loop_spills", "loop_per_mflop", "issue_per_mflop", "loop_per_kb")
 
 
 def markdown(rows: list[dict], command: str) -> str:

@@ -73,3 +73,13 @@ def test_mla_expert_row_compiles_on_mma_sync():
     # SGLang's configuration: 16 heads x 32 keys per step on 4 warps, too few rows for wgmma
     assert row["tile"] == "16x32" and row["wgmma_count"] == 0 and row["spill_stores"] == 0
     assert row["loop_instrs"] and row["loop_spills"] == 0
+
+
+def test_issue_per_mflop_counts_every_warp_of_the_program():
+    """Per-warp loop instructions favour two-warp-group tiles 2x; issue slots do not."""
+    sp = _module()
+    one_group = sp.per_iteration({"loop_instrs": 100, "num_warps": 4}, "gemm", 64, 128, 128)
+    two_groups = sp.per_iteration({"loop_instrs": 100, "num_warps": 8}, "gemm", 128, 128, 128)
+    assert one_group["loop_per_mflop"] == 2 * two_groups["loop_per_mflop"]
+    assert one_group["issue_per_mflop"] == two_groups["issue_per_mflop"] == round(400 / 2.097152, 3)
+    assert sp.per_iteration({"loop_instrs": None, "num_warps": 4}, "gemm", 64, 128, 128)["issue_per_mflop"] is None

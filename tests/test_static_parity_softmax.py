@@ -38,7 +38,8 @@ def test_per_byte_counts_warp_instructions_per_kb_moved():
     sp = _module()
     # 500 instructions on 8 warps for one bf16 row of 8192 (16 KB read + 16 KB written)
     row = {"loop_instrs": 500, "num_warps": 8}
-    assert sp.per_byte(row, 1, 8192, 2) == {"loop_per_mflop": None, "loop_per_kb": 125.0}
+    assert sp.per_byte(row, 1, 8192, 2) == {"loop_per_mflop": None, "issue_per_mflop": None,
+                                            "loop_per_kb": 125.0}
     assert sp.per_byte({"loop_instrs": None, "num_warps": 8}, 1, 8192, 2)["loop_per_kb"] is None
 
 

@@ -211,3 +211,14 @@ def test_skinny_gemm_takes_wide_tiles_and_split_k(mnk):
     # a split writes the fp32 workspace; the plain kernel the bf16 output itself
     assert (launch.args[2] is c) == (want[3] == 1) and launch.args[2].dtype == (
         torch.bfloat16 if want[3] == 1 else torch.float32)
+
+
+@pytest.mark.parametrize("backend, stages", [("tilelang", 4), ("triton", 3)])
+def test_tilelang_breaks_stage_ties_towards_a_power_of_two(backend, stages):
+    """3 and 4 stages tie in the model at 64x7168x2048; TileLang's pipeline indexes its buffers and
+    barrier phases modulo the stage count (13-16 more loop instructions at 3 than at 4, measured by
+    benchmarks/static_parity_tilelang.py), Triton's loop is the same at both, so the tie goes to the
+    smaller value there."""
+    specs = _gemm_specs(64, 7168, 2048)
+    s = schedule(GEMM.ir(*specs), specs, "h100", backend=backend).schedule.as_dict()
+    assert (s["BM"], s["BN"], s["BK"], s["stages"]) == (64, 128, 128, stages)

@@ -51,6 +51,10 @@ class Capabilities:
     # on targets with TMA, epilogue stores (the IR's ``tma_store`` fact) go through descriptors,
     # staging the tile in shared memory: the scheduler budgets that buffer
     tma_store: bool = False
+    # instructions a pipelined loop's iteration spends on its buffer and barrier-phase indices
+    # beyond the power-of-two case, when the stage count is not a power of two (a modulo instead
+    # of a mask); the scheduler breaks near-ties with it (`schedule.space.fragility`)
+    stage_modulo_instrs: int = 0
 
     def takes_tile(self, dims: tuple[int, ...]) -> bool:
         """True when a tile of these static dims is one this backend can hold."""
@@ -85,6 +89,10 @@ TILELANG = Capabilities(
     scan_kinds=frozenset({"sum"}),  # T.cumsum
     atomics=_table({"add": ALL_DTYPES, "max": ALL_DTYPES, "min": ALL_DTYPES}),  # no exchange
     tile_atomic_results=False,  # T.atomic_* on a tile returns nothing per element
+    # T.Pipelined at 3 stages: 13-16 more SASS loop instructions than at 2 or 4 (bf16 GEMM
+    # 64x7168x2048: 111 / 160 / 144 at 2 / 3 / 4 stages; FP8 4096x7168x2048: 128 / 141 / 128;
+    # benchmarks/static_parity_tilelang.py). Triton's loop is the same at 2, 3 and 4 (106).
+    stage_modulo_instrs=14,
 )
 
 IR = Capabilities(

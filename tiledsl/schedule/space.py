@@ -92,19 +92,24 @@ class Point:
 NEAR_TIE = 0.03
 
 
-def fragility(a: Analysis, values: dict[str, int], target: Target, memo: dict | None = None) -> tuple[float, ...]:
+def fragility(a: Analysis, values: dict[str, int], target: Target, memo: dict | None = None,
+              caps: Capabilities = ANY) -> tuple[float, ...]:
     """(mma.sync on a target with wgmma, an unpipelined loop feeding the tensor cores, the
     instructions the whole grid issues in its tensor-core loops): lower is more robust. mma.sync
     is synchronous, so memory latency shows whenever the prediction of the bytes in flight is off;
     one stage has no slack at all; and a pipelined tensor-core loop issues about a hundred
     instructions per iteration and warp whatever its tile (`cost.loop_instrs`), so between points
-    the model cannot tell apart, fewer, larger iterations leave the most issue slack. Kernels
-    without dots: ()."""
+    the model cannot tell apart, fewer, larger iterations leave the most issue slack (a backend
+    that indexes its stage buffers modulo a stage count that is not a power of two issues
+    `caps.stage_modulo_instrs` more per iteration: TileLang takes 4 stages where 3 and 4 tie).
+    Kernels without dots: ()."""
     if not a.dots:
         return ()
     sync_mma = int(target.has_wgmma and not cost.uses_wgmma(a, values, target))
     warps = values.get("num_warps", 4)
     instrs = (memo or {}).get(("instrs", warps)) or cost.loop_instrs(a, values, target)  # `estimate` memoizes it
+    if a.stages > 2 and a.stages & (a.stages - 1):
+        instrs += caps.stage_modulo_instrs
     issued = a.programs * a.dot_iters * warps * instrs
     return (sync_mma, int(a.stages < 2 and a.loop_iters > 0), issued)
 
@@ -145,7 +150,7 @@ def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], 
     if "padding" not in memo:  # block sizes are the walk's: one ratio per walk
         memo["padding"] = _padding_ratio(knobs, values, sizes)
     est = cost.estimate(a, values, target, memo["padding"], regs, memo)
-    return Point(sched, est, fragility=fragility(a, values, target, memo),
+    return Point(sched, est, fragility=fragility(a, values, target, memo, caps),
                  starved=cost.starved(a, values, target, regs))
 
 

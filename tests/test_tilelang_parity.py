@@ -113,7 +113,7 @@ def test_parity_row_against_the_expert_tilelang_gemm():
     for r in (ours, expert):
         assert r["registers"] and r["spill_stores"] == 0 and r["tma"] and r["loop_instrs"] > 0
     assert ours["wgmma_shape"] == expert["wgmma_shape"] == "m64n256k16"
-    assert ours["tile"] == expert["tile"] == "128x256x64" and ours["stages"] == 3
+    assert ours["tile"] == expert["tile"] == "128x256x64" and ours["stages"] == 4  # 3 and 4 tie; TileLang takes 4
     assert row["ratio"]["loop_per_mflop"] <= 1.1
     md = sp.markdown([row], "cmd")
     assert "| gemm_bf16_4096^3 tiledsl | 128x256x64 |" in md

@@ -31,7 +31,7 @@ def paged_decode(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
         m = td.full((BH,), NEG_INF, td.float32)
         l = td.zeros((BH,), td.float32)
         acc = td.zeros((BH, DV), td.float32)
-        for j in td.range(td.cdiv(n, PAGE), expect=block_table.shape[1]):
+        for j in td.pipelined(td.cdiv(n, PAGE), expect=block_table.shape[1]):
             blk = td.load(block_table, (b, j))
             pos = j * PAGE + td.arange(0, PAGE)
             valid = pos < n

@@ -23,7 +23,8 @@ def paged_decode(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
     """Decode attention over a paged cache with an online softmax.
     q [B, H, D], kv [blocks, PAGE, D] (V = first DV dims), block_table [B, max_blocks].
     The page loop's trip count depends on seqlens; the cost model prices it at the table's
-    width (`expect=`), the most pages a sequence can have."""
+    width (`expect=`), the most pages a sequence can have. Pipelined: on TileLang the full pages
+    are whole-page copies (TMA) and the masked last page is peeled off the loop."""
     B, H, _ = q.shape
     with td.grid(B, td.cdiv(H, BH)) as (b, hb):
         qt = td.load(q, (b, hb * BH, 0), (None, BH, D))
@@ -31,7 +32,7 @@ def paged_decode(q: td.Tensor, kv: td.Tensor, block_table: td.Tensor, seqlens: t
         m = td.full((BH,), NEG_INF, td.float32)
         l = td.zeros((BH,), td.float32)
         acc = td.zeros((BH, DV), td.float32)
-        for j in td.range(td.cdiv(n, PAGE), expect=block_table.shape[1]):
+        for j in td.pipelined(td.cdiv(n, PAGE), expect=block_table.shape[1]):
             blk = td.load(block_table, (b, j))
             pos = j * PAGE + td.arange(0, PAGE)
             valid = pos < n

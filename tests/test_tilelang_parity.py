@@ -66,21 +66,34 @@ def _paged_mla():
                                   target="h100")
 
 
+def _tail(src: str) -> list[str]:
+    """The peeled last page: the block after the pipelined loop (`lowering/tilelang/peel.py`)."""
+    lines = src.splitlines()
+    start = next(i for i, ln in enumerate(lines) if "T.floormod(n, 64) > 0" in ln)
+    depth = len(lines[start]) - len(lines[start].lstrip())
+    return [ln for ln in lines[start + 1:] if not ln.strip() or len(ln) - len(ln.lstrip()) > depth]
+
+
 @pytest.mark.slow  # TileLang lowering of the MLA-sized probe: a few seconds
 def test_paged_k_page_is_one_vectorised_copy_used_transposed_by_the_gemm():
-    """The masked K page is copied once into shared memory in its own [PAGE, D] layout, 16 bytes a
-    thread per access, and the scores' gemm takes it with transpose_B: no transposed copy, no
-    element-by-element loop (it was 2,444 loop instructions on 4 threads)."""
+    """The K page is copied once into shared memory in its own [PAGE, D] layout (a whole-page
+    ``T.copy`` in the pipelined loop; 16 bytes a thread per access in the masked last page), and
+    the scores' gemm takes it with transpose_B: no transposed copy, no element-by-element loop (it
+    was 2,444 loop instructions on 4 threads)."""
     ck = _paged_mla()
     src = ck.code("tilelang")
-    qk = next(ln.strip() for ln in src.splitlines() if "T.gemm(" in ln)
-    k_buf = qk.removeprefix("T.gemm(").split(",")[1].strip()
-    assert "transpose_B=True" in qk
-    assert f'{k_buf} = T.alloc_shared((64, 576), "bfloat16")' in src
-    fill = [ln for ln in src.splitlines() if re.match(rf"\s*{k_buf}\[", ln)]
-    assert len(fill) == 1 and re.match(rf"\s*{k_buf}\[(i0\w*), (i1\w*)\] = .*kv\[blk\w*, \1, \2\]", fill[0])
+    for part in (_pipelined_body(src), _tail(src)):
+        qk = next(ln.strip() for ln in part if "T.gemm(" in ln)
+        k_buf = qk.removeprefix("T.gemm(").split(",")[1].strip()
+        assert "transpose_B=True" in qk
+        assert f'{k_buf} = T.alloc_shared((64, 576), "bfloat16")' in src
+        fill = [ln for ln in part if re.match(rf"\s*{k_buf}\[", ln) or f", {k_buf})" in ln]
+        assert len(fill) == 1
+    assert re.match(r"\s*T\.copy\(kv\[.*, 0:64, 0:576\], \w+\)$", [ln for ln in _pipelined_body(src) if "kv[" in ln][0])
+    tail_fill = [ln for ln in _tail(src) if "kv[" in ln]
+    assert len(tail_fill) == 1 and re.match(r"\s*(\w+)\[(i0\w*), (i1\w*)\] = .*kv\[blk\w*, \2, \3\]", tail_fill[0])
     cuda = ck.code("cuda")
-    assert re.search(r"\*\(uint4\*\)\(kv \+", cuda)  # 8 bf16 per load
+    assert re.search(r"\*\(uint4\*\)\(kv \+", cuda)  # 8 bf16 per load (the last page)
 
 
 @needs_nvcc
@@ -125,11 +138,12 @@ def test_paged_v_is_the_leading_columns_of_the_k_page_not_a_second_copy():
     already in shared memory, as the expert's kernel reuses its KV page: one load of the page per
     step, not two (the second cost 121 of 1,141 loop instructions and 64 KB of shared memory)."""
     src = _paged_mla().code("tilelang")
-    loads = [ln for ln in src.splitlines() if re.search(r"= .*\bkv\[", ln)]
-    assert len(loads) == 1
-    k_buf = loads[0].strip().split("[")[0]
-    pv = [ln.strip() for ln in src.splitlines() if "T.gemm(" in ln][1]
-    assert pv.startswith("T.gemm(p") and f", {k_buf}[0:64, 0:512], " in pv
+    for part in (_pipelined_body(src), _tail(src)):
+        loads = [ln.strip() for ln in part if "kv[" in ln]
+        assert len(loads) == 1
+        k_buf = loads[0].split("[")[0] if not loads[0].startswith("T.copy(") else loads[0].rsplit(", ", 1)[1][:-1]
+        pv = [ln.strip() for ln in part if "T.gemm(" in ln][1]
+        assert pv.startswith("T.gemm(p") and f", {k_buf}[0:64, 0:512], " in pv
     assert src.count("T.alloc_shared((64, 512)") == 0
 
 

@@ -9,6 +9,7 @@ storage (an in-place ``T.gemm`` accumulator) writes nothing.
 from __future__ import annotations
 
 from tiledsl.lowering.tilelang.emit import Emitter, kernel_body_split
+from tiledsl.lowering.tilelang.peel import peel_plan
 from tiledsl.lowering.tilelang.values import Scalar, Tile, Val
 
 from tiledsl.errors import BackendError
@@ -105,19 +106,49 @@ def for_(em: Emitter, inst: Inst) -> None:
     for a, s in zip(body.args[1:], storage):
         em.env[a.name] = s
     header = _loop_header(em, inst, start, stop, step)
+    plan = peel_plan(em, inst) if header.startswith("T.Pipelined") and _peelable(em) else None
+    if plan is None:
+        _loop(em, body, iv, header, storage, frozenset())
+    else:  # full iterations pipelined with unmasked copies, then the partial one (`peel`)
+        n, c, loads = plan
+        ne = em.get(n).expr
+        saved_uses, saved_lazy = em.uses.copy(), dict(em.lazy)
+        _loop(em, body, iv, header.replace(stop.expr, f"T.floordiv({ne}, {c})", 1), storage, loads)
+        em.uses, em.lazy = saved_uses, saved_lazy
+        # the iteration j = n // c exists when n is not a multiple of c and positive (no
+        # iteration at all for n <= 0, as ``range((n + c - 1) // c)``)
+        em.line(f"if T.And({ne} > 0, T.floormod({ne}, {c}) > 0):  # the last, partial block: masked")
+        em.indent += 1
+        em.env[body.args[0].name] = em.let(f"T.floordiv({ne}, {c})", body.args[0].type.dtype, iv)
+        term = em.region(body)
+        if term is not None:
+            _yield(em, term, storage)
+        em.indent -= 1
+    for r, s in zip(inst.results, storage):
+        em.env[r.name] = s
+
+
+def _loop(em: Emitter, body: Block, iv: str, header: str, storage: list[Val], mask_true: frozenset[str]) -> None:
     em.line(f"for {iv} in {header}:")
     em.indent += 1
     pipelined = header.startswith("T.Pipelined")
     em.pipelined += pipelined
+    was, em.mask_true = em.mask_true, mask_true
     term = em.region(body)
     if term is not None:
         _yield(em, term, storage)
+    em.mask_true = was
     em.pipelined -= pipelined
     if em.lines[-1].strip().endswith(":"):
         em.line("pass")
     em.indent -= 1
-    for r, s in zip(inst.results, storage):
-        em.env[r.name] = s
+
+
+def _peelable(em: Emitter) -> bool:
+    """Whether the body can be emitted twice: no live unstored expression reads a buffer (the
+    first emission could store it inside the pipelined loop, which may not run, and the second
+    would read that storage)."""
+    return not any(em.uses[name] > 0 and t.reads for name, t in em.lazy.items())
 
 
 def _loop_header(em: Emitter, inst: Inst, start: Scalar, stop: Scalar, step: Scalar) -> str:

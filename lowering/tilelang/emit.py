@@ -68,6 +68,8 @@ class Emitter:
         self.let_names: set[str] = set()  # names bound by `let` (scoped: not repeatable elsewhere)
         self.pipelined = 0  # depth of T.Pipelined loops being emitted
         self.shared_pages: dict[tuple, tuple] = {}  # masked shared loads a later one may reuse (memory)
+        self.mask_true: frozenset[str] = frozenset()  # loads whose mask is all true here (control.peel_plan)
+        self.defs = {r.name: i for i in walk(fn.body) for r in i.results}  # value name -> defining inst
         self.threads_region = False  # inside a THREADS region: tiles are per-thread arrays
         self.block_threads: int | None = None
         self.last_loc: Loc | None = None

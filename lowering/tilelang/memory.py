@@ -148,12 +148,18 @@ def load(em: Emitter, inst: Inst) -> None:
     src, win, _, mask = _parts(em, inst, value=False)
     other = literal(inst.attr("other") or 0, src.dtype)
     res = inst.result
+    if res.name in em.mask_true:  # a peeled loop's full iterations (`control.peel_plan`)
+        mask = None
     if (isinstance(src, Global) and win.is_block and mask is None and not inst.attr("other")
             and not em.threads_region):
         scope = "shared" if res.name in em.shared_loads else "fragment"
+        if scope == "shared" and _reuse_copied_page(em, src, win, res.name):
+            return
         buf = em.alloc(res.name, win.shape, src.dtype, scope)
         em.line(f"T.copy({win.region()}, {buf.buf})")
         em.env[res.name] = buf
+        if scope == "shared" and em.blocks and isinstance(src, Global) and src.name not in em.written:
+            em.shared_pages[_copied_key(em, win)] = (win.shape, buf)
         return
     reads = win.reads() | (mask.reads if mask is not None else frozenset())
 
@@ -192,6 +198,27 @@ def load(em: Emitter, inst: Inst) -> None:
         em.env[res.name] = buf
         return
     em.bind(res, tile)
+
+
+def _copied_key(em: Emitter, win: _Window) -> tuple:
+    """The key of a whole-block ``T.copy`` page: region, tensor, the offsets' pure forms."""
+    offs = tuple((kind, off.pure or off.expr) for kind, off, _ in win.axes)
+    return (id(em.blocks[-1]), "copy", win.src.name, offs)
+
+
+def _reuse_copied_page(em: Emitter, src, win: _Window, name: str) -> bool:
+    """Bind `name` to the leading columns of an earlier ``T.copy`` page of the same block of the
+    same read-only tensor (V as the first DV columns of the K page), also in a pipelined loop:
+    the region's wgmma descriptors take the stage buffer's offset like the whole page's (checked
+    on the paged decode probe's CUDA: ``increase_descriptor_offset`` on both gemms)."""
+    if not em.blocks or src.name in em.written or any(off.reads and off.pure is None for _, off, _ in win.axes):
+        return False
+    earlier = em.shared_pages.get(_copied_key(em, win))
+    view = _leading_region(earlier, (None, win.shape), win) if earlier is not None else None
+    if view is None:
+        return False
+    em.env[name] = view
+    return True
 
 
 def _page_key(em: Emitter, src, win: _Window, mask, other: str):

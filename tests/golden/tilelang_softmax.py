@@ -29,7 +29,7 @@ def softmax(x: T.Tensor((1000, 200), "float32"), out: T.Tensor((1000, 200), "flo
         T.reduce_max(x_tile_isnan, row_max_nans, dim=1, clear=True)
         T.reduce_max(x_tile, row_max_plain, dim=1, clear=True)
         for i0_2, i1_2 in T.Parallel(4, 256):
-            e[i0_2, i1_2] = T.exp((x_tile[i0_2, i1_2] - T.if_then_else(row_max_nans[i0_2] > T.float32(0), T.float32(float("nan")), row_max_plain[i0_2])))
+            e[i0_2, i1_2] = T.exp2(((x_tile[i0_2, i1_2] - T.if_then_else(row_max_nans[i0_2] > T.float32(0), T.float32(float("nan")), row_max_plain[i0_2]))) * T.float32(1.4426950408889634))
         # src: kernels_by_hand.py:23
         T.reduce_sum(e, row_sum, dim=1, clear=True)
         for i0_3, i1_3 in T.Parallel(4, 1):

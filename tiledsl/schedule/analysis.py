@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from tiledsl.dtypes import DType
 from tiledsl.ir.nodes import Block, Function, Space, Sym, Type, walk
 from tiledsl.ir.ops import Op
-from tiledsl.ir.optable import access_of, fold_int
+from tiledsl.ir.optable import OPS, access_of, fold_int
 from tiledsl.ir.placement import dot_feeders, tma_store_sites
 from tiledsl.ir.trips import evaluate as trips_of
 
@@ -146,7 +146,8 @@ UNKNOWN_GRID = 128
 
 class _Walker:
     def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: tuple,
-                 plans: _Plans | None = None, store_sites: frozenset[int] = frozenset()):
+                 plans: _Plans | None = None, store_sites: frozenset[int] = frozenset(),
+                 taint: dict[str, frozenset[int]] | None = None):
         self.fn, self.sizes, self.values = fn, sizes, values
         self.plans = plans or _Plans()
         self.store_sites = store_sites  # ids of STOREs staged in shared memory (TMA epilogues)
@@ -160,7 +161,9 @@ class _Walker:
         # computed from such a bound and known values): `range(td.minimum(n, x.shape[0]))`
         self.upper: dict[str, int] = {}
         self.loop_defs: list[frozenset[str]] = []  # names defined in each enclosing loop body
-        self.taint: dict[str, frozenset[int]] = {}
+        # the grid axes each value depends on: data flow only, no knob value changes it, so it is
+        # found once per function (`grid_taint`) and only read here
+        self.taint = grid_taint(fn.body) if taint is None else taint
         self.dot_feeds, self.aliases, self.fused = dot_feeds
         self.carried: set[str] = set()  # tiles already counted as a loop's carried registers
         self.smem_allocs: dict[str, int] = {}
@@ -222,11 +225,7 @@ class _Walker:
     def block(self, block: Block, mult: float, stages: object) -> float:
         """Walk `block` executed `mult` times per program; returns its global-load bytes."""
         loaded = 0.0
-        taint = self.taint
         for inst, handler, tiles in self.plans.of(block):
-            t = self.taint_of(inst.operands)
-            for v in inst.results:
-                taint[v.name] = t
             for v in tiles:
                 self.tile(v, inst)
             if handler is not None:
@@ -368,6 +367,57 @@ def _const(w: _Walker, inst, mult, stages):
         w.env[inst.result.name] = v
 
 
+def _const_step(inst):
+    """`_const` with the attribute read once per function (the walk's most run handler)."""
+    v, name = inst.attr("value"), inst.result.name
+    if isinstance(v, Sym):
+        sym = v.name
+
+        def run(w: _Walker, inst, mult, stages):
+            w.env[name] = w.known.get(sym, 1)
+        return run
+    if isinstance(v, int) and not isinstance(v, bool):
+        def run_int(w: _Walker, inst, mult, stages):
+            w.env[name] = v
+        return run_int
+    return None
+
+
+def _scalar_math_step(inst):
+    """`_Walker.math` on a scalar result, with what it reads of the inst found once: the operand
+    names, and whether the op folds at all (most steps are `cdiv` arithmetic on knob values)."""
+    op, res = inst.op, inst.results[0]
+    names = tuple(v.name for v in inst.operands)
+    single = len(inst.results) == 1
+    folds = OPS[op].int_fold
+    int_cast = op is Op.CAST and res.type.dtype.is_int
+    bounded = op in _BOUNDED
+    scaled = op is Op.MUL and len(names) == 2
+
+    def run(w: _Walker, inst, mult, stages):
+        env = w.env
+        ints = [env.get(n) for n in names]
+        rname = res.name
+        if single and folds and None not in ints:
+            r = fold_int(op, ints)  # unbounded: sizes and trip counts, not the GPU's i32
+            if isinstance(r, bool):
+                w.conds[rname] = r
+            elif r is not None:
+                env[rname] = r
+        if int_cast and ints and ints[0] is not None:
+            env[rname] = ints[0]
+        if rname in env:
+            return
+        if bounded:
+            w.bound(inst, rname)
+        if scaled and rname not in env:
+            known = [i for i in ints if i is not None]
+            if len(known) == 1:
+                other = names[ints.index(None)]
+                w.runtime_scale[rname] = w.runtime_scale.get(other, 1.0) * known[0]
+    return run
+
+
 def _dimh(w: _Walker, inst, mult, stages):
     t = inst.operands[0].type
     w.env[inst.result.name] = w.dim(t.shape[inst.attr("axis")])
@@ -377,8 +427,6 @@ def _grid(w: _Walker, inst, mult, stages):
     w.a.grid = tuple(max(1, w.env.get(v.name, UNKNOWN_GRID)) for v in inst.operands)
     w.a.group_attr = inst.attr("group_m")
     body = inst.regions[0]
-    for i, arg in enumerate(body.args):
-        w.taint[arg.name] = frozenset({i})
     loaded = w.block(body, mult, stages)
     w.a.inflight_parts.append((loaded, None, 0))
 
@@ -392,9 +440,6 @@ def _for(w: _Walker, inst, mult, stages):
     body = inst.regions[0]
     w.a.stage_attrs.append(s)
     w.a.loop_iters += trips * mult
-    t = w.taint_of(inst.operands[:3])
-    for arg in body.args:
-        w.taint[arg.name] = t
     for init, v in zip(inst.operands[3:], inst.results):
         # an accumulator handed from one loop to the next (nested, or one loop after another)
         # keeps its registers: count it once
@@ -434,7 +479,7 @@ def _warp_role(w: _Walker, inst, mult, stages):
 
 def _load(w: _Walker, inst, mult, stages):
     v = inst.result
-    acc = access_of(inst)
+    acc = w.plans.access(inst)
     if acc is None:  # from a buffer
         w.tile(v, inst)
         return 0.0
@@ -456,7 +501,7 @@ def _load(w: _Walker, inst, mult, stages):
 
 
 def _store(w: _Walker, inst, mult, stages):
-    acc = access_of(inst)
+    acc = w.plans.access(inst)
     if acc is None:  # into a buffer
         return
     dst, offsets = acc.tensor, acc.offsets
@@ -472,7 +517,7 @@ def _store(w: _Walker, inst, mult, stages):
 
 
 def _copy(w: _Walker, inst, mult, stages):
-    acc = access_of(inst)
+    acc = w.plans.access(inst)
     if acc is None:  # buffer to buffer
         return 0.0
     shape = inst.attr("shape")  # the window attr as written (None: whole axes)
@@ -567,6 +612,7 @@ class _Plans:
     def __init__(self):
         self._by_block: dict[int, tuple] = {}
         self._defs: dict[int, frozenset[str]] = {}
+        self._access: dict[int, object] = {}
 
     def defs(self, block: Block) -> frozenset[str]:
         """Names defined in `block` (its args and every result, nested regions too)."""
@@ -586,17 +632,61 @@ class _Plans:
             plan = self._by_block[id(block)] = tuple(self._step(i) for i in block.insts)
         return plan
 
+    def access(self, inst):
+        """`access_of(inst)`, found once per inst (it depends on no knob value)."""
+        key = id(inst)
+        if key not in self._access:
+            self._access[key] = access_of(inst)
+        return self._access[key]
+
     @staticmethod
     def _step(inst) -> tuple:
-        handler = _HANDLERS.get(inst.op)
-        if handler is None and inst.op in _MATH:
-            handler = _math
-        tiles = () if inst.op is Op.LOAD else tuple(v for v in inst.results if v.type.space in _TILE_LIKE)
+        op = inst.op
+        handler = _HANDLERS.get(op)
+        if op is Op.CONST:
+            handler = _const_step(inst)
+        elif handler is None and op in _MATH:
+            handler = _scalar_math_step(inst) if inst.results and \
+                inst.results[0].type.space is Space.SCALAR else _math
+        tiles = () if op is Op.LOAD else tuple(v for v in inst.results if v.type.space in _TILE_LIKE)
         return inst, handler, tiles
 
 
 def _math(w: _Walker, inst, mult, stages):
     w.math(inst, mult)
+
+
+def grid_taint(body: Block) -> dict[str, frozenset[int]]:
+    """The grid axes each value's computation depends on (an access's offsets that depend on no
+    axis are shared by all programs: the L2 model): a grid's body args are its axes, a loop's
+    body args depend on what its bounds depend on, any other result on what its operands do."""
+    taint: dict[str, frozenset[int]] = {}
+
+    def of(vals) -> frozenset[int]:
+        out = _NO_TAINT
+        for v in vals:
+            t = taint.get(v.name)
+            if t:
+                out = out | t
+        return out
+
+    def block(b: Block) -> None:
+        for inst in b.insts:
+            t = of(inst.operands)
+            for v in inst.results:
+                taint[v.name] = t
+            if inst.op is Op.GRID:
+                for i, arg in enumerate(inst.regions[0].args):
+                    taint[arg.name] = frozenset({i})
+            elif inst.op is Op.FOR:
+                t = of(inst.operands[:3])
+                for arg in inst.regions[0].args:
+                    taint[arg.name] = t
+            for r in inst.regions:
+                block(r)
+
+    block(body)
+    return taint
 
 
 class Analyzer:
@@ -609,10 +699,12 @@ class Analyzer:
         self.dot_feeds = _dot_feeders(fn.body)  # (feeders, accumulator aliases, fused dots)
         self.plans = _Plans()  # keyed by the blocks' ids: they live as long as fn
         self.store_sites = frozenset(tma_store_sites(fn)) if tma_store else frozenset()
+        self.taint = grid_taint(fn.body)
 
     def __call__(self, values: dict[str, int]) -> Analysis:
         """The walk for `values`, before `Analysis.resolve` (stages and group unresolved)."""
-        return _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans, self.store_sites).run()
+        return _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans, self.store_sites,
+                       self.taint).run()
 
 
 def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int], tma_store: bool = False) -> Analysis:

@@ -189,7 +189,7 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
         values.update(zip(shape, combo))
         walked = walk(values)
         programs[combo] = walked.programs
-        walks.append((cost.lower_bound_us(walked.resolve(values), target), combo, walked))
+        walks.append((cost.lower_bound_us(walked, target), combo, walked))  # reads no resolved field
     walks.sort(key=lambda w: (w[0], w[1]))
     good: list[Point] = []
     starved: list[Point] = []

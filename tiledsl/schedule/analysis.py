@@ -147,7 +147,7 @@ UNKNOWN_GRID = 128
 class _Walker:
     def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: tuple,
                  plans: _Plans | None = None, store_sites: frozenset[int] = frozenset(),
-                 taint: dict[str, frozenset[int]] | None = None):
+                 taint: dict[str, frozenset[int]] | None = None, registers: bool = True):
         self.fn, self.sizes, self.values = fn, sizes, values
         self.plans = plans or _Plans()
         self.store_sites = store_sites  # ids of STOREs staged in shared memory (TMA epilogues)
@@ -174,6 +174,8 @@ class _Walker:
             if p.value.type.space is Space.SCALAR and p.value.name in sizes:
                 self.env[p.value.name] = sizes[p.value.name]
         self.odd_seen: set[int] = set()  # ids of types whose odd-size check is done
+        # count tiles' registers (`tile`): not for a walk that only bounds (`Analyzer`)
+        self.registers = registers
         self.held: dict[str, int] = {}  # tile value -> index in tile_words of the registers it lives in
 
     # --- helpers --------------------------------------------------------------------------------
@@ -225,9 +227,11 @@ class _Walker:
     def block(self, block: Block, mult: float, stages: object) -> float:
         """Walk `block` executed `mult` times per program; returns its global-load bytes."""
         loaded = 0.0
+        registers = self.registers
         for inst, handler, tiles in self.plans.of(block):
-            for v in tiles:
-                self.tile(v, inst)
+            if registers:
+                for v in tiles:
+                    self.tile(v, inst)
             if handler is not None:
                 loaded += handler(self, inst, mult, stages) or 0.0
         return loaded
@@ -236,6 +240,8 @@ class _Walker:
         """Count a tile's registers if it needs new ones: elementwise results reuse their
         operands' registers unless broadcasting makes them larger; accumulators (loop-carried
         values, dots into an accumulator) are counted once, by the loop."""
+        if not self.registers:
+            return
         numel = self.numel(v.type)
         self.a.max_numel = max(self.a.max_numel, numel)
         if id(v.type) not in self.odd_seen:
@@ -392,13 +398,15 @@ def _scalar_math_step(inst):
     folds = OPS[op].int_fold
     int_cast = op is Op.CAST and res.type.dtype.is_int
     bounded = op in _BOUNDED
+    minimum = op is Op.MINIMUM
     scaled = op is Op.MUL and len(names) == 2
 
     def run(w: _Walker, inst, mult, stages):
         env = w.env
         ints = [env.get(n) for n in names]
         rname = res.name
-        if single and folds and None not in ints:
+        unknown = None in ints
+        if single and folds and not unknown:
             r = fold_int(op, ints)  # unbounded: sizes and trip counts, not the GPU's i32
             if isinstance(r, bool):
                 w.conds[rname] = r
@@ -408,7 +416,9 @@ def _scalar_math_step(inst):
             env[rname] = ints[0]
         if rname in env:
             return
-        if bounded:
+        # `bound` finds nothing for an op other than a minimum with an unknown operand that has
+        # no bound either (no bound at all yet: most walks)
+        if bounded and (minimum or w.upper or not unknown):
             w.bound(inst, rname)
         if scaled and rname not in env:
             known = [i for i in ints if i is not None]
@@ -701,10 +711,13 @@ class Analyzer:
         self.store_sites = frozenset(tma_store_sites(fn)) if tma_store else frozenset()
         self.taint = grid_taint(fn.body)
 
-    def __call__(self, values: dict[str, int]) -> Analysis:
-        """The walk for `values`, before `Analysis.resolve` (stages and group unresolved)."""
+    def __call__(self, values: dict[str, int], registers: bool = True) -> Analysis:
+        """The walk for `values`, before `Analysis.resolve` (stages and group unresolved).
+        `registers=False`: a cheaper walk for `cost.lower_bound_us` only, which leaves out the
+        tiles' registers (`tile_words`, `max_numel`, `odd_tiles`: a third of the walk); what the
+        bound reads (grid, dots, ALU work, loops, accesses) is the full walk's."""
         return _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans, self.store_sites,
-                       self.taint).run()
+                       self.taint, registers).run()
 
 
 def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int], tma_store: bool = False) -> Analysis:

@@ -187,18 +187,19 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
             continue
         values = dict(explicit)
         values.update(zip(shape, combo))
-        walked = walk(values)
+        walked = walk(values, registers=False)  # the bound's walk; a priced one is walked again in full
         programs[combo] = walked.programs
-        walks.append((cost.lower_bound_us(walked, target), combo, walked))  # reads no resolved field
+        walks.append((cost.lower_bound_us(walked, target), combo, values))  # reads no resolved field
     walks.sort(key=lambda w: (w[0], w[1]))
     good: list[Point] = []
     starved: list[Point] = []
     closest: Point | None = None
     cutoff, best = math.inf, math.inf
     fastest: list[float] = []  # the top_n smallest times, negated (a max-heap)
-    for bound, combo, walked in walks:
+    for bound, combo, walk_values in walks:
         if bound > cutoff:
             break  # sorted by bound: no later walk can enter the top_n
+        walked = walk(walk_values)
         resolved: dict[tuple, Analysis] = {}
         memo: dict = {}
         # a launch order (group) only matters for a grid of two axes, each of more than one program

@@ -389,13 +389,27 @@ def _const_step(inst):
     return None
 
 
+def _fold(fold, shift: bool, ints: list) -> int | bool | None:
+    """`optable.fold_int(op, ints)` with the op's table entry looked up once (no result width)."""
+    for i in ints:
+        if not isinstance(i, int):
+            return None
+    if shift and not 0 <= ints[1] < 64:
+        return None
+    try:
+        return fold(*ints)
+    except ArithmeticError:
+        return None
+
+
 def _scalar_math_step(inst):
     """`_Walker.math` on a scalar result, with what it reads of the inst found once: the operand
     names, and whether the op folds at all (most steps are `cdiv` arithmetic on knob values)."""
     op, res = inst.op, inst.results[0]
     names = tuple(v.name for v in inst.operands)
     single = len(inst.results) == 1
-    folds = OPS[op].int_fold
+    fold = OPS[op].fold if OPS[op].int_fold else None
+    shift = op in (Op.SHL, Op.SHR)
     int_cast = op is Op.CAST and res.type.dtype.is_int
     bounded = op in _BOUNDED
     minimum = op is Op.MINIMUM
@@ -406,8 +420,8 @@ def _scalar_math_step(inst):
         ints = [env.get(n) for n in names]
         rname = res.name
         unknown = None in ints
-        if single and folds and not unknown:
-            r = fold_int(op, ints)  # unbounded: sizes and trip counts, not the GPU's i32
+        if single and fold is not None and not unknown:
+            r = _fold(fold, shift, ints)  # unbounded: sizes and trip counts, not the GPU's i32
             if isinstance(r, bool):
                 w.conds[rname] = r
             elif r is not None:
@@ -497,7 +511,7 @@ def _load(w: _Walker, inst, mult, stages):
     nbytes = w.window_bytes(src.type, acc.shape, offsets)
     w.a.accesses.append(Access(src.name, nbytes, mult, w.taint_of(offsets), False,
                                w.row_bytes(src.type, acc.shape, offsets), w.numel(src.type) * src.type.dtype.itemsize))
-    if v.type.space is not Space.SCALAR:
+    if w.registers and v.type.space is not Space.SCALAR:  # registers and shared memory: not the bound's
         full = w.numel(v.type) * v.type.dtype.itemsize
         dims = tuple(w.dim(d) for d in v.type.shape)
         if any(d & (d - 1) for d in dims):

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from tiledsl.dtypes import DType
 from tiledsl.ir.nodes import Block, Function, Space, Sym, Type, walk
 from tiledsl.ir.ops import Op
-from tiledsl.ir.optable import OPS, access_of, fold_int
+from tiledsl.ir.optable import access_of, fold_int
 from tiledsl.ir.placement import dot_feeders, tma_store_sites
 from tiledsl.ir.trips import evaluate as trips_of
+from tiledsl.schedule.walk_steps import BOUNDED, NO_TAINT, const_step, grid_taint, scalar_math_step
 
 # ALU cost of one element of each MATH op, in fp32-FMA-lane units (special functions run on the
 # slower SFU). Every MATH op is listed: tests/test_op_coverage.py fails on a missing one.
@@ -39,8 +40,6 @@ ALU_WEIGHT: dict[Op, float] = {
 _TILE_LIKE = frozenset(sp for sp in Space if sp.is_tile_like)
 _MATH = frozenset(o for o in Op if o.group.value == "math")
 _MATH_OR_SHAPE = frozenset(o for o in Op if o.group.value in ("math", "shape"))
-_NO_TAINT: frozenset[int] = frozenset()
-_BOUNDED = frozenset({Op.MINIMUM, Op.MAXIMUM, Op.ADD, Op.SUB, Op.MUL, Op.FLOORDIV, Op.CAST})
 _ACCESS_OPS = frozenset({Op.LOAD, Op.STORE, Op.ATOMIC})
 
 
@@ -215,7 +214,7 @@ class _Walker:
         return float(min(n, self.dim(src.shape[-1])) * src.dtype.itemsize)
 
     def taint_of(self, vals) -> frozenset[int]:
-        out = _NO_TAINT
+        out = NO_TAINT
         taint = self.taint
         for v in vals:
             t = taint.get(v.name)
@@ -285,7 +284,7 @@ class _Walker:
                     self.env[res.name] = r
             if inst.op is Op.CAST and ints and ints[0] is not None and res.type.dtype.is_int:
                 self.env[res.name] = ints[0]
-            if res.name not in self.env and inst.op in _BOUNDED:
+            if res.name not in self.env and inst.op in BOUNDED:
                 self.bound(inst, res.name)
             if inst.op is Op.MUL and len(ints) == 2 and res.name not in self.env:
                 known = [i for i in ints if i is not None]
@@ -371,75 +370,6 @@ def _const(w: _Walker, inst, mult, stages):
         w.env[inst.result.name] = w.dim(v)
     elif isinstance(v, int) and not isinstance(v, bool):
         w.env[inst.result.name] = v
-
-
-def _const_step(inst):
-    """`_const` with the attribute read once per function (the walk's most run handler)."""
-    v, name = inst.attr("value"), inst.result.name
-    if isinstance(v, Sym):
-        sym = v.name
-
-        def run(w: _Walker, inst, mult, stages):
-            w.env[name] = w.known.get(sym, 1)
-        return run
-    if isinstance(v, int) and not isinstance(v, bool):
-        def run_int(w: _Walker, inst, mult, stages):
-            w.env[name] = v
-        return run_int
-    return None
-
-
-def _fold(fold, shift: bool, ints: list) -> int | bool | None:
-    """`optable.fold_int(op, ints)` with the op's table entry looked up once (no result width)."""
-    for i in ints:
-        if not isinstance(i, int):
-            return None
-    if shift and not 0 <= ints[1] < 64:
-        return None
-    try:
-        return fold(*ints)
-    except ArithmeticError:
-        return None
-
-
-def _scalar_math_step(inst):
-    """`_Walker.math` on a scalar result, with what it reads of the inst found once: the operand
-    names, and whether the op folds at all (most steps are `cdiv` arithmetic on knob values)."""
-    op, res = inst.op, inst.results[0]
-    names = tuple(v.name for v in inst.operands)
-    single = len(inst.results) == 1
-    fold = OPS[op].fold if OPS[op].int_fold else None
-    shift = op in (Op.SHL, Op.SHR)
-    int_cast = op is Op.CAST and res.type.dtype.is_int
-    bounded = op in _BOUNDED
-    minimum = op is Op.MINIMUM
-    scaled = op is Op.MUL and len(names) == 2
-
-    def run(w: _Walker, inst, mult, stages):
-        env = w.env
-        ints = [env.get(n) for n in names]
-        rname = res.name
-        unknown = None in ints
-        if single and fold is not None and not unknown:
-            r = _fold(fold, shift, ints)  # unbounded: sizes and trip counts, not the GPU's i32
-            if isinstance(r, bool):
-                w.conds[rname] = r
-            elif r is not None:
-                env[rname] = r
-        if int_cast and ints and ints[0] is not None:
-            env[rname] = ints[0]
-        if rname in env:
-            return
-        # `bound` finds nothing for an op other than a minimum with an unknown operand that has
-        # no bound either (no bound at all yet: most walks)
-        if bounded and (minimum or w.upper or not unknown):
-            w.bound(inst, rname)
-        if scaled and rname not in env:
-            known = [i for i in ints if i is not None]
-            if len(known) == 1:
-                other = names[ints.index(None)]
-                w.runtime_scale[rname] = w.runtime_scale.get(other, 1.0) * known[0]
-    return run
 
 
 def _dimh(w: _Walker, inst, mult, stages):
@@ -668,9 +598,9 @@ class _Plans:
         op = inst.op
         handler = _HANDLERS.get(op)
         if op is Op.CONST:
-            handler = _const_step(inst)
+            handler = const_step(inst)
         elif handler is None and op in _MATH:
-            handler = _scalar_math_step(inst) if inst.results and \
+            handler = scalar_math_step(inst) if inst.results and \
                 inst.results[0].type.space is Space.SCALAR else _math
         tiles = () if op is Op.LOAD else tuple(v for v in inst.results if v.type.space in _TILE_LIKE)
         return inst, handler, tiles
@@ -678,39 +608,6 @@ class _Plans:
 
 def _math(w: _Walker, inst, mult, stages):
     w.math(inst, mult)
-
-
-def grid_taint(body: Block) -> dict[str, frozenset[int]]:
-    """The grid axes each value's computation depends on (an access's offsets that depend on no
-    axis are shared by all programs: the L2 model): a grid's body args are its axes, a loop's
-    body args depend on what its bounds depend on, any other result on what its operands do."""
-    taint: dict[str, frozenset[int]] = {}
-
-    def of(vals) -> frozenset[int]:
-        out = _NO_TAINT
-        for v in vals:
-            t = taint.get(v.name)
-            if t:
-                out = out | t
-        return out
-
-    def block(b: Block) -> None:
-        for inst in b.insts:
-            t = of(inst.operands)
-            for v in inst.results:
-                taint[v.name] = t
-            if inst.op is Op.GRID:
-                for i, arg in enumerate(inst.regions[0].args):
-                    taint[arg.name] = frozenset({i})
-            elif inst.op is Op.FOR:
-                t = of(inst.operands[:3])
-                for arg in inst.regions[0].args:
-                    taint[arg.name] = t
-            for r in inst.regions:
-                block(r)
-
-    block(body)
-    return taint
 
 
 class Analyzer:

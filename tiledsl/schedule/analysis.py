@@ -169,6 +169,7 @@ class _Walker:
         self.role: str | None = None  # the warp-role region being walked
         self.numels: dict[int, int] = {}  # by id of a Type of fn (they live as long as fn)
         self.known = {**sizes, **values}  # what a dim name stands for: knob values first
+        self.env.update(self.plans.env)  # constants and tensor sizes (`static_scalars`)
         for p in fn.params:  # integer arguments whose value the call gave (`tensor_sizes`)
             if p.value.type.space is Space.SCALAR and p.value.name in sizes:
                 self.env[p.value.name] = sizes[p.value.name]
@@ -372,6 +373,30 @@ def _const(w: _Walker, inst, mult, stages):
         w.env[inst.result.name] = v
 
 
+def static_scalars(fn: Function, sizes: dict[str, int]) -> dict[int, tuple[str, int]]:
+    """The scalars every walk of `fn` gives the same value, by the id of the inst defining them:
+    integer constants and the sizes of tensor parameters (``a.shape[0]``: a size name holds a dot,
+    a knob name never does). None where a result name repeats (the walk's env is keyed by name)."""
+    out: dict[int, tuple[str, int]] = {}
+    names: set[str] = set()
+    for inst in walk(fn.body):
+        for v in inst.results:
+            if v.name in names:
+                return {}
+            names.add(v.name)
+        if inst.op is Op.CONST:
+            v = inst.attr("value")
+            if isinstance(v, int) and not isinstance(v, bool):
+                out[id(inst)] = (inst.result.name, v)
+        elif inst.op is Op.DIM:
+            d = inst.operands[0].type.shape[inst.attr("axis")]
+            if isinstance(d, int):
+                out[id(inst)] = (inst.result.name, d)
+            elif isinstance(d, str) and "." in d:
+                out[id(inst)] = (inst.result.name, sizes.get(d, 1))
+    return out
+
+
 def _dimh(w: _Walker, inst, mult, stages):
     t = inst.operands[0].type
     w.env[inst.result.name] = w.dim(t.shape[inst.attr("axis")])
@@ -563,10 +588,14 @@ class _Plans:
     """Per block, each instruction with its handler and the results that are new tiles: found
     once per function, not once per walk (enum hashing and attribute reads dominate a walk)."""
 
-    def __init__(self):
+    def __init__(self, static: dict[int, tuple[str, int]] | None = None):
+        """`static`: insts whose scalar result no knob value changes (`static_scalars`), by id:
+        every walk starts with their values (`env`) instead of running them."""
         self._by_block: dict[int, tuple] = {}
         self._defs: dict[int, frozenset[str]] = {}
         self._access: dict[int, object] = {}
+        self.static = static or {}
+        self.env = dict(self.static.values())
 
     def defs(self, block: Block) -> frozenset[str]:
         """Names defined in `block` (its args and every result, nested regions too)."""
@@ -593,11 +622,12 @@ class _Plans:
             self._access[key] = access_of(inst)
         return self._access[key]
 
-    @staticmethod
-    def _step(inst) -> tuple:
+    def _step(self, inst) -> tuple:
         op = inst.op
         handler = _HANDLERS.get(op)
-        if op is Op.CONST:
+        if id(inst) in self.static:
+            handler = None  # its value is in every walk's env from the start
+        elif op is Op.CONST:
             handler = const_step(inst)
         elif handler is None and op in _MATH:
             handler = scalar_math_step(inst) if inst.results and \
@@ -618,7 +648,7 @@ class Analyzer:
         TMA and the backend's record `tma_store`): their staging buffers count as shared memory."""
         self.fn, self.sizes = fn, sizes
         self.dot_feeds = _dot_feeders(fn.body)  # (feeders, accumulator aliases, fused dots)
-        self.plans = _Plans()  # keyed by the blocks' ids: they live as long as fn
+        self.plans = _Plans(static_scalars(fn, sizes))  # keyed by the blocks' ids: they live as long as fn
         self.store_sites = frozenset(tma_store_sites(fn)) if tma_store else frozenset()
         self.taint = grid_taint(fn.body)
 

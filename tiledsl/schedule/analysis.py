@@ -24,6 +24,7 @@ from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import access_of, fold_int
 from tiledsl.ir.placement import dot_feeders, tma_store_sites
 from tiledsl.ir.trips import evaluate as trips_of
+from tiledsl.schedule.walk_steps import BOUNDED, NO_TAINT, const_step, grid_taint, scalar_math_step
 
 # ALU cost of one element of each MATH op, in fp32-FMA-lane units (special functions run on the
 # slower SFU). Every MATH op is listed: tests/test_op_coverage.py fails on a missing one.
@@ -39,8 +40,6 @@ ALU_WEIGHT: dict[Op, float] = {
 _TILE_LIKE = frozenset(sp for sp in Space if sp.is_tile_like)
 _MATH = frozenset(o for o in Op if o.group.value == "math")
 _MATH_OR_SHAPE = frozenset(o for o in Op if o.group.value in ("math", "shape"))
-_NO_TAINT: frozenset[int] = frozenset()
-_BOUNDED = frozenset({Op.MINIMUM, Op.MAXIMUM, Op.ADD, Op.SUB, Op.MUL, Op.FLOORDIV, Op.CAST})
 _ACCESS_OPS = frozenset({Op.LOAD, Op.STORE, Op.ATOMIC})
 
 
@@ -146,7 +145,8 @@ UNKNOWN_GRID = 128
 
 class _Walker:
     def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: tuple,
-                 plans: _Plans | None = None, store_sites: frozenset[int] = frozenset()):
+                 plans: _Plans | None = None, store_sites: frozenset[int] = frozenset(),
+                 taint: dict[str, frozenset[int]] | None = None, registers: bool = True):
         self.fn, self.sizes, self.values = fn, sizes, values
         self.plans = plans or _Plans()
         self.store_sites = store_sites  # ids of STOREs staged in shared memory (TMA epilogues)
@@ -160,17 +160,22 @@ class _Walker:
         # computed from such a bound and known values): `range(td.minimum(n, x.shape[0]))`
         self.upper: dict[str, int] = {}
         self.loop_defs: list[frozenset[str]] = []  # names defined in each enclosing loop body
-        self.taint: dict[str, frozenset[int]] = {}
+        # the grid axes each value depends on: data flow only, no knob value changes it, so it is
+        # found once per function (`grid_taint`) and only read here
+        self.taint = grid_taint(fn.body) if taint is None else taint
         self.dot_feeds, self.aliases, self.fused = dot_feeds
         self.carried: set[str] = set()  # tiles already counted as a loop's carried registers
         self.smem_allocs: dict[str, int] = {}
         self.role: str | None = None  # the warp-role region being walked
         self.numels: dict[int, int] = {}  # by id of a Type of fn (they live as long as fn)
         self.known = {**sizes, **values}  # what a dim name stands for: knob values first
+        self.env.update(self.plans.env)  # constants and tensor sizes (`static_scalars`)
         for p in fn.params:  # integer arguments whose value the call gave (`tensor_sizes`)
             if p.value.type.space is Space.SCALAR and p.value.name in sizes:
                 self.env[p.value.name] = sizes[p.value.name]
         self.odd_seen: set[int] = set()  # ids of types whose odd-size check is done
+        # count tiles' registers (`tile`): not for a walk that only bounds (`Analyzer`)
+        self.registers = registers
         self.held: dict[str, int] = {}  # tile value -> index in tile_words of the registers it lives in
 
     # --- helpers --------------------------------------------------------------------------------
@@ -210,7 +215,7 @@ class _Walker:
         return float(min(n, self.dim(src.shape[-1])) * src.dtype.itemsize)
 
     def taint_of(self, vals) -> frozenset[int]:
-        out = _NO_TAINT
+        out = NO_TAINT
         taint = self.taint
         for v in vals:
             t = taint.get(v.name)
@@ -222,13 +227,11 @@ class _Walker:
     def block(self, block: Block, mult: float, stages: object) -> float:
         """Walk `block` executed `mult` times per program; returns its global-load bytes."""
         loaded = 0.0
-        taint = self.taint
+        registers = self.registers
         for inst, handler, tiles in self.plans.of(block):
-            t = self.taint_of(inst.operands)
-            for v in inst.results:
-                taint[v.name] = t
-            for v in tiles:
-                self.tile(v, inst)
+            if registers:
+                for v in tiles:
+                    self.tile(v, inst)
             if handler is not None:
                 loaded += handler(self, inst, mult, stages) or 0.0
         return loaded
@@ -237,6 +240,8 @@ class _Walker:
         """Count a tile's registers if it needs new ones: elementwise results reuse their
         operands' registers unless broadcasting makes them larger; accumulators (loop-carried
         values, dots into an accumulator) are counted once, by the loop."""
+        if not self.registers:
+            return
         numel = self.numel(v.type)
         self.a.max_numel = max(self.a.max_numel, numel)
         if id(v.type) not in self.odd_seen:
@@ -280,7 +285,7 @@ class _Walker:
                     self.env[res.name] = r
             if inst.op is Op.CAST and ints and ints[0] is not None and res.type.dtype.is_int:
                 self.env[res.name] = ints[0]
-            if res.name not in self.env and inst.op in _BOUNDED:
+            if res.name not in self.env and inst.op in BOUNDED:
                 self.bound(inst, res.name)
             if inst.op is Op.MUL and len(ints) == 2 and res.name not in self.env:
                 known = [i for i in ints if i is not None]
@@ -368,6 +373,30 @@ def _const(w: _Walker, inst, mult, stages):
         w.env[inst.result.name] = v
 
 
+def static_scalars(fn: Function, sizes: dict[str, int]) -> dict[int, tuple[str, int]]:
+    """The scalars every walk of `fn` gives the same value, by the id of the inst defining them:
+    integer constants and the sizes of tensor parameters (``a.shape[0]``: a size name holds a dot,
+    a knob name never does). None where a result name repeats (the walk's env is keyed by name)."""
+    out: dict[int, tuple[str, int]] = {}
+    names: set[str] = set()
+    for inst in walk(fn.body):
+        for v in inst.results:
+            if v.name in names:
+                return {}
+            names.add(v.name)
+        if inst.op is Op.CONST:
+            v = inst.attr("value")
+            if isinstance(v, int) and not isinstance(v, bool):
+                out[id(inst)] = (inst.result.name, v)
+        elif inst.op is Op.DIM:
+            d = inst.operands[0].type.shape[inst.attr("axis")]
+            if isinstance(d, int):
+                out[id(inst)] = (inst.result.name, d)
+            elif isinstance(d, str) and "." in d:
+                out[id(inst)] = (inst.result.name, sizes.get(d, 1))
+    return out
+
+
 def _dimh(w: _Walker, inst, mult, stages):
     t = inst.operands[0].type
     w.env[inst.result.name] = w.dim(t.shape[inst.attr("axis")])
@@ -377,8 +406,6 @@ def _grid(w: _Walker, inst, mult, stages):
     w.a.grid = tuple(max(1, w.env.get(v.name, UNKNOWN_GRID)) for v in inst.operands)
     w.a.group_attr = inst.attr("group_m")
     body = inst.regions[0]
-    for i, arg in enumerate(body.args):
-        w.taint[arg.name] = frozenset({i})
     loaded = w.block(body, mult, stages)
     w.a.inflight_parts.append((loaded, None, 0))
 
@@ -392,9 +419,6 @@ def _for(w: _Walker, inst, mult, stages):
     body = inst.regions[0]
     w.a.stage_attrs.append(s)
     w.a.loop_iters += trips * mult
-    t = w.taint_of(inst.operands[:3])
-    for arg in body.args:
-        w.taint[arg.name] = t
     for init, v in zip(inst.operands[3:], inst.results):
         # an accumulator handed from one loop to the next (nested, or one loop after another)
         # keeps its registers: count it once
@@ -434,7 +458,7 @@ def _warp_role(w: _Walker, inst, mult, stages):
 
 def _load(w: _Walker, inst, mult, stages):
     v = inst.result
-    acc = access_of(inst)
+    acc = w.plans.access(inst)
     if acc is None:  # from a buffer
         w.tile(v, inst)
         return 0.0
@@ -442,7 +466,7 @@ def _load(w: _Walker, inst, mult, stages):
     nbytes = w.window_bytes(src.type, acc.shape, offsets)
     w.a.accesses.append(Access(src.name, nbytes, mult, w.taint_of(offsets), False,
                                w.row_bytes(src.type, acc.shape, offsets), w.numel(src.type) * src.type.dtype.itemsize))
-    if v.type.space is not Space.SCALAR:
+    if w.registers and v.type.space is not Space.SCALAR:  # registers and shared memory: not the bound's
         full = w.numel(v.type) * v.type.dtype.itemsize
         dims = tuple(w.dim(d) for d in v.type.shape)
         if any(d & (d - 1) for d in dims):
@@ -456,7 +480,7 @@ def _load(w: _Walker, inst, mult, stages):
 
 
 def _store(w: _Walker, inst, mult, stages):
-    acc = access_of(inst)
+    acc = w.plans.access(inst)
     if acc is None:  # into a buffer
         return
     dst, offsets = acc.tensor, acc.offsets
@@ -472,7 +496,7 @@ def _store(w: _Walker, inst, mult, stages):
 
 
 def _copy(w: _Walker, inst, mult, stages):
-    acc = access_of(inst)
+    acc = w.plans.access(inst)
     if acc is None:  # buffer to buffer
         return 0.0
     shape = inst.attr("shape")  # the window attr as written (None: whole axes)
@@ -564,9 +588,14 @@ class _Plans:
     """Per block, each instruction with its handler and the results that are new tiles: found
     once per function, not once per walk (enum hashing and attribute reads dominate a walk)."""
 
-    def __init__(self):
+    def __init__(self, static: dict[int, tuple[str, int]] | None = None):
+        """`static`: insts whose scalar result no knob value changes (`static_scalars`), by id:
+        every walk starts with their values (`env`) instead of running them."""
         self._by_block: dict[int, tuple] = {}
         self._defs: dict[int, frozenset[str]] = {}
+        self._access: dict[int, object] = {}
+        self.static = static or {}
+        self.env = dict(self.static.values())
 
     def defs(self, block: Block) -> frozenset[str]:
         """Names defined in `block` (its args and every result, nested regions too)."""
@@ -586,12 +615,24 @@ class _Plans:
             plan = self._by_block[id(block)] = tuple(self._step(i) for i in block.insts)
         return plan
 
-    @staticmethod
-    def _step(inst) -> tuple:
-        handler = _HANDLERS.get(inst.op)
-        if handler is None and inst.op in _MATH:
-            handler = _math
-        tiles = () if inst.op is Op.LOAD else tuple(v for v in inst.results if v.type.space in _TILE_LIKE)
+    def access(self, inst):
+        """`access_of(inst)`, found once per inst (it depends on no knob value)."""
+        key = id(inst)
+        if key not in self._access:
+            self._access[key] = access_of(inst)
+        return self._access[key]
+
+    def _step(self, inst) -> tuple:
+        op = inst.op
+        handler = _HANDLERS.get(op)
+        if id(inst) in self.static:
+            handler = None  # its value is in every walk's env from the start
+        elif op is Op.CONST:
+            handler = const_step(inst)
+        elif handler is None and op in _MATH:
+            handler = scalar_math_step(inst) if inst.results and \
+                inst.results[0].type.space is Space.SCALAR else _math
+        tiles = () if op is Op.LOAD else tuple(v for v in inst.results if v.type.space in _TILE_LIKE)
         return inst, handler, tiles
 
 
@@ -607,12 +648,17 @@ class Analyzer:
         TMA and the backend's record `tma_store`): their staging buffers count as shared memory."""
         self.fn, self.sizes = fn, sizes
         self.dot_feeds = _dot_feeders(fn.body)  # (feeders, accumulator aliases, fused dots)
-        self.plans = _Plans()  # keyed by the blocks' ids: they live as long as fn
+        self.plans = _Plans(static_scalars(fn, sizes))  # keyed by the blocks' ids: they live as long as fn
         self.store_sites = frozenset(tma_store_sites(fn)) if tma_store else frozenset()
+        self.taint = grid_taint(fn.body)
 
-    def __call__(self, values: dict[str, int]) -> Analysis:
-        """The walk for `values`, before `Analysis.resolve` (stages and group unresolved)."""
-        return _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans, self.store_sites).run()
+    def __call__(self, values: dict[str, int], registers: bool = True) -> Analysis:
+        """The walk for `values`, before `Analysis.resolve` (stages and group unresolved).
+        `registers=False`: a cheaper walk for `cost.lower_bound_us` only, which leaves out the
+        tiles' registers (`tile_words`, `max_numel`, `odd_tiles`: a third of the walk); what the
+        bound reads (grid, dots, ALU work, loops, accesses) is the full walk's."""
+        return _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans, self.store_sites,
+                       self.taint, registers).run()
 
 
 def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int], tma_store: bool = False) -> Analysis:

@@ -372,7 +372,8 @@ def lower_bound_us(a: Analysis, t: Target) -> float:
     """A time no point of this walk (any warps, stages, group) can beat: tensor cores at the
     wgmma rate fed with each operand read once, the ideal DRAM bytes, the L2 traffic (which no
     such knob changes), combined with a perfect overlap. The search skips walks whose bound is
-    above the times it already has."""
+    above the times it already has. It reads nothing `Analysis.resolve` sets (shared memory,
+    bytes in flight, stages, group), so an unresolved walk will do."""
     cyc = 0.0
     for d in a.dots:
         rate = t.flops_per_clk_per_sm(d.dtype) * 0.92

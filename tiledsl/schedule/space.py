@@ -9,7 +9,8 @@ Explicit knob values are kept as they are.
 The search is branch and bound (`rank`), not the product: one IR walk per tile-size combination,
 each with a lower bound on every point that shares it; walks are priced best bound first, each
 point checked against the target's hard limits and timed, and walks whose bound cannot enter the
-ranking are skipped. Split factors are tried only while a smaller one leaves SMs idle, launch
+ranking are skipped. The bound's walk leaves out the tiles' registers (which the bound does not
+read); a walk that is priced is walked again in full (about one in ten of a split-K search's). Split factors are tried only while a smaller one leaves SMs idle, launch
 orders only on grids with two axes. The ranking is by predicted time; points within `NEAR_TIE`
 of the fastest go least fragile first (wgmma over mma.sync, a pipelined loop), exact ties towards
 less DRAM traffic, 4 warps, then the values, so the choice is deterministic.
@@ -163,7 +164,9 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     the walk depends on (tile sizes, and warps where an attribute names them), each walk gets a
     lower bound on the time of every point that shares it (`cost.lower_bound_us`), and the walks
     are priced fastest bound first; once a walk's bound is above the `top_n`-th time found, it
-    and every later walk are skipped. Exact: the same top `top_n` as pricing every point.
+    and every later walk are skipped. Exact: the same top `top_n` as pricing every point
+    (tests/test_schedule_choices.py). The bound comes from a walk without register accounting
+    (`Analyzer(..., registers=False)`), the walks priced are walked again in full.
     `caps`: the backend's capability record, whose tile rules the limits apply."""
     fixed = dict(fixed or {})
     explicit = {k.name: k.value for k in knobs if k.value is not None}
@@ -187,18 +190,19 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
             continue
         values = dict(explicit)
         values.update(zip(shape, combo))
-        walked = walk(values)
+        walked = walk(values, registers=False)  # the bound's walk; a priced one is walked again in full
         programs[combo] = walked.programs
-        walks.append((cost.lower_bound_us(walked.resolve(values), target), combo, walked))
+        walks.append((cost.lower_bound_us(walked, target), combo, values))  # reads no resolved field
     walks.sort(key=lambda w: (w[0], w[1]))
     good: list[Point] = []
     starved: list[Point] = []
     closest: Point | None = None
     cutoff, best = math.inf, math.inf
     fastest: list[float] = []  # the top_n smallest times, negated (a max-heap)
-    for bound, combo, walked in walks:
+    for bound, combo, walk_values in walks:
         if bound > cutoff:
             break  # sorted by bound: no later walk can enter the top_n
+        walked = walk(walk_values)
         resolved: dict[tuple, Analysis] = {}
         memo: dict = {}
         # a launch order (group) only matters for a grid of two axes, each of more than one program

@@ -4,8 +4,9 @@ tests), and its CPU measurements run."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 from pathlib import Path
+
+from tests.scripts import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_launch.py"
 
@@ -18,9 +19,7 @@ def test_imports_nothing_from_the_tests():
 
 
 def test_launch_overheads_run_on_cpu():
-    spec = importlib.util.spec_from_file_location("bench_launch", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(BENCH)
     got = mod.launch_overhead()
     assert got["tiledsl_us_per_call"] > 0 and got["hand_written_us_per_call"] > 0
     tma = mod.tma_launch_overhead()

@@ -5,16 +5,15 @@ the shapes do not prove an index inside its tensor, the mask stays and past-the-
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 from tiledsl.kernels import fp8 as F
 
 import tiledsl as td
+from tests.scripts import load_script
 from tiledsl.dtypes import DType
 from tiledsl.passes import bounds
 from tiledsl.specs import TensorSpec as T
@@ -23,7 +22,6 @@ pytest.importorskip("triton")
 
 DSV3 = (4096, 7168, 2048)  # M, N, K of a DeepSeek-V3 projection
 RAGGED = (4000, 7000, 2000)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -142,10 +140,7 @@ def test_a_pipelined_loop_without_a_dot_keeps_its_stage_attribute():
 
 
 def _parity():
-    spec = importlib.util.spec_from_file_location("static_parity", ROOT / "benchmarks" / "static_parity.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/static_parity.py")
 
 
 @pytest.mark.slow  # an AOT compile, ptxas and nvdisasm: ~5-30 s on a shared CPU

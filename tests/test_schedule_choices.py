@@ -4,12 +4,12 @@ for a GEMM) must change no choice and no ranking."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 from pathlib import Path
 
 import pytest
 
+from tests.scripts import load_script
 from tiledsl.dtypes import from_torch
 from tiledsl.passes import PassContext
 from tiledsl.passes.pipeline import schedule, schedule_passes
@@ -41,10 +41,7 @@ CHOICES = {
 
 
 def _cases() -> dict:
-    spec = importlib.util.spec_from_file_location("bench_schedule", _BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod._cases()
+    return load_script(_BENCH)._cases()
 
 
 def _specs(args) -> tuple:

@@ -3,22 +3,16 @@ schedule, the expert Triton kernel) gives every field of the table."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+
+from tests.scripts import load_script
 
 pytest.importorskip("triton")
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _module():
-    spec = importlib.util.spec_from_file_location("static_parity", ROOT / "benchmarks" / "static_parity.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/static_parity.py")
 
 
 def test_loop_counter_finds_the_innermost_mma_loop():

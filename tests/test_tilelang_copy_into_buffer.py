@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 import tiledsl as td
+from tests.scripts import load_script
 from tiledsl.dtypes import DType
 from tiledsl.specs import TensorSpec as T
 
@@ -18,12 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _gemm_l3():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gemm_levels", EXAMPLES / "gemm_levels.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.gemm_l3
+    return load_script(EXAMPLES / "gemm_levels.py").gemm_l3
 
 
 def test_accumulate_into_a_local_buffer_computes_the_sum_once():

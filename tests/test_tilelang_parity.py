@@ -6,21 +6,19 @@ lets), so the producer warps stage the copies before them."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
 from tests import kernels_for_tests as K
+from tests.scripts import load_script
 from tiledsl.dtypes import DType
 from tiledsl.specs import TensorSpec as T
 
 pytest.importorskip("tilelang")
 needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on the PATH")
 bf16, i32, f32, e4m3 = DType.bf16, DType.i32, DType.f32, DType.f8e4m3
-ROOT = Path(__file__).resolve().parents[1]
 _WGMMA = re.compile(r"wgmma\.mma_async\.sync\.aligned\.(m\d+n\d+k\d+)")
 
 
@@ -109,11 +107,7 @@ def test_level1_skinny_matmul_takes_the_widest_wgmma_its_tile_allows():
 
 
 def _parity():
-    spec = importlib.util.spec_from_file_location("static_parity_tilelang",
-                                                  ROOT / "benchmarks" / "static_parity_tilelang.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/static_parity_tilelang.py")
 
 
 @needs_nvcc

@@ -114,7 +114,8 @@ class Gen:
         self._last_loc: tuple[str, int] | None = None
         self.host_values: dict[str, Value] = {}  # defined at host level
         self.kernel_uses: dict[str, Value] = {}  # host values the kernel reads, in first-use order
-        self.stages: list[int] = []
+        # the launch's ``num_stages``: the most stages of any pipelined loop (`loops.kernel_stages`)
+        self.launch_stages: int | None = None
         self.in_kernel = False
         self.grid_launch = "(1,)"  # the launcher's grid expression, set by the GRID rule
         # f64 scalar arguments -> the kernel parameters holding their bits' high and low words
@@ -130,12 +131,12 @@ class Gen:
 
     def snapshot(self) -> tuple:
         """The state a kernel emission changes, to emit a second kernel from the same start."""
-        return (self.namer.copy(), dict(self.names), dict(self.kernel_uses), list(self.stages),
+        return (self.namer.copy(), dict(self.names), dict(self.kernel_uses),
                 self._last_loc, self.depth)
 
     def restore(self, state: tuple) -> None:
-        namer, names, uses, stages, last, depth = state
-        self.namer, self.names, self.kernel_uses, self.stages = namer.copy(), dict(names), dict(uses), list(stages)
+        namer, names, uses, last, depth = state
+        self.namer, self.names, self.kernel_uses = namer.copy(), dict(names), dict(uses)
         self._last_loc, self.depth, self.lines = last, depth, []
         self.f64_parts = {}
 

@@ -38,21 +38,18 @@ def holds_dot(block: Block) -> bool:
 
 
 def kernel_stages(g: Gen) -> int | None:
-    """The kernel's ``num_stages`` launch option: the most stages of any pipelined loop (what
-    `module.generate` passes to the launch)."""
+    """The kernel's ``num_stages`` launch option: the most stages of any pipelined loop
+    (`module.generate` sets it as `Gen.launch_stages` before emitting)."""
     stages = [int(g.value(i.attr("stages"))) for i in walk(g.fn.body)
               if i.op is Op.FOR and i.attr("stages") is not None]
     return max(stages) if stages else None
 
 
 def range_text(g: Gen, inst: Inst, bounds: str) -> str:
-    """``range(...)`` or ``tl.range(..., num_stages=S)`` for the FOR `inst` (module docstring);
-    records the loop's stage count for the launch option."""
+    """``range(...)`` or ``tl.range(..., num_stages=S)`` for the FOR `inst` (module docstring)."""
     stages = inst.attr("stages")
     if stages is None:
         return f"range({bounds})"
-    count = int(g.value(stages))
-    g.stages.append(count)
-    if holds_dot(inst.regions[0]) and count == kernel_stages(g):
+    if holds_dot(inst.regions[0]) and int(g.value(stages)) == g.launch_stages:
         return f"range({bounds})"
     return f"tl.range({bounds}, num_stages={g.knob(stages)})"

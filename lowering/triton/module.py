@@ -15,6 +15,7 @@ from tiledsl.ir.verify import verify
 from tiledsl.passes import bounds, legality
 from tiledsl.targets import get_target
 
+from . import loops
 from . import tma as tma_mod
 from .analysis import offsets_need_int64
 from .codegen import INDENT, Gen, Module, TensorArg
@@ -41,6 +42,7 @@ def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
     verify(fn, "triton")
     host, grid = _split(fn)
     g = Gen(fn, target_name, interpret)
+    g.launch_stages = loops.kernel_stages(g)
     if specs is not None and len(specs) == len(fn.params):  # masks the compiled shapes never need
         g.in_bounds, g.access_keys = bounds.in_bounds(fn, specs), bounds.access_keys(fn)
     accesses = tma_mod.plan(fn, g.knobs) if tma and get_target(target_name).has_tma else {}
@@ -78,7 +80,7 @@ def generate(fn: Function, target_name: str = "h100", interpret: bool = False,
     g.in_kernel = False
 
     num_warps = g.knobs.get("num_warps") or 4
-    num_stages = max(g.stages) if g.stages else None
+    num_stages = g.launch_stages
     src = _assemble(g, kname, launcher, launch_params, constexprs, host_lines, kernel, tma_kernel,
                     num_warps, num_stages)
     return Module(src, entry, launcher, num_warps, num_stages,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tiledsl.ir.dims import size_sym
 from tiledsl.ir.nodes import Block, Function, Inst, Sym, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import access_of
@@ -163,7 +164,7 @@ def tensor_shapes(fn: Function, specs) -> dict[str, tuple[int, ...]]:
         shape = getattr(s, "shape", None)
         if shape is not None and len(shape) == p.value.type.rank:
             out[p.value.name] = tuple(int(d) for d in shape)
-            named.update({f"{p.value.name}.{i}": int(d) for i, d in enumerate(shape)})
+            named.update({size_sym(p.value.name, i): int(d) for i, d in enumerate(shape)})
     for p in fn.params:
         if p.value.name in out or not p.value.type.rank:
             continue

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 
 from tiledsl.dtypes import DType
+from tiledsl.ir.dims import size_sym
 from tiledsl.ir.nodes import Block, Function, Space, Sym, Type, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import access_of, fold_int
@@ -681,8 +682,8 @@ def tensor_sizes(fn: Function, specs) -> dict[str, int]:
                 out[p.value.name] = v
             continue
         for i, d in enumerate(shape):
-            out[f"{p.value.name}.{i}"] = int(d)
+            out[size_sym(p.value.name, i)] = int(d)
     for p in fn.params[len(specs):]:
         for i, d in enumerate(p.value.type.shape):
-            out[f"{p.value.name}.{i}"] = d if isinstance(d, int) else out.get(d, 1)
+            out[size_sym(p.value.name, i)] = d if isinstance(d, int) else out.get(d, 1)
     return out

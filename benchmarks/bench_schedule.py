@@ -47,13 +47,11 @@ def _cases():
                            (128, 2112, 7168), (512, 512, 8192))}
     la = fp8.fp8_gemm_nt_launch(meta(4096, 2048, dtype=e4m3), meta(4096, 16, dtype=f32),
                                 meta(7168, 2048, dtype=e4m3), meta(56, 16, dtype=f32), meta(4096, 7168))
-    # what `gemm` schedules to decide a split (`kernels/gemm.py: split_k`): the kernel into an fp32
-    # workspace with SPLIT_K left to the scheduler
-    import tiledsl as td
-
+    # what `gemm` schedules to decide a split (`kernels/gemm.py: split_k`): the split kernel, with a
+    # workspace as deep as the deepest split tried and SPLIT_K left to the scheduler
     for m, n, k in ((16, 4096, 4096), (128, 2112, 7168), (512, 512, 8192)):
-        out[f"gemm_splitk_bf16_{m}x{n}x{k}"] = (gemm.gemm_kernel, (meta(m, k), meta(k, n), meta(m, n, dtype=f32)),
-                                                 {"SPLIT_K": td.auto})
+        out[f"gemm_splitk_bf16_{m}x{n}x{k}"] = (gemm.gemm_splitk_kernel, (
+            meta(m, k), meta(k, n), meta(m, n), meta(16, m, n, dtype=f32), meta(1, dtype=torch.int32)))
     out["fp8_block_4096x7168x2048"] = (la.kernel, la.args)
     out["splitk_gemm_512x512x8192"] = (K.splitk_gemm, (meta(512, 8192), meta(8192, 512), meta(512, 512, dtype=f32)))
     out["matmul_l1_4096"] = (K.matmul_l1, (meta(4096, 4096), meta(4096, 4096)))

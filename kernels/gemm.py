@@ -1,8 +1,11 @@
 """Dense GEMM: ``gemm(a, b) = a @ b`` for fp32 / fp16 / bf16 ``a [M, K]``, ``b [K, N]``.
 
-The kernel is the language's canonical level-2 GEMM: a grid of (BM, BN) output tiles, each
+`gemm_kernel` is the language's canonical level-2 GEMM: a grid of (BM, BN) output tiles, each
 accumulating in fp32 over a software-pipelined K loop; every block size, the pipeline depth and
 the warp count are left to the scheduler. Ragged edges are masked by the tile loads.
+`gemm_splitk_kernel` splits the K loop over several programs per tile for shapes with few output
+tiles and a long K, reducing the partial sums in the kernel (the split that finishes last sums
+them in a fixed order); `gemm` launches it where the scheduler chooses a split.
 """
 
 from __future__ import annotations
@@ -16,14 +19,32 @@ import tiledsl as td
 
 @td.kernel
 def gemm_kernel(a: td.Tensor, b: td.Tensor, c: td.Tensor,
-                BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = td.auto,
-                SPLIT_K: td.constexpr = 1):
-    """c = a @ b with fp32 accumulation; c may have another dtype than a and b.
+                BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = td.auto):
+    """c = a @ b with fp32 accumulation, rounded once to c's dtype."""
+    M, K = a.shape
+    N = b.shape[1]
+    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
+        acc = td.zeros((BM, BN), td.float32)
+        for k in td.pipelined(td.cdiv(K, BK), stages=td.auto):
+            acc += td.dot(td.load(a, (i * BM, k * BK), (BM, BK)),
+                          td.load(b, (k * BK, j * BN), (BK, BN)))
+        td.store(c, (i * BM, j * BN), acc.to(c.dtype))
 
-    SPLIT_K > 1 (or ``td.auto``: the scheduler's choice) splits the K loop over SPLIT_K programs
-    per output tile, each adding its fp32 partial sum into c atomically: c must then be fp32 and
-    zero-filled (`gemm` passes such a workspace and rounds it once into the output). SPLIT_K = 1,
-    the default, is the plain kernel: the split axis and its arithmetic fold away."""
+
+@td.kernel
+def gemm_splitk_kernel(a: td.Tensor, b: td.Tensor, c: td.Tensor, ws: td.Tensor, counts: td.Tensor,
+                       BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = td.auto,
+                       SPLIT_K: td.constexpr = td.auto):
+    """c = a @ b with the K loop split over SPLIT_K programs per output tile (``td.auto``: the
+    scheduler's choice, 1 included).
+
+    Each split stores its fp32 partial sum into ``ws [SPLIT_K, M, N]`` (fp32, any contents) and
+    counts itself in ``counts`` (int32, one per output tile, zero on entry). The split that counts
+    last sums the partials in split order, rounds once into c and puts the counter back to zero:
+    the result is the same bits whichever split finishes last (no fp32 atomics), and no pass
+    before or after the kernel zero-fills or rounds a workspace. The order is the language's:
+    a scalar atomic orders the program's earlier stores before it (docs/language.md "Memory
+    order"). SPLIT_K = 1 is the plain kernel: the split axis, ws and counts fold away."""
     M, K = a.shape
     N = b.shape[1]
     with td.grid(td.cdiv(M, BM), td.cdiv(N, BN), SPLIT_K) as (i, j, s):
@@ -36,7 +57,14 @@ def gemm_kernel(a: td.Tensor, b: td.Tensor, c: td.Tensor,
         if SPLIT_K == 1:
             td.store(c, (i * BM, j * BN), acc.to(c.dtype))
         else:
-            td.atomic_add(c, (i * BM, j * BN), acc)
+            td.store(ws, (s, i * BM, j * BN), acc[None, :, :])
+            tile = i * td.cdiv(N, BN) + j
+            if td.atomic_add(counts, (tile,), 1) == SPLIT_K - 1:  # every other split has stored
+                total = td.load(ws, (0, i * BM, j * BN), (1, BM, BN))
+                for t in range(1, SPLIT_K):
+                    total += td.load(ws, (t, i * BM, j * BN), (1, BM, BN))
+                td.store(c, (i * BM, j * BN), td.reshape(total, (BM, BN)).to(c.dtype))
+                td.store(counts, (tile,), 0)  # ready for the next launch
 
 
 def gemm(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = None,
@@ -55,39 +83,77 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = No
     if out_dtype not in FLOAT_DTYPES:
         raise v.fail(f"out_dtype {out_dtype} is not supported", "use torch.float32, float16 or bfloat16")
     device = v.same_device(a=a, b=b)
+    if knobs.get("SPLIT_K") is not None and knobs["SPLIT_K"] is not td.auto and int(knobs["SPLIT_K"]) < 1:
+        raise v.fail(f"SPLIT_K={knobs['SPLIT_K']}", "SPLIT_K must be at least 1 (or td.auto)")
     c = torch.empty(a.shape[0], b.shape[1], dtype=out_dtype, device=device)
     if c.numel() == 0:
         return c
     if a.shape[1] == 0:  # an empty sum: the kernel would have no K tile to run
         return c.zero_()
-    launch = gemm_launch(a, b, c, **knobs)
-    launch.run(backend)
-    if launch.args[2] is not c:  # split K: the fp32 workspace, rounded once
-        c.copy_(launch.args[2])
+    gemm_launch(a, b, c, **knobs).run(backend)
     return c
 
 
 def gemm_launch(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> Launch:
     """The kernel call `gemm` makes: every knob left to the scheduler unless given. Where the
-    scheduler splits K (`split_k`: few output tiles over a long K), the call adds fp32 partial sums
-    into a zero-filled fp32 workspace, the launch's third argument, that `gemm` then rounds once
-    into c (with an fp32 c, c itself). Arguments may be meta tensors (compiling only)."""
-    split = split_k(a, b, c, **knobs)
+    scheduler splits K (`split_k`: few output tiles over a long K), the split kernel with an fp32
+    workspace of the partial sums and the stream's tile counters (`tile_counters`). Arguments may
+    be meta tensors (compiling only)."""
+    split, knobs = split_k(a, b, c, **knobs)
     if split == 1:
-        return Launch(gemm_kernel, (a, b, c), knobs)
-    ws = c.zero_() if c.dtype == torch.float32 else torch.zeros(c.shape, dtype=torch.float32, device=c.device)
-    return Launch(gemm_kernel, (a, b, ws), {**knobs, "SPLIT_K": split})
+        return Launch(gemm_kernel, (a, b, c), {k: v for k, v in knobs.items() if k != "SPLIT_K"})
+    tiles = -(-a.shape[0] // knobs["BM"]) * -(-b.shape[1] // knobs["BN"])
+    ws = torch.empty((split, *c.shape), dtype=torch.float32, device=c.device)
+    return Launch(gemm_splitk_kernel, (a, b, c, ws, tile_counters(tiles, c.device)), {**knobs, "SPLIT_K": split})
 
 
-def split_k(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> int:
-    """The split factor of the call: the given ``SPLIT_K``, else the scheduler's choice for the
-    kernel writing an fp32 workspace, with the other given knobs (1: the plain kernel). Scheduling
-    only, once per shape (`scheduled_knobs` caches it)."""
-    if knobs.get("SPLIT_K") is not None and knobs["SPLIT_K"] is not td.auto:
-        return int(knobs["SPLIT_K"])
+def split_k(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> tuple[int, dict]:
+    """The split factor of the call and the knobs to launch with: a given ``SPLIT_K`` (BM and BN
+    then taken from the schedule where not given), else the scheduler's choice on the split
+    kernel (1: the plain kernel, with the other given knobs). Scheduling only, once per shape
+    (`scheduled_knobs` caches it)."""
+    given = knobs.get("SPLIT_K")
     fixed = {k: v for k, v in knobs.items() if isinstance(v, int) and k != "SPLIT_K"}
-    ws = torch.empty(c.shape, dtype=torch.float32, device="meta")
-    return scheduled_knobs(gemm_kernel, (a, b, ws), SPLIT_K=td.auto, **fixed)["SPLIT_K"]
+    if given is not None and given is not td.auto and int(given) == 1:
+        return 1, fixed | {k: v for k, v in knobs.items() if k != "SPLIT_K"}
+    # a workspace as deep as the largest split the scheduler tries (its windows, not its size, are
+    # what the cost model prices; a shallower one would cap the bytes the splits write)
+    meta = (torch.empty((16, *c.shape), dtype=torch.float32, device="meta"),
+            torch.empty((1,), dtype=torch.int32, device="meta"))
+    if given is not None and given is not td.auto:
+        fixed["SPLIT_K"] = int(given)
+    else:
+        fixed["SPLIT_K"] = td.auto
+    chosen = scheduled_knobs(gemm_splitk_kernel, (a, b, c, *meta), **fixed)
+    split = chosen["SPLIT_K"]
+    rest = {k: v for k, v in knobs.items() if k != "SPLIT_K"}
+    if split == 1:
+        return 1, rest
+    return split, rest | {"BM": chosen["BM"], "BN": chosen["BN"]}
+
+
+_COUNTERS: dict[tuple, torch.Tensor] = {}
+
+
+def tile_counters(n: int, device: torch.device) -> torch.Tensor:
+    """``n`` zeroed int32 tile counters for a split launch on the current stream. A split launch
+    leaves its counters zero again (the last split of each tile resets its own), so one zero-filled
+    buffer per device and stream serves every later launch in stream order with no fill pass.
+    Launches on two streams may overlap: each stream has its own. While a CUDA graph is being
+    captured the counters are a fresh zero-filled tensor (its fill is part of the graph)."""
+    device = torch.device(device)
+    if device.type == "meta":
+        return torch.zeros(n, dtype=torch.int32, device=device)
+    stream = 0
+    if device.type == "cuda":
+        if torch.cuda.is_current_stream_capturing():
+            return torch.zeros(n, dtype=torch.int32, device=device)
+        stream = torch.cuda.current_stream(device).cuda_stream
+    key = (str(device), stream)
+    buf = _COUNTERS.get(key)
+    if buf is None or buf.numel() < n:
+        buf = _COUNTERS[key] = torch.zeros(max(n, 1024), dtype=torch.int32, device=device)
+    return buf[:n]
 
 
 def gemm_ref(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = None) -> torch.Tensor:

@@ -1,6 +1,8 @@
-"""Split-K in the reference GEMM (`kernels/gemm.py`): partial sums of SPLIT_K programs per output
-tile added atomically into an fp32 workspace, rounded once into the output; SPLIT_K = 1 is the
-plain kernel; the cost model walks only the branch the split factor decides."""
+"""Split-K in the reference GEMM (`kernels/gemm.py` `gemm_splitk_kernel`): each of SPLIT_K programs
+per output tile stores its fp32 partial sum in a workspace and counts itself; the last to count
+sums the partials in split order and rounds once into the output (the same bits whichever split
+is last, no pass around the kernel); SPLIT_K = 1 is the plain kernel; the cost model walks only
+the branch the split factor decides and prices the last split's branch once per tile."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import torch
 
 import tiledsl as td
 from tiledsl.dtypes import DType
-from tiledsl.errors import KernelTypeError
 from tiledsl.schedule.analysis import analyze, tensor_sizes
 from tiledsl.schedule.cost import _wave_extent
 from tiledsl.specs import TensorSpec as T
@@ -45,38 +46,116 @@ def test_scheduler_splits_a_long_k_and_the_result_is_right():
     g = torch.Generator().manual_seed(1)
     a = torch.randn(64, 8192, generator=g).half()
     b = torch.randn(8192, 128, generator=g).half()
-    assert G.split_k(a, b, torch.empty(64, 128, dtype=torch.float16)) > 1
+    assert G.split_k(a, b, torch.empty(64, 128, dtype=torch.float16))[0] > 1
     out = G.gemm(a, b, backend="ir")
     torch.testing.assert_close(out.float(), _ref(a, b, torch.float16).float(), rtol=1e-2, atol=5e-2)
 
 
+def _split_args(m, n, k, dtype=torch.bfloat16, depth=4):
+    meta = [torch.empty(*sh, dtype=dtype, device="meta") for sh in ((m, k), (k, n), (m, n))]
+    return (*meta, torch.empty(depth, m, n, dtype=torch.float32, device="meta"),
+            torch.empty(1024, dtype=torch.int32, device="meta"))
+
+
 def test_split_k_one_is_the_plain_kernel():
     """SPLIT_K = 1: the split axis's program id and its arithmetic fold away, so the K loop reads
-    its tiles at kk * BK as the kernel without the axis did."""
-    meta = [torch.empty(*s, dtype=torch.bfloat16, device="meta") for s in ((256, 512), (512, 256), (256, 256))]
-    code = G.gemm_kernel.compile(*meta, BM=128, BN=128, BK=64, backend="triton", target="h100").code("triton")
+    its tiles at kk * BK as the kernel without the axis did, and the workspace and counters are
+    never touched."""
+    code = G.gemm_splitk_kernel.compile(*_split_args(256, 256, 512), BM=128, BN=128, BK=64, SPLIT_K=1,
+                                        backend="triton", target="h100").code("triton")
     loop = code[code.index("for kk in"):code.index("acc_1 = acc_2")]
     assert "s * " not in loop and "kk * 64" in loop, loop
+    body = code[code.index("def gemm_splitk_kernel_kernel("):code.index("def launch(")]
+    assert "atomic" not in body and "ws_ptr +" not in body
 
 
-def test_split_k_into_a_16_bit_output_is_refused():
-    """The kernel's atomic epilogue takes only an fp32 workspace: a bf16 c with a split is a
-    compile-time error at the atomic's line, not a sum of rounded partial sums."""
-    meta = [torch.empty(*s, dtype=torch.bfloat16, device="meta") for s in ((64, 512), (512, 64), (64, 64))]
-    with pytest.raises(KernelTypeError, match="atomic_add of f32 into a bf16"):
-        G.gemm_kernel.compile(*meta, SPLIT_K=2, backend="ir", target="h100")
+def test_split_reduction_is_ordered_by_the_counter():
+    """The GPU code of a split: the partial sum stored, a block barrier, then one acq_rel atomic at
+    GPU scope on the tile's counter (the language's memory order: the program's stores before its
+    scalar atomic), and the partials read only in the branch the last split takes."""
+    ck = G.gemm_splitk_kernel.compile(*_split_args(64, 256, 4096), BM=64, BN=128, BK=64, SPLIT_K=4,
+                                      backend="triton", target="h100")
+    code = ck.code("triton")
+    body = code[code.index("def gemm_splitk_kernel_kernel("):code.index("def launch(")]
+    store, barrier = body.index("tl.store(ws_ptr"), body.index("tl.debug_barrier()")
+    atomic = body.index('tl.atomic_add(counts_ptr')
+    assert store < barrier < atomic
+    assert 'sem="acq_rel", scope="gpu"' in body[atomic:body.index("\n", atomic)]
+    assert body.index("tl.load(ws_ptr") > body.index("if eq", atomic)
 
 
-@pytest.mark.parametrize("split,store,atomic", [(1, 1, 0), (4, 0, 1)])
-def test_cost_model_walks_the_branch_the_split_decides(split, store, atomic):
-    specs = (T((128, 7168), DType.bf16), T((7168, 2112), DType.bf16), T((128, 2112), DType.f32))
-    fn = G.gemm_kernel.ir(*specs, SPLIT_K=td.auto)
+@pytest.mark.nvcc
+def test_split_reduction_ptx_releases_after_a_barrier():
+    """In the PTX: every thread's workspace stores, `bar.sync`, the counter's
+    `atom.global.gpu.acq_rel.add` from one thread, and a barrier before any thread uses its result."""
+    ptx = G.gemm_splitk_kernel.compile(*_split_args(64, 256, 4096), BM=64, BN=128, BK=64, SPLIT_K=4,
+                                       backend="triton", target="h100").code("ptx")
+    lines = [ln.strip() for ln in ptx.splitlines()]
+    at = next(i for i, ln in enumerate(lines) if "atom.global.gpu.acq_rel.add" in ln)
+    before = [ln for ln in lines[:at] if ln.startswith(("bar.sync", "st.global", "@"))]
+    assert any(ln.startswith("bar.sync") for ln in before[-4:]), before[-8:]
+    assert any(ln.startswith("bar.sync") for ln in lines[at:at + 8])
+
+
+def test_split_counters_are_left_zero_and_reused():
+    """A split launch leaves the stream's counters zero (each tile's last split resets its own),
+    so the next launch, of any size, starts from zero with no fill."""
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(40, 900, generator=g).half()
+    b = torch.randn(900, 70, generator=g).half()
+    for split in (2, 3, 4):
+        out = G.gemm(a, b, backend="ir", SPLIT_K=split, BM=16, BN=32, BK=16)
+        torch.testing.assert_close(out.float(), _ref(a, b, torch.float16).float(), rtol=1e-2, atol=4e-2)
+        counters = G.tile_counters(8, torch.device("cpu"))
+        assert counters.data_ptr() == G.tile_counters(1, torch.device("cpu")).data_ptr()
+        assert int(G._COUNTERS[("cpu", 0)].abs().sum()) == 0
+
+
+def test_split_result_does_not_depend_on_which_split_is_last():
+    """The last split sums the partials in split order, reading its own back from the workspace:
+    the same bits as summing them in that order by hand, whichever program counts last."""
+    g = torch.Generator().manual_seed(4)
+    a = torch.randn(16, 384, generator=g)
+    b = torch.randn(384, 32, generator=g)
+    out = G.gemm(a, b, backend="ir", SPLIT_K=3, BM=16, BN=32, BK=32)
+    parts = [G.gemm(a[:, i * 128:(i + 1) * 128].contiguous(), b[i * 128:(i + 1) * 128].contiguous(),
+                    backend="ir", SPLIT_K=1, BM=16, BN=32, BK=32) for i in range(3)]
+    assert torch.equal(out, (parts[0] + parts[1]) + parts[2])
+    torch.testing.assert_close(out, a @ b, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("split,store,ws_reads", [(1, 1, 0), (4, 4, 4)])
+def test_cost_model_walks_the_branch_the_split_decides(split, store, ws_reads):
+    """SPLIT_K = 1 walks the plain store alone; a split walks the workspace store, the counter and
+    the last split's branch, whose reads of the partials count once per tile (1/SPLIT_K of a
+    program each), with one handoff (the counter's round trip) on each program's path."""
+    specs = tuple(T(tuple(t.shape), d) for t, d in zip(_split_args(128, 2112, 7168, depth=16),
+                                                       (DType.bf16, DType.bf16, DType.bf16, DType.f32, DType.i32)))
+    fn = G.gemm_splitk_kernel.ir(*specs, SPLIT_K=td.auto)
     a = analyze(fn, tensor_sizes(fn, specs), {"BM": 64, "BN": 128, "BK": 128, "SPLIT_K": split})
-    c_writes = [x for x in a.accesses if x.store]
-    assert len(c_writes) == store + atomic
-    # an atomic add reads and writes its window: twice the bytes of the plain store
-    assert c_writes[0].bytes == 64 * 128 * 4 * (2 if atomic else 1)
+    ws = [x for x in a.accesses if x.tensor == "ws"]
+    c = [x for x in a.accesses if x.tensor == "c"]
+    assert len([x for x in ws if x.store]) == (split > 1)
+    assert sum(x.count for x in ws if not x.store) == pytest.approx(ws_reads / split if split > 1 else 0)
+    assert sum(x.count for x in c) == pytest.approx(1 if split == 1 else 1 / split)
+    assert a.handoffs == (1 if split > 1 else 0)
     assert a.grid == (2, 17, split) and a.dot_iters == -(-56 // split)
+
+
+def test_split_tiles_reuse_the_accumulators_registers():
+    """The last split's tiles come after the accumulator's last read: the register model counts
+    them instead of it, not on top (64x128 on 4 warps: ~160 registers, ptxas gives the expert's
+    split kernel 90; 224 would have kept one program per SM)."""
+    specs = tuple(T(tuple(t.shape), d) for t, d in zip(_split_args(128, 2112, 7168, depth=16),
+                                                       (DType.bf16, DType.bf16, DType.bf16, DType.f32, DType.i32)))
+    fn = G.gemm_splitk_kernel.ir(*specs, SPLIT_K=td.auto)
+    values = {"BM": 64, "BN": 128, "BK": 128, "SPLIT_K": 3, "num_warps": 4}
+    a = analyze(fn, tensor_sizes(fn, specs), values)
+    assert a.carried_words == 64 * 128 and a.late_carried_words == 64 * 128
+    assert any(a.tile_late) and not any(w for w, late in zip(a.tile_words, a.tile_late) if not late)
+    from tiledsl.schedule.cost import registers
+    from tiledsl.targets import get_target
+    assert registers(a, values, get_target("h100")) == 32 + 2 * 64
 
 
 def test_grouped_wave_goes_on_along_the_split_axis():
@@ -94,8 +173,7 @@ def test_grouped_launch_order_for_the_plain_kernel_only():
     (grouping it cost 80 spilled registers on sm_90a)."""
     meta = [torch.empty(*s, dtype=torch.bfloat16, device="meta") for s in ((8192, 512), (512, 8192), (8192, 8192))]
     assert "GROUP_M" in G.gemm_kernel.compile(*meta, backend="ir", target="h100").schedule.as_dict()
-    ws = torch.empty(512, 512, dtype=torch.float32, device="meta")
-    s = G.gemm_kernel.compile(meta[0][:512], meta[1][:, :512], ws, SPLIT_K=4, backend="ir", target="h100").schedule
+    s = G.gemm_splitk_kernel.compile(*_split_args(512, 512, 512), SPLIT_K=4, backend="ir", target="h100").schedule
     assert "GROUP_M" not in s.as_dict()
     from tests.test_kernels_mla import _split_specs, mla
 

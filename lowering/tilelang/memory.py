@@ -315,6 +315,11 @@ def atomic(em: Emitter, inst: Inst) -> None:
             _guarded(em, guard, call)
             em.env[res.name] = Scalar("0", dst.dtype, 0)
         return
+    # the language's memory order (docs/language.md "Memory order"): the program's earlier writes,
+    # by all of its threads, are ordered before its scalar atomic (the barrier, then one thread's
+    # acq_rel atomic at device scope), its later reads after it (the barrier handing the result on)
+    call = call[:-1] + ', memory_order="acq_rel")'
+    em.line("T.sync_threads()")
     tid = em.name("tid")
     em.line(f"{tid} = T.get_thread_binding(0)")
     one = f"{tid} == 0" if guard is None else f"T.And({tid} == 0, {guard})"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tiledsl.capabilities import TRITON
 from tiledsl.dtypes import DType
-from tiledsl.ir.nodes import Inst
+from tiledsl.ir.nodes import Inst, Space
 from tiledsl.passes import legality
 
 from .codegen import Gen
@@ -56,6 +56,14 @@ def emit(g: Gen, inst: Inst, name: str, ptr: str, value, mask_name: str | None) 
         g.line(f"{name} = {old if mask_name is None else f'tl.where({mask_name}, {old}, 0.0)'}",
                inst.loc)
         return
+    if inst.result.type.space is Space.SCALAR:
+        # the language's memory order (docs/language.md "Memory order"): a scalar atomic of a tile
+        # program orders every write the program made before it, by any of its threads, before
+        # itself. Triton issues it from one thread with acq_rel at GPU scope and hands its result to
+        # the others through shared memory behind a barrier (the acquire side); the barrier here is
+        # the release side, stated rather than left to Triton's shared-memory barrier placement.
+        g.line("tl.debug_barrier()", inst.loc)
+        tail += ', sem="acq_rel", scope="gpu"'
     g.line(f"{name} = tl.atomic_{kind}({ptr}, {g.ref(value)}{tail})", inst.loc)
     if mask_name is not None:  # the language gives masked-off lanes 0 as their old value; Triton leaves garbage
         g.line(f"{name} = tl.where({mask_name}, {name}, 0)", inst.loc)

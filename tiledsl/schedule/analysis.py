@@ -25,6 +25,7 @@ from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import access_of, fold_int
 from tiledsl.ir.placement import dot_feeders, tma_store_sites
 from tiledsl.ir.trips import evaluate as trips_of
+from tiledsl.schedule.liveness import counter_turns, late_insts
 from tiledsl.schedule.walk_steps import BOUNDED, NO_TAINT, const_step, grid_taint, scalar_math_step
 
 # ALU cost of one element of each MATH op, in fp32-FMA-lane units (special functions run on the
@@ -91,6 +92,10 @@ class Analysis:
     group_attr: object = None
     carried_words: float = 0.0  # 32-bit words of loop-carried tiles (accumulators)
     tile_words: list[float] = field(default_factory=list)  # other tiles, largest first when read
+    # per entry of tile_words: defined after the tensor-core accumulators' last read
+    # (`liveness.late_insts`): such tiles reuse the accumulators' registers
+    tile_late: list[bool] = field(default_factory=list)
+    late_carried_words: float = 0.0  # loop-carried tiles of loops after that point
     operand_words: float = 0.0  # dot operand fragments held in registers (mma.sync path)
     # registers per thread (not spread over the threads) that hold the shared-memory descriptors
     # of a loop-invariant wgmma A operand: one 64-bit descriptor per 16-wide K step, hoisted out
@@ -108,6 +113,9 @@ class Analysis:
     # indexes a tensor axis), "default" (`UNKNOWN_TRIPS`)
     loop_trips: list[tuple[float, str]] = field(default_factory=list)
     warp_roles: int = 0  # producer / consumer regions (warp specialization)
+    # scalar atomics whose old value a program waits for (a counter shared by several programs:
+    # the last to count takes a branch); each puts a round trip on the program's path
+    handoffs: float = 0.0
 
     @property
     def programs(self) -> int:
@@ -154,6 +162,11 @@ class _Walker:
         self.a = Analysis()
         self.env: dict[str, int] = {}
         self.conds: dict[str, bool] = {}  # bool scalars the knob values decide (`if SPLIT_K == 1`)
+        # old values of scalar atomic adds -> how many programs share the counter (the grid axes
+        # its address does not depend on): an `==` test of one holds in one of them
+        # (`liveness.counter_turns`)
+        self.tickets: dict[str, float] = {}
+        self.late = False  # walking an instruction after the accumulators' last read
         # runtime scalars that are a known multiple of a data-dependent count: a loop over
         # `n * 4` steps is priced at 4x the iterations of one over `n` (`UNKNOWN_TRIPS` each)
         self.runtime_scale: dict[str, float] = {}
@@ -229,7 +242,10 @@ class _Walker:
         """Walk `block` executed `mult` times per program; returns its global-load bytes."""
         loaded = 0.0
         registers = self.registers
+        late_ids = self.plans.late
         for inst, handler, tiles in self.plans.of(block):
+            if late_ids:
+                self.late = id(inst) in late_ids
             if registers:
                 for v in tiles:
                     self.tile(v, inst)
@@ -258,6 +274,7 @@ class _Walker:
             return
         self.held[v.name] = len(self.a.tile_words)
         self.a.tile_words.append(numel * max(v.type.dtype.bits, 16) / 32)
+        self.a.tile_late.append(self.late)
 
     def _reuse(self, v, inst, numel: int) -> None:
         """`v` lives in the registers of its largest operand's tile. A 16-bit tile widened to
@@ -424,7 +441,11 @@ def _for(w: _Walker, inst, mult, stages):
         # an accumulator handed from one loop to the next (nested, or one loop after another)
         # keeps its registers: count it once
         if v.type.space.is_tile_like and init.name not in w.carried:
-            w.a.carried_words += w.numel(v.type) * max(v.type.dtype.bits, 32) / 32
+            words = w.numel(v.type) * max(v.type.dtype.bits, 32) / 32
+            if w.late:
+                w.a.late_carried_words += words
+            else:
+                w.a.carried_words += words
     w.carried.update(v.name for v in (*inst.results, *body.args[1:]))
     w.loop_defs.append(w.plans.defs(body))
     try:
@@ -438,6 +459,14 @@ def _if(w: _Walker, inst, mult, stages):
     """A branch the knob values decide is walked alone (a split kernel's atomic epilogue or its
     plain store); a runtime branch prices both sides' work and the larger one's loads."""
     cond = w.conds.get(inst.operands[0].name)
+    ticket = w.plans.turns.get(inst.operands[0].name)
+    share = w.tickets.get(ticket) if ticket is not None else None
+    if cond is None and share is not None:
+        # a counter's turn (`if td.atomic_add(count, ..., 1) == n - 1:`): one program of the n
+        # sharing the counter takes it, the others the else branch
+        taken = w.block(inst.regions[0], mult / share, stages)
+        rest = [w.block(r, mult * (1 - 1 / share), stages) for r in inst.regions[1:]]
+        return max([taken, *rest])
     regions = inst.regions if cond is None else inst.regions[:1] if cond else inst.regions[1:2]
     return max((w.block(r, mult, stages) for r in regions), default=0.0)
 
@@ -487,6 +516,12 @@ def _store(w: _Walker, inst, mult, stages):
     dst, offsets = acc.tensor, acc.offsets
     nbytes = w.window_bytes(dst.type, acc.shape, offsets)
     rmw = 2 if inst.op is Op.ATOMIC else 1
+    if inst.op is Op.ATOMIC and inst.results and inst.results[0].type.space is Space.SCALAR:
+        w.a.handoffs += mult
+        if inst.attr("kind") == "add":
+            axes = w.taint_of(offsets)
+            w.tickets[inst.results[0].name] = float(math.prod(
+                n for ax, n in enumerate(w.a.grid) if ax not in axes))
     accumulate = (inst.op is Op.ATOMIC and inst.attr("kind") == "add" and dst.type.dtype.is_float
                   and bool(inst.results) and inst.results[0].type.space is not Space.SCALAR)
     w.a.accesses.append(Access(dst.name, nbytes * rmw, mult, w.taint_of(offsets), True,
@@ -597,6 +632,8 @@ class _Plans:
         self._access: dict[int, object] = {}
         self.static = static or {}
         self.env = dict(self.static.values())
+        self.late: frozenset[int] = frozenset()  # `liveness.late_insts`
+        self.turns: dict[str, str] = {}  # `liveness.counter_turns`
 
     def defs(self, block: Block) -> frozenset[str]:
         """Names defined in `block` (its args and every result, nested regions too)."""
@@ -650,6 +687,7 @@ class Analyzer:
         self.fn, self.sizes = fn, sizes
         self.dot_feeds = _dot_feeders(fn.body)  # (feeders, accumulator aliases, fused dots)
         self.plans = _Plans(static_scalars(fn, sizes))  # keyed by the blocks' ids: they live as long as fn
+        self.plans.late, self.plans.turns = late_insts(fn), counter_turns(fn)
         self.store_sites = frozenset(tma_store_sites(fn)) if tma_store else frozenset()
         self.taint = grid_taint(fn.body)
 

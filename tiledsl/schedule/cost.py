@@ -133,7 +133,9 @@ def _dot_limits(d, t: Target, warps: int) -> list[str]:
 
 
 def registers(a: Analysis, values: dict[str, int], t: Target) -> int:
-    """Registers per thread: accumulators and the two largest other tiles, spread over threads;
+    """Registers per thread: accumulators and the two largest other tiles, spread over threads
+    (tiles after the accumulators' last read, with their own loops' accumulators, in their place
+    where they need more: `liveness.late_insts`);
     dot operands too where they go through registers (mma.sync, i.e. no wgmma); with wgmma, the
     hoisted descriptors of loop-invariant A operands (`Analysis.invariant_desc_regs`). A 16-bit row
     computed in fp32 counts as fp32 values (`analysis`): a one-row softmax of 8192 bf16 columns
@@ -141,8 +143,10 @@ def registers(a: Analysis, values: dict[str, int], t: Target) -> int:
     benchmarks/static_parity.py: 0.89-1.06x of ptxas at 4-16 warps, 0.7x at 2 (where ptxas keeps
     more than the row live; tests/test_schedule_softmax.py)."""
     threads = values.get("num_warps", 4) * 32
-    big = sorted(a.tile_words, reverse=True)[:2]
-    words = a.carried_words + sum(big)
+    early = sorted((w for w, late in zip(a.tile_words, a.tile_late) if not late), reverse=True)[:2]
+    late = sorted((w for w, late in zip(a.tile_words, a.tile_late) if late), reverse=True)[:2]
+    # tiles after the accumulators' last read reuse their registers (`liveness.late_insts`)
+    words = max(a.carried_words + sum(early), a.late_carried_words + sum(late))
     wgmma = _wgmma_ok(a, values, t)
     if a.dots and not wgmma:
         words += a.operand_words
@@ -340,6 +344,16 @@ def _accumulate_s(a: Analysis, t: Target) -> float:
     return 2 * EXTRA_PASS_US * 1e-6 + 2.5 * sum(outs.values()) / (t.hbm_gbps * 1e9 * HBM_EFF)
 
 
+def _handoff_s(a: Analysis, occ: int, t: Target) -> float:
+    """Scalar atomics whose old value the program waits for (the counter of a split reduction):
+    the barrier, the release of the program's stores and the atomic's round trip to L2, then the
+    taken branch's reads, about one DRAM latency on each program's path, exposed once per wave."""
+    if not a.handoffs:
+        return 0.0
+    waves = math.ceil(a.programs / (t.sms * max(occ, 1)))
+    return a.handoffs * waves * t.dram_latency_ns * 1e-9
+
+
 def _l2_seconds(a: Analysis, t: Target) -> float:
     active = min(t.sms, a.programs)
     return l2_bytes(a) / (active * L2_SM_BYTES_PER_CLK * t.clock_ghz * 1e9)
@@ -386,7 +400,9 @@ def lower_bound_us(a: Analysis, t: Target) -> float:
     l2_s = _l2_seconds(a, t)
     memory_s = max(dram_s, l2_s) + CONTENTION * min(dram_s, l2_s)
     body = _combine(max(compute_s, memory_s), min(compute_s, memory_s), 1.0)
-    return (body + LAUNCH_US * 1e-6 + _accumulate_s(a, t)) * 1e6
+    # the handoffs of one wave at least (`_handoff_s` with every program resident)
+    handoff = a.handoffs * t.dram_latency_ns * 1e-9
+    return (body + LAUNCH_US * 1e-6 + _accumulate_s(a, t) + handoff) * 1e6
 
 
 def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio: float = 1.0,
@@ -438,7 +454,7 @@ def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio:
     body = _combine(max(compute_s, memory_s), min(compute_s, memory_s), overlap)
     if "accumulate" not in memo:
         memo["accumulate"] = _accumulate_s(a, t)
-    time_s = body + LAUNCH_US * 1e-6 + memo["accumulate"]
+    time_s = body + LAUNCH_US * 1e-6 + memo["accumulate"] + _handoff_s(a, occ, t)
 
     useful = flops * useful_flops_ratio * a.programs
     peak = max((t.peak_tflops(d.dtype) for d in a.dots), default=0.0) * 1e12

@@ -75,7 +75,7 @@ def values_for(k: KnobInfo, sizes: dict[str, int], warp_groups: bool = False) ->
     if k.role == GROUP:
         return (1, 8)
     if k.role == SPLIT:
-        return (1, 2, 4, 8, 16)
+        return (1, 2, 3, 4, 8, 16)
     return (1,)
 
 

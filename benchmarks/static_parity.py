@@ -19,8 +19,9 @@ num_warps / (rows x columns x itemsize x 2, read and written) in KB): per byte, 
 comparable across warp counts (`per_byte`). Registers show whether the row fits without spills
 and how many programs an SM can hold. The tiledsl side is the brief's softmax as written
 (`tiledsl.demo.softmax`): on bf16 it rounds ``x - max``, ``exp`` and the sum to bf16, as torch
-does for those ops on bf16 tensors, where the expert computes in fp32 and rounds once; written
-with ``x.to(float32)`` first it compiles to the expert's count (536 against 529, 47 registers).
+does for those ops on bf16 tensors, where the expert computes in fp32 and rounds once. The row
+``softmax_8192^2_bf16_fp32math`` is the expert's job written in tiledsl (the row widened to fp32
+first, `benchmarks/parity_kernels.py`).
 
     python benchmarks/static_parity.py [--case NAME ...] [--json PATH]
 """
@@ -58,7 +59,10 @@ CASES = {"gemm_bf16_4096^3": ("gemm", (4096, 4096, 4096)),
          "mla_decode_b128_h128_s4096": ("mla", (128, 128, 4096)),
          # row softmax, one row of 8192 columns per program on both sides ("tile" is rows x columns)
          "softmax_8192^2_f32": ("softmax", (8192, 8192, "f32")),
-         "softmax_8192^2_bf16": ("softmax", (8192, 8192, "bf16"))}
+         "softmax_8192^2_bf16": ("softmax", (8192, 8192, "bf16")),
+         # the same job as the expert's on bf16 rows: computed in fp32, rounded once on the store
+         # (benchmarks/parity_kernels.py); the row above rounds each op's result to bf16 as torch
+         "softmax_8192^2_bf16_fp32math": ("softmax_fp32", (8192, 8192, "bf16"))}
 _WGMMA = re.compile(r"wgmma\.mma_async\.sync\.aligned\.(m\d+n\d+k\d+)")
 # a bulk tensor copy from shared to global memory (a TMA store); loads go .shared::*.global
 _TMA_STORE = re.compile(r"cp\.async\.bulk\.tensor\.\d+d\.global\.shared")
@@ -207,12 +211,16 @@ def tiledsl_launch(kind: str, shape: tuple[int, int, int]):
                                 _meta(M, N, dtype=torch.bfloat16))
 
 
-def softmax_compiled(shape: tuple[int, int, str]):
-    """tiledsl's softmax (the brief's level-1 kernel, `tiledsl.demo.softmax`) compiled for h100
+def softmax_compiled(shape: tuple[int, int, str], fp32_math: bool = False):
+    """tiledsl's softmax (the brief's level-1 kernel, `tiledsl.demo.softmax`; with `fp32_math`,
+    the same computed in fp32 and rounded once, `benchmarks/parity_kernels.py`) compiled for h100
     with its default schedule, on meta tensors."""
     import torch
 
-    from tiledsl.demo import softmax
+    if fp32_math:
+        from benchmarks.parity_kernels import softmax_fp32_math as softmax
+    else:
+        from tiledsl.demo import softmax
 
     M, N, dt = shape
     x = _meta(M, N, dtype={"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[dt])
@@ -263,8 +271,8 @@ def softmax_row(ck, shape) -> dict:
 
 
 def tiledsl_row(kind: str, shape) -> dict:
-    if kind == "softmax":
-        return softmax_row(softmax_compiled(shape), shape)
+    if kind in ("softmax", "softmax_fp32"):
+        return softmax_row(softmax_compiled(shape, kind == "softmax_fp32"), shape)
     ck = tiledsl_launch(kind, shape).compile("triton", "h100")
     r, knobs = ck.report, ck.schedule.as_dict()
     row = binary_facts(ck.code("ptx"), r.shared_bytes or 0)
@@ -285,6 +293,7 @@ def expert_row(kind: str, shape) -> dict:
 
     from benchmarks.experts import triton_fp8_gemm, triton_gemm, triton_mla_decode, triton_softmax
 
+    kind = "softmax" if kind == "softmax_fp32" else kind  # the expert computes in fp32 either way
     mod = {"gemm": triton_gemm, "fp8": triton_fp8_gemm, "mla": triton_mla_decode,
            "softmax": triton_softmax}[kind]
     fn, sig, consts, attrs, opts = mod.source(*shape)

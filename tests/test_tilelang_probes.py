@@ -51,12 +51,14 @@ DISPATCH_SPECS = CASES["dispatch"][1]
 
 def test_scalar_atomic_is_issued_by_one_thread_and_its_old_value_shared():
     """TileLang runs a block-level scalar statement on every thread; a tile program's scalar
-    atomic must happen once, and every thread must see the slot it returned."""
+    atomic must happen once, and every thread must see the slot it returned. It is the program's
+    acquire-release (docs/language.md "Memory order"): a barrier before it, acq_rel on it."""
     src = K.dispatch_rows.compile(*DISPATCH_SPECS, backend="tilelang", target="h100",
                                   H=1024).code("tilelang")
     lines = [ln.strip() for ln in src.splitlines()]
     i = lines.index("if tid == 0:")
-    assert "T.atomic_add(counters[e], 1, return_prev=True)" in lines[i + 1]
+    assert lines[i - 2] == "T.sync_threads()" and lines[i - 1] == "tid = T.get_thread_binding(0)"
+    assert 'T.atomic_add(counters[e], 1, return_prev=True, memory_order="acq_rel")' in lines[i + 1]
     assert lines[i + 1].startswith("slot_old[0] = ")
     assert lines[i + 2] == "T.sync_threads()" and lines[i + 3] == "slot = slot_old[0]"
 

@@ -80,8 +80,9 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
     if warps * 32 > t.max_threads_per_block:
         out.append(f"threads: num_warps={warps} gives {warps * 32} threads; {t.name} allows "
                    f"{t.max_threads_per_block} per block")
-    if a.smem > t.smem_per_block:
-        out.append(f"shared memory: this point needs {a.smem} B per block; {t.name} allows "
+    smem = a.smem + a.smem_per_warp * warps  # + the reductions' workspaces (`Analysis.smem_per_warp`)
+    if smem > t.smem_per_block:
+        out.append(f"shared memory: this point needs {smem} B per block; {t.name} allows "
                    f"{t.smem_per_block} B (fewer stages or smaller blocks)")
     regs = registers(a, values, t) if regs is None else regs
     if regs > t.max_regs_per_thread:

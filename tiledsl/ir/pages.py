@@ -91,14 +91,15 @@ def leading_view(shape: tuple[int, ...], page: tuple[int, ...], itemsize: int) -
 class PageViews:
     """The cost model's side of the view rule, for one function: the structural key of a load's
     page (`key`) and whether a pipelined loop's masked loads are dropped by peeling (`peeled`).
-    Narrower than the lowering where it cannot see (two names of one value are two pages): it
-    may charge a view as a page, never a page as a view."""
+    Narrower than the lowering where it cannot see (offsets equal in value but computed in other
+    ways are two pages): it may charge a view as a page, never a page as a view."""
 
     def __init__(self, fn: Function):
         self.defs = {r.name: i for i in walk(fn.body) for r in i.results}
         self.written = frozenset(v.name for v in map(written, walk(fn.body)) if v is not None)
-        # grid ids and loop variables: the same within one iteration, kept in no buffer
-        indices: set[str] = set()
+        # scalar arguments, grid ids and loop variables: the same within one iteration, kept in
+        # no buffer
+        indices = {p.value.name for p in fn.params if p.value.type.space is Space.SCALAR}
         for i in walk(fn.body):
             if i.op is Op.GRID:
                 indices.update(a.name for a in i.regions[0].args)
@@ -106,27 +107,21 @@ class PageViews:
                 indices.add(i.regions[0].args[0].name)
         self.indices = frozenset(indices)
         self._pure: dict[str, bool] = {}
+        self._forms: dict[str, tuple] = {}
 
-    def key(self, inst: Inst, const: Const) -> tuple | None:
+    def key(self, inst: Inst) -> tuple | None:
         """(tensor, offsets, mask, fill) of a LOAD of a read-only global tensor whose offsets and
         mask are repeatable expressions, or None."""
         w = window_of(inst)
         src = w.tensor
         if src.type.space is not Space.GLOBAL or src.name in self.written:
             return None
-        offs = []
-        for o in w.offsets:
-            d = self.defs.get(o.name)
-            if o.type.space is not Space.SCALAR or not self.pure(o):
-                return None
-            offs.append(("c", const(o)) if d is not None and d.op is Op.CONST and const(o) is not None
-                        else ("v", o.name))
-        mask = None
-        if w.mask is not None:
-            if not self.pure(w.mask):
-                return None
-            mask = self._mask_form(w.mask)
-        return src.name, tuple(offs), mask, inst.attr("other") or 0
+        if any(o.type.space is not Space.SCALAR or not self.pure(o) for o in w.offsets):
+            return None
+        if w.mask is not None and not self.pure(w.mask):
+            return None
+        mask = self.form(w.mask) if w.mask is not None else None
+        return src.name, tuple(map(self.form, w.offsets)), mask, inst.attr("other") or 0
 
     def peeled(self, loop: Inst, mask: Value, const: Const, attr: Attr) -> bool:
         """Whether `mask` is all true in the full iterations of `loop` (a length loop)."""
@@ -152,15 +147,17 @@ class PageViews:
             self._pure[v.name] = got
         return got
 
-    def _mask_form(self, mask: Value) -> tuple:
-        """The mask as its root value and the reshapes on the way (two ``valid[:, None]`` are one)."""
-        steps = []
-        d = self.defs.get(mask.name)
-        while d is not None and d.op in SHAPE_OPS:
-            steps.append((d.op.name, tuple(d.attrs), d.result.type.shape))
-            mask = d.operands[0]
-            d = self.defs.get(mask.name)
-        return mask.name, tuple(steps)
+    def form(self, v: Value) -> tuple:
+        """A pure value as its expression (two ``rows < n`` computed apart are one form)."""
+        got = self._forms.get(v.name)
+        if got is None:
+            d = self.defs.get(v.name)
+            if d is None:
+                got = ("arg", v.name)
+            else:
+                got = (d.op.name, tuple(d.attrs), tuple(map(self.form, d.operands)))
+            self._forms[v.name] = got
+        return got
 
 
 __all__ = ["ATOM_BYTES", "PageViews", "leading_view", "length_loop", "prefix_mask"]

@@ -535,7 +535,7 @@ def _page_view(w: _Walker, inst, dims: tuple[int, ...]) -> bool:
     last iteration (peel.py). Records the load as a page when it is not a view."""
     if w.in_threads:
         return False
-    key = w.pages.key(inst, w.const)
+    key = w.pages.key(inst)
     if key is None:
         return False
     if w.pipelined:

@@ -38,7 +38,7 @@ def _smem(caps, stages: int, warps: int = 8) -> int:
     fn, specs = _probe()
     a = analyze(fn, tensor_sizes(fn, specs), {"BH": 64, "stages": stages, "num_warps": warps, "GROUP_M": 8},
                 False, caps)
-    return a.smem + a.smem_per_warp * warps
+    return cost.smem_bytes(a, {"num_warps": warps})
 
 
 def test_the_probes_shared_memory_on_tilelang_is_what_ptxas_reports():
@@ -63,6 +63,7 @@ def test_the_probes_tilelang_schedule_keeps_one_stage_two_do_not_fit():
     fn, specs = _probe()
     s = schedule(fn, specs, "h100", backend="tilelang")
     assert s.schedule.as_dict()["stages"] == 1 and s.schedule.as_dict()["BH"] == 64
+    assert s.estimate.smem_bytes == 159744  # ptxas: 1,024 B static + 158,720 B dynamic
     vals = {**s.schedule.as_dict(), "stages": 2}
     a = analyze(fn, tensor_sizes(fn, specs), vals, False, TILELANG)
     bad = cost.limits(a, knob_roles(fn), vals, H100, caps=TILELANG)

@@ -8,6 +8,7 @@ charged too. The figures are the ones ptxas gives for the compiled probe
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -94,28 +95,54 @@ def test_the_model_charges_a_view_exactly_where_the_lowering_makes_one(col_mask,
     assert saved == (64 * 64 * 2 if views else 0)
 
 
-def test_a_masked_page_in_a_pipelined_loop_is_a_view_only_when_the_loop_is_peeled():
+@td.kernel
+def _attention_pages(kv: td.Tensor, q: td.Tensor, out: td.Tensor, n: int, LE: td.constexpr):
+    with td.grid(1):
+        acc = td.zeros((64, 64), td.float32)
+        qt = td.load(q, (0, 0), (64, 128))
+        for j in td.pipelined(td.cdiv(n, 64)):
+            pos = j * 64 + td.arange(0, 64)
+            valid = pos <= n if LE else pos < n
+            k = td.load(kv, (j * 64, 0), (64, 128), mask=valid[:, None])
+            v = td.load(kv, (j * 64, 0), (64, 64), mask=valid[:, None])
+            acc += td.dot(td.dot(qt, k.T).to(td.bfloat16), v)
+        td.store(out, (0, 0), acc)
+
+
+_PAGES_SPECS = (T((1024, 128), bf16), T((64, 128), bf16), T((64, 64), f32), 1000)
+
+
+@pytest.mark.parametrize("le, views", [(0, True), (1, False)])
+def test_a_masked_page_in_a_pipelined_loop_is_a_view_only_when_the_loop_is_peeled(le, views):
     """``pos <= n`` is not the length's prefix mask: the loop is not peeled, its masked loads are
-    element-wise fills (lowering/tilelang/peel.py) and V is a buffer of its own."""
-
-    @td.kernel
-    def pages(kv: td.Tensor, q: td.Tensor, out: td.Tensor, n: int, LE: td.constexpr):
-        with td.grid(1):
-            acc = td.zeros((64, 64), td.float32)
-            qt = td.load(q, (0, 0), (64, 128))
-            for j in td.pipelined(td.cdiv(n, 64)):
-                pos = j * 64 + td.arange(0, 64)
-                valid = pos <= n if LE else pos < n
-                k = td.load(kv, (j * 64, 0), (64, 128), mask=valid[:, None])
-                v = td.load(kv, (j * 64, 0), (64, 64), mask=valid[:, None])
-                acc += td.dot(td.dot(qt, k.T).to(td.bfloat16), v)
-            td.store(out, (0, 0), acc)
-
-    specs = (T((1024, 128), bf16), T((64, 128), bf16), T((64, 64), f32), 1000)
+    element-wise fills (lowering/tilelang/peel.py) and V is a buffer of its own; the model and the
+    TileLang lowering agree."""
+    fn = _attention_pages.ir(*_PAGES_SPECS, LE=le)
+    vals = {"num_warps": 4, "stages": 2}
     only_views = dataclasses.replace(ANY, shared_page_views=True)
-    for le, views in ((0, True), (1, False)):
-        fn = pages.ir(*specs, LE=le)
-        vals = {"num_warps": 4, "stages": 2}
-        saved = (analyze(fn, tensor_sizes(fn, specs), vals, False, ANY).smem
-                 - analyze(fn, tensor_sizes(fn, specs), vals, False, only_views).smem)
-        assert saved == (2 * 64 * 64 * 2 if views else 0), le
+    saved = (analyze(fn, tensor_sizes(fn, _PAGES_SPECS), vals, False, ANY).smem
+             - analyze(fn, tensor_sizes(fn, _PAGES_SPECS), vals, False, only_views).smem)
+    assert saved == (2 * 64 * 64 * 2 if views else 0)
+    pytest.importorskip("tilelang")
+    src = _attention_pages.compile(*_PAGES_SPECS, LE=le, num_warps=4, backend="tilelang",
+                                   target="h100").code("tilelang")
+    assert ('T.alloc_shared((64, 64), "bfloat16")' not in src) is views
+    assert bool(re.search(r"T\.gemm\(\w+, k\[0:64, 0:64\], ", src)) is views
+
+
+@pytest.mark.parametrize("warps, staged", [(4, False), (8, True)])
+def test_a_computed_operand_is_charged_where_the_lowering_stages_it_in_shared_memory(warps, staged):
+    """64 rows on 4 warps: every warp along the rows (FullRow), ``p.to(bf16)`` stays in registers;
+    on 8 warps the warp groups split N (FullCol) and it goes through a shared buffer
+    (lowering/tilelang/gemms.py)."""
+    fn = _attention_pages.ir(*_PAGES_SPECS, LE=0)
+    vals = {"num_warps": warps, "stages": 2}
+    a = analyze(fn, tensor_sizes(fn, _PAGES_SPECS), vals, False, TILELANG)
+    no_operands = analyze(fn, tensor_sizes(fn, _PAGES_SPECS), vals, False,
+                          dataclasses.replace(TILELANG, shared_operands=False))
+    assert cost.smem_bytes(a, vals) - cost.smem_bytes(no_operands, vals) == (64 * 64 * 2 if staged else 0)
+    pytest.importorskip("tilelang")
+    src = _attention_pages.compile(*_PAGES_SPECS, LE=0, num_warps=warps, backend="tilelang",
+                                   target="h100").code("tilelang")
+    operand = re.search(r"T\.gemm\((\w+), k\[0:64, 0:64\], ", src).group(1)
+    assert (f'{operand} = T.alloc_shared((64, 64), "bfloat16")' in src) is staged

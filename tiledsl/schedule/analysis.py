@@ -8,10 +8,12 @@ memory (pipelined dot operands x stages, shared buffers), the tiles live in regi
 bytes a program keeps in flight. Where the backend stores epilogues through TMA on the target
 (`Analyzer`'s `tma_store`), the staging buffers of such stores (the tile in the tensor's dtype,
 at the IR's ``tma_store`` sites) count as shared memory beside the loops' buffers, which are dead
-by then (`Analysis.smem_epilogue`). Where the backend keeps a page's leading columns as a
-region of the page (`Analyzer`'s `page_views`: V as the first DV columns of an MLA K page,
-`tiledsl.ir.pages`), the second load is not charged again. It is generic: hand-written level-2 kernels and the scheduler's
-own level-1 lowering go through the same walk.
+by then (`Analysis.smem_epilogue`). The rest follows the backend's record (`Analyzer`'s `caps`):
+a load of a page's leading columns that the backend keeps as a region of the page (V as the
+first DV columns of an MLA K page, `tiledsl.ir.pages`) is not charged again; computed dot
+operands staged in shared memory, reduction workspaces and static shared memory are. It is
+generic: hand-written level-2 kernels and the scheduler's own level-1 lowering go through the
+same walk.
 """
 
 from __future__ import annotations
@@ -95,6 +97,9 @@ class Analysis:
     # memory of a kernel that uses any
     smem_per_warp: int = 0
     smem_reserve: int = 0
+    # computed dot operands (``p.to(bf16)``) a backend with `shared_operands` stages in shared
+    # memory when its gemms split N over the warps (`cost.smem_bytes`: it depends on num_warps)
+    smem_operands: int = 0
     inflight_parts: list[tuple[float, object, int]] = field(default_factory=list)
     stage_attrs: list[object] = field(default_factory=list)
     group_attr: object = None
@@ -660,6 +665,7 @@ def _dot_feeders(block: Block) -> tuple[set[str], set[str], set[str]]:
     scan(block)
     return dot_feeders(block), aliases, fused
 
+
 def _dot_operands(block: Block) -> frozenset[str]:
     """Names of the tiles a DOT takes as operands, directly or through one transpose (the
     buffers a backend that stages computed operands in shared memory fills)."""
@@ -727,7 +733,7 @@ def _math(w: _Walker, inst, mult, stages):
     if w.caps.shared_operands and v is not None and v.name in w.dot_operands and v.type.space.is_tile_like:
         # a computed dot operand in its shared buffer: one, whatever the stages (it is written
         # and read in the same iteration)
-        w.a.smem += w.numel(v.type) * v.type.dtype.itemsize
+        w.a.smem_operands += w.numel(v.type) * v.type.dtype.itemsize
 
 
 class Analyzer:

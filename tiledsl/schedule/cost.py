@@ -58,9 +58,20 @@ EXTRA_PASS_US = 0.5
 
 
 def smem_bytes(a: Analysis, values: dict[str, int]) -> int:
-    """Shared memory of one program: the walk's, and the reductions' workspaces, which grow with
-    the threads (`Analysis.smem_per_warp`)."""
-    return int(a.smem + a.smem_per_warp * values.get("num_warps", 4))
+    """Shared memory of one program: the walk's, the reductions' workspaces, which grow with the
+    threads (`Analysis.smem_per_warp`), and the computed dot operands staged in shared memory
+    (`Analysis.smem_operands`) unless every gemm can put all warps along its rows: the TileLang
+    lowering then keeps them in registers (lowering/tilelang/gemms.py, FullRow)."""
+    warps = values.get("num_warps", 4)
+    smem = a.smem + a.smem_per_warp * warps
+    if a.smem_operands and any(d.m % (FULL_ROW_M * warps) for d in a.dots):
+        smem += a.smem_operands
+    return int(smem)
+
+
+# rows of one warp's share of a gemm: a gemm of M rows puts all its warps along them when M is a
+# multiple of this times num_warps (lowering/tilelang/gemms.py `_M_PER_WARP`)
+FULL_ROW_M = 16
 
 
 def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: Target,

@@ -55,6 +55,17 @@ class Capabilities:
     # beyond the power-of-two case, when the stage count is not a power of two (a modulo instead
     # of a mask); the scheduler breaks near-ties with it (`schedule.space.fragility`)
     stage_modulo_instrs: int = 0
+    # a load of the leading columns of a page already in shared memory (V as the first DV columns
+    # of an MLA K page: `tiledsl.ir.pages`) is a region of that page, not a second buffer: the
+    # scheduler charges the page's shared memory once
+    shared_page_views: bool = False
+    # shared memory the backend adds beside the loads' buffers (the scheduler budgets it): a dot
+    # operand computed in registers (``p.to(bf16)`` of attention) staged in a shared buffer for
+    # the tensor cores; a workspace of this many bytes a thread for each tile reduction across
+    # threads; this much static shared memory (barriers) in any kernel that uses shared memory
+    shared_operands: bool = False
+    reduce_workspace: int = 0
+    static_smem: int = 0
 
     def takes_tile(self, dims: tuple[int, ...]) -> bool:
         """True when a tile of these static dims is one this backend can hold."""
@@ -93,6 +104,11 @@ TILELANG = Capabilities(
     # 64x7168x2048: 111 / 160 / 144 at 2 / 3 / 4 stages; FP8 4096x7168x2048: 128 / 141 / 128;
     # benchmarks/static_parity_tilelang.py). Triton's loop is the same at 2, 3 and 4 (106).
     stage_modulo_instrs=14,
+    shared_page_views=True,  # lowering/tilelang/memory.py `_leading_region`
+    # ptxas -v on the parity set (benchmarks/static_parity_tilelang.py): ``p_1`` of the paged
+    # decode probe is a T.alloc_shared, each T.reduce_* across warps a float32 a thread, and
+    # 1 KB static (the barriers, aligned) in every kernel
+    shared_operands=True, reduce_workspace=4, static_smem=1024,
 )
 
 IR = Capabilities(
@@ -121,6 +137,9 @@ ANY = Capabilities(
     atomics=_table({}),
     max_tile_numel=min(c.max_tile_numel for c in RECORDS.values()),
     tma_store=any(c.tma_store for c in RECORDS.values() if c.compiles),  # budget the buffer if any does
+    shared_page_views=all(c.shared_page_views for c in RECORDS.values() if c.compiles),  # a copy if any makes one
+    # shared_operands, reduce_workspace, static_smem: left at none (Triton's: a schedule for no
+    # backend is priced as Triton's, tests/test_triton_tma.py)
 )
 
 

@@ -19,11 +19,11 @@ from tiledsl.lowering.tilelang.values import Global, Scalar, Tile, broadcast_ind
 from tiledsl.errors import BackendError
 from tiledsl.ir.nodes import Inst
 from tiledsl.ir.optable import window_of
+from tiledsl.ir.pages import leading_view
 
 # the kinds of `capabilities.TILELANG` (reductions, scans, atomics, tile atomics whose old values
 # are used): the legality pass refuses the rest before these rules run
 REDUCE_FN = {"sum": "T.reduce_sum", "max": "T.reduce_max", "min": "T.reduce_min"}
-_ATOM_BYTES = 128  # the widest shared-memory swizzle atom's row
 _ATOMIC_FN = {"add": "T.atomic_add", "max": "T.atomic_max", "min": "T.atomic_min"}
 
 
@@ -243,12 +243,9 @@ def _leading_region(earlier, key, win: _Window) -> Tile | None:
     """This load as the leading columns of an earlier shared page (same region, tensor,
     offsets, mask, fill; the same rows; no more columns), or None."""
     shape, buf = earlier
-    *rows, cols = win.shape
-    if key[1] == shape or tuple(rows) != tuple(shape[:-1]) or cols > shape[-1]:
-        return None
-    # whole 128-byte swizzle atoms on both (the case whose wgmma descriptors were checked: the
-    # region's equal those of a separate buffer of its shape); anything else is loaded again
-    if (cols * buf.dtype.itemsize) % _ATOM_BYTES or (shape[-1] * buf.dtype.itemsize) % _ATOM_BYTES:
+    # the rule the cost model charges shared memory by (`tiledsl.ir.pages`); anything else is
+    # loaded again
+    if key[1] == shape or not leading_view(tuple(win.shape), tuple(shape), buf.dtype.itemsize):
         return None
     region = f"{buf.buf}[{', '.join(f'0:{n}' for n in win.shape)}]"
     return Tile(win.shape, buf.dtype, buf.at, reads=frozenset({buf.buf}), region_of=(buf, region))

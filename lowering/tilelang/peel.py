@@ -18,32 +18,22 @@ from tiledsl.lowering.tilelang.emit import Emitter
 from tiledsl.ir.nodes import Inst, Value
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import window_of
-
-# ops a mask passes through unchanged in truth: all true in, all true out
-_SHAPE_OPS = (Op.EXPAND_DIMS, Op.BROADCAST_TO)
+from tiledsl.ir.pages import length_loop, prefix_mask
 
 
 def peel_plan(em: Emitter, inst: Inst) -> tuple[Value, int, frozenset[str]] | None:
     """(n, C, names of the loads whose mask is all true for ``j < n // C``) of a FOR
-    ``range(0, (n + C - 1) // C)``, or None when the loop is not of that form or no load qualifies."""
-    start, stop, step = inst.operands[:3]
-    if _const(em, start) != 0 or _const(em, step) != 1:
+    ``range(0, (n + C - 1) // C)``, or None when the loop is not of that form or no load qualifies.
+    The forms are `tiledsl.ir.pages`' (the cost model's shared-memory rule reads them too)."""
+    form = length_loop(em.defs, lambda v: _const(em, v), inst)
+    if form is None:
         return None
-    fd = em.defs.get(stop.name)
-    if fd is None or fd.op is not Op.FLOORDIV:
-        return None
-    c = _const(em, fd.operands[1])
-    add = em.defs.get(fd.operands[0].name)
-    if not isinstance(c, int) or c <= 0 or add is None or add.op is not Op.ADD:
-        return None
-    n = next((a for a, b in (add.operands, add.operands[::-1]) if _const(em, b) == c - 1), None)
-    if n is None or n.type.shape:
-        return None
+    n, c = form
     body = inst.regions[0]
     j = body.args[0].name
     loads = frozenset(i.result.name for i in body.insts
                       if i.op is Op.LOAD and i.attr("masked") and window_of(i).mask is not None
-                      and _prefix_mask(em, window_of(i).mask, j, n.name, c))
+                      and prefix_mask(em.defs, lambda v: _const(em, v), em.knob, window_of(i).mask, j, n.name, c))
     return (n, c, loads) if loads else None
 
 
@@ -58,29 +48,6 @@ def _const(em: Emitter, v: Value) -> int | None:
         return val if isinstance(val, int) and not isinstance(val, bool) else None
     x = em.env.get(v.name)
     return x.const if x is not None and isinstance(getattr(x, "const", None), int) else None
-
-
-def _prefix_mask(em: Emitter, mask: Value, j: str, n: str, c: int) -> bool:
-    """Whether `mask` is ``j * c + arange(0, e) < n`` (e <= c), possibly reshaped."""
-    d = em.defs.get(mask.name)
-    while d is not None and d.op in _SHAPE_OPS:
-        d = em.defs.get(d.operands[0].name)
-    if d is None or d.op is not Op.LT or d.operands[1].name != n:
-        return False
-    pos = em.defs.get(d.operands[0].name)
-    if pos is None or pos.op is not Op.ADD:
-        return False
-    for base, ar in (pos.operands, pos.operands[::-1]):
-        a, b = em.defs.get(base.name), em.defs.get(ar.name)
-        if a is None or b is None or a.op is not Op.MUL or b.op is not Op.ARANGE:
-            continue
-        lo, hi = em.knob(b.attr("start")), em.knob(b.attr("end"))
-        if lo != 0 or not isinstance(hi, int) or hi > c:
-            continue
-        x, y = a.operands
-        if (x.name == j and _const(em, y) == c) or (y.name == j and _const(em, x) == c):
-            return True
-    return False
 
 
 __all__ = ["peel_plan"]

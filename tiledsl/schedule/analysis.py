@@ -8,8 +8,12 @@ memory (pipelined dot operands x stages, shared buffers), the tiles live in regi
 bytes a program keeps in flight. Where the backend stores epilogues through TMA on the target
 (`Analyzer`'s `tma_store`), the staging buffers of such stores (the tile in the tensor's dtype,
 at the IR's ``tma_store`` sites) count as shared memory beside the loops' buffers, which are dead
-by then (`Analysis.smem_epilogue`). It is generic: hand-written level-2 kernels and the scheduler's
-own level-1 lowering go through the same walk.
+by then (`Analysis.smem_epilogue`). The rest follows the backend's record (`Analyzer`'s `caps`):
+a load of a page's leading columns that the backend keeps as a region of the page (V as the
+first DV columns of an MLA K page, `tiledsl.ir.pages`) is not charged again; computed dot
+operands staged in shared memory, reduction workspaces and static shared memory are. It is
+generic: hand-written level-2 kernels and the scheduler's own level-1 lowering go through the
+same walk.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from tiledsl.capabilities import ANY, Capabilities
 from tiledsl.dtypes import DType
 from tiledsl.ir.dims import size_sym
 from tiledsl.ir.nodes import Block, Function, Space, Sym, Type, walk
 from tiledsl.ir.ops import Op
-from tiledsl.ir.optable import access_of, fold_int
+from tiledsl.ir.optable import access_of, fold_int, window_of
+from tiledsl.ir.pages import PageViews, leading_view
 from tiledsl.ir.placement import dot_feeders, tma_store_sites
 from tiledsl.ir.trips import evaluate as trips_of
 from tiledsl.schedule.liveness import counter_turns, late_insts
@@ -87,6 +93,14 @@ class Analysis:
     # dead by then, so Triton's allocator overlaps the two (measured: a 128x256 bf16 tile after a
     # 3 x 48 KB pipeline takes 144 KB, after a 2 x 12 KB one 64 KB). `resolve` takes the larger.
     smem_epilogue: int = 0
+    # per backend (`Analyzer`'s caps): the reductions' workspaces, bytes per warp (the walk and
+    # `resolve` do not depend on num_warps: `cost.limits` adds them), and the static shared
+    # memory of a kernel that uses any
+    smem_per_warp: int = 0
+    smem_reserve: int = 0
+    # computed dot operands (``p.to(bf16)``) a backend with `shared_operands` stages in shared
+    # memory when its gemms split N over the warps (`cost.smem_bytes`: it depends on num_warps)
+    smem_operands: int = 0
     inflight_parts: list[tuple[float, object, int]] = field(default_factory=list)
     stage_attrs: list[object] = field(default_factory=list)
     group_attr: object = None
@@ -129,10 +143,10 @@ class Analysis:
             return attr if isinstance(attr, int) else 1
 
         g = depth(self.group_attr) if self.group_attr is not None else 1
+        smem = self.smem + max(int(sum(b * max(1, depth(s) - m) for b, s, m in self.smem_staged)),
+                               self.smem_epilogue)
         return dataclasses.replace(
-            self, group_m=g,
-            smem=self.smem + max(int(sum(b * max(1, depth(s) - m) for b, s, m in self.smem_staged)),
-                                 self.smem_epilogue),
+            self, group_m=g, smem=smem + (self.smem_reserve if smem else 0),
             inflight=max((b * max(1, depth(s) - m) for b, s, m in self.inflight_parts), default=0.0),
             stages=max((depth(s) for s in self.stage_attrs), default=1))
 
@@ -155,8 +169,18 @@ UNKNOWN_GRID = 128
 class _Walker:
     def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: tuple,
                  plans: _Plans | None = None, store_sites: frozenset[int] = frozenset(),
-                 taint: dict[str, frozenset[int]] | None = None, registers: bool = True):
+                 taint: dict[str, frozenset[int]] | None = None, registers: bool = True,
+                 pages: PageViews | None = None, caps: Capabilities = ANY):
         self.fn, self.sizes, self.values = fn, sizes, values
+        self.caps = caps
+        # the page-view rule when the backend keeps views (`_page_view`), the pages charged so
+        # far per block, the loops around the walk (innermost last) and how many are pipelined
+        self.pages = pages
+        self.pages_seen: dict[int, list[tuple[tuple, tuple[int, ...]]]] = {}
+        self.blocks: list[Block] = []
+        self.loops: list = []
+        self.pipelined = 0
+        self.in_threads = False
         self.plans = plans or _Plans()
         self.store_sites = store_sites  # ids of STOREs staged in shared memory (TMA epilogues)
         self.a = Analysis()
@@ -178,6 +202,7 @@ class _Walker:
         # found once per function (`grid_taint`) and only read here
         self.taint = grid_taint(fn.body) if taint is None else taint
         self.dot_feeds, self.aliases, self.fused = dot_feeds
+        self.dot_operands = plans.dot_operands if plans is not None else frozenset()
         self.carried: set[str] = set()  # tiles already counted as a loop's carried registers
         self.smem_allocs: dict[str, int] = {}
         self.role: str | None = None  # the warp-role region being walked
@@ -243,6 +268,7 @@ class _Walker:
         loaded = 0.0
         registers = self.registers
         late_ids = self.plans.late
+        self.blocks.append(block)
         for inst, handler, tiles in self.plans.of(block):
             if late_ids:
                 self.late = id(inst) in late_ids
@@ -251,7 +277,15 @@ class _Walker:
                     self.tile(v, inst)
             if handler is not None:
                 loaded += handler(self, inst, mult, stages) or 0.0
+        self.blocks.pop()
         return loaded
+
+    def const(self, v) -> int | None:
+        x = self.env.get(v.name)
+        return x if isinstance(x, int) and not isinstance(x, bool) else None
+
+    def attr(self, a) -> int | None:
+        return self.dim(a) if isinstance(a, (int, str, Sym)) and not isinstance(a, bool) else None
 
     def tile(self, v, inst) -> None:
         """Count a tile's registers if it needs new ones: elementwise results reuse their
@@ -379,6 +413,7 @@ class _Walker:
         return out
 
     def run(self) -> Analysis:
+        self.a.smem_reserve = self.caps.static_smem
         self.block(self.fn.body, 1.0, None)
         return self.a
 
@@ -448,11 +483,23 @@ def _for(w: _Walker, inst, mult, stages):
                 w.a.carried_words += words
     w.carried.update(v.name for v in (*inst.results, *body.args[1:]))
     w.loop_defs.append(w.plans.defs(body))
+    piped = _pipelines(w, inst)
+    w.loops.append(inst)
+    w.pipelined += piped
     try:
         loaded = w.block(body, mult * trips, s)
     finally:
         w.loop_defs.pop()
+        w.loops.pop()
+        w.pipelined -= piped
     w.a.inflight_parts.append((loaded, s, 1))
+
+
+def _pipelines(w: _Walker, inst) -> bool:
+    """Whether the TileLang lowering makes this FOR a ``T.Pipelined`` loop (a stage count, a
+    unit step, not in a thread region: lowering/tilelang/control.py `_loop_header`)."""
+    s = inst.attr("stages")
+    return s is not None and bool(w.dim(s)) and w.const(inst.operands[2]) == 1 and not w.in_threads
 
 
 def _if(w: _Walker, inst, mult, stages):
@@ -473,7 +520,11 @@ def _if(w: _Walker, inst, mult, stages):
 
 def _threads(w: _Walker, inst, mult, stages):
     """A thread region's body runs once per thread: its work counts `count` times."""
-    return w.block(inst.regions[0], mult * w.dim(inst.attr("count")), stages)
+    outer, w.in_threads = w.in_threads, True
+    try:
+        return w.block(inst.regions[0], mult * w.dim(inst.attr("count")), stages)
+    finally:
+        w.in_threads = outer
 
 
 def _warp_role(w: _Walker, inst, mult, stages):
@@ -502,11 +553,36 @@ def _load(w: _Walker, inst, mult, stages):
         if any(d & (d - 1) for d in dims):
             w.a.odd_tiles.add(dims)
         if v.name in w.dot_feeds:  # staged through shared memory for the tensor cores
-            w.a.smem_staged.append((full, stages, 0))
+            if not (w.pages is not None and _page_view(w, inst, dims)):
+                w.a.smem_staged.append((full, stages, 0))
             w.a.operand_words += w.numel(v.type) * v.type.dtype.bits / 32
         else:
             w.tile(v, inst)
     return nbytes
+
+
+def _page_view(w: _Walker, inst, dims: tuple[int, ...]) -> bool:
+    """Whether this dot-operand load is a region of a page an earlier load of the block put in
+    shared memory (the TileLang lowering's rule, lowering/tilelang/memory.py): the same key
+    (`PageViews.key`), fewer leading columns (`leading_view`). In a pipelined loop only a whole
+    page copy is one: unmasked and unfilled, or masked by the length and peeled off the loop's
+    last iteration (peel.py). Records the load as a page when it is not a view."""
+    if w.in_threads:
+        return False
+    key = w.pages.key(inst)
+    if key is None:
+        return False
+    if w.pipelined:
+        mask = window_of(inst).mask
+        if key[3] or (mask is not None and not (w.loops and w.blocks[-1] is w.loops[-1].regions[0]
+                                               and w.pages.peeled(w.loops[-1], mask, w.const, w.attr))):
+            return False
+    seen = w.pages_seen.setdefault(id(w.blocks[-1]), [])
+    isz = inst.result.type.dtype.itemsize
+    if any(k == key and leading_view(dims, page, isz) for k, page in seen):
+        return True
+    seen.append((key, dims))
+    return False
 
 
 def _store(w: _Walker, inst, mult, stages):
@@ -568,6 +644,10 @@ def _dot(w: _Walker, inst, mult, stages):
 def _tile_reduce(w: _Walker, inst, mult, stages):
     w.a.alu_flops += w.numel(inst.operands[0].type) * mult
     w.a.reduces += mult
+    if w.caps.reduce_workspace:  # each its own workspace (TileLang allocates one per reduction)
+        # a float max / min is two on TileLang: the values and a NaN flag (torch's NaN rule)
+        nan_aware = inst.attr("kind") in ("max", "min") and inst.operands[0].type.dtype.is_float
+        w.a.smem_per_warp += (2 if nan_aware else 1) * w.caps.reduce_workspace * 32
 
 
 _HANDLERS = {Op.CONST: _const, Op.DIM: _dimh, Op.GRID: _grid, Op.FOR: _for, Op.IF: _if,
@@ -620,6 +700,15 @@ def _dot_feeders(block: Block) -> tuple[set[str], set[str], set[str]]:
     scan(block)
     return dot_feeders(block), aliases, fused
 
+
+def _dot_operands(block: Block) -> frozenset[str]:
+    """Names of the tiles a DOT takes as operands, directly or through one transpose (the
+    buffers a backend that stages computed operands in shared memory fills)."""
+    direct = {o.name for i in walk(block) if i.op is Op.DOT for o in i.operands[:2]}
+    return frozenset(direct | {i.operands[0].name for i in walk(block)
+                               if i.op is Op.TRANSPOSE and i.result.name in direct})
+
+
 class _Plans:
     """Per block, each instruction with its handler and the results that are new tiles: found
     once per function, not once per walk (enum hashing and attribute reads dominate a walk)."""
@@ -634,6 +723,7 @@ class _Plans:
         self.env = dict(self.static.values())
         self.late: frozenset[int] = frozenset()  # `liveness.late_insts`
         self.turns: dict[str, str] = {}  # `liveness.counter_turns`
+        self.dot_operands: frozenset[str] = frozenset()  # `_dot_operands`, set by `Analyzer`
 
     def defs(self, block: Block) -> frozenset[str]:
         """Names defined in `block` (its args and every result, nested regions too)."""
@@ -676,18 +766,29 @@ class _Plans:
 
 def _math(w: _Walker, inst, mult, stages):
     w.math(inst, mult)
+    v = inst.results[0] if inst.results else None
+    if w.caps.shared_operands and v is not None and v.name in w.dot_operands and v.type.space.is_tile_like:
+        # a computed dot operand in its shared buffer: one, whatever the stages (it is written
+        # and read in the same iteration)
+        w.a.smem_operands += w.numel(v.type) * v.type.dtype.itemsize
 
 
 class Analyzer:
     """Walks one function for many knob values; what does not depend on them is found once."""
 
-    def __init__(self, fn: Function, sizes: dict[str, int], tma_store: bool = False):
+    def __init__(self, fn: Function, sizes: dict[str, int], tma_store: bool = False, caps: Capabilities = ANY):
         """`tma_store`: the backend stores epilogues through TMA on the target (the target has
-        TMA and the backend's record `tma_store`): their staging buffers count as shared memory."""
-        self.fn, self.sizes = fn, sizes
+        TMA and the backend's record `tma_store`): their staging buffers count as shared memory.
+        `caps`: the backend's record, for the rest of its shared memory: a page's leading columns
+        kept as a region of it (`shared_page_views`: charged once, with the page), computed dot
+        operands, reduction workspaces and static shared memory (`shared_operands`,
+        `reduce_workspace`, `static_smem`)."""
+        self.fn, self.sizes, self.caps = fn, sizes, caps
+        self.pages = PageViews(fn) if caps.shared_page_views else None
         self.dot_feeds = _dot_feeders(fn.body)  # (feeders, accumulator aliases, fused dots)
         self.plans = _Plans(static_scalars(fn, sizes))  # keyed by the blocks' ids: they live as long as fn
         self.plans.late, self.plans.turns = late_insts(fn), counter_turns(fn)
+        self.plans.dot_operands = _dot_operands(fn.body)
         self.store_sites = frozenset(tma_store_sites(fn)) if tma_store else frozenset()
         self.taint = grid_taint(fn.body)
 
@@ -697,12 +798,14 @@ class Analyzer:
         tiles' registers (`tile_words`, `max_numel`, `odd_tiles`: a third of the walk); what the
         bound reads (grid, dots, ALU work, loops, accesses) is the full walk's."""
         return _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans, self.store_sites,
-                       self.taint, registers).run()
+                       self.taint, registers, self.pages, self.caps).run()
 
 
-def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int], tma_store: bool = False) -> Analysis:
-    """Walk `fn` with tensor sizes (``{"x.0": 4096}``) and knob values bound."""
-    return Analyzer(fn, sizes, tma_store)(values).resolve(values)
+def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int], tma_store: bool = False,
+            caps: Capabilities = ANY) -> Analysis:
+    """Walk `fn` with tensor sizes (``{"x.0": 4096}``) and knob values bound; `caps`: the
+    backend's record (`Analyzer`)."""
+    return Analyzer(fn, sizes, tma_store, caps)(values).resolve(values)
 
 
 def tensor_sizes(fn: Function, specs) -> dict[str, int]:

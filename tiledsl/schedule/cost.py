@@ -57,6 +57,23 @@ SUBPARTITIONS = 4  # warp schedulers per SM, each with its own ALU lanes and ten
 EXTRA_PASS_US = 0.5
 
 
+def smem_bytes(a: Analysis, values: dict[str, int]) -> int:
+    """Shared memory of one program: the walk's, the reductions' workspaces, which grow with the
+    threads (`Analysis.smem_per_warp`), and the computed dot operands staged in shared memory
+    (`Analysis.smem_operands`) unless every gemm can put all warps along its rows: the TileLang
+    lowering then keeps them in registers (lowering/tilelang/gemms.py, FullRow)."""
+    warps = values.get("num_warps", 4)
+    smem = a.smem + a.smem_per_warp * warps
+    if a.smem_operands and any(d.m % (FULL_ROW_M * warps) for d in a.dots):
+        smem += a.smem_operands
+    return int(smem)
+
+
+# rows of one warp's share of a gemm: a gemm of M rows puts all its warps along them when M is a
+# multiple of this times num_warps (lowering/tilelang/gemms.py `_M_PER_WARP`)
+FULL_ROW_M = 16
+
+
 def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: Target,
            regs: int | None = None, caps: Capabilities = ANY) -> list[str]:
     """Every hard limit the point breaks, as sentences naming the limit and the numbers. The tile
@@ -80,8 +97,9 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
     if warps * 32 > t.max_threads_per_block:
         out.append(f"threads: num_warps={warps} gives {warps * 32} threads; {t.name} allows "
                    f"{t.max_threads_per_block} per block")
-    if a.smem > t.smem_per_block:
-        out.append(f"shared memory: this point needs {a.smem} B per block; {t.name} allows "
+    smem = smem_bytes(a, values)
+    if smem > t.smem_per_block:
+        out.append(f"shared memory: this point needs {smem} B per block; {t.name} allows "
                    f"{t.smem_per_block} B (fewer stages or smaller blocks)")
     regs = registers(a, values, t) if regs is None else regs
     if regs > t.max_regs_per_thread:
@@ -213,8 +231,9 @@ def occupancy(a: Analysis, values: dict[str, int], t: Target, regs: int | None =
     """Programs resident on one SM at once."""
     threads = values.get("num_warps", 4) * 32
     occ = min(t.max_blocks_per_sm, t.max_threads_per_sm // threads)
-    if a.smem:
-        occ = min(occ, t.smem_per_sm // a.smem)
+    smem = smem_bytes(a, values)
+    if smem:
+        occ = min(occ, t.smem_per_sm // smem)
     regs = registers(a, values, t) if regs is None else regs
     occ = min(occ, t.regs_per_sm // (regs * threads))
     return max(occ, 0)
@@ -464,4 +483,4 @@ def estimate(a: Analysis, values: dict[str, int], t: Target, useful_flops_ratio:
         target=t.name, time_us=time_s * 1e6, flops=useful, bytes=dram,
         bound="compute" if compute_s >= memory_s else "memory",
         roofline=min(1.0, ideal / time_s) if time_s else 0.0,
-        smem_bytes=int(a.smem), regs_per_thread=regs, occupancy=resident_occ)
+        smem_bytes=smem_bytes(a, values), regs_per_thread=regs, occupancy=resident_occ)

@@ -142,7 +142,7 @@ def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], 
         a = resolved
     else:
         a = walked.resolve(values) if walked is not None else \
-            analyze(fn, sizes, values, stores_through_tma(target, caps))
+            analyze(fn, sizes, values, stores_through_tma(target, caps), caps)
     regs = cost.registers(a, values, target)
     bad = cost.limits(a, knobs, values, target, regs, caps)
     if bad:
@@ -180,7 +180,7 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     shape = [k.name for k in free if k.role not in _NO_WALK and (k.role != WARPS or k.name in named)]
     inner = [k.name for k in free if k.name not in shape]
     roles = {k.name: k.role for k in knobs}
-    walk = Analyzer(fn, sizes, stores_through_tma(target, caps))
+    walk = Analyzer(fn, sizes, stores_through_tma(target, caps), caps)
     walks = []
     programs: dict[tuple, int] = {}
     splits = [i for i, n in enumerate(shape) if roles[n] == SPLIT]

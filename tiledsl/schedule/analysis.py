@@ -25,7 +25,15 @@ from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import access_of, fold_int
 from tiledsl.ir.placement import dot_feeders, tma_store_sites
 from tiledsl.ir.trips import evaluate as trips_of
-from tiledsl.schedule.walk_steps import BOUNDED, NO_TAINT, const_step, grid_taint, scalar_math_step
+from tiledsl.schedule.walk_steps import (
+    BOUNDED,
+    NO_TAINT,
+    const_step,
+    grid_taint,
+    scalar_math_step,
+    scalars_read,
+    unread_scalar,
+)
 
 # ALU cost of one element of each MATH op, in fp32-FMA-lane units (special functions run on the
 # slower SFU). Every MATH op is listed: tests/test_op_coverage.py fails on a missing one.
@@ -229,7 +237,7 @@ class _Walker:
         """Walk `block` executed `mult` times per program; returns its global-load bytes."""
         loaded = 0.0
         registers = self.registers
-        for inst, handler, tiles in self.plans.of(block):
+        for inst, handler, tiles in self.plans.of(block, registers):
             if registers:
                 for v in tiles:
                     self.tile(v, inst)
@@ -539,6 +547,7 @@ _HANDLERS = {Op.CONST: _const, Op.DIM: _dimh, Op.GRID: _grid, Op.FOR: _for, Op.I
              Op.THREADS: _threads, Op.WARP_ROLE: _warp_role,
              Op.LOAD: _load, Op.STORE: _store, Op.ATOMIC: _store, Op.COPY: _copy,
              Op.ALLOC: _alloc, Op.DOT: _dot, Op.TILE_REDUCE: _tile_reduce}
+_SCALAR_HANDLERS = (_const, _dimh)  # handlers that only bind a scalar (skipped where unread)
 # Scheduled ops the walk prices at nothing beyond their tiles' registers (`tile`): shape changes
 # and constants, terminators, per-thread storage, annotations and barriers; scans and shuffles are
 # not priced yet. With `ALU_WEIGHT` and `_HANDLERS` this covers every op that reaches the cost
@@ -589,10 +598,12 @@ class _Plans:
     """Per block, each instruction with its handler and the results that are new tiles: found
     once per function, not once per walk (enum hashing and attribute reads dominate a walk)."""
 
-    def __init__(self, static: dict[int, tuple[str, int]] | None = None):
+    def __init__(self, static: dict[int, tuple[str, int]] | None = None, read: frozenset[str] | None = None):
         """`static`: insts whose scalar result no knob value changes (`static_scalars`), by id:
-        every walk starts with their values (`env`) instead of running them."""
-        self._by_block: dict[int, tuple] = {}
+        every walk starts with their values (`env`) instead of running them. `read`: the scalars
+        the walk reads (`scalars_read`; None: all), the others' arithmetic is not run."""
+        self.read = read
+        self._by_block: dict[tuple[int, bool], tuple] = {}
         self._defs: dict[int, frozenset[str]] = {}
         self._access: dict[int, object] = {}
         self.static = static or {}
@@ -610,10 +621,14 @@ class _Plans:
             got = self._defs[id(block)] = frozenset(names)
         return got
 
-    def of(self, block: Block) -> tuple:
-        plan = self._by_block.get(id(block))
+    def of(self, block: Block, registers: bool = True) -> tuple:
+        """(inst, handler, new tiles) of each inst of `block` that the walk has something to do
+        for (a handler, or tiles whose registers it counts: `registers`)."""
+        key = (id(block), registers)
+        plan = self._by_block.get(key)
         if plan is None:
-            plan = self._by_block[id(block)] = tuple(self._step(i) for i in block.insts)
+            steps = (self._step(i) for i in block.insts)
+            plan = self._by_block[key] = tuple(s for s in steps if s[1] is not None or (registers and s[2]))
         return plan
 
     def access(self, inst):
@@ -628,11 +643,16 @@ class _Plans:
         handler = _HANDLERS.get(op)
         if id(inst) in self.static:
             handler = None  # its value is in every walk's env from the start
+        elif handler in _SCALAR_HANDLERS and self.read is not None and unread_scalar(inst, self.read):
+            handler = None  # e.g. a tile's offsets: no walk reads their values
         elif op is Op.CONST:
             handler = const_step(inst)
         elif handler is None and op in _MATH:
-            handler = scalar_math_step(inst) if inst.results and \
-                inst.results[0].type.space is Space.SCALAR else _math
+            scalar = inst.results and inst.results[0].type.space is Space.SCALAR
+            if not scalar:
+                handler = _math
+            elif self.read is None or not unread_scalar(inst, self.read):
+                handler = scalar_math_step(inst)
         tiles = () if op is Op.LOAD else tuple(v for v in inst.results if v.type.space in _TILE_LIKE)
         return inst, handler, tiles
 
@@ -649,7 +669,8 @@ class Analyzer:
         TMA and the backend's record `tma_store`): their staging buffers count as shared memory."""
         self.fn, self.sizes = fn, sizes
         self.dot_feeds = _dot_feeders(fn.body)  # (feeders, accumulator aliases, fused dots)
-        self.plans = _Plans(static_scalars(fn, sizes))  # keyed by the blocks' ids: they live as long as fn
+        # keyed by the blocks' ids: they live as long as fn
+        self.plans = _Plans(static_scalars(fn, sizes), scalars_read(fn.body))
         self.store_sites = frozenset(tma_store_sites(fn)) if tma_store else frozenset()
         self.taint = grid_taint(fn.body)
 

@@ -83,13 +83,7 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
     if a.smem > t.smem_per_block:
         out.append(f"shared memory: this point needs {a.smem} B per block; {t.name} allows "
                    f"{t.smem_per_block} B (fewer stages or smaller blocks)")
-    regs = registers(a, values, t) if regs is None else regs
-    if regs > t.max_regs_per_thread:
-        out.append(f"registers: about {regs} per thread are needed; {t.name} allows "
-                   f"{t.max_regs_per_thread} (more warps or smaller blocks)")
-    elif regs * warps * 32 > t.regs_per_sm:
-        out.append(f"registers: {regs} per thread x {warps * 32} threads exceed the "
-                   f"{t.regs_per_sm} registers of an SM")
+    out += register_limits(registers(a, values, t) if regs is None else regs, warps, t)
     for shape in sorted(s for s in a.odd_tiles if not caps.takes_tile(s)):
         out.append(f"alignment: a tile of shape {shape} has a size that is not a power of two (tile sizes must be)")
     if a.max_numel > caps.max_tile_numel:
@@ -97,6 +91,19 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
     for d in a.dots:
         out += _dot_limits(d, t, warps)
     return sorted(set(out))
+
+
+def register_limits(regs: int, warps: int, t: Target) -> list[str]:
+    """The register limits (per thread, and per SM for the block's threads) a point needing
+    `regs` registers per thread on `warps` warps breaks. Most points a search rejects break these
+    (large tiles on few warps), so it checks them before anything else (`space._Search`)."""
+    if regs > t.max_regs_per_thread:
+        return [f"registers: about {regs} per thread are needed; {t.name} allows "
+                f"{t.max_regs_per_thread} (more warps or smaller blocks)"]
+    if regs * warps * 32 > t.regs_per_sm:
+        return [f"registers: {regs} per thread x {warps * 32} threads exceed the "
+                f"{t.regs_per_sm} registers of an SM"]
+    return []
 
 
 def warp_partition(m: int, n: int, warps: int) -> tuple[int, int] | None:

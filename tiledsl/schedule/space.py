@@ -194,50 +194,83 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
         programs[combo] = walked.programs
         walks.append((cost.lower_bound_us(walked, target), combo, values))  # reads no resolved field
     walks.sort(key=lambda w: (w[0], w[1]))
-    good: list[Point] = []
-    starved: list[Point] = []
-    closest: Point | None = None
-    cutoff, best = math.inf, math.inf
-    fastest: list[float] = []  # the top_n smallest times, negated (a max-heap)
-    for bound, combo, walk_values in walks:
-        if bound > cutoff:
-            break  # sorted by bound: no later walk can enter the top_n
-        walked = walk(walk_values)
-        resolved: dict[tuple, Analysis] = {}
-        memo: dict = {}
-        # a launch order (group) only matters for a grid of two axes, each of more than one program
-        flat = len(walked.grid) < 2 or min(walked.grid[:2]) <= 1
-        for rest in itertools.product(*(ranges[n] for n in inner)):
-            if flat and any(roles[n] == GROUP and v != ranges[n][0] for n, v in zip(inner, rest)):
-                continue
-            values = dict(explicit)
-            values.update(zip(shape, combo))
-            values.update(zip(inner, rest))
-            if not constraints.combo_ok(cons, values):
-                continue
-            rkey = tuple(values.get(k.name) for k in knobs if k.role in _NO_WALK)
-            if rkey not in resolved:  # the resolved walk differs only in stages and group values
-                resolved[rkey] = walked.resolve(values)
-            p = evaluate(fn, knobs, values, sizes, target, resolved=resolved[rkey], caps=caps,
-                         memo=memo)
-            if p.estimate is None:
-                if closest is None or len(p.violations) < len(closest.violations):
-                    closest = p
-            elif p.starved:  # kept only for when every point is (never bounds the search)
-                starved.append(p)
-            elif p.estimate.time_us <= cutoff:
-                good.append(p)
-                best = min(best, p.estimate.time_us)
-                if len(fastest) < top_n:
-                    heapq.heappush(fastest, -p.estimate.time_us)
-                else:
-                    heapq.heappushpop(fastest, -p.estimate.time_us)
-        if len(fastest) >= top_n:  # what can still enter: the top_n, and the near-ties of the best
-            cutoff = max(best * (1 + NEAR_TIE), -fastest[0])
-    if not good and not starved:
-        raise _no_fit(fn, target, explicit, closest, knobs)
+    def search(skip_register_misses: bool) -> _Search:
+        s = _Search(fn, knobs, sizes, target, caps, cons, inner, ranges, roles, top_n, skip_register_misses)
+        for bound, _, walk_values in walks:
+            if bound > s.cutoff:
+                break  # sorted by bound: no later walk can enter the top_n
+            s.price(walk(walk_values), walk_values)
+        return s
+
+    found = search(True)
+    good, starved, cutoff = found.good, found.starved, found.cutoff
+    if not good and not starved:  # no point fits: every point checked in full, to name the closest
+        raise _no_fit(fn, target, explicit, search(False).closest, knobs)
     fit = _ordered([p for p in good if p.estimate.time_us <= cutoff])
     return (fit + _ordered(starved))[:top_n]
+
+
+class _Search:
+    """The pricing half of `rank`: the points of each walk priced in turn, the `top_n` fastest
+    times kept, and the cutoff no later walk's bound may pass to be priced."""
+
+    def __init__(self, fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], target: Target,
+                 caps: Capabilities, cons, inner: list[str], ranges: dict, roles: dict, top_n: int,
+                 skip_register_misses: bool = False):
+        """`skip_register_misses`: a point that breaks a register limit (`cost.register_limits`,
+        the limit most rejected points break) is dropped before it is checked and timed in
+        full, so `closest` is not kept (`rank` searches again without it when nothing fits)."""
+        self.fn, self.knobs, self.sizes, self.target, self.caps = fn, knobs, sizes, target, caps
+        self.cons, self.inner, self.ranges, self.top_n = cons, inner, ranges, top_n
+        self.skip_register_misses = skip_register_misses
+        self.groups = [roles[n] == GROUP for n in inner]
+        self.no_walk = [k.name for k in knobs if k.role in _NO_WALK]  # what `resolve` reads
+        self.good: list[Point] = []
+        self.starved: list[Point] = []
+        self.closest: Point | None = None
+        self.cutoff, self.best = math.inf, math.inf
+        self.fastest: list[float] = []  # the top_n smallest times, negated (a max-heap)
+
+    def price(self, walked: Analysis, walk_values: dict[str, int]) -> None:
+        """Price every point of one walk (`walk_values`: the values the walk was made with)."""
+        resolved: dict[tuple, Analysis] = {}
+        memo: dict = {}
+        # a launch order (group) only matters for a grid of two axes, each of more than one
+        # program: on others only the first group value is tried
+        flat = len(walked.grid) < 2 or min(walked.grid[:2]) <= 1
+        inner_ranges = [self.ranges[n][:1] if flat and g else self.ranges[n] for n, g in zip(self.inner, self.groups)]
+        for rest in itertools.product(*inner_ranges):
+            values = dict(walk_values)
+            values.update(zip(self.inner, rest))
+            if self.cons and not constraints.combo_ok(self.cons, values):
+                continue
+            rkey = tuple(values.get(n) for n in self.no_walk)
+            if rkey not in resolved:  # the resolved walk differs only in stages and group values
+                resolved[rkey] = walked.resolve(values)
+            a = resolved[rkey]
+            if self.skip_register_misses and \
+                    cost.register_limits(cost.registers(a, values, self.target), values.get("num_warps", 4),
+                                         self.target):
+                continue
+            self.add(evaluate(self.fn, self.knobs, values, self.sizes, self.target, resolved=a, caps=self.caps,
+                              memo=memo))
+        if len(self.fastest) >= self.top_n:  # what can still enter: the top_n, and the near-ties of the best
+            self.cutoff = max(self.best * (1 + NEAR_TIE), -self.fastest[0])
+
+    def add(self, p: Point) -> None:
+        if p.estimate is None:
+            if self.closest is None or len(p.violations) < len(self.closest.violations):
+                self.closest = p
+        elif p.starved:  # kept only for when every point is (never bounds the search)
+            self.starved.append(p)
+        elif p.estimate.time_us <= self.cutoff:
+            t = p.estimate.time_us
+            self.good.append(p)
+            self.best = min(self.best, t)
+            if len(self.fastest) < self.top_n:
+                heapq.heappush(self.fastest, -t)
+            else:
+                heapq.heappushpop(self.fastest, -t)
 
 
 def _split_needless(combo: tuple, splits: list[int], shape: list[str], ranges: dict, programs: dict,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tiledsl.ir.nodes import Block, Sym
+from tiledsl.ir.nodes import Block, Space, Sym, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import OPS
 
@@ -120,3 +120,38 @@ def grid_taint(body: Block) -> dict[str, frozenset[int]]:
 
     block(body)
     return taint
+
+
+def scalars_read(body: Block) -> frozenset[str]:
+    """The scalar values whose walk-time value can change the analysis: grid sizes, loop bounds,
+    branch conditions, and every scalar they are computed from. The walk reads scalar values
+    nowhere else, so scalar arithmetic outside this slice (a tile's offsets: ``i * BM``,
+    ``(s * per + kk) * BK``, half of a GEMM's scalar instructions) need not run per walk
+    (`analysis._Plans`). Names, not values: a name defined twice is kept if either definition
+    is read."""
+    defs: dict[str, list] = {}
+    todo: list[str] = []
+    for inst in walk(body):
+        for v in inst.results:
+            defs.setdefault(v.name, []).append(inst)
+        if inst.op is Op.GRID:
+            todo += (v.name for v in inst.operands)
+        elif inst.op is Op.FOR:
+            todo += (v.name for v in inst.operands[:3])
+        elif inst.op is Op.IF:
+            todo.append(inst.operands[0].name)
+    read: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in read:
+            continue
+        read.add(name)
+        for inst in defs.get(name, ()):
+            todo += (v.name for v in inst.operands)
+    return frozenset(read)
+
+
+def unread_scalar(inst, read: frozenset[str]) -> bool:
+    """Whether `inst` only computes scalars the walk never reads (`scalars_read`)."""
+    return bool(inst.results) and not inst.regions and \
+        all(v.type.space is Space.SCALAR and v.name not in read for v in inst.results)

@@ -17,10 +17,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from tiledsl.dtypes import DType
 from tiledsl.ir.dims import size_sym
-from tiledsl.ir.nodes import Block, Function, Space, Sym, Type, walk
+from tiledsl.ir.nodes import Block, Function, Space, Sym, Type, Value, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import access_of, fold_int
 from tiledsl.ir.placement import dot_feeders, tma_store_sites
@@ -206,22 +207,30 @@ class _Walker:
 
     def window_bytes(self, src: Type, shape_attr, offsets) -> float:
         """Bytes of a window, counting along each axis only the part inside the tensor."""
+        return self.span_elems(_spans(src, shape_attr, offsets)) * src.dtype.itemsize
+
+    def span_elems(self, spans: tuple) -> float:
+        """Elements of a window whose axes `_spans` lists."""
         n = 1.0
-        for ax, off in enumerate(offsets):
-            entry = shape_attr[ax] if shape_attr else None
-            if off.type.rank == 1:
-                n *= self.dim(off.type.shape[0])
-            elif entry is not None:
-                n *= min(self.dim(entry), self.dim(src.shape[ax]))
-        return n * src.dtype.itemsize
+        dim = self.dim
+        for extent, size in spans:
+            n *= dim(extent) if size is None else min(dim(extent), dim(size))
+        return n
 
     def row_bytes(self, src: Type, shape_attr, offsets) -> float:
         """Contiguous bytes along the last axis of a window (a gather counts as one element)."""
-        if not offsets:
-            return float(src.dtype.itemsize)
-        entry = shape_attr[-1] if shape_attr else None
-        n = self.dim(entry) if entry is not None and offsets[-1].type.rank == 0 else 1
-        return float(min(n, self.dim(src.shape[-1])) * src.dtype.itemsize)
+        return self.row_of(_row_span(src, shape_attr, offsets), src.dtype.itemsize)
+
+    def row_of(self, row: tuple | None, itemsize: int) -> float:
+        """`row_bytes` of a window whose last axis `_row_span` gives."""
+        if row is None:
+            return float(itemsize)
+        return float(min(self.dim(row[0]), self.dim(row[1])) * itemsize)
+
+    def window(self, inst) -> _Window | None:
+        """The knob-independent facts of a global load or store (None: a buffer's), found once
+        per inst: what its pricing reads of the inst costs more than the pricing."""
+        return self.plans.window(inst, self)
 
     def taint_of(self, vals) -> frozenset[int]:
         out = NO_TAINT
@@ -331,7 +340,8 @@ class _Walker:
 
     def trips(self, inst) -> tuple[float, str]:
         """A loop's trip count and where it comes from (see `UNKNOWN_TRIPS`)."""
-        start, stop, step = (self.env.get(v.name) for v in inst.operands[:3])
+        env, ops = self.env, inst.operands
+        start, stop, step = env.get(ops[0].name), env.get(ops[1].name), env.get(ops[2].name)
         if None not in (start, stop, step) and step != 0:
             return max(0, -(-(stop - start) // step)), "bounds"
         expect = inst.attr("expect")
@@ -406,6 +416,40 @@ def static_scalars(fn: Function, sizes: dict[str, int]) -> dict[int, tuple[str, 
     return out
 
 
+def _spans(src: Type, shape_attr, offsets) -> tuple:
+    """What sizes a window along each axis, as dims a walk looks up: a gathered axis (a rank-1
+    offset) its index vector's length, ``(n, None)``; an axis the window's shape attr sizes, that
+    size and the tensor's, ``(entry, size)`` (the part inside the tensor). Other axes: one index."""
+    out = []
+    for ax, off in enumerate(offsets):
+        entry = shape_attr[ax] if shape_attr else None
+        if off.type.rank == 1:
+            out.append((off.type.shape[0], None))
+        elif entry is not None:
+            out.append((entry, src.shape[ax]))
+    return tuple(out)
+
+
+def _row_span(src: Type, shape_attr, offsets) -> tuple | None:
+    """(the window's extent along the last axis, the tensor's size there) for `row_bytes`; a
+    gathered or unsized last axis has extent 1. None without offsets (one element)."""
+    if not offsets:
+        return None
+    entry = shape_attr[-1] if shape_attr else None
+    return (entry if entry is not None and offsets[-1].type.rank == 0 else 1), src.shape[-1]
+
+
+class _Window(NamedTuple):
+    """A global access's facts that no knob value changes (`_Walker.window`)."""
+
+    acc: object  # `optable.access_of(inst)`
+    tensor: Value
+    itemsize: int
+    axes: frozenset[int]  # the grid axes its offsets depend on
+    spans: tuple  # `_spans`
+    row: tuple | None  # `_row_span`
+
+
 def _dimh(w: _Walker, inst, mult, stages):
     t = inst.operands[0].type
     w.env[inst.result.name] = w.dim(t.shape[inst.attr("axis")])
@@ -428,12 +472,13 @@ def _for(w: _Walker, inst, mult, stages):
     body = inst.regions[0]
     w.a.stage_attrs.append(s)
     w.a.loop_iters += trips * mult
-    for init, v in zip(inst.operands[3:], inst.results):
-        # an accumulator handed from one loop to the next (nested, or one loop after another)
-        # keeps its registers: count it once
-        if v.type.space.is_tile_like and init.name not in w.carried:
-            w.a.carried_words += w.numel(v.type) * max(v.type.dtype.bits, 32) / 32
-    w.carried.update(v.name for v in (*inst.results, *body.args[1:]))
+    if w.registers:  # the accumulators' registers (not the bound's walk, `Analyzer`)
+        for init, v in zip(inst.operands[3:], inst.results):
+            # an accumulator handed from one loop to the next (nested, or one loop after another)
+            # keeps its registers: count it once
+            if v.type.space.is_tile_like and init.name not in w.carried:
+                w.a.carried_words += w.numel(v.type) * max(v.type.dtype.bits, 32) / 32
+        w.carried.update(v.name for v in (*inst.results, *body.args[1:]))
     w.loop_defs.append(w.plans.defs(body))
     try:
         loaded = w.block(body, mult * trips, s)
@@ -467,14 +512,14 @@ def _warp_role(w: _Walker, inst, mult, stages):
 
 def _load(w: _Walker, inst, mult, stages):
     v = inst.result
-    acc = w.plans.access(inst)
-    if acc is None:  # from a buffer
+    win = w.window(inst)
+    if win is None:  # from a buffer
         w.tile(v, inst)
         return 0.0
-    src, offsets = acc.tensor, acc.offsets
-    nbytes = w.window_bytes(src.type, acc.shape, offsets)
-    w.a.accesses.append(Access(src.name, nbytes, mult, w.taint_of(offsets), False,
-                               w.row_bytes(src.type, acc.shape, offsets), w.numel(src.type) * src.type.dtype.itemsize))
+    src, isz = win.tensor, win.itemsize
+    nbytes = w.span_elems(win.spans) * isz
+    w.a.accesses.append(Access(src.name, nbytes, mult, win.axes, False, w.row_of(win.row, isz),
+                               w.numel(src.type) * isz))
     if w.registers and v.type.space is not Space.SCALAR:  # registers and shared memory: not the bound's
         full = w.numel(v.type) * v.type.dtype.itemsize
         dims = tuple(w.dim(d) for d in v.type.shape)
@@ -489,17 +534,16 @@ def _load(w: _Walker, inst, mult, stages):
 
 
 def _store(w: _Walker, inst, mult, stages):
-    acc = w.plans.access(inst)
-    if acc is None:  # into a buffer
+    win = w.window(inst)
+    if win is None:  # into a buffer
         return
-    dst, offsets = acc.tensor, acc.offsets
-    nbytes = w.window_bytes(dst.type, acc.shape, offsets)
+    acc, dst, isz = win.acc, win.tensor, win.itemsize
+    nbytes = w.span_elems(win.spans) * isz
     rmw = 2 if inst.op is Op.ATOMIC else 1
     accumulate = (inst.op is Op.ATOMIC and inst.attr("kind") == "add" and dst.type.dtype.is_float
                   and bool(inst.results) and inst.results[0].type.space is not Space.SCALAR)
-    w.a.accesses.append(Access(dst.name, nbytes * rmw, mult, w.taint_of(offsets), True,
-                               w.row_bytes(dst.type, acc.shape, offsets),
-                               w.numel(dst.type) * dst.type.dtype.itemsize * rmw, accumulate))
+    w.a.accesses.append(Access(dst.name, nbytes * rmw, mult, win.axes, True, w.row_of(win.row, isz),
+                               w.numel(dst.type) * isz * rmw, accumulate))
     if id(inst) in w.store_sites:  # a TMA store: one buffer of the whole box, whatever the stages
         w.a.smem_epilogue += math.prod(w.dim(d) for d in acc.shape if d is not None) * dst.type.dtype.itemsize
 
@@ -531,7 +575,8 @@ def _alloc(w: _Walker, inst, mult, stages):
 
 def _dot(w: _Walker, inst, mult, stages):
     a, b = inst.operands[0].type, inst.operands[1].type
-    if w.loop_defs and inst.operands[0].name not in w.loop_defs[-1] and inst.operands[0].name in w.dot_feeds:
+    if w.registers and w.loop_defs and inst.operands[0].name not in w.loop_defs[-1] and \
+            inst.operands[0].name in w.dot_feeds:  # registers: not the bound's walk
         w.a.invariant_desc_regs += 2 * -(-w.dim(a.shape[1]) // 16)
     w.a.dots.append(DotUse(w.dim(a.shape[0]), w.dim(b.shape[1]), w.dim(a.shape[1]), a.dtype, mult,
                            consumer=w.role == "consumer"))
@@ -606,6 +651,7 @@ class _Plans:
         self._by_block: dict[tuple[int, bool], tuple] = {}
         self._defs: dict[int, frozenset[str]] = {}
         self._access: dict[int, object] = {}
+        self._windows: dict[int, _Window | None] = {}
         self.static = static or {}
         self.env = dict(self.static.values())
 
@@ -637,6 +683,16 @@ class _Plans:
         if key not in self._access:
             self._access[key] = access_of(inst)
         return self._access[key]
+
+    def window(self, inst, w: _Walker) -> _Window | None:
+        """`_Walker.window`, found once per inst (`w`: a walk of this plan's function)."""
+        key = id(inst)
+        if key not in self._windows:
+            acc = self.access(inst)
+            self._windows[key] = None if acc is None else _Window(
+                acc, acc.tensor, acc.tensor.type.dtype.itemsize, w.taint_of(acc.offsets),
+                _spans(acc.tensor.type, acc.shape, acc.offsets), _row_span(acc.tensor.type, acc.shape, acc.offsets))
+        return self._windows[key]
 
     def _step(self, inst) -> tuple:
         op = inst.op
@@ -677,8 +733,9 @@ class Analyzer:
     def __call__(self, values: dict[str, int], registers: bool = True) -> Analysis:
         """The walk for `values`, before `Analysis.resolve` (stages and group unresolved).
         `registers=False`: a cheaper walk for `cost.lower_bound_us` only, which leaves out the
-        tiles' registers (`tile_words`, `max_numel`, `odd_tiles`: a third of the walk); what the
-        bound reads (grid, dots, ALU work, loops, accesses) is the full walk's."""
+        registers (the tiles': `tile_words`, `max_numel`, `odd_tiles`, a third of the walk; the
+        loop-carried tiles', `carried_words`; hoisted descriptors, `invariant_desc_regs`); what
+        the bound reads (grid, dots, ALU work, loops, accesses) is the full walk's."""
         return _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans, self.store_sites,
                        self.taint, registers).run()
 

@@ -245,11 +245,13 @@ class _Walker:
     def block(self, block: Block, mult: float, stages: object) -> float:
         """Walk `block` executed `mult` times per program; returns its global-load bytes."""
         loaded = 0.0
-        registers = self.registers
-        for inst, handler, tiles in self.plans.of(block, registers):
-            if registers:
-                for v in tiles:
-                    self.tile(v, inst)
+        if not self.registers:  # the bound's walk: every inst planned has a handler
+            for inst, handler, _ in self.plans.of(block, False):
+                loaded += handler(self, inst, mult, stages) or 0.0
+            return loaded
+        for inst, handler, tiles in self.plans.of(block, True):
+            for v in tiles:
+                self.tile(v, inst)
             if handler is not None:
                 loaded += handler(self, inst, mult, stages) or 0.0
         return loaded

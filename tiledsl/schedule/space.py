@@ -133,17 +133,18 @@ def stores_through_tma(target: Target, caps: Capabilities) -> bool:
 
 def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: dict[str, int],
              target: Target, walked: Analysis | None = None, resolved: Analysis | None = None,
-             caps: Capabilities = ANY, memo: dict | None = None) -> Point:
+             caps: Capabilities = ANY, memo: dict | None = None, regs: int | None = None) -> Point:
     """Check and time one point (all knob values given); `walked` is the IR walk for these
     values when the caller has it (it does not depend on stages and group knobs), `resolved`
-    that walk already resolved for these values, `memo` the cost model's memo for that walk."""
+    that walk already resolved for these values, `memo` the cost model's memo for that walk,
+    `regs` the point's `cost.registers` when the caller has them."""
     sched = Schedule(tuple((k.name, values[k.name]) for k in knobs), tuple((k.name, k.role) for k in knobs))
     if resolved is not None:
         a = resolved
     else:
         a = walked.resolve(values) if walked is not None else \
             analyze(fn, sizes, values, stores_through_tma(target, caps))
-    regs = cost.registers(a, values, target)
+    regs = cost.registers(a, values, target) if regs is None else regs
     bad = cost.limits(a, knobs, values, target, regs, caps)
     if bad:
         return Point(sched, None, tuple(bad))
@@ -248,12 +249,11 @@ class _Search:
             if rkey not in resolved:  # the resolved walk differs only in stages and group values
                 resolved[rkey] = walked.resolve(values)
             a = resolved[rkey]
-            if self.skip_register_misses and \
-                    cost.register_limits(cost.registers(a, values, self.target), values.get("num_warps", 4),
-                                         self.target):
+            regs = cost.registers(a, values, self.target)
+            if self.skip_register_misses and cost.register_limits(regs, values.get("num_warps", 4), self.target):
                 continue
             self.add(evaluate(self.fn, self.knobs, values, self.sizes, self.target, resolved=a, caps=self.caps,
-                              memo=memo))
+                              memo=memo, regs=regs))
         if len(self.fastest) >= self.top_n:  # what can still enter: the top_n, and the near-ties of the best
             self.cutoff = max(self.best * (1 + NEAR_TIE), -self.fastest[0])
 

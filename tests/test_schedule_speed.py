@@ -1,0 +1,174 @@
+"""What makes the search fast (issue 12: at most 50 ms to schedule a GEMM) changes nothing it finds:
+the walk skips scalar arithmetic no walk reads, the bound's walk leaves out registers only, and the
+search drops points over a register limit before pricing them. Checked by what each walk finds and
+by points priced, never by timing (tests/test_schedule_choices.py pins the choices)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+import tiledsl as td
+from tests import kernels_for_tests as K
+from tiledsl.dtypes import DType
+from tiledsl.errors import ScheduleError
+from tiledsl.ir.nodes import Space, walk
+from tiledsl.ir.ops import Op
+from tiledsl.passes import PassContext
+from tiledsl.passes.pipeline import schedule_passes
+from tiledsl.schedule import analysis, cost, space
+from tiledsl.schedule.analysis import Analyzer, tensor_sizes
+from tiledsl.schedule.roles import knob_roles
+from tiledsl.schedule.walk_steps import scalars_read
+from tiledsl.specs import TensorSpec as T
+from tiledsl.targets import get_target
+
+H100 = get_target("h100")
+BF = DType.bf16
+GEMM = K.splitk_gemm
+
+
+def _level2(kernel, specs, **knobs):
+    """The kernel's IR as `rank` sees it (the passes before knob choice)."""
+    fn = kernel.ir(*specs, **knobs)
+    ctx = PassContext(specs, H100)
+    for p in schedule_passes(8):
+        if p.name == "choose_knobs":
+            return fn
+        fn = p(fn, ctx)
+    raise AssertionError("no choose_knobs pass")
+
+
+def _split_gemm():
+    specs = (T((512, 8192), BF), T((8192, 512), BF), T((512, 512), DType.f32))
+    return _level2(GEMM, specs), specs
+
+
+def _points(fn, sizes) -> list[dict[str, int]]:
+    """A few points of `fn`'s space: every knob at its first, its last and a middle value."""
+    knobs = knob_roles(fn)
+    ranges = [(k.value,) if k.value is not None else space.values_for(k, sizes) for k in knobs]
+    names = [k.name for k in knobs]
+    return [dict(zip(names, (r[i(len(r))] for r in ranges)))
+            for i in (lambda n: 0, lambda n: n - 1, lambda n: n // 2)]
+
+
+CASES = {name: (kernel, specs, kw) for name, (kernel, specs, kw) in K.HOPPER_CASES.items()}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_walk_without_unread_scalars_finds_the_same(name):
+    """Every walk (full and the bound's) finds the same analysis whether or not the scalar
+    arithmetic outside `scalars_read` runs: paged decode's data-dependent loops (bounds from
+    minimums, trip scaling), the dispatch's runtime branches, the split GEMM's `if SPLIT_K == 1`."""
+    kernel, specs, kw = CASES[name]
+    fn = _level2(kernel, specs, **kw)
+    sizes = tensor_sizes(fn, specs)
+    sliced = Analyzer(fn, sizes)
+    assert sliced.plans.read is not None
+    for values in _points(fn, sizes):
+        for registers in (True, False):
+            full = analysis._Walker(fn, sizes, values, sliced.dot_feeds,
+                                    analysis._Plans(analysis.static_scalars(fn, sizes)), sliced.store_sites,
+                                    sliced.taint, registers).run()
+            assert sliced(values, registers) == full, (values, registers)
+
+
+def test_tile_offsets_are_not_walked():
+    """In the split GEMM the slice holds the grid sizes and the loop bounds, not the tiles'
+    offsets: the loop body runs no scalar step in any walk."""
+    fn, specs = _split_gemm()
+    read = scalars_read(fn.body)
+    insts = list(walk(fn.body))
+    grid = next(i for i in insts if i.op is Op.GRID)
+    loop = next(i for i in insts if i.op is Op.FOR)
+    assert {v.name for v in (*grid.operands, *loop.operands[:3])} <= read
+    offsets = {v.name for i in insts if i.op in (Op.LOAD, Op.STORE, Op.ATOMIC) for v in i.operands[1:]
+               if v.type.space is Space.SCALAR}
+    assert offsets and not offsets & read
+    plans = Analyzer(fn, tensor_sizes(fn, specs)).plans
+    for registers in (True, False):
+        steps = [inst for inst, handler, _ in plans.of(loop.regions[0], registers) if handler is not None]
+        assert {i.op for i in steps} <= {Op.LOAD, Op.DOT, Op.ADD}, steps
+
+
+def test_bound_walk_bounds_as_the_full_walk():
+    """The bound's walk (no registers) gives every walk of the split search the full walk's
+    bound, and the same figures the bound reads."""
+    fn, specs = _split_gemm()
+    sizes = tensor_sizes(fn, specs)
+    knobs = [k for k in knob_roles(fn) if k.role in ("block", "split")]
+    walker = Analyzer(fn, sizes)
+    for combo in itertools.product(*(space.values_for(k, sizes) for k in knobs)):
+        values = dict(zip((k.name for k in knobs), combo))
+        cheap, full = walker(values, registers=False), walker(values)
+        assert cost.lower_bound_us(cheap, H100) == cost.lower_bound_us(full, H100), values
+        for f in ("grid", "dots", "accesses", "alu_flops", "loop_iters", "dot_iters", "reduces"):
+            assert getattr(cheap, f) == getattr(full, f), (values, f)
+
+
+def _count_priced(monkeypatch) -> list:
+    priced = []
+    evaluate = space.evaluate
+
+    def counted(*args, **kwargs):
+        p = evaluate(*args, **kwargs)
+        priced.append(p)
+        return p
+
+    monkeypatch.setattr(space, "evaluate", counted)
+    return priced
+
+
+class _NoSkip(space._Search):
+    """The search as it was: every point of a priced walk checked and timed in full."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.skip_register_misses = False
+
+
+def test_register_misses_are_not_priced(monkeypatch):
+    """Points over a register limit (most of the points a GEMM search rejects) are dropped before
+    they are checked and timed: the same ranking from fewer than half the points priced."""
+    fn, specs = _split_gemm()
+    knobs, sizes = knob_roles(fn), tensor_sizes(fn, specs)
+    priced = _count_priced(monkeypatch)
+    fast = space.rank(fn, knobs, sizes, H100)
+    skipping = list(priced)
+    priced.clear()
+    monkeypatch.setattr(space, "_Search", _NoSkip)
+    slow = space.rank(fn, knobs, sizes, H100)
+    assert [(p.schedule, p.estimate) for p in fast] == [(p.schedule, p.estimate) for p in slow]
+    assert not any(v.startswith("registers") for p in skipping for v in p.violations)
+    assert any(v.startswith("registers") for p in priced for v in p.violations)
+    assert len(skipping) < len(priced) / 2, (len(skipping), len(priced))
+
+
+@td.kernel
+def _huge_tiles(a: td.Tensor, b: td.Tensor, c: td.Tensor, BM: td.constexpr = 512, BN: td.constexpr = 512,
+                BK: td.constexpr = 128):
+    """A GEMM whose explicit tiles fit no point (shared memory and registers)."""
+    M, K = a.shape
+    N = b.shape[1]
+    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN)) as (i, j):
+        acc = td.zeros((BM, BN), td.float32)
+        for k in td.pipelined(td.cdiv(K, BK)):
+            acc += td.dot(td.load(a, (i * BM, k * BK), (BM, BK)), td.load(b, (k * BK, j * BN), (BK, BN)))
+        td.store(c, (i * BM, j * BN), acc.to(c.dtype))
+
+
+def test_no_fit_names_the_point_a_full_search_names(monkeypatch):
+    """When no point fits, the error names the closest point's broken limits exactly as a search
+    that checks every point in full (the register misses it skipped are checked again)."""
+    specs = (T((1024, 1024), BF), T((1024, 1024), BF), T((1024, 1024), BF))
+    fn = _level2(_huge_tiles, specs)
+    knobs, sizes = knob_roles(fn), tensor_sizes(fn, specs)
+    with pytest.raises(ScheduleError) as fast:
+        space.rank(fn, knobs, sizes, H100)
+    monkeypatch.setattr(space, "_Search", _NoSkip)
+    with pytest.raises(ScheduleError) as slow:
+        space.rank(fn, knobs, sizes, H100)
+    assert str(fast.value) == str(slow.value)
+    assert "registers" in str(fast.value) or "shared memory" in str(fast.value)

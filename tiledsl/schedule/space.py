@@ -9,11 +9,13 @@ Explicit knob values are kept as they are.
 The search is branch and bound (`rank`), not the product: one IR walk per tile-size combination,
 each with a lower bound on every point that shares it; walks are priced best bound first, each
 point checked against the target's hard limits and timed, and walks whose bound cannot enter the
-ranking are skipped. The bound's walk leaves out the tiles' registers (which the bound does not
-read); a walk that is priced is walked again in full (about one in ten of a split-K search's). Split factors are tried only while a smaller one leaves SMs idle, launch
-orders only on grids with two axes. The ranking is by predicted time; points within `NEAR_TIE`
-of the fastest go least fragile first (wgmma over mma.sync, a pipelined loop), exact ties towards
-less DRAM traffic, 4 warps, then the values, so the choice is deterministic.
+ranking are skipped. The bound's walk leaves out registers (which the bound does not read); a
+walk that is priced is walked again in full (about one in ten of a split-K search's), and its
+points over a register limit (most of those a GEMM search rejects) are dropped before they are
+checked and timed in full. Split factors are tried only while a smaller one leaves SMs idle,
+launch orders only on grids with two axes. The ranking is by predicted time; points within
+`NEAR_TIE` of the fastest go least fragile first (wgmma over mma.sync, a pipelined loop), exact
+ties towards less DRAM traffic, 4 warps, then the values, so the choice is deterministic.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import pytest
 
 import tiledsl as td
 from tests import kernels_for_tests as K
+from tests.scripts import load_script
 from tiledsl.dtypes import DType
 from tiledsl.errors import ScheduleError
 from tiledsl.ir.nodes import Space, walk
@@ -172,3 +173,14 @@ def test_no_fit_names_the_point_a_full_search_names(monkeypatch):
         space.rank(fn, knobs, sizes, H100)
     assert str(fast.value) == str(slow.value)
     assert "registers" in str(fast.value) or "shared memory" in str(fast.value)
+
+
+def test_bench_counts_the_search_work():
+    """benchmarks/bench_schedule.py reports the search's work (walks, priced walks, points) beside
+    its times, and leaves the walk and the pricing as they were."""
+    bench = load_script("benchmarks/bench_schedule.py")
+    kernel, args = bench._cases()["splitk_gemm_512x512x8192"]
+    walk, evaluate = Analyzer.__call__, space.evaluate
+    row = bench.measure(kernel, args, 1)
+    assert Analyzer.__call__ is walk and space.evaluate is evaluate
+    assert row["walks"] > row["priced_walks"] > 0 and 0 < row["points"] <= 25 * row["priced_walks"], row

@@ -55,14 +55,18 @@ def _points(fn, sizes) -> list[dict[str, int]]:
             for i in (lambda n: 0, lambda n: n - 1, lambda n: n // 2)]
 
 
-CASES = {name: (kernel, specs, kw) for name, (kernel, specs, kw) in K.HOPPER_CASES.items()}
+CASES = {**K.HOPPER_CASES,
+         "ws_gemm": (K.ws_gemm, (T((512, 512), BF), T((512, 512), BF), T((512, 512), BF)), {}),
+         "warp_sum": (K.warp_sum, (T((4096,), DType.f32), T((128,), DType.f32)), {}),
+         "matmul_l1": (K.matmul_l1, (T((256, 512), BF), T((512, 128), BF)), {})}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_walk_without_unread_scalars_finds_the_same(name):
     """Every walk (full and the bound's) finds the same analysis whether or not the scalar
     arithmetic outside `scalars_read` runs: paged decode's data-dependent loops (bounds from
-    minimums, trip scaling), the dispatch's runtime branches, the split GEMM's `if SPLIT_K == 1`."""
+    minimums, trip scaling), the dispatch's runtime branches, warp roles, thread regions, a
+    level-1 program."""
     kernel, specs, kw = CASES[name]
     fn = _level2(kernel, specs, **kw)
     sizes = tensor_sizes(fn, specs)

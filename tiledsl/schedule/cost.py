@@ -280,7 +280,12 @@ def l2_bytes(a: Analysis) -> float:
 
 
 def _unique(acc: Access, grid: tuple[int, ...]) -> float:
-    return min(acc.whole, math.prod(grid[i] for i in acc.axes if i < len(grid)) * acc.count * acc.bytes)
+    """Bytes of all the distinct windows of `acc` over the grid (at most the whole tensor)."""
+    windows = 1
+    for i in acc.axes:  # a loop, not math.prod of a generator: the search's lower bound calls it per walk
+        if i < len(grid):
+            windows *= grid[i]
+    return min(acc.whole, windows * acc.count * acc.bytes)
 
 
 def _tc_cycles(a: Analysis, values: dict[str, int], t: Target) -> tuple[float, float]:

@@ -4,9 +4,10 @@ The reference GEMMs (plain, the split-K search `kernels/gemm.py: split_k` makes,
 a few other kernels, warm (imports done, the kernel's IR built once). CPU only. ``warm_ms`` is the
 median wall time of `--repeat` calls, ``warm_cpu_ms`` the least process CPU time of them (steadier
 on a shared machine; issue 12 asks at most 50 ms for a GEMM), ``load_1m`` the machine's one-minute
-load average when the case ran. The search's work, which no load changes: ``walks`` (IR walks for a
-lower bound, one per tile-size combination tried), ``priced_walks`` (walks whose points were
-priced) and ``points`` (points checked against the limits and timed, `space.evaluate`).
+load average when the case ran. The search's work, which no load changes: ``walks`` (one IR walk
+without loads and stores per tile-size combination tried, for a first lower bound),
+``bound_walks`` (walks with them, for a walk's own bound), ``priced_walks`` (walks whose points
+were priced) and ``points`` (points checked against the limits and timed, `space.evaluate`).
 
     python benchmarks/bench_schedule.py [--repeat 5] [--json PATH]
 """
@@ -68,12 +69,12 @@ def _work(fn, specs) -> dict:
     from tiledsl.passes.pipeline import schedule
     from tiledsl.schedule import analysis, space
 
-    n = {"walks": 0, "priced_walks": 0, "points": 0}
+    n = {"walks": 0, "bound_walks": 0, "priced_walks": 0, "points": 0}
     walk, evaluate = analysis.Analyzer.__call__, space.evaluate
 
-    def counted_walk(self, values, registers=True):
-        n["priced_walks" if registers else "walks"] += 1
-        return walk(self, values, registers)
+    def counted_walk(self, values, registers=True, accesses=True):
+        n["priced_walks" if registers else "bound_walks" if accesses else "walks"] += 1
+        return walk(self, values, registers, accesses)
 
     def counted_evaluate(*args, **kwargs):
         n["points"] += 1
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         rows[name] = measure(kernel, args, ns.repeat, *knobs)
         r = rows[name]
         print(f"{name:30s} warm {r['warm_ms']:6.1f} ms (cpu {r['warm_cpu_ms']:6.1f})  first {r['first_ms']:6.1f} ms  "
-              f"load {r['load_1m']:4.2f}  walks {r['walks']}/{r['priced_walks']} points {r['points']}  "
+              f"load {r['load_1m']:4.2f}  walks {r['walks']}/{r['bound_walks']}/{r['priced_walks']} "
+              f"points {r['points']}  "
               f"{r['schedule']}  ({r['predicted_us']} us)", flush=True)
     if ns.json:
         Path(ns.json).write_text(json.dumps(rows, indent=1) + "\n")

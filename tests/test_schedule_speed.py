@@ -1,11 +1,14 @@
 """What makes the search fast (issue 12: at most 50 ms to schedule a GEMM) changes nothing it finds:
-the walk skips scalar arithmetic no walk reads, the bound's walk leaves out registers only, and the
-search drops points over a register limit before pricing them. Checked by what each walk finds and
+the walk skips scalar arithmetic no walk reads, the bound's walk leaves out registers only, a walk
+without loads and stores gives a first, smaller bound, and the search drops points over a register
+limit before pricing them. Checked by what each walk finds and
 by points priced, never by timing (tests/test_schedule_choices.py pins the choices)."""
 
 from __future__ import annotations
 
+import importlib
 import itertools
+import math
 
 import pytest
 
@@ -98,19 +101,58 @@ def test_tile_offsets_are_not_walked():
         assert {i.op for i in steps} <= {Op.LOAD, Op.DOT, Op.ADD}, steps
 
 
-def test_bound_walk_bounds_as_the_full_walk():
-    """The bound's walk (no registers) gives every walk of the split search the full walk's
-    bound, and the same figures the bound reads."""
+def _gemm_kernel_split():
+    gemm = importlib.import_module("tiledsl.kernels.gemm")
+    specs = (T((128, 7168), BF), T((7168, 2112), BF), T((128, 2112), DType.f32))
+    return _level2(gemm.gemm_kernel, specs, SPLIT_K=td.auto), specs
+
+
+@pytest.mark.parametrize("case", [_split_gemm, _gemm_kernel_split])
+def test_bound_walks_bound_as_the_full_walk(case):
+    """The bound's walk (no registers) gives every walk of a split search the full walk's
+    bound, and the same figures the bound reads; the walk without loads and stores a bound no
+    larger, and the same grid (which decides the split factors tried)."""
+    fn, specs = case()
+    sizes = tensor_sizes(fn, specs)
+    knobs = [k for k in knob_roles(fn) if k.role in ("block", "split") and k.value is None]
+    walker = Analyzer(fn, sizes)
+    for combo in itertools.product(*(space.values_for(k, sizes) for k in knobs)):
+        values = dict(zip((k.name for k in knobs), combo))
+        skeleton, cheap, full = walker(values, False, False), walker(values, registers=False), walker(values)
+        own = cost.lower_bound_us(full, H100)
+        assert cost.lower_bound_us(cheap, H100) == own, values
+        assert cost.lower_bound_us(skeleton, H100) <= own and skeleton.grid == full.grid, values
+        for f in ("grid", "dots", "accesses", "alu_flops", "loop_iters", "dot_iters", "reduces"):
+            assert getattr(cheap, f) == getattr(full, f), (values, f)
+
+
+def test_walks_come_in_the_order_of_their_own_bounds(monkeypatch):
+    """`space._Walks` gives the walks in the order sorting their own bounds gives, and walks
+    with their loads and stores only those whose first bound is at most the cutoff."""
     fn, specs = _split_gemm()
     sizes = tensor_sizes(fn, specs)
     knobs = [k for k in knob_roles(fn) if k.role in ("block", "split")]
     walker = Analyzer(fn, sizes)
+    first, own = [], []
     for combo in itertools.product(*(space.values_for(k, sizes) for k in knobs)):
         values = dict(zip((k.name for k in knobs), combo))
-        cheap, full = walker(values, registers=False), walker(values)
-        assert cost.lower_bound_us(cheap, H100) == cost.lower_bound_us(full, H100), values
-        for f in ("grid", "dots", "accesses", "alu_flops", "loop_iters", "dot_iters", "reduces"):
-            assert getattr(cheap, f) == getattr(full, f), (values, f)
+        first.append((cost.lower_bound_us(walker(values, False, False), H100), combo, values, False))
+        own.append((cost.lower_bound_us(walker(values, registers=False), H100), combo))
+    order = space._Walks(first, walker, H100)
+    got = []
+    while (values := order.next(math.inf)) is not None:
+        got.append(tuple(values[k.name] for k in knobs))
+    assert got == [c for _, c in sorted(own)]
+    cutoff = sorted(own)[len(own) // 10][0]
+    walked = []
+    real = Analyzer.__call__
+    monkeypatch.setattr(Analyzer, "__call__", lambda self, v, *a, **kw: walked.append(v) or real(self, v, *a, **kw))
+    order = space._Walks(first, walker, H100)
+    got = []
+    while (values := order.next(cutoff)) is not None:
+        got.append(tuple(values[k.name] for k in knobs))
+    assert got == [c for b, c in sorted(own) if b <= cutoff]
+    assert len(walked) == sum(b <= cutoff for b, *_ in first) < len(first) / 2
 
 
 def _count_priced(monkeypatch) -> list:
@@ -187,4 +229,5 @@ def test_bench_counts_the_search_work():
     walk, evaluate = Analyzer.__call__, space.evaluate
     row = bench.measure(kernel, args, 1)
     assert Analyzer.__call__ is walk and space.evaluate is evaluate
-    assert row["walks"] > row["priced_walks"] > 0 and 0 < row["points"] <= 25 * row["priced_walks"], row
+    assert row["walks"] > row["bound_walks"] >= row["priced_walks"] > 0, row
+    assert 0 < row["points"] <= 25 * row["priced_walks"], row

@@ -51,6 +51,7 @@ _TILE_LIKE = frozenset(sp for sp in Space if sp.is_tile_like)
 _MATH = frozenset(o for o in Op if o.group.value == "math")
 _MATH_OR_SHAPE = frozenset(o for o in Op if o.group.value in ("math", "shape"))
 _ACCESS_OPS = frozenset({Op.LOAD, Op.STORE, Op.ATOMIC})
+_WALK_ACCESS_OPS = _ACCESS_OPS | {Op.COPY}  # what a walk without accesses leaves out
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,8 @@ UNKNOWN_GRID = 128
 class _Walker:
     def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: tuple,
                  plans: _Plans | None = None, store_sites: frozenset[int] = frozenset(),
-                 taint: dict[str, frozenset[int]] | None = None, registers: bool = True):
+                 taint: dict[str, frozenset[int]] | None = None, registers: bool = True,
+                 accesses: bool = True):
         self.fn, self.sizes, self.values = fn, sizes, values
         self.plans = plans or _Plans()
         self.store_sites = store_sites  # ids of STOREs staged in shared memory (TMA epilogues)
@@ -186,6 +188,7 @@ class _Walker:
         self.odd_seen: set[int] = set()  # ids of types whose odd-size check is done
         # count tiles' registers (`tile`): not for a walk that only bounds (`Analyzer`)
         self.registers = registers
+        self.accesses = accesses  # walk global loads and stores (not for a compute-only bound)
         self.held: dict[str, int] = {}  # tile value -> index in tile_words of the registers it lives in
 
     # --- helpers --------------------------------------------------------------------------------
@@ -246,7 +249,7 @@ class _Walker:
         """Walk `block` executed `mult` times per program; returns its global-load bytes."""
         loaded = 0.0
         if not self.registers:  # the bound's walk: every inst planned has a handler
-            for inst, handler, _ in self.plans.of(block, False):
+            for inst, handler, _ in self.plans.of(block, False, self.accesses):
                 loaded += handler(self, inst, mult, stages) or 0.0
             return loaded
         for inst, handler, tiles in self.plans.of(block, True):
@@ -650,7 +653,7 @@ class _Plans:
         every walk starts with their values (`env`) instead of running them. `read`: the scalars
         the walk reads (`scalars_read`; None: all), the others' arithmetic is not run."""
         self.read = read
-        self._by_block: dict[tuple[int, bool], tuple] = {}
+        self._by_block: dict[tuple[int, bool, bool], tuple] = {}
         self._defs: dict[int, frozenset[str]] = {}
         self._access: dict[int, object] = {}
         self._windows: dict[int, _Window | None] = {}
@@ -669,14 +672,17 @@ class _Plans:
             got = self._defs[id(block)] = frozenset(names)
         return got
 
-    def of(self, block: Block, registers: bool = True) -> tuple:
+    def of(self, block: Block, registers: bool = True, accesses: bool = True) -> tuple:
         """(inst, handler, new tiles) of each inst of `block` that the walk has something to do
-        for (a handler, or tiles whose registers it counts: `registers`)."""
-        key = (id(block), registers)
+        for (a handler, or tiles whose registers it counts: `registers`); global loads and
+        stores only where `accesses`."""
+        key = (id(block), registers, accesses)
         plan = self._by_block.get(key)
         if plan is None:
             steps = (self._step(i) for i in block.insts)
-            plan = self._by_block[key] = tuple(s for s in steps if s[1] is not None or (registers and s[2]))
+            plan = self._by_block[key] = tuple(
+                s for s in steps if (s[1] is not None or (registers and s[2]))
+                and (accesses or s[0].op not in _WALK_ACCESS_OPS))
         return plan
 
     def access(self, inst):
@@ -732,14 +738,18 @@ class Analyzer:
         self.store_sites = frozenset(tma_store_sites(fn)) if tma_store else frozenset()
         self.taint = grid_taint(fn.body)
 
-    def __call__(self, values: dict[str, int], registers: bool = True) -> Analysis:
+    def __call__(self, values: dict[str, int], registers: bool = True, accesses: bool = True) -> Analysis:
         """The walk for `values`, before `Analysis.resolve` (stages and group unresolved).
         `registers=False`: a cheaper walk for `cost.lower_bound_us` only, which leaves out the
         registers (the tiles': `tile_words`, `max_numel`, `odd_tiles`, a third of the walk; the
         loop-carried tiles', `carried_words`; hoisted descriptors, `invariant_desc_regs`); what
-        the bound reads (grid, dots, ALU work, loops, accesses) is the full walk's."""
+        the bound reads (grid, dots, ALU work, loops, accesses) is the full walk's.
+        `accesses=False` (with `registers=False`): a cheaper walk still, without global loads and
+        stores, whose bound is no larger than the walk's own (`cost.lower_bound_us`): the rest
+        (grid, dots, ALU work, loops) is the full walk's: a load gives the walk no scalar value."""
+        assert accesses or not registers, "registers are counted from the loaded tiles"
         return _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans, self.store_sites,
-                       self.taint, registers).run()
+                       self.taint, registers, accesses).run()
 
 
 def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int], tma_store: bool = False) -> Analysis:

@@ -385,7 +385,9 @@ def lower_bound_us(a: Analysis, t: Target) -> float:
     wgmma rate fed with each operand read once, the ideal DRAM bytes, the L2 traffic (which no
     such knob changes), combined with a perfect overlap. The search skips walks whose bound is
     above the times it already has. It reads nothing `Analysis.resolve` sets (shared memory,
-    bytes in flight, stages, group), so an unresolved walk will do."""
+    bytes in flight, stages, group), so an unresolved walk will do; and it only grows with the
+    walk's accesses (each adds bytes to a maximum or a sum), so a walk without its loads and
+    stores bounds the walk's own bound from below (`space._Walks`)."""
     cyc = 0.0
     for d in a.dots:
         rate = t.flops_per_clk_per_sm(d.dtype) * 0.92

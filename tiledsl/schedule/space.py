@@ -9,8 +9,9 @@ Explicit knob values are kept as they are.
 The search is branch and bound (`rank`), not the product: one IR walk per tile-size combination,
 each with a lower bound on every point that shares it; walks are priced best bound first, each
 point checked against the target's hard limits and timed, and walks whose bound cannot enter the
-ranking are skipped. The bound's walk leaves out registers (which the bound does not read); a
-walk that is priced is walked again in full (about one in ten of a split-K search's), and its
+ranking are skipped. Each walk is first made without global loads and stores, whose bound is no
+larger: most walks (small tiles, many waves of programs) are skipped on that one. The bound's walk
+leaves out registers (which the bound does not read); a walk that is priced is walked again in full (about one in ten of a split-K search's), and its
 points over a register limit (most of those a GEMM search rejects) are dropped before they are
 checked and timed in full. Split factors are tried only while a smaller one leaves SMs idle,
 launch orders only on grids with two axes. The ranking is by predicted time; points within
@@ -169,7 +170,9 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     are priced fastest bound first; once a walk's bound is above the `top_n`-th time found, it
     and every later walk are skipped. Exact: the same top `top_n` as pricing every point
     (tests/test_schedule_choices.py). The bound comes from a walk without register accounting
-    (`Analyzer(..., registers=False)`), the walks priced are walked again in full.
+    (`Analyzer(..., registers=False)`), made only for walks whose bound without loads and stores
+    (`accesses=False`, a smaller one) comes first (`_Walks`); the walks priced are walked again
+    in full.
     `caps`: the backend's capability record, whose tile rules the limits apply."""
     fixed = dict(fixed or {})
     explicit = {k.name: k.value for k in knobs if k.value is not None}
@@ -193,16 +196,17 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
             continue
         values = dict(explicit)
         values.update(zip(shape, combo))
-        walked = walk(values, registers=False)  # the bound's walk; a priced one is walked again in full
-        programs[combo] = walked.programs
-        walks.append((cost.lower_bound_us(walked, target), combo, values))  # reads no resolved field
-    walks.sort(key=lambda w: (w[0], w[1]))
+        # first a walk without loads and stores: its bound is below the walk's own, and most walks
+        # (small tiles: many waves of programs) are skipped on it (`_Walks`)
+        skeleton = walk(values, registers=False, accesses=False)
+        programs[combo] = skeleton.programs
+        walks.append((cost.lower_bound_us(skeleton, target), combo, values, False))  # reads no resolved field
+
     def search(skip_register_misses: bool) -> _Search:
         s = _Search(fn, knobs, sizes, target, caps, cons, inner, ranges, roles, top_n, skip_register_misses)
-        for bound, _, walk_values in walks:
-            if bound > s.cutoff:
-                break  # sorted by bound: no later walk can enter the top_n
-            s.price(walk(walk_values), walk_values)
+        order = _Walks(walks, walk, target)
+        while (values := order.next(s.cutoff)) is not None:  # None: no later walk can enter the top_n
+            s.price(walk(values), values)
         return s
 
     found = search(True)
@@ -211,6 +215,32 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
         raise _no_fit(fn, target, explicit, search(False).closest, knobs)
     fit = _ordered([p for p in good if p.estimate.time_us <= cutoff])
     return (fit + _ordered(starved))[:top_n]
+
+
+class _Walks:
+    """The walks of `rank` in the order of their own bounds (then their knob values), as sorting
+    them would give, with a walk's own bound found only when the smaller bound of its walk
+    without accesses comes first: walks whose first bound is above the cutoff are never walked
+    with their accesses."""
+
+    def __init__(self, walks: list[tuple], walk: Analyzer, target: Target):
+        """`walks`: (the bound of the walk without accesses, combo, values, False) each."""
+        self.heap = list(walks)
+        heapq.heapify(self.heap)  # by bound, then combo (unique): values are never compared
+        self.walk, self.target = walk, target
+
+    def next(self, cutoff: float) -> dict[str, int] | None:
+        """The values of the next walk whose own bound is at most `cutoff`; None when no walk
+        left has one (every bound left is above it, and own bounds are no smaller)."""
+        heap = self.heap
+        while heap and heap[0][0] <= cutoff:
+            _, combo, values, own = heapq.heappop(heap)
+            if own:
+                return values
+            # no walk's own bound is below this one's first: find it, and put the walk back
+            own_bound = cost.lower_bound_us(self.walk(values, registers=False), self.target)
+            heapq.heappush(heap, (own_bound, combo, values, True))
+        return None
 
 
 class _Search:

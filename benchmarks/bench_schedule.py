@@ -6,7 +6,7 @@ median wall time of `--repeat` calls, ``warm_cpu_ms`` the least process CPU time
 on a shared machine; issue 12 asks at most 50 ms for a GEMM), ``load_1m`` the machine's one-minute
 load average when the case ran. The search's work, which no load changes: ``walks`` (one IR walk
 without loads and stores per tile-size combination tried, for a first lower bound),
-``bound_walks`` (walks with them, for a walk's own bound), ``priced_walks`` (walks whose points
+``bound_walks`` (walks completed with them, for a walk's own bound), ``priced_walks`` (walks whose points
 were priced) and ``points`` (points checked against the limits and timed, `space.evaluate`).
 
     python benchmarks/bench_schedule.py [--repeat 5] [--json PATH]
@@ -70,21 +70,26 @@ def _work(fn, specs) -> dict:
     from tiledsl.schedule import analysis, space
 
     n = {"walks": 0, "bound_walks": 0, "priced_walks": 0, "points": 0}
-    walk, evaluate = analysis.Analyzer.__call__, space.evaluate
+    walk, complete, evaluate = analysis.Analyzer.__call__, analysis.Analyzer.with_accesses, space.evaluate
 
     def counted_walk(self, values, registers=True, accesses=True):
         n["priced_walks" if registers else "bound_walks" if accesses else "walks"] += 1
         return walk(self, values, registers, accesses)
 
+    def counted_complete(self, a):
+        n["bound_walks"] += 1
+        return complete(self, a)
+
     def counted_evaluate(*args, **kwargs):
         n["points"] += 1
         return evaluate(*args, **kwargs)
 
-    analysis.Analyzer.__call__, space.evaluate = counted_walk, counted_evaluate
+    analysis.Analyzer.__call__, analysis.Analyzer.with_accesses = counted_walk, counted_complete
+    space.evaluate = counted_evaluate
     try:
         schedule(fn, specs, "h100")
     finally:
-        analysis.Analyzer.__call__, space.evaluate = walk, evaluate
+        analysis.Analyzer.__call__, analysis.Analyzer.with_accesses, space.evaluate = walk, complete, evaluate
     return n
 
 

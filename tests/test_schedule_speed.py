@@ -111,7 +111,8 @@ def _gemm_kernel_split():
 def test_bound_walks_bound_as_the_full_walk(case):
     """The bound's walk (no registers) gives every walk of a split search the full walk's
     bound, and the same figures the bound reads; the walk without loads and stores a bound no
-    larger, and the same grid (which decides the split factors tried)."""
+    larger, and the same grid (which decides the split factors tried); completed with its loads
+    and stores, the walk's own bound."""
     fn, specs = case()
     sizes = tensor_sizes(fn, specs)
     knobs = [k for k in knob_roles(fn) if k.role in ("block", "split") and k.value is None]
@@ -122,13 +123,15 @@ def test_bound_walks_bound_as_the_full_walk(case):
         own = cost.lower_bound_us(full, H100)
         assert cost.lower_bound_us(cheap, H100) == own, values
         assert cost.lower_bound_us(skeleton, H100) <= own and skeleton.grid == full.grid, values
+        completed = walker.with_accesses(skeleton)
+        assert cost.lower_bound_us(completed, H100) == own and completed.accesses == full.accesses, values
         for f in ("grid", "dots", "accesses", "alu_flops", "loop_iters", "dot_iters", "reduces"):
             assert getattr(cheap, f) == getattr(full, f), (values, f)
 
 
 def test_walks_come_in_the_order_of_their_own_bounds(monkeypatch):
-    """`space._Walks` gives the walks in the order sorting their own bounds gives, and walks
-    with their loads and stores only those whose first bound is at most the cutoff."""
+    """`space._Walks` gives the walks in the order sorting their own bounds gives, and runs the
+    loads and stores only of walks whose first bound is at most the cutoff."""
     fn, specs = _split_gemm()
     sizes = tensor_sizes(fn, specs)
     knobs = [k for k in knob_roles(fn) if k.role in ("block", "split")]
@@ -136,7 +139,8 @@ def test_walks_come_in_the_order_of_their_own_bounds(monkeypatch):
     first, own = [], []
     for combo in itertools.product(*(space.values_for(k, sizes) for k in knobs)):
         values = dict(zip((k.name for k in knobs), combo))
-        first.append((cost.lower_bound_us(walker(values, False, False), H100), combo, values, False))
+        skeleton = walker(values, False, False)
+        first.append((cost.lower_bound_us(skeleton, H100), combo, values, skeleton))
         own.append((cost.lower_bound_us(walker(values, registers=False), H100), combo))
     order = space._Walks(first, walker, H100)
     got = []
@@ -145,8 +149,8 @@ def test_walks_come_in_the_order_of_their_own_bounds(monkeypatch):
     assert got == [c for _, c in sorted(own)]
     cutoff = sorted(own)[len(own) // 10][0]
     walked = []
-    real = Analyzer.__call__
-    monkeypatch.setattr(Analyzer, "__call__", lambda self, v, *a, **kw: walked.append(v) or real(self, v, *a, **kw))
+    real = Analyzer.with_accesses
+    monkeypatch.setattr(Analyzer, "with_accesses", lambda self, a: walked.append(a) or real(self, a))
     order = space._Walks(first, walker, H100)
     got = []
     while (values := order.next(cutoff)) is not None:

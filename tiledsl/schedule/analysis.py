@@ -188,7 +188,10 @@ class _Walker:
         self.odd_seen: set[int] = set()  # ids of types whose odd-size check is done
         # count tiles' registers (`tile`): not for a walk that only bounds (`Analyzer`)
         self.registers = registers
-        self.accesses = accesses  # walk global loads and stores (not for a compute-only bound)
+        # walk global loads and stores now; else note where the walk met them (`deferred`), for
+        # `Analyzer.with_accesses` to run them when the walk's own bound is wanted
+        self.accesses = accesses
+        self.deferred: list[tuple] = []  # (inst, mult, stages) of each load and store left out
         self.held: dict[str, int] = {}  # tile value -> index in tile_words of the registers it lives in
 
     # --- helpers --------------------------------------------------------------------------------
@@ -681,8 +684,8 @@ class _Plans:
         if plan is None:
             steps = (self._step(i) for i in block.insts)
             plan = self._by_block[key] = tuple(
-                s for s in steps if (s[1] is not None or (registers and s[2]))
-                and (accesses or s[0].op not in _WALK_ACCESS_OPS))
+                (inst, h if accesses or inst.op not in _WALK_ACCESS_OPS else _defer, tiles)
+                for inst, h, tiles in steps if h is not None or (registers and tiles))
         return plan
 
     def access(self, inst):
@@ -725,6 +728,12 @@ def _math(w: _Walker, inst, mult, stages):
     w.math(inst, mult)
 
 
+def _defer(w: _Walker, inst, mult, stages):
+    """A load or store in a walk without accesses: noted, run by `Analyzer.with_accesses`."""
+    w.deferred.append((inst, mult, stages))
+    return 0.0
+
+
 class Analyzer:
     """Walks one function for many knob values; what does not depend on them is found once."""
 
@@ -737,6 +746,7 @@ class Analyzer:
         self.plans = _Plans(static_scalars(fn, sizes), scalars_read(fn.body))
         self.store_sites = frozenset(tma_store_sites(fn)) if tma_store else frozenset()
         self.taint = grid_taint(fn.body)
+        self._unfinished: dict[int, _Walker] = {}  # walks without accesses, by id of their analysis
 
     def __call__(self, values: dict[str, int], registers: bool = True, accesses: bool = True) -> Analysis:
         """The walk for `values`, before `Analysis.resolve` (stages and group unresolved).
@@ -746,10 +756,26 @@ class Analyzer:
         the bound reads (grid, dots, ALU work, loops, accesses) is the full walk's.
         `accesses=False` (with `registers=False`): a cheaper walk still, without global loads and
         stores, whose bound is no larger than the walk's own (`cost.lower_bound_us`): the rest
-        (grid, dots, ALU work, loops) is the full walk's: a load gives the walk no scalar value."""
+        (grid, dots, ALU work, loops) is the full walk's: a load gives the walk no scalar value.
+        `with_accesses` completes it."""
         assert accesses or not registers, "registers are counted from the loaded tiles"
-        return _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans, self.store_sites,
-                       self.taint, registers, accesses).run()
+        w = _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans, self.store_sites, self.taint,
+                    registers, accesses)
+        a = w.run()
+        if w.deferred:
+            self._unfinished[id(a)] = w  # holds `a`: the id stays its own
+        return a
+
+    def with_accesses(self, a: Analysis) -> Analysis:
+        """`a`, a walk made without accesses, with its loads and stores run where the walk met
+        them: every figure `cost.lower_bound_us` reads is then the walk without registers' (not
+        the bytes in flight and shared memory of the loads, which the bound does not read)."""
+        w = self._unfinished.pop(id(a), None)
+        if w is not None:
+            for inst, mult, stages in w.deferred:
+                _HANDLERS[inst.op](w, inst, mult, stages)
+            w.deferred.clear()
+        return a
 
 
 def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int], tma_store: bool = False) -> Analysis:

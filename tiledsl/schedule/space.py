@@ -200,7 +200,7 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
         # (small tiles: many waves of programs) are skipped on it (`_Walks`)
         skeleton = walk(values, registers=False, accesses=False)
         programs[combo] = skeleton.programs
-        walks.append((cost.lower_bound_us(skeleton, target), combo, values, False))  # reads no resolved field
+        walks.append((cost.lower_bound_us(skeleton, target), combo, values, skeleton))  # reads no resolved field
 
     def search(skip_register_misses: bool) -> _Search:
         s = _Search(fn, knobs, sizes, target, caps, cons, inner, ranges, roles, top_n, skip_register_misses)
@@ -224,7 +224,7 @@ class _Walks:
     with their accesses."""
 
     def __init__(self, walks: list[tuple], walk: Analyzer, target: Target):
-        """`walks`: (the bound of the walk without accesses, combo, values, False) each."""
+        """`walks`: (the bound of the walk without accesses, combo, values, that walk) each."""
         self.heap = list(walks)
         heapq.heapify(self.heap)  # by bound, then combo (unique): values are never compared
         self.walk, self.target = walk, target
@@ -234,11 +234,12 @@ class _Walks:
         left has one (every bound left is above it, and own bounds are no smaller)."""
         heap = self.heap
         while heap and heap[0][0] <= cutoff:
-            _, combo, values, own = heapq.heappop(heap)
-            if own:
+            _, combo, values, own_or_skeleton = heapq.heappop(heap)
+            if own_or_skeleton is True:
                 return values
-            # no walk's own bound is below this one's first: find it, and put the walk back
-            own_bound = cost.lower_bound_us(self.walk(values, registers=False), self.target)
+            # no walk's own bound is below this one's first: find it (the walk's loads and stores
+            # run), and put the walk back
+            own_bound = cost.lower_bound_us(self.walk.with_accesses(own_or_skeleton), self.target)
             heapq.heappush(heap, (own_bound, combo, values, True))
         return None
 

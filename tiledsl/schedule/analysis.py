@@ -17,11 +17,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from tiledsl.dtypes import DType
 from tiledsl.ir.dims import size_sym
-from tiledsl.ir.nodes import Block, Function, Space, Sym, Type, Value, walk
+from tiledsl.ir.nodes import Block, Function, Space, Sym, Type, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import access_of, fold_int
 from tiledsl.ir.placement import dot_feeders, tma_store_sites
@@ -29,10 +28,13 @@ from tiledsl.ir.trips import evaluate as trips_of
 from tiledsl.schedule.walk_steps import (
     BOUNDED,
     NO_TAINT,
+    Window,
     const_step,
     grid_taint,
+    row_span,
     scalar_math_step,
     scalars_read,
+    spans,
     unread_scalar,
 )
 
@@ -51,7 +53,7 @@ _TILE_LIKE = frozenset(sp for sp in Space if sp.is_tile_like)
 _MATH = frozenset(o for o in Op if o.group.value == "math")
 _MATH_OR_SHAPE = frozenset(o for o in Op if o.group.value in ("math", "shape"))
 _ACCESS_OPS = frozenset({Op.LOAD, Op.STORE, Op.ATOMIC})
-_WALK_ACCESS_OPS = _ACCESS_OPS | {Op.COPY}  # what a walk without accesses leaves out
+_WALK_ACCESS_OPS = _ACCESS_OPS | {Op.COPY}  # what a walk without accesses defers (`_defer`)
 
 
 @dataclass(frozen=True)
@@ -213,29 +215,29 @@ class _Walker:
 
     def window_bytes(self, src: Type, shape_attr, offsets) -> float:
         """Bytes of a window, counting along each axis only the part inside the tensor."""
-        return self.span_elems(_spans(src, shape_attr, offsets)) * src.dtype.itemsize
+        return self.span_elems(spans(src, shape_attr, offsets)) * src.dtype.itemsize
 
-    def span_elems(self, spans: tuple) -> float:
-        """Elements of a window whose axes `_spans` lists."""
+    def span_elems(self, window_spans: tuple) -> float:
+        """Elements of a window whose axes `walk_steps.spans` lists."""
         n = 1.0
         dim = self.dim
-        for extent, size in spans:
+        for extent, size in window_spans:
             n *= dim(extent) if size is None else min(dim(extent), dim(size))
         return n
 
     def row_bytes(self, src: Type, shape_attr, offsets) -> float:
         """Contiguous bytes along the last axis of a window (a gather counts as one element)."""
-        return self.row_of(_row_span(src, shape_attr, offsets), src.dtype.itemsize)
+        return self.row_of(row_span(src, shape_attr, offsets), src.dtype.itemsize)
 
     def row_of(self, row: tuple | None, itemsize: int) -> float:
-        """`row_bytes` of a window whose last axis `_row_span` gives."""
+        """`row_bytes` of a window whose last axis `walk_steps.row_span` gives."""
         if row is None:
             return float(itemsize)
         return float(min(self.dim(row[0]), self.dim(row[1])) * itemsize)
 
-    def window(self, inst) -> _Window | None:
+    def window(self, inst) -> Window | None:
         """The knob-independent facts of a global load or store (None: a buffer's), found once
-        per inst: what its pricing reads of the inst costs more than the pricing."""
+        per inst: reading them off the inst in every walk cost more than pricing the access."""
         return self.plans.window(inst, self)
 
     def taint_of(self, vals) -> frozenset[int]:
@@ -422,40 +424,6 @@ def static_scalars(fn: Function, sizes: dict[str, int]) -> dict[int, tuple[str, 
             elif isinstance(d, str) and "." in d:
                 out[id(inst)] = (inst.result.name, sizes.get(d, 1))
     return out
-
-
-def _spans(src: Type, shape_attr, offsets) -> tuple:
-    """What sizes a window along each axis, as dims a walk looks up: a gathered axis (a rank-1
-    offset) its index vector's length, ``(n, None)``; an axis the window's shape attr sizes, that
-    size and the tensor's, ``(entry, size)`` (the part inside the tensor). Other axes: one index."""
-    out = []
-    for ax, off in enumerate(offsets):
-        entry = shape_attr[ax] if shape_attr else None
-        if off.type.rank == 1:
-            out.append((off.type.shape[0], None))
-        elif entry is not None:
-            out.append((entry, src.shape[ax]))
-    return tuple(out)
-
-
-def _row_span(src: Type, shape_attr, offsets) -> tuple | None:
-    """(the window's extent along the last axis, the tensor's size there) for `row_bytes`; a
-    gathered or unsized last axis has extent 1. None without offsets (one element)."""
-    if not offsets:
-        return None
-    entry = shape_attr[-1] if shape_attr else None
-    return (entry if entry is not None and offsets[-1].type.rank == 0 else 1), src.shape[-1]
-
-
-class _Window(NamedTuple):
-    """A global access's facts that no knob value changes (`_Walker.window`)."""
-
-    acc: object  # `optable.access_of(inst)`
-    tensor: Value
-    itemsize: int
-    axes: frozenset[int]  # the grid axes its offsets depend on
-    spans: tuple  # `_spans`
-    row: tuple | None  # `_row_span`
 
 
 def _dimh(w: _Walker, inst, mult, stages):
@@ -659,7 +627,7 @@ class _Plans:
         self._by_block: dict[tuple[int, bool, bool], tuple] = {}
         self._defs: dict[int, frozenset[str]] = {}
         self._access: dict[int, object] = {}
-        self._windows: dict[int, _Window | None] = {}
+        self._windows: dict[int, Window | None] = {}
         self.static = static or {}
         self.env = dict(self.static.values())
 
@@ -677,8 +645,8 @@ class _Plans:
 
     def of(self, block: Block, registers: bool = True, accesses: bool = True) -> tuple:
         """(inst, handler, new tiles) of each inst of `block` that the walk has something to do
-        for (a handler, or tiles whose registers it counts: `registers`); global loads and
-        stores only where `accesses`."""
+        for (a handler, or tiles whose registers it counts: `registers`); without `accesses`,
+        global loads and stores are only noted where the walk meets them (`_defer`)."""
         key = (id(block), registers, accesses)
         plan = self._by_block.get(key)
         if plan is None:
@@ -695,14 +663,14 @@ class _Plans:
             self._access[key] = access_of(inst)
         return self._access[key]
 
-    def window(self, inst, w: _Walker) -> _Window | None:
+    def window(self, inst, w: _Walker) -> Window | None:
         """`_Walker.window`, found once per inst (`w`: a walk of this plan's function)."""
         key = id(inst)
         if key not in self._windows:
             acc = self.access(inst)
-            self._windows[key] = None if acc is None else _Window(
+            self._windows[key] = None if acc is None else Window(
                 acc, acc.tensor, acc.tensor.type.dtype.itemsize, w.taint_of(acc.offsets),
-                _spans(acc.tensor.type, acc.shape, acc.offsets), _row_span(acc.tensor.type, acc.shape, acc.offsets))
+                spans(acc.tensor.type, acc.shape, acc.offsets), row_span(acc.tensor.type, acc.shape, acc.offsets))
         return self._windows[key]
 
     def _step(self, inst) -> tuple:

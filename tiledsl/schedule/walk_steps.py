@@ -1,14 +1,15 @@
 """Walk steps specialized per instruction, found once per function (`analysis._Plans`): the
 scalar arithmetic and constants that make up most of a GEMM's instructions run once per tile-size
-combination in the search, so what they read of the instruction is read once, and the grid-axis
-taint of every value, which no knob value changes. Same results as `analysis._Walker.math` and
-`analysis._const` (tests/test_schedule_choices.py pins the choices)."""
+combination in the search, so what they read of the instruction is read once; the grid-axis
+taint of every value and what sizes each global access's window (`Window`), which no knob value
+changes; and the scalars a walk reads at all (`scalars_read`). Same results as
+`analysis._Walker.math` and `analysis._const` (tests/test_schedule_choices.py pins the choices)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from tiledsl.ir.nodes import Block, Space, Sym, walk
+from tiledsl.ir.nodes import Block, Space, Sym, Type, Value, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import OPS
 
@@ -155,3 +156,38 @@ def unread_scalar(inst, read: frozenset[str]) -> bool:
     """Whether `inst` only computes scalars the walk never reads (`scalars_read`)."""
     return bool(inst.results) and not inst.regions and \
         all(v.type.space is Space.SCALAR and v.name not in read for v in inst.results)
+
+
+def spans(src: Type, shape_attr, offsets) -> tuple:
+    """What sizes a window along each axis, as dims a walk looks up: a gathered axis (a rank-1
+    offset) its index vector's length, ``(n, None)``; an axis the window's shape attr sizes, that
+    size and the tensor's, ``(entry, size)`` (the part inside the tensor). Other axes: one index."""
+    out = []
+    for ax, off in enumerate(offsets):
+        entry = shape_attr[ax] if shape_attr else None
+        if off.type.rank == 1:
+            out.append((off.type.shape[0], None))
+        elif entry is not None:
+            out.append((entry, src.shape[ax]))
+    return tuple(out)
+
+
+def row_span(src: Type, shape_attr, offsets) -> tuple | None:
+    """(the window's extent along the last axis, the tensor's size there) for
+    `analysis._Walker.row_bytes`; a gathered or unsized last axis has extent 1. None without
+    offsets (one element)."""
+    if not offsets:
+        return None
+    entry = shape_attr[-1] if shape_attr else None
+    return (entry if entry is not None and offsets[-1].type.rank == 0 else 1), src.shape[-1]
+
+
+class Window(NamedTuple):
+    """A global access's facts that no knob value changes (`analysis._Walker.window`)."""
+
+    acc: object  # `optable.access_of(inst)`
+    tensor: Value
+    itemsize: int
+    axes: frozenset[int]  # the grid axes its offsets depend on
+    spans: tuple  # `spans`
+    row: tuple | None  # `row_span`

@@ -4,7 +4,10 @@ The reference GEMMs (plain, the split-K search `kernels/gemm.py: split_k` makes,
 a few other kernels, warm (imports done, the kernel's IR built once). CPU only. ``warm_ms`` is the
 median wall time of `--repeat` calls, ``warm_cpu_ms`` the least process CPU time of them (steadier
 on a shared machine; issue 12 asks at most 50 ms for a GEMM), ``load_1m`` the machine's one-minute
-load average when the case ran.
+load average when the case ran. The search's work, which no load changes: ``walks`` (one IR walk
+without loads and stores per tile-size combination tried, for a first lower bound),
+``bound_walks`` (walks completed with them, for a walk's own bound), ``priced_walks`` (walks whose points
+were priced) and ``points`` (points checked against the limits and timed, `space.evaluate`).
 
     python benchmarks/bench_schedule.py [--repeat 5] [--json PATH]
 """
@@ -59,6 +62,35 @@ def _cases():
     return out
 
 
+def _work(fn, specs) -> dict:
+    """The search's work for one schedule of `fn`: walks and points, counted."""
+    from tiledsl.passes.pipeline import schedule
+    from tiledsl.schedule import analysis, space
+
+    n = {"walks": 0, "bound_walks": 0, "priced_walks": 0, "points": 0}
+    walk, complete, evaluate = analysis.Analyzer.__call__, analysis.Analyzer.with_accesses, space.evaluate
+
+    def counted_walk(self, values, registers=True, accesses=True):
+        n["priced_walks" if registers else "bound_walks" if accesses else "walks"] += 1
+        return walk(self, values, registers, accesses)
+
+    def counted_complete(self, a):
+        n["bound_walks"] += 1
+        return complete(self, a)
+
+    def counted_evaluate(*args, **kwargs):
+        n["points"] += 1
+        return evaluate(*args, **kwargs)
+
+    analysis.Analyzer.__call__, analysis.Analyzer.with_accesses = counted_walk, counted_complete
+    space.evaluate = counted_evaluate
+    try:
+        schedule(fn, specs, "h100")
+    finally:
+        analysis.Analyzer.__call__, analysis.Analyzer.with_accesses, space.evaluate = walk, complete, evaluate
+    return n
+
+
 def measure(kernel, args, repeat: int, knobs: dict | None = None) -> dict:
     from tiledsl.dtypes import from_torch
     from tiledsl.passes.pipeline import schedule
@@ -77,7 +109,7 @@ def measure(kernel, args, repeat: int, knobs: dict | None = None) -> dict:
         cpu.append((time.process_time() - c0) * 1e3)
     return {"first_ms": round(first, 1), "warm_ms": round(statistics.median(times), 1),
             "warm_cpu_ms": round(min(cpu), 1), "load_1m": round(os.getloadavg()[0], 2),
-            "schedule": str(s.schedule), "predicted_us": round(s.estimate.time_us, 2)}
+            "schedule": str(s.schedule), "predicted_us": round(s.estimate.time_us, 2), **_work(fn, specs)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         rows[name] = measure(kernel, args, ns.repeat, *knobs)
         r = rows[name]
         print(f"{name:30s} warm {r['warm_ms']:6.1f} ms (cpu {r['warm_cpu_ms']:6.1f})  first {r['first_ms']:6.1f} ms  "
-              f"load {r['load_1m']:4.2f}  {r['schedule']}  ({r['predicted_us']} us)", flush=True)
+              f"load {r['load_1m']:4.2f}  walks {r['walks']}/{r['bound_walks']}/{r['priced_walks']} "
+              f"points {r['points']}  "
+              f"{r['schedule']}  ({r['predicted_us']} us)", flush=True)
     if ns.json:
         Path(ns.json).write_text(json.dumps(rows, indent=1) + "\n")
     return 0

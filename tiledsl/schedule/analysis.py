@@ -25,14 +25,25 @@ from dataclasses import dataclass, field
 from tiledsl.capabilities import ANY, Capabilities
 from tiledsl.dtypes import DType
 from tiledsl.ir.dims import size_sym
-from tiledsl.ir.nodes import Block, Function, Space, Sym, Type, walk
+from tiledsl.ir.nodes import Block, Function, Inst, Space, Sym, Type, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import access_of, fold_int, window_of
 from tiledsl.ir.pages import PageViews, leading_view
 from tiledsl.ir.placement import dot_feeders, tma_store_sites
 from tiledsl.ir.trips import evaluate as trips_of
 from tiledsl.schedule.liveness import counter_turns, late_insts
-from tiledsl.schedule.walk_steps import BOUNDED, NO_TAINT, const_step, grid_taint, scalar_math_step
+from tiledsl.schedule.walk_steps import (
+    BOUNDED,
+    NO_TAINT,
+    Window,
+    const_step,
+    grid_taint,
+    row_span,
+    scalar_math_step,
+    scalars_read,
+    spans,
+    unread_scalar,
+)
 
 # ALU cost of one element of each MATH op, in fp32-FMA-lane units (special functions run on the
 # slower SFU). Every MATH op is listed: tests/test_op_coverage.py fails on a missing one.
@@ -49,6 +60,7 @@ _TILE_LIKE = frozenset(sp for sp in Space if sp.is_tile_like)
 _MATH = frozenset(o for o in Op if o.group.value == "math")
 _MATH_OR_SHAPE = frozenset(o for o in Op if o.group.value in ("math", "shape"))
 _ACCESS_OPS = frozenset({Op.LOAD, Op.STORE, Op.ATOMIC})
+_WALK_ACCESS_OPS = _ACCESS_OPS | {Op.COPY}  # what a walk without accesses defers (`_defer`)
 
 
 @dataclass(frozen=True)
@@ -170,7 +182,7 @@ class _Walker:
     def __init__(self, fn: Function, sizes: dict[str, int], values: dict[str, int], dot_feeds: tuple,
                  plans: _Plans | None = None, store_sites: frozenset[int] = frozenset(),
                  taint: dict[str, frozenset[int]] | None = None, registers: bool = True,
-                 pages: PageViews | None = None, caps: Capabilities = ANY):
+                 pages: PageViews | None = None, caps: Capabilities = ANY, accesses: bool = True):
         self.fn, self.sizes, self.values = fn, sizes, values
         self.caps = caps
         # the page-view rule when the backend keeps views (`_page_view`), the pages charged so
@@ -186,10 +198,6 @@ class _Walker:
         self.a = Analysis()
         self.env: dict[str, int] = {}
         self.conds: dict[str, bool] = {}  # bool scalars the knob values decide (`if SPLIT_K == 1`)
-        # old values of scalar atomic adds -> how many programs share the counter (the grid axes
-        # its address does not depend on): an `==` test of one holds in one of them
-        # (`liveness.counter_turns`)
-        self.tickets: dict[str, float] = {}
         self.late = False  # walking an instruction after the accumulators' last read
         # runtime scalars that are a known multiple of a data-dependent count: a loop over
         # `n * 4` steps is priced at 4x the iterations of one over `n` (`UNKNOWN_TRIPS` each)
@@ -215,6 +223,10 @@ class _Walker:
         self.odd_seen: set[int] = set()  # ids of types whose odd-size check is done
         # count tiles' registers (`tile`): not for a walk that only bounds (`Analyzer`)
         self.registers = registers
+        # walk global loads and stores now; else note where the walk met them (`deferred`), for
+        # `Analyzer.with_accesses` to run them when the walk's own bound is wanted
+        self.accesses = accesses
+        self.deferred: list[tuple] = []  # (inst, mult, stages) of each load and store left out
         self.held: dict[str, int] = {}  # tile value -> index in tile_words of the registers it lives in
 
     # --- helpers --------------------------------------------------------------------------------
@@ -236,22 +248,30 @@ class _Walker:
 
     def window_bytes(self, src: Type, shape_attr, offsets) -> float:
         """Bytes of a window, counting along each axis only the part inside the tensor."""
+        return self.span_elems(spans(src, shape_attr, offsets)) * src.dtype.itemsize
+
+    def span_elems(self, window_spans: tuple) -> float:
+        """Elements of a window whose axes `walk_steps.spans` lists."""
         n = 1.0
-        for ax, off in enumerate(offsets):
-            entry = shape_attr[ax] if shape_attr else None
-            if off.type.rank == 1:
-                n *= self.dim(off.type.shape[0])
-            elif entry is not None:
-                n *= min(self.dim(entry), self.dim(src.shape[ax]))
-        return n * src.dtype.itemsize
+        dim = self.dim
+        for extent, size in window_spans:
+            n *= dim(extent) if size is None else min(dim(extent), dim(size))
+        return n
 
     def row_bytes(self, src: Type, shape_attr, offsets) -> float:
         """Contiguous bytes along the last axis of a window (a gather counts as one element)."""
-        if not offsets:
-            return float(src.dtype.itemsize)
-        entry = shape_attr[-1] if shape_attr else None
-        n = self.dim(entry) if entry is not None and offsets[-1].type.rank == 0 else 1
-        return float(min(n, self.dim(src.shape[-1])) * src.dtype.itemsize)
+        return self.row_of(row_span(src, shape_attr, offsets), src.dtype.itemsize)
+
+    def row_of(self, row: tuple | None, itemsize: int) -> float:
+        """`row_bytes` of a window whose last axis `walk_steps.row_span` gives."""
+        if row is None:
+            return float(itemsize)
+        return float(min(self.dim(row[0]), self.dim(row[1])) * itemsize)
+
+    def window(self, inst) -> Window | None:
+        """The knob-independent facts of a global load or store (None: a buffer's), found once
+        per inst: reading them off the inst in every walk cost more than pricing the access."""
+        return self.plans.window(inst, self)
 
     def taint_of(self, vals) -> frozenset[int]:
         out = NO_TAINT
@@ -266,15 +286,18 @@ class _Walker:
     def block(self, block: Block, mult: float, stages: object) -> float:
         """Walk `block` executed `mult` times per program; returns its global-load bytes."""
         loaded = 0.0
-        registers = self.registers
-        late_ids = self.plans.late
         self.blocks.append(block)
-        for inst, handler, tiles in self.plans.of(block):
+        if not self.registers:  # the bound's walk: every inst planned has a handler
+            for inst, handler, _ in self.plans.of(block, False, self.accesses):
+                loaded += handler(self, inst, mult, stages) or 0.0
+            self.blocks.pop()
+            return loaded
+        late_ids = self.plans.late
+        for inst, handler, tiles in self.plans.of(block, True):
             if late_ids:
                 self.late = id(inst) in late_ids
-            if registers:
-                for v in tiles:
-                    self.tile(v, inst)
+            for v in tiles:
+                self.tile(v, inst)
             if handler is not None:
                 loaded += handler(self, inst, mult, stages) or 0.0
         self.blocks.pop()
@@ -374,7 +397,8 @@ class _Walker:
 
     def trips(self, inst) -> tuple[float, str]:
         """A loop's trip count and where it comes from (see `UNKNOWN_TRIPS`)."""
-        start, stop, step = (self.env.get(v.name) for v in inst.operands[:3])
+        env, ops = self.env, inst.operands
+        start, stop, step = env.get(ops[0].name), env.get(ops[1].name), env.get(ops[2].name)
         if None not in (start, stop, step) and step != 0:
             return max(0, -(-(stop - start) // step)), "bounds"
         expect = inst.attr("expect")
@@ -472,16 +496,17 @@ def _for(w: _Walker, inst, mult, stages):
     body = inst.regions[0]
     w.a.stage_attrs.append(s)
     w.a.loop_iters += trips * mult
-    for init, v in zip(inst.operands[3:], inst.results):
-        # an accumulator handed from one loop to the next (nested, or one loop after another)
-        # keeps its registers: count it once
-        if v.type.space.is_tile_like and init.name not in w.carried:
-            words = w.numel(v.type) * max(v.type.dtype.bits, 32) / 32
-            if w.late:
-                w.a.late_carried_words += words
-            else:
-                w.a.carried_words += words
-    w.carried.update(v.name for v in (*inst.results, *body.args[1:]))
+    if w.registers:  # the accumulators' registers (not the bound's walk, `Analyzer`)
+        for init, v in zip(inst.operands[3:], inst.results):
+            # an accumulator handed from one loop to the next (nested, or one loop after another)
+            # keeps its registers: count it once
+            if v.type.space.is_tile_like and init.name not in w.carried:
+                words = w.numel(v.type) * max(v.type.dtype.bits, 32) / 32
+                if w.late:
+                    w.a.late_carried_words += words
+                else:
+                    w.a.carried_words += words
+        w.carried.update(v.name for v in (*inst.results, *body.args[1:]))
     w.loop_defs.append(w.plans.defs(body))
     piped = _pipelines(w, inst)
     w.loops.append(inst)
@@ -506,11 +531,15 @@ def _if(w: _Walker, inst, mult, stages):
     """A branch the knob values decide is walked alone (a split kernel's atomic epilogue or its
     plain store); a runtime branch prices both sides' work and the larger one's loads."""
     cond = w.conds.get(inst.operands[0].name)
-    ticket = w.plans.turns.get(inst.operands[0].name)
-    share = w.tickets.get(ticket) if ticket is not None else None
-    if cond is None and share is not None:
+    atomic = w.plans.turns.get(inst.operands[0].name)
+    if cond is None and atomic is not None:
         # a counter's turn (`if td.atomic_add(count, ..., 1) == n - 1:`): one program of the n
-        # sharing the counter takes it, the others the else branch
+        # sharing the counter (the grid axes its address does not depend on) takes it, the others
+        # the else branch. Found from the atomic's window, not its walk: a walk without accesses
+        # (the search's first bound) must price the branch as the full walk does.
+        win = w.window(atomic)
+        axes = win.axes if win is not None else frozenset(range(len(w.a.grid)))
+        share = max(1.0, float(math.prod(n for ax, n in enumerate(w.a.grid) if ax not in axes)))
         taken = w.block(inst.regions[0], mult / share, stages)
         rest = [w.block(r, mult * (1 - 1 / share), stages) for r in inst.regions[1:]]
         return max([taken, *rest])
@@ -539,14 +568,14 @@ def _warp_role(w: _Walker, inst, mult, stages):
 
 def _load(w: _Walker, inst, mult, stages):
     v = inst.result
-    acc = w.plans.access(inst)
-    if acc is None:  # from a buffer
+    win = w.window(inst)
+    if win is None:  # from a buffer
         w.tile(v, inst)
         return 0.0
-    src, offsets = acc.tensor, acc.offsets
-    nbytes = w.window_bytes(src.type, acc.shape, offsets)
-    w.a.accesses.append(Access(src.name, nbytes, mult, w.taint_of(offsets), False,
-                               w.row_bytes(src.type, acc.shape, offsets), w.numel(src.type) * src.type.dtype.itemsize))
+    src, isz = win.tensor, win.itemsize
+    nbytes = w.span_elems(win.spans) * isz
+    w.a.accesses.append(Access(src.name, nbytes, mult, win.axes, False, w.row_of(win.row, isz),
+                               w.numel(src.type) * isz))
     if w.registers and v.type.space is not Space.SCALAR:  # registers and shared memory: not the bound's
         full = w.numel(v.type) * v.type.dtype.itemsize
         dims = tuple(w.dim(d) for d in v.type.shape)
@@ -586,23 +615,18 @@ def _page_view(w: _Walker, inst, dims: tuple[int, ...]) -> bool:
 
 
 def _store(w: _Walker, inst, mult, stages):
-    acc = w.plans.access(inst)
-    if acc is None:  # into a buffer
+    win = w.window(inst)
+    if win is None:  # into a buffer
         return
-    dst, offsets = acc.tensor, acc.offsets
-    nbytes = w.window_bytes(dst.type, acc.shape, offsets)
+    acc, dst, isz = win.acc, win.tensor, win.itemsize
+    nbytes = w.span_elems(win.spans) * isz
     rmw = 2 if inst.op is Op.ATOMIC else 1
     if inst.op is Op.ATOMIC and inst.results and inst.results[0].type.space is Space.SCALAR:
-        w.a.handoffs += mult
-        if inst.attr("kind") == "add":
-            axes = w.taint_of(offsets)
-            w.tickets[inst.results[0].name] = float(math.prod(
-                n for ax, n in enumerate(w.a.grid) if ax not in axes))
+        w.a.handoffs += mult  # the program waits for its old value (`cost._handoff_s`)
     accumulate = (inst.op is Op.ATOMIC and inst.attr("kind") == "add" and dst.type.dtype.is_float
                   and bool(inst.results) and inst.results[0].type.space is not Space.SCALAR)
-    w.a.accesses.append(Access(dst.name, nbytes * rmw, mult, w.taint_of(offsets), True,
-                               w.row_bytes(dst.type, acc.shape, offsets),
-                               w.numel(dst.type) * dst.type.dtype.itemsize * rmw, accumulate))
+    w.a.accesses.append(Access(dst.name, nbytes * rmw, mult, win.axes, True, w.row_of(win.row, isz),
+                               w.numel(dst.type) * isz * rmw, accumulate))
     if id(inst) in w.store_sites:  # a TMA store: one buffer of the whole box, whatever the stages
         w.a.smem_epilogue += math.prod(w.dim(d) for d in acc.shape if d is not None) * dst.type.dtype.itemsize
 
@@ -634,7 +658,8 @@ def _alloc(w: _Walker, inst, mult, stages):
 
 def _dot(w: _Walker, inst, mult, stages):
     a, b = inst.operands[0].type, inst.operands[1].type
-    if w.loop_defs and inst.operands[0].name not in w.loop_defs[-1] and inst.operands[0].name in w.dot_feeds:
+    if w.registers and w.loop_defs and inst.operands[0].name not in w.loop_defs[-1] and \
+            inst.operands[0].name in w.dot_feeds:  # registers: not the bound's walk
         w.a.invariant_desc_regs += 2 * -(-w.dim(a.shape[1]) // 16)
     w.a.dots.append(DotUse(w.dim(a.shape[0]), w.dim(b.shape[1]), w.dim(a.shape[1]), a.dtype, mult,
                            consumer=w.role == "consumer"))
@@ -654,6 +679,7 @@ _HANDLERS = {Op.CONST: _const, Op.DIM: _dimh, Op.GRID: _grid, Op.FOR: _for, Op.I
              Op.THREADS: _threads, Op.WARP_ROLE: _warp_role,
              Op.LOAD: _load, Op.STORE: _store, Op.ATOMIC: _store, Op.COPY: _copy,
              Op.ALLOC: _alloc, Op.DOT: _dot, Op.TILE_REDUCE: _tile_reduce}
+_SCALAR_HANDLERS = (_const, _dimh)  # handlers that only bind a scalar (skipped where unread)
 # Scheduled ops the walk prices at nothing beyond their tiles' registers (`tile`): shape changes
 # and constants, terminators, per-thread storage, annotations and barriers; scans and shuffles are
 # not priced yet. With `ALU_WEIGHT` and `_HANDLERS` this covers every op that reaches the cost
@@ -713,16 +739,19 @@ class _Plans:
     """Per block, each instruction with its handler and the results that are new tiles: found
     once per function, not once per walk (enum hashing and attribute reads dominate a walk)."""
 
-    def __init__(self, static: dict[int, tuple[str, int]] | None = None):
+    def __init__(self, static: dict[int, tuple[str, int]] | None = None, read: frozenset[str] | None = None):
         """`static`: insts whose scalar result no knob value changes (`static_scalars`), by id:
-        every walk starts with their values (`env`) instead of running them."""
-        self._by_block: dict[int, tuple] = {}
+        every walk starts with their values (`env`) instead of running them. `read`: the scalars
+        the walk reads (`scalars_read`; None: all), the others' arithmetic is not run."""
+        self.read = read
+        self._by_block: dict[tuple[int, bool, bool], tuple] = {}
         self._defs: dict[int, frozenset[str]] = {}
         self._access: dict[int, object] = {}
+        self._windows: dict[int, Window | None] = {}
         self.static = static or {}
         self.env = dict(self.static.values())
         self.late: frozenset[int] = frozenset()  # `liveness.late_insts`
-        self.turns: dict[str, str] = {}  # `liveness.counter_turns`
+        self.turns: dict[str, Inst] = {}  # `liveness.counter_turns`
         self.dot_operands: frozenset[str] = frozenset()  # `_dot_operands`, set by `Analyzer`
 
     def defs(self, block: Block) -> frozenset[str]:
@@ -737,10 +766,17 @@ class _Plans:
             got = self._defs[id(block)] = frozenset(names)
         return got
 
-    def of(self, block: Block) -> tuple:
-        plan = self._by_block.get(id(block))
+    def of(self, block: Block, registers: bool = True, accesses: bool = True) -> tuple:
+        """(inst, handler, new tiles) of each inst of `block` that the walk has something to do
+        for (a handler, or tiles whose registers it counts: `registers`); without `accesses`,
+        global loads and stores are only noted where the walk meets them (`_defer`)."""
+        key = (id(block), registers, accesses)
+        plan = self._by_block.get(key)
         if plan is None:
-            plan = self._by_block[id(block)] = tuple(self._step(i) for i in block.insts)
+            steps = (self._step(i) for i in block.insts)
+            plan = self._by_block[key] = tuple(
+                (inst, h if accesses or inst.op not in _WALK_ACCESS_OPS else _defer, tiles)
+                for inst, h, tiles in steps if h is not None or (registers and tiles))
         return plan
 
     def access(self, inst):
@@ -750,16 +786,31 @@ class _Plans:
             self._access[key] = access_of(inst)
         return self._access[key]
 
+    def window(self, inst, w: _Walker) -> Window | None:
+        """`_Walker.window`, found once per inst (`w`: a walk of this plan's function)."""
+        key = id(inst)
+        if key not in self._windows:
+            acc = self.access(inst)
+            self._windows[key] = None if acc is None else Window(
+                acc, acc.tensor, acc.tensor.type.dtype.itemsize, w.taint_of(acc.offsets),
+                spans(acc.tensor.type, acc.shape, acc.offsets), row_span(acc.tensor.type, acc.shape, acc.offsets))
+        return self._windows[key]
+
     def _step(self, inst) -> tuple:
         op = inst.op
         handler = _HANDLERS.get(op)
         if id(inst) in self.static:
             handler = None  # its value is in every walk's env from the start
+        elif handler in _SCALAR_HANDLERS and self.read is not None and unread_scalar(inst, self.read):
+            handler = None  # e.g. a tile's offsets: no walk reads their values
         elif op is Op.CONST:
             handler = const_step(inst)
         elif handler is None and op in _MATH:
-            handler = scalar_math_step(inst) if inst.results and \
-                inst.results[0].type.space is Space.SCALAR else _math
+            scalar = inst.results and inst.results[0].type.space is Space.SCALAR
+            if not scalar:
+                handler = _math
+            elif self.read is None or not unread_scalar(inst, self.read):
+                handler = scalar_math_step(inst)
         tiles = () if op is Op.LOAD else tuple(v for v in inst.results if v.type.space in _TILE_LIKE)
         return inst, handler, tiles
 
@@ -771,6 +822,12 @@ def _math(w: _Walker, inst, mult, stages):
         # a computed dot operand in its shared buffer: one, whatever the stages (it is written
         # and read in the same iteration)
         w.a.smem_operands += w.numel(v.type) * v.type.dtype.itemsize
+
+
+def _defer(w: _Walker, inst, mult, stages):
+    """A load or store in a walk without accesses: noted, run by `Analyzer.with_accesses`."""
+    w.deferred.append((inst, mult, stages))
+    return 0.0
 
 
 class Analyzer:
@@ -786,19 +843,42 @@ class Analyzer:
         self.fn, self.sizes, self.caps = fn, sizes, caps
         self.pages = PageViews(fn) if caps.shared_page_views else None
         self.dot_feeds = _dot_feeders(fn.body)  # (feeders, accumulator aliases, fused dots)
-        self.plans = _Plans(static_scalars(fn, sizes))  # keyed by the blocks' ids: they live as long as fn
+        # keyed by the blocks' ids: they live as long as fn
+        self.plans = _Plans(static_scalars(fn, sizes), scalars_read(fn.body))
         self.plans.late, self.plans.turns = late_insts(fn), counter_turns(fn)
         self.plans.dot_operands = _dot_operands(fn.body)
         self.store_sites = frozenset(tma_store_sites(fn)) if tma_store else frozenset()
         self.taint = grid_taint(fn.body)
+        self._unfinished: dict[int, _Walker] = {}  # walks without accesses, by id of their analysis
 
-    def __call__(self, values: dict[str, int], registers: bool = True) -> Analysis:
+    def __call__(self, values: dict[str, int], registers: bool = True, accesses: bool = True) -> Analysis:
         """The walk for `values`, before `Analysis.resolve` (stages and group unresolved).
         `registers=False`: a cheaper walk for `cost.lower_bound_us` only, which leaves out the
-        tiles' registers (`tile_words`, `max_numel`, `odd_tiles`: a third of the walk); what the
-        bound reads (grid, dots, ALU work, loops, accesses) is the full walk's."""
-        return _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans, self.store_sites,
-                       self.taint, registers, self.pages, self.caps).run()
+        registers (the tiles': `tile_words`, `max_numel`, `odd_tiles`, a third of the walk; the
+        loop-carried tiles', `carried_words`; hoisted descriptors, `invariant_desc_regs`); what
+        the bound reads (grid, dots, ALU work, loops, accesses) is the full walk's.
+        `accesses=False` (with `registers=False`): a cheaper walk still, without global loads and
+        stores, whose bound is no larger than the walk's own (`cost.lower_bound_us`): the rest
+        (grid, dots, ALU work, loops) is the full walk's: a load gives the walk no scalar value.
+        `with_accesses` completes it."""
+        assert accesses or not registers, "registers are counted from the loaded tiles"
+        w = _Walker(self.fn, self.sizes, values, self.dot_feeds, self.plans, self.store_sites, self.taint,
+                    registers, self.pages, self.caps, accesses)
+        a = w.run()
+        if w.deferred:
+            self._unfinished[id(a)] = w  # holds `a`: the id stays its own
+        return a
+
+    def with_accesses(self, a: Analysis) -> Analysis:
+        """`a`, a walk made without accesses, with its loads and stores run where the walk met
+        them: every figure `cost.lower_bound_us` reads is then the walk without registers' (not
+        the bytes in flight and shared memory of the loads, which the bound does not read)."""
+        w = self._unfinished.pop(id(a), None)
+        if w is not None:
+            for inst, mult, stages in w.deferred:
+                _HANDLERS[inst.op](w, inst, mult, stages)
+            w.deferred.clear()
+        return a
 
 
 def analyze(fn: Function, sizes: dict[str, int], values: dict[str, int], tma_store: bool = False,

@@ -101,13 +101,7 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
     if smem > t.smem_per_block:
         out.append(f"shared memory: this point needs {smem} B per block; {t.name} allows "
                    f"{t.smem_per_block} B (fewer stages or smaller blocks)")
-    regs = registers(a, values, t) if regs is None else regs
-    if regs > t.max_regs_per_thread:
-        out.append(f"registers: about {regs} per thread are needed; {t.name} allows "
-                   f"{t.max_regs_per_thread} (more warps or smaller blocks)")
-    elif regs * warps * 32 > t.regs_per_sm:
-        out.append(f"registers: {regs} per thread x {warps * 32} threads exceed the "
-                   f"{t.regs_per_sm} registers of an SM")
+    out += register_limits(registers(a, values, t) if regs is None else regs, warps, t)
     for shape in sorted(s for s in a.odd_tiles if not caps.takes_tile(s)):
         out.append(f"alignment: a tile of shape {shape} has a size that is not a power of two (tile sizes must be)")
     if a.max_numel > caps.max_tile_numel:
@@ -115,6 +109,19 @@ def limits(a: Analysis, knobs: tuple[KnobInfo, ...], values: dict[str, int], t: 
     for d in a.dots:
         out += _dot_limits(d, t, warps)
     return sorted(set(out))
+
+
+def register_limits(regs: int, warps: int, t: Target) -> list[str]:
+    """The register limits (per thread, and per SM for the block's threads) a point needing
+    `regs` registers per thread on `warps` warps breaks. Most points a search rejects break these
+    (large tiles on few warps), so it checks them before anything else (`space._Search`)."""
+    if regs > t.max_regs_per_thread:
+        return [f"registers: about {regs} per thread are needed; {t.name} allows "
+                f"{t.max_regs_per_thread} (more warps or smaller blocks)"]
+    if regs * warps * 32 > t.regs_per_sm:
+        return [f"registers: {regs} per thread x {warps * 32} threads exceed the "
+                f"{t.regs_per_sm} registers of an SM"]
+    return []
 
 
 def warp_partition(m: int, n: int, warps: int) -> tuple[int, int] | None:
@@ -296,7 +303,12 @@ def l2_bytes(a: Analysis) -> float:
 
 
 def _unique(acc: Access, grid: tuple[int, ...]) -> float:
-    return min(acc.whole, math.prod(grid[i] for i in acc.axes if i < len(grid)) * acc.count * acc.bytes)
+    """Bytes of all the distinct windows of `acc` over the grid (at most the whole tensor)."""
+    windows = 1
+    for i in acc.axes:  # a loop, not math.prod of a generator: the search's lower bound calls it per walk
+        if i < len(grid):
+            windows *= grid[i]
+    return min(acc.whole, windows * acc.count * acc.bytes)
 
 
 def _tc_cycles(a: Analysis, values: dict[str, int], t: Target) -> tuple[float, float]:
@@ -406,7 +418,9 @@ def lower_bound_us(a: Analysis, t: Target) -> float:
     wgmma rate fed with each operand read once, the ideal DRAM bytes, the L2 traffic (which no
     such knob changes), combined with a perfect overlap. The search skips walks whose bound is
     above the times it already has. It reads nothing `Analysis.resolve` sets (shared memory,
-    bytes in flight, stages, group), so an unresolved walk will do."""
+    bytes in flight, stages, group), so an unresolved walk will do; and it only grows with the
+    walk's accesses (each adds bytes to a maximum or a sum), so a walk without its loads and
+    stores bounds the walk's own bound from below (`space._Walks`)."""
     cyc = 0.0
     for d in a.dots:
         rate = t.flops_per_clk_per_sm(d.dtype) * 0.92

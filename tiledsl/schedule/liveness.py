@@ -13,7 +13,7 @@ once, not once per split).
 
 from __future__ import annotations
 
-from tiledsl.ir.nodes import Block, Function, Space, walk
+from tiledsl.ir.nodes import Block, Function, Inst, Space, walk
 from tiledsl.ir.ops import Op
 
 _REUSES = frozenset(o for o in Op if o.group.value in ("math", "shape"))
@@ -40,18 +40,18 @@ def late_insts(fn: Function) -> frozenset[int]:
     return frozenset(id(inst) for inst in order[last + 1:])
 
 
-def counter_turns(fn: Function) -> dict[str, str]:
+def counter_turns(fn: Function) -> dict[str, Inst]:
     """Bool scalars that test the old value of a scalar `td.atomic_add` for equality, by name ->
-    the atomic's result name. Programs adding 1 to a shared counter each see a different old
-    value, so such a test holds in one program of those sharing the counter (how many: the grid
-    axes the counter's address does not depend on, which the walk knows)."""
-    tickets = {inst.results[0].name for inst in walk(fn.body)
+    the atomic. Programs adding 1 to a shared counter each see a different old value, so such a
+    test holds in one program of those sharing the counter (how many: the grid axes the counter's
+    address does not depend on, which the walk knows)."""
+    tickets = {inst.results[0].name: inst for inst in walk(fn.body)
                if inst.op is Op.ATOMIC and inst.attr("kind") == "add" and inst.results
                and inst.results[0].type.space is Space.SCALAR}
-    out: dict[str, str] = {}
+    out: dict[str, Inst] = {}
     for inst in walk(fn.body):
         if inst.op is Op.EQ and inst.results:
-            hit = [o.name for o in inst.operands if o.name in tickets]
+            hit = [tickets[o.name] for o in inst.operands if o.name in tickets]
             if hit:
                 out[inst.results[0].name] = hit[0]
     return out

@@ -9,11 +9,14 @@ Explicit knob values are kept as they are.
 The search is branch and bound (`rank`), not the product: one IR walk per tile-size combination,
 each with a lower bound on every point that shares it; walks are priced best bound first, each
 point checked against the target's hard limits and timed, and walks whose bound cannot enter the
-ranking are skipped. The bound's walk leaves out the tiles' registers (which the bound does not
-read); a walk that is priced is walked again in full (about one in ten of a split-K search's). Split factors are tried only while a smaller one leaves SMs idle, launch
-orders only on grids with two axes. The ranking is by predicted time; points within `NEAR_TIE`
-of the fastest go least fragile first (wgmma over mma.sync, a pipelined loop), exact ties towards
-less DRAM traffic, 4 warps, then the values, so the choice is deterministic.
+ranking are skipped. Each walk is first made without global loads and stores, whose bound is no
+larger: most walks (small tiles, many waves of programs) are skipped on that one. The bound's walk
+leaves out registers (which the bound does not read); a walk that is priced is walked again in full (about one in ten of a split-K search's), and its
+points over a register limit (most of those a GEMM search rejects) are dropped before they are
+checked and timed in full. Split factors are tried only while a smaller one leaves SMs idle,
+launch orders only on grids with two axes. The ranking is by predicted time; points within
+`NEAR_TIE` of the fastest go least fragile first (wgmma over mma.sync, a pipelined loop), exact
+ties towards less DRAM traffic, 4 warps, then the values, so the choice is deterministic.
 """
 
 from __future__ import annotations
@@ -133,17 +136,18 @@ def stores_through_tma(target: Target, caps: Capabilities) -> bool:
 
 def evaluate(fn: Function, knobs: tuple[KnobInfo, ...], values: dict[str, int], sizes: dict[str, int],
              target: Target, walked: Analysis | None = None, resolved: Analysis | None = None,
-             caps: Capabilities = ANY, memo: dict | None = None) -> Point:
+             caps: Capabilities = ANY, memo: dict | None = None, regs: int | None = None) -> Point:
     """Check and time one point (all knob values given); `walked` is the IR walk for these
     values when the caller has it (it does not depend on stages and group knobs), `resolved`
-    that walk already resolved for these values, `memo` the cost model's memo for that walk."""
+    that walk already resolved for these values, `memo` the cost model's memo for that walk,
+    `regs` the point's `cost.registers` when the caller has them."""
     sched = Schedule(tuple((k.name, values[k.name]) for k in knobs), tuple((k.name, k.role) for k in knobs))
     if resolved is not None:
         a = resolved
     else:
         a = walked.resolve(values) if walked is not None else \
             analyze(fn, sizes, values, stores_through_tma(target, caps), caps)
-    regs = cost.registers(a, values, target)
+    regs = cost.registers(a, values, target) if regs is None else regs
     bad = cost.limits(a, knobs, values, target, regs, caps)
     if bad:
         return Point(sched, None, tuple(bad))
@@ -166,7 +170,9 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
     are priced fastest bound first; once a walk's bound is above the `top_n`-th time found, it
     and every later walk are skipped. Exact: the same top `top_n` as pricing every point
     (tests/test_schedule_choices.py). The bound comes from a walk without register accounting
-    (`Analyzer(..., registers=False)`), the walks priced are walked again in full.
+    (`Analyzer(..., registers=False)`), made only for walks whose bound without loads and stores
+    (`accesses=False`, a smaller one) comes first (`_Walks`); the walks priced are walked again
+    in full.
     `caps`: the backend's capability record, whose tile rules the limits apply."""
     fixed = dict(fixed or {})
     explicit = {k.name: k.value for k in knobs if k.value is not None}
@@ -190,54 +196,114 @@ def rank(fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], targe
             continue
         values = dict(explicit)
         values.update(zip(shape, combo))
-        walked = walk(values, registers=False)  # the bound's walk; a priced one is walked again in full
-        programs[combo] = walked.programs
-        walks.append((cost.lower_bound_us(walked, target), combo, values))  # reads no resolved field
-    walks.sort(key=lambda w: (w[0], w[1]))
-    good: list[Point] = []
-    starved: list[Point] = []
-    closest: Point | None = None
-    cutoff, best = math.inf, math.inf
-    fastest: list[float] = []  # the top_n smallest times, negated (a max-heap)
-    for bound, combo, walk_values in walks:
-        if bound > cutoff:
-            break  # sorted by bound: no later walk can enter the top_n
-        walked = walk(walk_values)
-        resolved: dict[tuple, Analysis] = {}
-        memo: dict = {}
-        # a launch order (group) only matters for a grid of two axes, each of more than one program
-        flat = len(walked.grid) < 2 or min(walked.grid[:2]) <= 1
-        for rest in itertools.product(*(ranges[n] for n in inner)):
-            if flat and any(roles[n] == GROUP and v != ranges[n][0] for n, v in zip(inner, rest)):
-                continue
-            values = dict(explicit)
-            values.update(zip(shape, combo))
-            values.update(zip(inner, rest))
-            if not constraints.combo_ok(cons, values):
-                continue
-            rkey = tuple(values.get(k.name) for k in knobs if k.role in _NO_WALK)
-            if rkey not in resolved:  # the resolved walk differs only in stages and group values
-                resolved[rkey] = walked.resolve(values)
-            p = evaluate(fn, knobs, values, sizes, target, resolved=resolved[rkey], caps=caps,
-                         memo=memo)
-            if p.estimate is None:
-                if closest is None or len(p.violations) < len(closest.violations):
-                    closest = p
-            elif p.starved:  # kept only for when every point is (never bounds the search)
-                starved.append(p)
-            elif p.estimate.time_us <= cutoff:
-                good.append(p)
-                best = min(best, p.estimate.time_us)
-                if len(fastest) < top_n:
-                    heapq.heappush(fastest, -p.estimate.time_us)
-                else:
-                    heapq.heappushpop(fastest, -p.estimate.time_us)
-        if len(fastest) >= top_n:  # what can still enter: the top_n, and the near-ties of the best
-            cutoff = max(best * (1 + NEAR_TIE), -fastest[0])
-    if not good and not starved:
-        raise _no_fit(fn, target, explicit, closest, knobs)
+        # first a walk without loads and stores: its bound is below the walk's own, and most walks
+        # (small tiles: many waves of programs) are skipped on it (`_Walks`)
+        skeleton = walk(values, registers=False, accesses=False)
+        programs[combo] = skeleton.programs
+        walks.append((cost.lower_bound_us(skeleton, target), combo, values, skeleton))  # reads no resolved field
+
+    def search(skip_register_misses: bool) -> _Search:
+        s = _Search(fn, knobs, sizes, target, caps, cons, inner, ranges, roles, top_n, skip_register_misses)
+        order = _Walks(walks, walk, target)
+        while (values := order.next(s.cutoff)) is not None:  # None: no later walk can enter the top_n
+            s.price(walk(values), values)
+        return s
+
+    found = search(True)
+    good, starved, cutoff = found.good, found.starved, found.cutoff
+    if not good and not starved:  # no point fits: every point checked in full, to name the closest
+        raise _no_fit(fn, target, explicit, search(False).closest, knobs)
     fit = _ordered([p for p in good if p.estimate.time_us <= cutoff])
     return (fit + _ordered(starved))[:top_n]
+
+
+class _Walks:
+    """The walks of `rank` in the order of their own bounds (then their knob values), as sorting
+    them would give, with a walk's own bound found only when the smaller bound of its walk
+    without accesses comes first: walks whose first bound is above the cutoff are never walked
+    with their accesses."""
+
+    def __init__(self, walks: list[tuple], walk: Analyzer, target: Target):
+        """`walks`: (the bound of the walk without accesses, combo, values, that walk) each."""
+        self.heap = list(walks)
+        heapq.heapify(self.heap)  # by bound, then combo (unique): values are never compared
+        self.walk, self.target = walk, target
+
+    def next(self, cutoff: float) -> dict[str, int] | None:
+        """The values of the next walk whose own bound is at most `cutoff`; None when no walk
+        left has one (every bound left is above it, and own bounds are no smaller)."""
+        heap = self.heap
+        while heap and heap[0][0] <= cutoff:
+            _, combo, values, own_or_skeleton = heapq.heappop(heap)
+            if own_or_skeleton is True:
+                return values
+            # no walk's own bound is below this one's first: find it (the walk's loads and stores
+            # run), and put the walk back
+            own_bound = cost.lower_bound_us(self.walk.with_accesses(own_or_skeleton), self.target)
+            heapq.heappush(heap, (own_bound, combo, values, True))
+        return None
+
+
+class _Search:
+    """The pricing half of `rank`: the points of each walk priced in turn, the `top_n` fastest
+    times kept, and the cutoff no later walk's bound may pass to be priced."""
+
+    def __init__(self, fn: Function, knobs: tuple[KnobInfo, ...], sizes: dict[str, int], target: Target,
+                 caps: Capabilities, cons, inner: list[str], ranges: dict, roles: dict, top_n: int,
+                 skip_register_misses: bool = False):
+        """`skip_register_misses`: a point that breaks a register limit (`cost.register_limits`,
+        the limit most rejected points break) is dropped before it is checked and timed in
+        full, so `closest` is not kept (`rank` searches again without it when nothing fits)."""
+        self.fn, self.knobs, self.sizes, self.target, self.caps = fn, knobs, sizes, target, caps
+        self.cons, self.inner, self.ranges, self.top_n = cons, inner, ranges, top_n
+        self.skip_register_misses = skip_register_misses
+        self.groups = [roles[n] == GROUP for n in inner]
+        self.no_walk = [k.name for k in knobs if k.role in _NO_WALK]  # what `resolve` reads
+        self.good: list[Point] = []
+        self.starved: list[Point] = []
+        self.closest: Point | None = None
+        self.cutoff, self.best = math.inf, math.inf
+        self.fastest: list[float] = []  # the top_n smallest times, negated (a max-heap)
+
+    def price(self, walked: Analysis, walk_values: dict[str, int]) -> None:
+        """Price every point of one walk (`walk_values`: the values the walk was made with)."""
+        resolved: dict[tuple, Analysis] = {}
+        memo: dict = {}
+        # a launch order (group) only matters for a grid of two axes, each of more than one
+        # program: on others only the first group value is tried
+        flat = len(walked.grid) < 2 or min(walked.grid[:2]) <= 1
+        inner_ranges = [self.ranges[n][:1] if flat and g else self.ranges[n] for n, g in zip(self.inner, self.groups)]
+        for rest in itertools.product(*inner_ranges):
+            values = dict(walk_values)
+            values.update(zip(self.inner, rest))
+            if self.cons and not constraints.combo_ok(self.cons, values):
+                continue
+            rkey = tuple(values.get(n) for n in self.no_walk)
+            if rkey not in resolved:  # the resolved walk differs only in stages and group values
+                resolved[rkey] = walked.resolve(values)
+            a = resolved[rkey]
+            regs = cost.registers(a, values, self.target)
+            if self.skip_register_misses and cost.register_limits(regs, values.get("num_warps", 4), self.target):
+                continue
+            self.add(evaluate(self.fn, self.knobs, values, self.sizes, self.target, resolved=a, caps=self.caps,
+                              memo=memo, regs=regs))
+        if len(self.fastest) >= self.top_n:  # what can still enter: the top_n, and the near-ties of the best
+            self.cutoff = max(self.best * (1 + NEAR_TIE), -self.fastest[0])
+
+    def add(self, p: Point) -> None:
+        if p.estimate is None:
+            if self.closest is None or len(p.violations) < len(self.closest.violations):
+                self.closest = p
+        elif p.starved:  # kept only for when every point is (never bounds the search)
+            self.starved.append(p)
+        elif p.estimate.time_us <= self.cutoff:
+            t = p.estimate.time_us
+            self.good.append(p)
+            self.best = min(self.best, t)
+            if len(self.fastest) < self.top_n:
+                heapq.heappush(self.fastest, -t)
+            else:
+                heapq.heappushpop(self.fastest, -t)
 
 
 def _split_needless(combo: tuple, splits: list[int], shape: list[str], ranges: dict, programs: dict,

@@ -1,14 +1,15 @@
 """Walk steps specialized per instruction, found once per function (`analysis._Plans`): the
 scalar arithmetic and constants that make up most of a GEMM's instructions run once per tile-size
-combination in the search, so what they read of the instruction is read once, and the grid-axis
-taint of every value, which no knob value changes. Same results as `analysis._Walker.math` and
-`analysis._const` (tests/test_schedule_choices.py pins the choices)."""
+combination in the search, so what they read of the instruction is read once; the grid-axis
+taint of every value and what sizes each global access's window (`Window`), which no knob value
+changes; and the scalars a walk reads at all (`scalars_read`). Same results as
+`analysis._Walker.math` and `analysis._const` (tests/test_schedule_choices.py pins the choices)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from tiledsl.ir.nodes import Block, Sym
+from tiledsl.ir.nodes import Block, Space, Sym, Type, Value, walk
 from tiledsl.ir.ops import Op
 from tiledsl.ir.optable import OPS
 
@@ -120,3 +121,73 @@ def grid_taint(body: Block) -> dict[str, frozenset[int]]:
 
     block(body)
     return taint
+
+
+def scalars_read(body: Block) -> frozenset[str]:
+    """The scalar values whose walk-time value can change the analysis: grid sizes, loop bounds,
+    branch conditions, and every scalar they are computed from. The walk reads scalar values
+    nowhere else, so scalar arithmetic outside this slice (a tile's offsets: ``i * BM``,
+    ``(s * per + kk) * BK``, half of a GEMM's scalar instructions) need not run per walk
+    (`analysis._Plans`). Names, not values: a name defined twice is kept if either definition
+    is read."""
+    defs: dict[str, list] = {}
+    todo: list[str] = []
+    for inst in walk(body):
+        for v in inst.results:
+            defs.setdefault(v.name, []).append(inst)
+        if inst.op is Op.GRID:
+            todo += (v.name for v in inst.operands)
+        elif inst.op is Op.FOR:
+            todo += (v.name for v in inst.operands[:3])
+        elif inst.op is Op.IF:
+            todo.append(inst.operands[0].name)
+    read: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in read:
+            continue
+        read.add(name)
+        for inst in defs.get(name, ()):
+            todo += (v.name for v in inst.operands)
+    return frozenset(read)
+
+
+def unread_scalar(inst, read: frozenset[str]) -> bool:
+    """Whether `inst` only computes scalars the walk never reads (`scalars_read`)."""
+    return bool(inst.results) and not inst.regions and \
+        all(v.type.space is Space.SCALAR and v.name not in read for v in inst.results)
+
+
+def spans(src: Type, shape_attr, offsets) -> tuple:
+    """What sizes a window along each axis, as dims a walk looks up: a gathered axis (a rank-1
+    offset) its index vector's length, ``(n, None)``; an axis the window's shape attr sizes, that
+    size and the tensor's, ``(entry, size)`` (the part inside the tensor). Other axes: one index."""
+    out = []
+    for ax, off in enumerate(offsets):
+        entry = shape_attr[ax] if shape_attr else None
+        if off.type.rank == 1:
+            out.append((off.type.shape[0], None))
+        elif entry is not None:
+            out.append((entry, src.shape[ax]))
+    return tuple(out)
+
+
+def row_span(src: Type, shape_attr, offsets) -> tuple | None:
+    """(the window's extent along the last axis, the tensor's size there) for
+    `analysis._Walker.row_bytes`; a gathered or unsized last axis has extent 1. None without
+    offsets (one element)."""
+    if not offsets:
+        return None
+    entry = shape_attr[-1] if shape_attr else None
+    return (entry if entry is not None and offsets[-1].type.rank == 0 else 1), src.shape[-1]
+
+
+class Window(NamedTuple):
+    """A global access's facts that no knob value changes (`analysis._Walker.window`)."""
+
+    acc: object  # `optable.access_of(inst)`
+    tensor: Value
+    itemsize: int
+    axes: frozenset[int]  # the grid axes its offsets depend on
+    spans: tuple  # `spans`
+    row: tuple | None  # `row_span`

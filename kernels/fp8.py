@@ -12,7 +12,8 @@ it is added to the fp32 accumulator, so the inputs are never dequantized.
 from __future__ import annotations
 
 import torch
-from tiledsl.kernels._knobs import Launch
+from tiledsl.kernels._knobs import Launch, scheduled_knobs
+from tiledsl.kernels._split import buffers, scheduling_buffers, store_split
 from tiledsl.kernels._validate import FLOAT_DTYPES, FP8_DTYPES, Validator, cdiv
 
 import tiledsl as td
@@ -136,6 +137,31 @@ def fp8_gemm_nt_kernel(a: td.Tensor, sfa: td.Tensor, b: td.Tensor, sfb: td.Tenso
         td.store(c, (i * BM, j * BN), acc.to(c.dtype))
 
 
+@td.kernel
+def fp8_gemm_nt_splitk_kernel(a: td.Tensor, sfa: td.Tensor, b: td.Tensor, sfb: td.Tensor, c: td.Tensor,
+                              ws: td.Tensor, counts: td.Tensor,
+                              BM: td.constexpr = td.auto, BN: td.constexpr = td.auto(divides=128),
+                              BK: td.constexpr = 128, SPLIT_K: td.constexpr = td.auto):
+    """`fp8_gemm_nt_kernel` with its K blocks split over SPLIT_K programs per output tile
+    (``td.auto``: the scheduler's choice, 1 included), reduced in the kernel
+    (`kernels/_split.py` `store_split`: the last split of a tile sums the fp32 partials in
+    ``ws [SPLIT_K, M, N]`` in split order; ``counts``, one int32 per output tile, is zero on entry
+    and left zero). SPLIT_K = 1 is the plain kernel."""
+    M, K = a.shape
+    N = b.shape[0]
+    with td.grid(td.cdiv(M, BM), td.cdiv(N, BN), SPLIT_K) as (i, j, s):
+        per = td.cdiv(K, BK * SPLIT_K)  # K blocks of one split
+        acc = td.zeros((BM, BN), td.float32)
+        for kk in td.pipelined(per, stages=td.auto):
+            k = s * per + kk  # blocks past K's end read as zeros (operands and scales)
+            at = td.load(a, (i * BM, k * BK), (BM, BK))
+            bt = td.load(b, (j * BN, k * BK), (BN, BK))
+            sa = td.load(sfa, (i * BM, k), (BM, None))
+            sb = td.load(sfb, ((j * BN) // 128, k))
+            acc += td.dot(at, bt.T) * (sa[:, None] * sb)
+        store_split(c, ws, counts, acc, i, j, s, BM, BN, SPLIT_K)
+
+
 def check_fp8_operand(v: Validator, name: str, x: torch.Tensor, sname: str, sf: torch.Tensor,
                       ndim: int) -> None:
     """An e4m3 operand and its fp32 scales, both contiguous with the right number of axes."""
@@ -148,8 +174,10 @@ def fp8_gemm_nt(a: torch.Tensor, sfa: torch.Tensor, b: torch.Tensor, sfb: torch.
                 **knobs) -> torch.Tensor:
     """``(a * sfa) @ (b * sfb)^T`` for e4m3 ``a [M, K]`` with per-token scales ``sfa [M, ceil(K/128)]``
     and e4m3 ``b [N, K]`` with block scales ``sfb [ceil(N/128), ceil(K/128)]``; fp32 accumulation,
-    output ``out_dtype`` (bf16 by default). ``knobs`` (BM, BN, num_warps) override the
-    scheduler; BN must divide 128 and BK is fixed at 128 (one scale per 128 columns)."""
+    output ``out_dtype`` (bf16 by default). ``knobs`` (BM, BN, SPLIT_K, num_warps) override the
+    scheduler; BN must divide 128 and BK is fixed at 128 (one scale per 128 columns). Few output
+    tiles over a long K are split over several programs per tile and reduced in the kernel, in a
+    fixed order (the same bits on every run)."""
     v = Validator("fp8_gemm_nt")
     check_fp8_operand(v, "a", a, "sfa", sfa, 2)
     check_fp8_operand(v, "b", b, "sfb", sfb, 2)
@@ -173,8 +201,22 @@ def fp8_gemm_nt(a: torch.Tensor, sfa: torch.Tensor, b: torch.Tensor, sfb: torch.
 def fp8_gemm_nt_launch(a, sfa, b, sfb, c, **knobs) -> Launch:
     """The kernel call `fp8_gemm_nt` makes: the kernel's knob constraints (BN divides the 128-wide
     scale block, BK is it) and the cost model (which counts the scaled product's fp32 tile beside
-    the accumulator, so it never picks a point that spills) choose the rest unless given."""
-    return Launch(fp8_gemm_nt_kernel, (a, sfa, b, sfb, c), knobs)
+    the accumulator, so it never picks a point that spills) choose the rest unless given. Where
+    the scheduler splits the K blocks (few output tiles over a long K, as the GEMM's `split_k`),
+    the split kernel with its workspace and the stream's tile counters."""
+    given = knobs.get("SPLIT_K")
+    rest = {k: v for k, v in knobs.items() if k != "SPLIT_K"}
+    if given is not None and given is not td.auto and int(given) == 1:
+        return Launch(fp8_gemm_nt_kernel, (a, sfa, b, sfb, c), rest)
+    fixed = {k: v for k, v in rest.items() if isinstance(v, int)}
+    fixed["SPLIT_K"] = td.auto if given is None or given is td.auto else int(given)
+    chosen = scheduled_knobs(fp8_gemm_nt_splitk_kernel, (a, sfa, b, sfb, c, *scheduling_buffers(c)), **fixed)
+    split = chosen["SPLIT_K"]
+    if split == 1:
+        return Launch(fp8_gemm_nt_kernel, (a, sfa, b, sfb, c), rest)
+    tiles = cdiv(a.shape[0], chosen["BM"]) * cdiv(b.shape[0], chosen["BN"])
+    return Launch(fp8_gemm_nt_splitk_kernel, (a, sfa, b, sfb, c, *buffers(split, tiles, c)),
+                  {**rest, "BM": chosen["BM"], "BN": chosen["BN"], "SPLIT_K": split})
 
 
 def _reject_scale_knobs(v: Validator, knobs: dict) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 from tiledsl.kernels._knobs import Launch, scheduled_knobs
+from tiledsl.kernels._split import buffers, scheduling_buffers, store_split
 from tiledsl.kernels._validate import FLOAT_DTYPES, Validator
 
 import tiledsl as td
@@ -36,15 +37,10 @@ def gemm_splitk_kernel(a: td.Tensor, b: td.Tensor, c: td.Tensor, ws: td.Tensor, 
                        BM: td.constexpr = td.auto, BN: td.constexpr = td.auto, BK: td.constexpr = td.auto,
                        SPLIT_K: td.constexpr = td.auto):
     """c = a @ b with the K loop split over SPLIT_K programs per output tile (``td.auto``: the
-    scheduler's choice, 1 included).
-
-    Each split stores its fp32 partial sum into ``ws [SPLIT_K, M, N]`` (fp32, any contents) and
-    counts itself in ``counts`` (int32, one per output tile, zero on entry). The split that counts
-    last sums the partials in split order, rounds once into c and puts the counter back to zero:
-    the result is the same bits whichever split finishes last (no fp32 atomics), and no pass
-    before or after the kernel zero-fills or rounds a workspace. The order is the language's:
-    a scalar atomic orders the program's earlier stores before it (docs/language.md "Memory
-    order"). SPLIT_K = 1 is the plain kernel: the split axis, ws and counts fold away."""
+    scheduler's choice, 1 included), reduced in the kernel (`kernels/_split.py` `store_split`:
+    the last split of a tile sums the fp32 partials in ``ws [SPLIT_K, M, N]`` in split order;
+    ``counts``, one int32 per output tile, is zero on entry and left zero). SPLIT_K = 1 is the
+    plain kernel: the split axis, ws and counts fold away."""
     M, K = a.shape
     N = b.shape[1]
     with td.grid(td.cdiv(M, BM), td.cdiv(N, BN), SPLIT_K) as (i, j, s):
@@ -54,17 +50,7 @@ def gemm_splitk_kernel(a: td.Tensor, b: td.Tensor, c: td.Tensor, ws: td.Tensor, 
             k = s * per + kk  # tiles past K's end read as zeros
             acc += td.dot(td.load(a, (i * BM, k * BK), (BM, BK)),
                           td.load(b, (k * BK, j * BN), (BK, BN)))
-        if SPLIT_K == 1:
-            td.store(c, (i * BM, j * BN), acc.to(c.dtype))
-        else:
-            td.store(ws, (s, i * BM, j * BN), acc[None, :, :])
-            tile = i * td.cdiv(N, BN) + j
-            if td.atomic_add(counts, (tile,), 1) == SPLIT_K - 1:  # every other split has stored
-                total = td.load(ws, (0, i * BM, j * BN), (1, BM, BN))
-                for t in range(1, SPLIT_K):
-                    total += td.load(ws, (t, i * BM, j * BN), (1, BM, BN))
-                td.store(c, (i * BM, j * BN), td.reshape(total, (BM, BN)).to(c.dtype))
-                td.store(counts, (tile,), 0)  # ready for the next launch
+        store_split(c, ws, counts, acc, i, j, s, BM, BN, SPLIT_K)
 
 
 def gemm(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = None,
@@ -103,8 +89,7 @@ def gemm_launch(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> L
     if split == 1:
         return Launch(gemm_kernel, (a, b, c), {k: v for k, v in knobs.items() if k != "SPLIT_K"})
     tiles = -(-a.shape[0] // knobs["BM"]) * -(-b.shape[1] // knobs["BN"])
-    ws = torch.empty((split, *c.shape), dtype=torch.float32, device=c.device)
-    return Launch(gemm_splitk_kernel, (a, b, c, ws, tile_counters(tiles, c.device)), {**knobs, "SPLIT_K": split})
+    return Launch(gemm_splitk_kernel, (a, b, c, *buffers(split, tiles, c)), {**knobs, "SPLIT_K": split})
 
 
 def split_k(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> tuple[int, dict]:
@@ -116,10 +101,7 @@ def split_k(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> tuple
     fixed = {k: v for k, v in knobs.items() if isinstance(v, int) and k != "SPLIT_K"}
     if given is not None and given is not td.auto and int(given) == 1:
         return 1, fixed | {k: v for k, v in knobs.items() if k != "SPLIT_K"}
-    # a workspace as deep as the largest split the scheduler tries (its windows, not its size, are
-    # what the cost model prices; a shallower one would cap the bytes the splits write)
-    meta = (torch.empty((16, *c.shape), dtype=torch.float32, device="meta"),
-            torch.empty((1,), dtype=torch.int32, device="meta"))
+    meta = scheduling_buffers(c)
     if given is not None and given is not td.auto:
         fixed["SPLIT_K"] = int(given)
     else:
@@ -130,30 +112,6 @@ def split_k(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> tuple
     if split == 1:
         return 1, rest
     return split, rest | {"BM": chosen["BM"], "BN": chosen["BN"]}
-
-
-_COUNTERS: dict[tuple, torch.Tensor] = {}
-
-
-def tile_counters(n: int, device: torch.device) -> torch.Tensor:
-    """``n`` zeroed int32 tile counters for a split launch on the current stream. A split launch
-    leaves its counters zero again (the last split of each tile resets its own), so one zero-filled
-    buffer per device and stream serves every later launch in stream order with no fill pass.
-    Launches on two streams may overlap: each stream has its own. While a CUDA graph is being
-    captured the counters are a fresh zero-filled tensor (its fill is part of the graph)."""
-    device = torch.device(device)
-    if device.type == "meta":
-        return torch.zeros(n, dtype=torch.int32, device=device)
-    stream = 0
-    if device.type == "cuda":
-        if torch.cuda.is_current_stream_capturing():
-            return torch.zeros(n, dtype=torch.int32, device=device)
-        stream = torch.cuda.current_stream(device).cuda_stream
-    key = (str(device), stream)
-    buf = _COUNTERS.get(key)
-    if buf is None or buf.numel() < n:
-        buf = _COUNTERS[key] = torch.zeros(max(n, 1024), dtype=torch.int32, device=device)
-    return buf[:n]
 
 
 def gemm_ref(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = None) -> torch.Tensor:

@@ -20,6 +20,7 @@ from tiledsl.schedule.cost import _wave_extent
 from tiledsl.specs import TensorSpec as T
 
 G = importlib.import_module("tiledsl.kernels.gemm")
+S = importlib.import_module("tiledsl.kernels._split")
 
 
 def _ref(a, b, dtype):
@@ -108,9 +109,9 @@ def test_split_counters_are_left_zero_and_reused():
     for split in (2, 3, 4):
         out = G.gemm(a, b, backend="ir", SPLIT_K=split, BM=16, BN=32, BK=16)
         torch.testing.assert_close(out.float(), _ref(a, b, torch.float16).float(), rtol=1e-2, atol=4e-2)
-        counters = G.tile_counters(8, torch.device("cpu"))
-        assert counters.data_ptr() == G.tile_counters(1, torch.device("cpu")).data_ptr()
-        assert int(G._COUNTERS[("cpu", 0)].abs().sum()) == 0
+        counters = S.tile_counters(8, torch.device("cpu"))
+        assert counters.data_ptr() == S.tile_counters(1, torch.device("cpu")).data_ptr()
+        assert int(S._COUNTERS[("cpu", 0)].abs().sum()) == 0
 
 
 def test_split_result_does_not_depend_on_which_split_is_last():
@@ -194,8 +195,8 @@ def test_split_k_property_against_torch(m, n, k, split, out, seed):
     b = torch.randn(k, n, generator=g).half()
     got = G.gemm(a, b, out_dtype=out, backend="ir", SPLIT_K=split, BM=16, BN=16, BK=16)
     torch.testing.assert_close(got.float(), _ref(a, b, out).float(), rtol=1e-2, atol=2e-2)
-    G.tile_counters(1, torch.device("cpu"))
-    assert int(G._COUNTERS[("cpu", 0)].abs().sum()) == 0
+    S.tile_counters(1, torch.device("cpu"))
+    assert int(S._COUNTERS[("cpu", 0)].abs().sum()) == 0
 
 
 @pytest.mark.gpu
@@ -219,4 +220,59 @@ def test_split_on_gpu_is_right_and_the_same_bits_every_run(backend, m, n, k, spl
     again = G.gemm(a, b, backend=backend, SPLIT_K=split)
     torch.cuda.synchronize()
     assert torch.equal(other, first) and torch.equal(again, first)
-    assert all(int(buf.abs().sum()) == 0 for buf in G._COUNTERS.values())
+    assert all(int(buf.abs().sum()) == 0 for buf in S._COUNTERS.values())
+
+
+# --- FP8 block-scaled GEMM: the same epilogue (`kernels/_split.py`) over its 128-wide K blocks ---
+F = importlib.import_module("tiledsl.kernels.fp8")
+
+
+def _fp8_operands(m, n, k, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g)
+    return F.per_token_cast_to_fp8_ref(a), F.per_block_cast_to_fp8_ref(b)
+
+
+@pytest.mark.parametrize("backend", ["ir", "triton"])
+@pytest.mark.parametrize("m,n,k,split", [(20, 70, 640, 2), (64, 128, 384, 4), (9, 33, 1000, 3)])
+def test_fp8_split_k_matches_the_reference(backend, m, n, k, split):
+    """Ragged M, N and K (a last K block of 104 columns), a split past K's end (3 blocks, 4
+    splits): the dequantized product rounded once, as the plain kernel gives it, and the counters
+    end at zero."""
+    (aq, sa), (bq, sb) = _fp8_operands(m, n, k, seed=m + n)
+    out = F.fp8_gemm_nt(aq, sa, bq, sb, out_dtype=torch.float32, backend=backend, SPLIT_K=split, BM=16, BN=32)
+    ref = F.fp8_gemm_nt_ref(aq, sa, bq, sb, torch.float32)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-3)
+    plain = F.fp8_gemm_nt(aq, sa, bq, sb, out_dtype=torch.float32, backend=backend, SPLIT_K=1, BM=16, BN=32)
+    torch.testing.assert_close(out, plain, rtol=1e-5, atol=1e-4)
+    S.tile_counters(1, torch.device("cpu"))
+    assert int(S._COUNTERS[("cpu", 0)].abs().sum()) == 0
+
+
+def test_fp8_launch_splits_few_tiles_over_a_long_k():
+    """DeepSeek's 128x2112x7168 (34 tiles of 64x128 on 132 SMs) is split; 4096x7168x2048 and
+    128x7168x2048 (enough tiles) keep the plain kernel."""
+    e4, f32, bf = torch.float8_e4m3fn, torch.float32, torch.bfloat16
+
+    def launch(m, n, k):
+        meta = lambda *s, dtype: torch.empty(*s, dtype=dtype, device="meta")  # noqa: E731
+        return F.fp8_gemm_nt_launch(meta(m, k, dtype=e4), meta(m, -(-k // 128), dtype=f32), meta(n, k, dtype=e4),
+                                    meta(-(-n // 128), -(-k // 128), dtype=f32), meta(m, n, dtype=bf))
+
+    split = launch(128, 2112, 7168)
+    assert split.kernel is F.fp8_gemm_nt_splitk_kernel and split.knobs["SPLIT_K"] > 1
+    assert split.args[5].shape == (split.knobs["SPLIT_K"], 128, 2112)
+    for shape in ((4096, 7168, 2048), (128, 7168, 2048)):
+        assert launch(*shape).kernel is F.fp8_gemm_nt_kernel
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["triton", "tilelang"])
+def test_fp8_split_on_gpu_is_the_same_bits_every_run(backend):
+    (aq, sa), (bq, sb) = _fp8_operands(128, 2112, 7168, seed=5)
+    aq, sa, bq, sb = aq.cuda(), sa.cuda(), bq.cuda(), sb.cuda()
+    first = F.fp8_gemm_nt(aq, sa, bq, sb, backend=backend, SPLIT_K=3)
+    ref = F.fp8_gemm_nt_ref(aq, sa, bq, sb, torch.float32)
+    assert F.calc_diff(first.float(), ref) < 1e-5
+    for _ in range(20):
+        assert torch.equal(F.fp8_gemm_nt(aq, sa, bq, sb, backend=backend, SPLIT_K=3), first)

@@ -180,3 +180,18 @@ HOPPER_CASES = {
                                  T((64,), DType.i32), T((1024, 1024), DType.bf16), T((128, 8), DType.i32)),
                  dict(H=1024)),
 }
+
+
+@td.kernel
+def two_page_loads(kv: td.Tensor, q: td.Tensor, out: td.Tensor, n: int, COLS: td.constexpr):
+    """K and V read from one page of `kv` (rows masked by `n`); with COLS, V is masked by columns
+    too (another mask: its own load). The TileLang lowering keeps V as K's region exactly when
+    the masks match, and the cost model charges it so (tests/test_shared_pages.py,
+    tests/test_tilelang_parity.py)."""
+    with td.grid(1):
+        rows = td.arange(0, 64)
+        k = td.load(kv, (0, 0), (64, 128), mask=(rows < n)[:, None])
+        vmask = (rows < n)[:, None] & (td.arange(0, 64) < 32)[None, :] if COLS else (rows < n)[:, None]
+        v = td.load(kv, (0, 0), (64, 64), mask=vmask)
+        s = td.dot(td.load(q, (0, 0), (64, 128)), k.T)
+        td.store(out, (0, 0), td.dot(s.to(td.bfloat16), v))

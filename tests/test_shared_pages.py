@@ -77,15 +77,7 @@ def test_the_model_charges_a_view_exactly_where_the_lowering_makes_one(col_mask,
     `test_a_page_load_is_reused_only_with_the_same_rows_offsets_and_mask` (same kernel): V with
     K's mask is K's region, V masked by columns too is its own load."""
 
-    @td.kernel
-    def two_loads(kv: td.Tensor, q: td.Tensor, out: td.Tensor, n: int, COLS: td.constexpr):
-        with td.grid(1):
-            rows = td.arange(0, 64)
-            k = td.load(kv, (0, 0), (64, 128), mask=(rows < n)[:, None])
-            vmask = (rows < n)[:, None] & (td.arange(0, 64) < 32)[None, :] if COLS else (rows < n)[:, None]
-            v = td.load(kv, (0, 0), (64, 64), mask=vmask)
-            s = td.dot(td.load(q, (0, 0), (64, 128)), k.T)
-            td.store(out, (0, 0), td.dot(s.to(td.bfloat16), v))
+    two_loads = K.two_page_loads
 
     specs = (T((64, 128), bf16), T((64, 128), bf16), T((64, 64), f32), 40)
     fn = two_loads.ir(*specs, COLS=int(col_mask))

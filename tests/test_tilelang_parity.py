@@ -144,17 +144,7 @@ def test_paged_v_is_the_leading_columns_of_the_k_page_not_a_second_copy():
 @pytest.mark.parametrize("col_mask, loads", [(False, 1), (True, 2)])
 def test_a_page_load_is_reused_only_with_the_same_rows_offsets_and_mask(col_mask, loads):
     """V masked by columns too (another mask) is its own load; with K's mask it is K's region."""
-    import tiledsl as td
-
-    @td.kernel
-    def two_loads(kv: td.Tensor, q: td.Tensor, out: td.Tensor, n: int, COLS: td.constexpr):
-        with td.grid(1):
-            rows = td.arange(0, 64)
-            k = td.load(kv, (0, 0), (64, 128), mask=(rows < n)[:, None])
-            vmask = (rows < n)[:, None] & (td.arange(0, 64) < 32)[None, :] if COLS else (rows < n)[:, None]
-            v = td.load(kv, (0, 0), (64, 64), mask=vmask)
-            s = td.dot(td.load(q, (0, 0), (64, 128)), k.T)
-            td.store(out, (0, 0), td.dot(s.to(td.bfloat16), v))
+    two_loads = K.two_page_loads
 
     src = two_loads.compile(T((64, 128), bf16), T((64, 128), bf16), T((64, 64), f32), 40, COLS=int(col_mask),
                             backend="tilelang", target="h100").code("tilelang")

@@ -13,6 +13,8 @@ With SPLIT_K = 1 it is the plain store (ws and counts are never touched).
 from __future__ import annotations
 
 import torch
+from tiledsl.kernels._knobs import scheduled_knobs
+from tiledsl.kernels._validate import Validator
 
 import tiledsl as td
 
@@ -36,6 +38,30 @@ def store_split(c, ws, counts, acc, i, j, s, BM, BN, SPLIT_K):
             td.store(counts, (tile,), 0)  # ready for the next launch
 
 
+def check_split(v: Validator, knobs: dict) -> None:
+    """A given ``SPLIT_K`` is a positive int or ``td.auto``."""
+    given = knobs.get("SPLIT_K")
+    if given is not None and given is not td.auto and (not isinstance(given, int) or given < 1):
+        raise v.fail(f"SPLIT_K={given!r}", "SPLIT_K must be an int of at least 1 (or td.auto)")
+
+
+def choose(kernel: td.Kernel, args: tuple, c: torch.Tensor, knobs: dict) -> tuple[int, dict]:
+    """The split factor of a call of the split `kernel` on ``(*args, c)`` and the knobs to launch
+    with: a given ``SPLIT_K``, else the scheduler's choice (1: launch the plain kernel with the
+    other given knobs). A split fixes BM and BN (they size the tile counters) from the schedule
+    where not given. Scheduling only, once per shape (`scheduled_knobs` caches it)."""
+    given = knobs.get("SPLIT_K")
+    rest = {k: v for k, v in knobs.items() if k != "SPLIT_K"}
+    if given is not None and given is not td.auto and given == 1:
+        return 1, rest
+    fixed = {k: v for k, v in rest.items() if isinstance(v, int)}
+    fixed["SPLIT_K"] = td.auto if given is None or given is td.auto else given
+    chosen = scheduled_knobs(kernel, (*args, c, *scheduling_buffers(c)), **fixed)
+    if chosen["SPLIT_K"] == 1:
+        return 1, rest
+    return chosen["SPLIT_K"], rest | {"BM": chosen["BM"], "BN": chosen["BN"], "SPLIT_K": chosen["SPLIT_K"]}
+
+
 def scheduling_buffers(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Meta stand-ins for ws and counts when asking the scheduler for a split: a workspace as deep
     as the largest split it tries (its windows, not its size, are what the cost model prices; a
@@ -44,10 +70,12 @@ def scheduling_buffers(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             torch.empty((1,), dtype=torch.int32, device="meta"))
 
 
-def buffers(split: int, tiles: int, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The workspace of a split launch and the stream's tile counters (`tile_counters`)."""
-    return (torch.empty((split, *c.shape), dtype=torch.float32, device=c.device),
-            tile_counters(tiles, c.device))
+def buffers(knobs: dict, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The workspace of a split launch with these knobs (`choose`) and the stream's tile counters
+    (`tile_counters`, one per (BM, BN) tile of c)."""
+    (M, N), bm, bn = c.shape, knobs["BM"], knobs["BN"]
+    return (torch.empty((knobs["SPLIT_K"], M, N), dtype=torch.float32, device=c.device),
+            tile_counters(-(-M // bm) * -(-N // bn), c.device))
 
 
 _COUNTERS: dict[tuple, torch.Tensor] = {}

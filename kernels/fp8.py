@@ -12,8 +12,8 @@ it is added to the fp32 accumulator, so the inputs are never dequantized.
 from __future__ import annotations
 
 import torch
-from tiledsl.kernels._knobs import Launch, scheduled_knobs
-from tiledsl.kernels._split import buffers, scheduling_buffers, store_split
+from tiledsl.kernels._knobs import Launch
+from tiledsl.kernels._split import buffers, check_split, choose, store_split
 from tiledsl.kernels._validate import FLOAT_DTYPES, FP8_DTYPES, Validator, cdiv
 
 import tiledsl as td
@@ -188,6 +188,7 @@ def fp8_gemm_nt(a: torch.Tensor, sfa: torch.Tensor, b: torch.Tensor, sfb: torch.
     if out_dtype not in FLOAT_DTYPES:
         raise v.fail(f"out_dtype {out_dtype} is not supported", "use torch.bfloat16 (or float16/float32)")
     _reject_scale_knobs(v, knobs)
+    check_split(v, knobs)
     device = v.same_device(a=a, sfa=sfa, b=b, sfb=sfb)
     c = torch.empty(M, N, dtype=out_dtype, device=device)
     if c.numel() == 0:
@@ -204,19 +205,10 @@ def fp8_gemm_nt_launch(a, sfa, b, sfb, c, **knobs) -> Launch:
     the accumulator, so it never picks a point that spills) choose the rest unless given. Where
     the scheduler splits the K blocks (few output tiles over a long K, as the GEMM's `split_k`),
     the split kernel with its workspace and the stream's tile counters."""
-    given = knobs.get("SPLIT_K")
-    rest = {k: v for k, v in knobs.items() if k != "SPLIT_K"}
-    if given is not None and given is not td.auto and int(given) == 1:
-        return Launch(fp8_gemm_nt_kernel, (a, sfa, b, sfb, c), rest)
-    fixed = {k: v for k, v in rest.items() if isinstance(v, int)}
-    fixed["SPLIT_K"] = td.auto if given is None or given is td.auto else int(given)
-    chosen = scheduled_knobs(fp8_gemm_nt_splitk_kernel, (a, sfa, b, sfb, c, *scheduling_buffers(c)), **fixed)
-    split = chosen["SPLIT_K"]
+    split, knobs = choose(fp8_gemm_nt_splitk_kernel, (a, sfa, b, sfb), c, knobs)
     if split == 1:
-        return Launch(fp8_gemm_nt_kernel, (a, sfa, b, sfb, c), rest)
-    tiles = cdiv(a.shape[0], chosen["BM"]) * cdiv(b.shape[0], chosen["BN"])
-    return Launch(fp8_gemm_nt_splitk_kernel, (a, sfa, b, sfb, c, *buffers(split, tiles, c)),
-                  {**rest, "BM": chosen["BM"], "BN": chosen["BN"], "SPLIT_K": split})
+        return Launch(fp8_gemm_nt_kernel, (a, sfa, b, sfb, c), knobs)
+    return Launch(fp8_gemm_nt_splitk_kernel, (a, sfa, b, sfb, c, *buffers(knobs, c)), knobs)
 
 
 def _reject_scale_knobs(v: Validator, knobs: dict) -> None:

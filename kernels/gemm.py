@@ -11,8 +11,8 @@ them in a fixed order); `gemm` launches it where the scheduler chooses a split.
 from __future__ import annotations
 
 import torch
-from tiledsl.kernels._knobs import Launch, scheduled_knobs
-from tiledsl.kernels._split import buffers, scheduling_buffers, store_split
+from tiledsl.kernels._knobs import Launch
+from tiledsl.kernels._split import buffers, check_split, choose, store_split
 from tiledsl.kernels._validate import FLOAT_DTYPES, Validator
 
 import tiledsl as td
@@ -69,8 +69,7 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = No
     if out_dtype not in FLOAT_DTYPES:
         raise v.fail(f"out_dtype {out_dtype} is not supported", "use torch.float32, float16 or bfloat16")
     device = v.same_device(a=a, b=b)
-    if knobs.get("SPLIT_K") is not None and knobs["SPLIT_K"] is not td.auto and int(knobs["SPLIT_K"]) < 1:
-        raise v.fail(f"SPLIT_K={knobs['SPLIT_K']}", "SPLIT_K must be at least 1 (or td.auto)")
+    check_split(v, knobs)
     c = torch.empty(a.shape[0], b.shape[1], dtype=out_dtype, device=device)
     if c.numel() == 0:
         return c
@@ -83,35 +82,17 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = No
 def gemm_launch(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> Launch:
     """The kernel call `gemm` makes: every knob left to the scheduler unless given. Where the
     scheduler splits K (`split_k`: few output tiles over a long K), the split kernel with an fp32
-    workspace of the partial sums and the stream's tile counters (`tile_counters`). Arguments may
-    be meta tensors (compiling only)."""
+    workspace of the partial sums and the stream's tile counters (`kernels/_split.py`). Arguments
+    may be meta tensors (compiling only)."""
     split, knobs = split_k(a, b, c, **knobs)
     if split == 1:
-        return Launch(gemm_kernel, (a, b, c), {k: v for k, v in knobs.items() if k != "SPLIT_K"})
-    tiles = -(-a.shape[0] // knobs["BM"]) * -(-b.shape[1] // knobs["BN"])
-    return Launch(gemm_splitk_kernel, (a, b, c, *buffers(split, tiles, c)), {**knobs, "SPLIT_K": split})
+        return Launch(gemm_kernel, (a, b, c), knobs)
+    return Launch(gemm_splitk_kernel, (a, b, c, *buffers(knobs, c)), knobs)
 
 
 def split_k(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, **knobs) -> tuple[int, dict]:
-    """The split factor of the call and the knobs to launch with: a given ``SPLIT_K`` (BM and BN
-    then taken from the schedule where not given), else the scheduler's choice on the split
-    kernel (1: the plain kernel, with the other given knobs). Scheduling only, once per shape
-    (`scheduled_knobs` caches it)."""
-    given = knobs.get("SPLIT_K")
-    fixed = {k: v for k, v in knobs.items() if isinstance(v, int) and k != "SPLIT_K"}
-    if given is not None and given is not td.auto and int(given) == 1:
-        return 1, fixed | {k: v for k, v in knobs.items() if k != "SPLIT_K"}
-    meta = scheduling_buffers(c)
-    if given is not None and given is not td.auto:
-        fixed["SPLIT_K"] = int(given)
-    else:
-        fixed["SPLIT_K"] = td.auto
-    chosen = scheduled_knobs(gemm_splitk_kernel, (a, b, c, *meta), **fixed)
-    split = chosen["SPLIT_K"]
-    rest = {k: v for k, v in knobs.items() if k != "SPLIT_K"}
-    if split == 1:
-        return 1, rest
-    return split, rest | {"BM": chosen["BM"], "BN": chosen["BN"]}
+    """The split factor of the call and the knobs to launch with (`kernels/_split.py` `choose`)."""
+    return choose(gemm_splitk_kernel, (a, b), c, knobs)
 
 
 def gemm_ref(a: torch.Tensor, b: torch.Tensor, *, out_dtype: torch.dtype | None = None) -> torch.Tensor:

@@ -276,3 +276,15 @@ def test_fp8_split_on_gpu_is_the_same_bits_every_run(backend):
     assert F.calc_diff(first.float(), ref) < 1e-5
     for _ in range(20):
         assert torch.equal(F.fp8_gemm_nt(aq, sa, bq, sb, backend=backend, SPLIT_K=3), first)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5])
+def test_a_bad_split_factor_is_refused_by_both_wrappers(bad):
+    from tiledsl.errors import ArgumentError
+
+    a, b = torch.ones(8, 256).half(), torch.ones(256, 8).half()
+    with pytest.raises(ArgumentError, match="SPLIT_K must be an int of at least 1"):
+        G.gemm(a, b, backend="ir", SPLIT_K=bad)
+    (aq, sa), (bq, sb) = _fp8_operands(8, 8, 256)
+    with pytest.raises(ArgumentError, match="SPLIT_K must be an int of at least 1"):
+        F.fp8_gemm_nt(aq, sa, bq, sb, backend="ir", SPLIT_K=bad)

@@ -288,3 +288,23 @@ def test_a_bad_split_factor_is_refused_by_both_wrappers(bad):
     (aq, sa), (bq, sb) = _fp8_operands(8, 8, 256)
     with pytest.raises(ArgumentError, match="SPLIT_K must be an int of at least 1"):
         F.fp8_gemm_nt(aq, sa, bq, sb, backend="ir", SPLIT_K=bad)
+
+
+@td.kernel
+def _per_thread_counts(counts: td.Tensor):
+    with td.grid(4):
+        with td.threads(32) as tid:
+            td.atomic_add(counts, (tid,), 1)
+
+
+def test_only_a_tile_programs_scalar_atomic_is_a_handoff():
+    """A tile program's scalar atomic (the dispatch's slot counter) puts a barrier, a release and
+    a round trip on the program's path; a thread's own atomic inside `td.threads` does not."""
+    from tests.kernels_for_tests import HOPPER_CASES, dispatch_rows
+
+    specs = HOPPER_CASES["dispatch"][1]
+    fn = dispatch_rows.ir(*specs, H=1024)
+    assert analyze(fn, tensor_sizes(fn, specs), {}).handoffs > 0
+    specs = (T((32,), DType.i32),)
+    fn = _per_thread_counts.ir(*specs)
+    assert analyze(fn, tensor_sizes(fn, specs), {"num_warps": 1}).handoffs == 0

@@ -302,7 +302,8 @@ def atomic(em: Emitter, inst: Inst) -> None:
         _scatter(em, win, val, mask, lambda addr, v: f"{fn}({dst.name}[{addr}], {v})")
         em.env[res.name] = Scalar("0", dst.dtype, 0)
         return
-    call = f"{fn}({dst.name}[{', '.join(win.index(()))}], {val.expr}{', return_prev=True' if used else ''})"
+    target = f"{dst.name}[{', '.join(win.index(()))}], {val.expr}{', return_prev=True' if used else ''}"
+    call = f"{fn}({target})"
     guard = _guard(win, (), mask)
     if em.threads_region:
         if used:
@@ -315,7 +316,7 @@ def atomic(em: Emitter, inst: Inst) -> None:
     # the language's memory order (docs/language.md "Memory order"): the program's earlier writes,
     # by all of its threads, are ordered before its scalar atomic (the barrier, then one thread's
     # acq_rel atomic at device scope), its later reads after it (the barrier handing the result on)
-    call = call[:-1] + ', memory_order="acq_rel")'
+    call = f'{fn}({target}, memory_order="acq_rel")'
     em.line("T.sync_threads()")
     tid = em.name("tid")
     em.line(f"{tid} = T.get_thread_binding(0)")

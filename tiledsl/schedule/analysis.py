@@ -621,8 +621,10 @@ def _store(w: _Walker, inst, mult, stages):
     acc, dst, isz = win.acc, win.tensor, win.itemsize
     nbytes = w.span_elems(win.spans) * isz
     rmw = 2 if inst.op is Op.ATOMIC else 1
-    if inst.op is Op.ATOMIC and inst.results and inst.results[0].type.space is Space.SCALAR:
-        w.a.handoffs += mult  # the program waits for its old value (`cost._handoff_s`)
+    if inst.op is Op.ATOMIC and not w.in_threads and inst.results and inst.results[0].type.space is Space.SCALAR:
+        # a tile program's scalar atomic: a barrier, a release and a round trip on its path
+        # (`cost._handoff_s`); a thread's own atomic inside `td.threads` is none of these
+        w.a.handoffs += mult
     accumulate = (inst.op is Op.ATOMIC and inst.attr("kind") == "add" and dst.type.dtype.is_float
                   and bool(inst.results) and inst.results[0].type.space is not Space.SCALAR)
     w.a.accesses.append(Access(dst.name, nbytes * rmw, mult, win.axes, True, w.row_of(win.row, isz),
